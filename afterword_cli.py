@@ -1,0 +1,152 @@
+"""The `afterword` command: parses arguments and calls flows; no logic of its own.
+
+afterword demo                                   # nightly flow on the bundled sample, then example queries
+afterword nightly --input dump.jsonl --root out  # one night of raw dumps into out/
+afterword query --root out "select count(*) from interactions"
+"""
+
+import argparse
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+PROJECT_DIR = Path(__file__).resolve().parent
+SAMPLE = PROJECT_DIR / "data" / "sample" / "wildchat_sample.jsonl"
+DEMO_QUERIES = {
+    "Rejected records by reason": (
+        "select reason, count(*) as records from rejects group by reason order by records desc"
+    ),
+    "What selection removed": (
+        "select level, reason, sum(rows) as rows from filter_report group by all order by level, rows desc"
+    ),
+    "Interactions by source model": (
+        "select model, count(*) as interactions, round(avg(len(context)), 2) as mean_history_messages "
+        "from interactions group by model order by interactions desc"
+    ),
+    "Follow-ups that push back": (
+        "select left(followup, 60) as followup, left(response, 50) as reply from interactions "
+        "where regexp_matches(lower(followup), '(wrong|shorter|only|not what|i said|no,)') limit 8"
+    ),
+}
+
+console = Console()
+
+
+def configure_prefect() -> None:
+    """Settings that let a temporary local Prefect server start reliably on a small offline machine."""
+    os.environ.setdefault("PREFECT_HOME", str(Path.cwd() / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def run_nightly(inputs: list[str], root: str, night: str | None, config_path: str | None, fmt: str | None, score: bool):
+    configure_prefect()
+    from flows.config import load_config
+    from flows.nightly import nightly
+
+    cfg = load_config(config_path)
+    values = cfg.to_dict()
+    if fmt:
+        values["ingest"]["input_format"] = fmt
+    os.makedirs(root, exist_ok=True)
+    with console.status(f"[bold]nightly[/bold]: {len(inputs)} input(s) → {root}"):
+        summary = nightly(inputs=inputs, root=root, night=night, config=_json_ready(values), score=score)
+    print_summary(summary)
+    return summary
+
+
+def print_summary(summary: dict) -> None:
+    counts = Table(title=f"night {summary['night']} — run {summary['run_id']}", show_lines=False)
+    for column in ("records in", "conversations", "rejects", "interactions", "blank lines"):
+        counts.add_column(column, justify="right")
+    counts.add_row(
+        *(str(summary[key]) for key in ("records_in", "conversations", "rejects", "interactions", "blank_lines"))
+    )
+    console.print(counts)
+    balance = summary["conversations"] + summary["rejects"]
+    console.print(
+        f"records in {summary['records_in']} = conversations {summary['conversations']} + rejects "
+        f"{summary['rejects']} ({'balanced' if balance == summary['records_in'] else 'MISMATCH'})"
+    )
+    if summary["reject_reasons"]:
+        reasons = Table(title="rejects by reason")
+        reasons.add_column("reason")
+        reasons.add_column("records", justify="right")
+        for reason, rows in summary["reject_reasons"].items():
+            reasons.add_row(reason, str(rows))
+        console.print(reasons)
+    failed = {name: rows for name, rows in summary["checks"].items() if rows}
+    console.print("data contracts: " + ("all hold" if not failed else f"[red]failed {failed}[/red]"))
+    console.print(f"catalog: {summary['catalog']}   timings: {summary['timings']}")
+
+
+def print_query(root: str, sql: str, title: str | None = None) -> None:
+    from pipelines.publish import query_catalog
+
+    columns, rows = query_catalog(root, sql)
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    console.print(table)
+
+
+def _json_ready(values):
+    """Dates and tuples → strings and lists, as Prefect parameters travel as JSON."""
+    if isinstance(values, dict):
+        return {key: _json_ready(value) for key, value in values.items()}
+    if isinstance(values, list | tuple):
+        return [_json_ready(value) for value in values]
+    if isinstance(values, date):
+        return values.isoformat()
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="afterword", description="Hindsight signal from real chat logs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    nightly = commands.add_parser("nightly", help="ingest, segment and select one night of raw dumps")
+    nightly.add_argument("--input", nargs="+", required=True, metavar="PATH", help="files, folders or globs")
+    nightly.add_argument("--root", required=True, help="storage root (a local folder)")
+    nightly.add_argument("--date", help="night to file the data under, YYYY-MM-DD (default: today, UTC)")
+    nightly.add_argument("--config", help="TOML file with [ingest], [segment], [select] tables")
+    nightly.add_argument("--format", choices=["wildchat", "lmsys", "sharegpt", "openai"], help="skip detection")
+    nightly.add_argument("--no-score", action="store_true", help="stop after the data tables (no scoring stage)")
+
+    query = commands.add_parser("query", help="run one SQL query read-only against the catalog")
+    query.add_argument("--root", required=True)
+    query.add_argument("sql")
+
+    demo = commands.add_parser("demo", help="the nightly flow on the bundled sample, then example queries")
+    demo.add_argument("--root", default="afterword-demo", help="storage root for the demo (default: %(default)s)")
+    demo.add_argument("--date", default="2026-01-01", help="night to file the sample under")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "nightly":
+        run_nightly(args.input, args.root, args.date, args.config, args.format, score=not args.no_score)
+    elif args.command == "query":
+        print_query(args.root, args.sql)
+    elif args.command == "demo":
+        console.rule("afterword demo: the nightly flow on the bundled WildChat-format sample")
+        run_nightly([str(SAMPLE)], args.root, args.date, None, None, score=True)
+        for title, sql in DEMO_QUERIES.items():
+            print_query(args.root, sql, title)
+        console.print(
+            f"Open the catalog in any DuckDB client: duckdb {os.path.join(args.root, 'catalog.duckdb')}\n"
+            f'or: afterword query --root {args.root} "select * from interactions limit 5"'
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""The `nightly` Prefect flow: raw dumps → conversations / rejects → interactions → catalog.
+
+Composes the stages and nothing else: plan the input chunks, ingest and segment them in Beam
+(resumable per chunk), select in DuckDB and store the night's tables, check the data contracts,
+write the run's manifest, publish the catalog, and leave a markdown summary artifact. Runs without a
+Prefect server (a temporary local one starts); deployed on a cron schedule by `prefect.yaml`.
+`afterword nightly --input dump.jsonl --root out/` calls it.
+"""
+
+import glob
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import time
+from datetime import UTC, date, datetime
+
+import duckdb
+import pyarrow as pa
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+
+from flows.beam_ingest import run_ingest_pipeline
+from flows.config import RunConfig
+from pipelines import segment, sources, storage
+from pipelines.io import code_version, parquet_view, run_checks, write_json, write_query, write_table
+from pipelines.publish import publish_catalog
+from pipelines.select import select_night
+from schemas import conversations, filter_report, interactions, rejects, runs
+
+SCHEMAS = {
+    "conversations": conversations.SCHEMA,
+    "rejects": rejects.SCHEMA,
+    "interactions": interactions.SCHEMA,
+    "filter_report": filter_report.SCHEMA,
+}
+
+
+class CountMismatchError(RuntimeError):
+    """records in != conversations + rejects: a record was lost or doubled (a bug, never expected)."""
+
+
+@task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
+def plan_inputs(inputs: list[str], cfg: RunConfig) -> list[sources.Chunk]:
+    """Expand the inputs and cut them into chunks."""
+    return sources.plan_chunks(inputs, cfg.ingest.input_format, cfg.chunk_bytes)
+
+
+@task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
+def ingest_and_segment(chunks: list[sources.Chunk], staging: str, night: date, cfg: RunConfig) -> list[dict]:
+    """Beam: every chunk → staged conversations, rejects, candidate interactions (finished chunks skipped)."""
+    return run_ingest_pipeline(chunks, staging, night.isoformat(), cfg.ingest, cfg.segment, list(cfg.beam_args))
+
+
+@task(retries=1, retry_delay_seconds=5, cache_policy=NONE)
+def select_and_store(root: str, staging: str, night: date, cfg: RunConfig) -> dict:
+    """DuckDB: staged parts + earlier nights → the night's four tables, then the data contracts."""
+    staged = {table: glob.glob(os.path.join(staging, table, "*.parquet")) for table in ("conversations", "rejects")}
+    earlier = {
+        table: [path for path in storage.table_files(root, table) if storage.night_of(path) < night]
+        for table in ("conversations", "interactions")
+    }
+    settings = {"memory_limit": cfg.duckdb_memory_limit, "temp_directory": os.path.join(staging, "duckdb")}
+    with duckdb.connect(config=settings) as con:
+        parquet_view(con, "staged_conversations", staged["conversations"], conversations.SCHEMA)
+        parquet_view(con, "staged_rejects", staged["rejects"], rejects.SCHEMA)
+        parquet_view(
+            con, "staged_interactions", glob.glob(os.path.join(staging, "interactions", "*.parquet")),
+            segment.CANDIDATE_SCHEMA,
+        )  # fmt: skip
+        parquet_view(con, "earlier_conversations", earlier["conversations"], conversations.SCHEMA)
+        parquet_view(con, "earlier_interactions", earlier["interactions"], interactions.SCHEMA)
+        tables = select_night(con, night, cfg.select)._asdict()
+        stored = {
+            table: write_query(tables[table], SCHEMAS[table], storage.night_file(root, table, night))
+            for table in storage.TABLES
+        }
+        for table in ("conversations", "interactions"):
+            parquet_view(con, f"all_{table}", storage.table_files(root, table), SCHEMAS[table])
+        parquet_view(con, "night_interactions", [storage.night_file(root, "interactions", night)], interactions.SCHEMA)
+        checks = run_checks(con)
+        night_rejects = con.read_parquet(storage.night_file(root, "rejects", night))
+        reject_reasons = dict(night_rejects.aggregate("reason, count(*)", "reason").order("reason").fetchall())
+        report = con.read_parquet(storage.night_file(root, "filter_report", night))
+        removed = report.select("level, reason, rows").order("level, reason").fetchall()
+    return {"stored": stored, "checks": checks, "reject_reasons": reject_reasons, "filter_report": removed}
+
+
+@task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
+def publish(root: str) -> str:
+    """Refresh the analyst catalog."""
+    return publish_catalog(root)
+
+
+@flow(name="nightly", log_prints=False)
+def nightly(
+    inputs: list[str],
+    root: str,
+    night: str | None = None,
+    config: dict | None = None,
+    score: bool = True,
+) -> dict:
+    """Ingest, segment, select and publish one night of raw dumps under `root`."""
+    logger = get_run_logger()
+    cfg = RunConfig.from_dict(config or {})
+    night_date = date.fromisoformat(night) if night else datetime.now(UTC).date()
+    started = datetime.now(UTC)
+    run_id = f"{night_date.isoformat()}T{started:%H%M%S}-{secrets.token_hex(3)}"
+    timings: dict[str, float] = {}
+
+    clock = time.perf_counter()
+    chunks = plan_inputs(inputs, cfg)
+    staging = storage.staging_dir(root, night_date, _plan_key(chunks, cfg))
+    timings["plan_s"] = time.perf_counter() - clock
+    logger.info("night %s: %d input file(s) in %d chunk(s)", night_date, len({c.path for c in chunks}), len(chunks))
+
+    clock = time.perf_counter()
+    chunk_counts = ingest_and_segment(chunks, staging, night_date, cfg)
+    timings["ingest_segment_s"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    result = select_and_store(root, staging, night_date, cfg)
+    timings["select_store_s"] = time.perf_counter() - clock
+
+    records_in = sum(c["records"] for c in chunk_counts)
+    stored = result["stored"]
+    if records_in != stored["conversations"] + stored["rejects"]:
+        raise CountMismatchError(
+            f"records in {records_in} != conversations {stored['conversations']} + rejects {stored['rejects']}"
+        )
+    failed = {name: rows for name, rows in result["checks"].items() if rows}
+    if failed:
+        logger.warning("data contracts failed (rows violating each): %s", failed)
+
+    if score:
+        logger.info("scoring: no scoring stage in this version; interactions are stored for it")
+
+    summary = {
+        "run_id": run_id,
+        "night": night_date.isoformat(),
+        "root": os.path.abspath(root),
+        "catalog": storage.catalog_path(os.path.abspath(root)),
+        "records_in": records_in,
+        "blank_lines": sum(c["blank_lines"] for c in chunk_counts),
+        "conversations": stored["conversations"],
+        "rejects": stored["rejects"],
+        "interactions": stored["interactions"],
+        "reject_reasons": result["reject_reasons"],
+        "filter_report": [list(row) for row in result["filter_report"]],
+        "checks": result["checks"],
+        "inputs": _records_per_file(chunk_counts),
+        "timings": {name: round(seconds, 3) for name, seconds in timings.items()},
+    }
+    _record_run(root, summary, cfg, started)
+    publish(root)
+    shutil.rmtree(staging, ignore_errors=True)
+    create_markdown_artifact(key="nightly-summary", markdown=_summary_markdown(summary), description=run_id)
+    return summary
+
+
+def _plan_key(chunks: list[sources.Chunk], cfg: RunConfig) -> str:
+    """Changes when the inputs (their size or modification time) or the per-record config change."""
+    files = sorted({c.path for c in chunks})
+    stamp = [(path, os.path.getsize(path), os.path.getmtime(path)) for path in files]
+    payload = json.dumps([stamp, [c.key for c in chunks], cfg.to_dict()["ingest"], cfg.to_dict()["segment"]])
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _records_per_file(chunk_counts: list[dict]) -> dict[str, int]:
+    per_file: dict[str, int] = {}
+    for counts in chunk_counts:
+        per_file[counts["path"]] = per_file.get(counts["path"], 0) + counts["records"]
+    return per_file
+
+
+def _record_run(root: str, summary: dict, cfg: RunConfig, started: datetime) -> None:
+    finished = datetime.now(UTC)
+    version = code_version()
+    folder = storage.run_dir(root, summary["run_id"])
+    manifest = {
+        **summary,
+        "config": cfg.to_dict(),
+        "code_version": version,
+        "started_at": started.isoformat(),
+        "finished_at": finished.isoformat(),
+    }
+    write_json(manifest, os.path.join(folder, "manifest.json"))
+    row = {
+        "run_id": summary["run_id"],
+        "started_at": started,
+        "finished_at": finished,
+        "input_files": sorted(summary["inputs"]),
+        "records_in": summary["records_in"],
+        "conversations": summary["conversations"],
+        "rejects": summary["rejects"],
+        "interactions": summary["interactions"],
+        "code_version": version,
+        "config_json": json.dumps(cfg.to_dict(), default=str, sort_keys=True),
+        "ingest_date": date.fromisoformat(summary["night"]),
+    }
+    write_table(pa.Table.from_pylist([row], schema=runs.SCHEMA), os.path.join(folder, "run.parquet"))
+
+
+def _summary_markdown(summary: dict) -> str:
+    lines = [
+        f"# Night {summary['night']} — run `{summary['run_id']}`",
+        "",
+        "| records in | conversations | rejects | interactions |",
+        "|---:|---:|---:|---:|",
+        f"| {summary['records_in']} | {summary['conversations']} | {summary['rejects']} | {summary['interactions']} |",
+        "",
+        "## Rejects by reason",
+        "",
+        "| reason | records |",
+        "|---|---:|",
+        *[f"| {reason} | {rows} |" for reason, rows in summary["reject_reasons"].items()],
+        "",
+        "## Selection",
+        "",
+        "| level | reason | rows |",
+        "|---|---|---:|",
+        *[f"| {level} | {reason} | {rows} |" for level, reason, rows in summary["filter_report"]],
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""The shared I/O helpers: atomic Parquet/JSON writes, DuckDB views over Parquet, running `.sql` files.
+
+Every write goes to a temporary name in the destination folder and is renamed into place, so a reader
+never sees half a file and a killed run leaves either the old file or the new one.
+"""
+
+import json
+import os
+import subprocess
+import tempfile
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SQL_DIR = Path(__file__).parent / "sql"
+ROW_GROUP_ROWS = 50_000  # fixed row-group size: deterministic files, and row groups small enough to stream
+
+
+def _temporary_path(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    return Path(name)
+
+
+def write_table(table: pa.Table, path: str | os.PathLike) -> None:
+    """Write an Arrow table to Parquet atomically (zstd, fixed row groups)."""
+    path = Path(path)
+    tmp = _temporary_path(path)
+    try:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_query(relation: duckdb.DuckDBPyRelation, schema: pa.Schema, path: str | os.PathLike) -> int:
+    """Stream a DuckDB relation to Parquet atomically in the table's exact schema; returns rows written."""
+    path = Path(path)
+    tmp = _temporary_path(path)
+    rows = 0
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for batch in relation.to_arrow_reader(ROW_GROUP_ROWS):
+                # DuckDB names list items and time zones its own way; the cast restores our schema.
+                writer.write_table(pa.Table.from_batches([batch]).cast(schema), row_group_size=ROW_GROUP_ROWS)
+                rows += batch.num_rows
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return rows
+
+
+def write_json(payload: dict, path: str | os.PathLike) -> None:
+    """Write a JSON document atomically."""
+    path = Path(path)
+    tmp = _temporary_path(path)
+    try:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def parquet_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str], schema: pa.Schema) -> None:
+    """Create view `name` over Parquet files; with no files, an empty view with the table's schema."""
+    if files:
+        # Partition values are stored as columns in the files; no hive parsing of folder names.
+        con.read_parquet(sorted(files), hive_partitioning=False, union_by_name=True).create_view(name)
+    else:
+        con.from_arrow(schema.empty_table()).create_view(name)
+
+
+def read_sql(name: str) -> str:
+    """Text of `pipelines/sql/<name>.sql`."""
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None) -> duckdb.DuckDBPyRelation:
+    """Run a `.sql` file with bound parameters and return its result as a relation."""
+    sql = read_sql(name)
+    used = {key: value for key, value in (params or {}).items() if f"${key}" in sql}
+    return con.sql(sql, params=used) if used else con.sql(sql)
+
+
+def run_checks(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Run every data contract in `pipelines/sql/checks/`; returns failing rows per check (0 = holds)."""
+    return {
+        path.stem: con.sql(path.read_text()).aggregate("count(*)").fetchall()[0][0]
+        for path in sorted((SQL_DIR / "checks").glob("*.sql"))
+    }
+
+
+def code_version() -> str:
+    """Package version plus the git commit of the source tree when there is one."""
+    try:
+        package = version("afterword")
+    except PackageNotFoundError:
+        package = "unknown"
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = "no-git"
+    return f"{package}+{commit}"
