@@ -7,8 +7,11 @@ interrupted night resumes. Locally it runs on Beam's in-process runner with one 
 `--runner` and its options (Flink, Spark, Dataflow) through `pipeline_args` to scale out.
 """
 
+import contextlib
 import json
+import logging
 import os
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -61,8 +64,15 @@ def run_ingest_pipeline(
     pipeline_args: list[str] | None = None,
 ) -> list[dict]:
     """Run the Beam pipeline over all chunks and return every chunk's counts."""
-    import apache_beam as beam  # heavy import (2–3 s): only when the pipeline really runs
-    from apache_beam.options.pipeline_options import PipelineOptions
+    # Heavy import (2–3 s): only when the pipeline really runs. Beam warns at import that its optional
+    # BigQuery client is missing; nothing here uses BigQuery, so that one message is filtered out.
+    root_logger = logging.getLogger()
+    root_logger.addFilter(_drop_bigquery_notice)
+    try:
+        import apache_beam as beam
+        from apache_beam.options.pipeline_options import PipelineOptions
+    finally:
+        root_logger.removeFilter(_drop_bigquery_notice)
 
     # Beam's default local runner first tries to download Prism; the in-process runner works offline.
     pending = [asdict(chunk) for chunk in chunks if not (Path(staging_dir) / "_done" / f"{chunk.key}.json").exists()]
@@ -72,11 +82,13 @@ def run_ingest_pipeline(
         "--runner=FnApiRunner",
         f"--direct_num_workers={workers}",
         f"--direct_running_mode={'multi_processing' if workers > 1 else 'in_memory'}",
+        "--default_sdk_harness_log_level=WARNING",
     ]
     options = PipelineOptions(pipeline_args or defaults)
     body = IngestChunk(staging_dir, ingest_date, asdict(ingest_cfg), asdict(segment_cfg))
     if pending:
-        with beam.Pipeline(options=options) as pipeline:
+        log_path = Path(staging_dir) / "beam-workers.log"
+        with _stderr_to(log_path), beam.Pipeline(options=options) as pipeline:
             (
                 pipeline
                 | "Chunks" >> beam.Create(pending)
@@ -84,3 +96,27 @@ def run_ingest_pipeline(
                 | "IngestAndSegment" >> beam.Map(body)
             )
     return [json.loads((Path(staging_dir) / "_done" / f"{chunk.key}.json").read_text()) for chunk in chunks]
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path):
+    """Send this process's stderr, which Beam's worker processes inherit, to a log file for the run.
+
+    The workers log their start-up at INFO before any option can lower it; a failure still surfaces
+    as the pipeline's exception, and the file under the staging folder keeps the details.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _drop_bigquery_notice(record: logging.LogRecord) -> bool:
+    return "apitools not found" not in record.getMessage()

@@ -111,7 +111,7 @@ def nightly(
     timings: dict[str, float] = {}
 
     clock = time.perf_counter()
-    chunks = plan_inputs(inputs, cfg)
+    chunks = plan_inputs([path.replace("{night}", night_date.isoformat()) for path in inputs], cfg)
     staging = storage.staging_dir(root, night_date, _plan_key(chunks, cfg))
     timings["plan_s"] = time.perf_counter() - clock
     logger.info("night %s: %d input file(s) in %d chunk(s)", night_date, len({c.path for c in chunks}), len(chunks))

@@ -92,7 +92,11 @@ def select_night(con: duckdb.DuckDBPyConnection, ingest_date: date, cfg: SelectC
         duplicate_interaction=DUPLICATE_INTERACTION,
         over_sample_cap=OVER_SAMPLE_CAP,
     )
-    # Small verdict tables are materialised once; the large ones stay lazy views over Parquet.
+    # Verdict tables are materialised once (DuckDB spills them to disk past its memory limit); the
+    # large inputs stay lazy views over Parquet. Rerunning on the same connection replaces them.
+    for name in ("duplicate_records", "conversation_verdicts", "interaction_verdicts"):
+        con.execute(f"drop table if exists {name}")  # our own fixed names
+    con.execute("drop view if exists night_conversations")
     run_sql(con, "find_duplicate_records", params).create("duplicate_records")
     run_sql(con, "night_conversations", params).create_view("night_conversations")
     run_sql(con, "select_conversations", params).create("conversation_verdicts")

@@ -29,9 +29,10 @@ def test_local_directory_loads_with_a_weights_revision(tmp_path):
     ids = torch.tensor([[1, 2, 3]])
     with torch.inference_mode():
         torch.testing.assert_close(model(ids).logits, make_model()(ids).logits, rtol=0, atol=0)
-    assert tokenizer("ab<|im_end|>", add_special_tokens=False)["input_ids"] == make_tokenizer()(
-        "ab<|im_end|>", add_special_tokens=False
-    )["input_ids"]
+    assert (
+        tokenizer("ab<|im_end|>", add_special_tokens=False)["input_ids"]
+        == make_tokenizer()("ab<|im_end|>", add_special_tokens=False)["input_ids"]
+    )
 
 
 def test_bfloat16_is_loaded_on_request(tmp_path):
@@ -109,7 +110,9 @@ def test_builtin_smollm2_converts_once_then_reloads(tmp_path_factory):
     assert "quantization_config" not in (source.path / "config.json").read_text()
     assert (model.config.num_hidden_layers, model.config.hidden_size, model.config.vocab_size) == (30, 576, 49152)
     tokenizer = load_tokenizer(DEFAULT_MODEL, cache_dir=cache_dir)
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert text == (
         "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
         "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"

@@ -1,3 +1,4 @@
+import hashlib
 from datetime import UTC, date, datetime
 
 import numpy as np
@@ -66,9 +67,7 @@ def with_response(interactions: pa.Table, response: str) -> pa.Table:
 
 def fixed_score_fn(student_T: list[float], teacher_T: list[float]):
     def score_fn(sequences):
-        return [
-            ReplyLogprobs(np.array(student_T, np.float32), np.array(teacher_T, np.float32)) for _ in sequences
-        ]
+        return [ReplyLogprobs(np.array(student_T, np.float32), np.array(teacher_T, np.float32)) for _ in sequences]
 
     return score_fn
 
@@ -77,9 +76,7 @@ def test_hand_computed_advantages_for_three_tokens():
     tokenizer = make_tokenizer()
     interactions = with_response(make_interactions(1), "ab")  # a, b, <|im_end|>
     # advantage = teacher − student = [0.5, -0.5, 0.0]
-    table = score_interactions(
-        interactions, fixed_score_fn([-1.0, -2.0, -0.5], [-0.5, -2.5, -0.5]), tokenizer, CFG
-    )
+    table = score_interactions(interactions, fixed_score_fn([-1.0, -2.0, -0.5], [-0.5, -2.5, -0.5]), tokenizer, CFG)
     row = table.to_pylist()[0]
     assert row["token_ids"] == tokenizer.convert_tokens_to_ids(["a", "b", "<|im_end|>"])
     assert row["n_tokens"] == 3
@@ -98,9 +95,7 @@ def test_summary_of_no_tokens_is_null():
 
 def test_tiny_model_three_token_reply_matches_token_by_token_forwards():
     tokenizer, model = make_tokenizer(), make_model()
-    seq = build_sequences(
-        [{"role": "user", "content": "Say yes."}], "no", "I said yes", tokenizer, HindsightConfig()
-    )
+    seq = build_sequences([{"role": "user", "content": "Say yes."}], "no", "I said yes", tokenizer, HindsightConfig())
     assert len(seq.reply_ids) == 3  # "n", "o", <|im_end|>
     expected = {}
     with torch.inference_mode():
@@ -158,10 +153,10 @@ def test_batch_of_one_and_batch_of_eight_agree():
 def test_sequences_without_a_shared_prefix_are_scored_too():
     model = make_model()
     seq = HindsightSequences([5, 6, 7], [9, 6, 7, 8], [10, 11], context_truncated=True, reply_truncated=False)
-    [scored] = make_scorer(model, TransformersBackendConfig())([seq, seq])[:1]
     naive = naive_logprobs(model, seq)
-    assert_close(scored.student_T, naive.student_T, 1e-5)
-    assert_close(scored.teacher_T, naive.teacher_T, 1e-5)
+    for scored in make_scorer(model, TransformersBackendConfig())([seq, seq]):
+        assert_close(scored.student_T, naive.student_T, 1e-5)
+        assert_close(scored.teacher_T, naive.teacher_T, 1e-5)
 
 
 def test_plan_shares_everything_before_the_hindsight_block():
@@ -208,9 +203,8 @@ def test_one_shard_and_four_shards_give_the_same_rows():
 def test_shard_of_is_a_fixed_stable_hash():
     assert [shard_of(f"conv{i}:1", 4) for i in range(8)] == [shard_of(f"conv{i}:1", 4) for i in range(8)]
     assert shard_of("abc:1", 1) == 0
-    assert shard_of("abc:1", 128) == int.from_bytes(
-        __import__("hashlib").blake2b(b"abc:1", digest_size=8).digest(), "big"
-    ) % 128
+    digest = hashlib.blake2b(b"abc:1", digest_size=8).digest()
+    assert shard_of("abc:1", 128) == int.from_bytes(digest, "big") % 128
     with pytest.raises(ValueError, match="n_shards=0"):
         shard_of("abc:1", 0)
 

@@ -1,0 +1,230 @@
+"""Hindsight scoring with a transformers causal LM, on CPU or GPU.
+
+Takes `HindsightSequences`, returns student and teacher log-probs of every reply token (`ReplyLogprobs`).
+Three choices keep it fast: requests are batched by a padded-token budget after sorting by length; the
+token prefix shared by student and teacher (x up to the end of the last user message's text) is run
+once and its KV cache reused for both continuations; full-vocabulary logits exist only for reply
+positions, a chunk at a time. Built by `make_scorer(model, cfg)` and passed to `score_interactions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import DynamicCache, PreTrainedModel
+
+from pipelines.backends import ReplyLogprobs
+from pipelines.hindsight import HindsightSequences
+
+
+@dataclass(frozen=True)
+class TransformersBackendConfig:
+    max_batch_tokens: int = 8192  # padded KV slots per forward (2 rows per request × longest row); bounds memory
+    logits_chunk_tokens: int = 256  # reply positions with live full-vocab logits; 256 × 49k vocab × 4 B ≈ 50 MB
+    top_k: int = 0  # teacher top-K token ids + log-probs per reply token; 0 = disabled
+
+    def __post_init__(self) -> None:
+        if self.max_batch_tokens < 2:
+            raise ValueError(f"max_batch_tokens={self.max_batch_tokens} must be >= 2 (one student+teacher pair)")
+        if self.logits_chunk_tokens < 1:
+            raise ValueError(f"logits_chunk_tokens={self.logits_chunk_tokens} must be >= 1")
+        if self.top_k < 0:
+            raise ValueError(f"top_k={self.top_k} must be >= 0 (0 disables top-K)")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one request splits into a shared prefix and two continuations."""
+
+    shared_ids: list[int]  # tokens run once; their KV cache serves both continuations
+    student_ids: list[int]  # student sequence after the shared part
+    teacher_ids: list[int]  # teacher sequence after the shared part
+    student_first: int  # index in student_ids whose output predicts reply token 0
+    teacher_first: int  # same for teacher_ids
+    reply_ids: list[int]
+
+    @property
+    def has_shared(self) -> bool:
+        return len(self.shared_ids) > 0
+
+    @property
+    def longest_continuation(self) -> int:
+        return max(len(self.student_ids), len(self.teacher_ids))
+
+    @property
+    def cost(self) -> int:
+        return len(self.shared_ids) + self.longest_continuation
+
+
+def plan_request(seq: HindsightSequences) -> _Plan:
+    """Split one request at the end of the student/teacher common token prefix."""
+    student = seq.student_prefix_ids + seq.reply_ids
+    teacher = seq.teacher_prefix_ids + seq.reply_ids
+    common = 0
+    for a, b in zip(seq.student_prefix_ids, seq.teacher_prefix_ids, strict=False):
+        if a != b:
+            break
+        common += 1
+    # The output at position len(prefix) - 1 predicts reply token 0, so it must be computed in the
+    # continuation pass, where logits are taken: leave at least one prefix token unshared.
+    n_shared = min(common, len(seq.student_prefix_ids) - 1, len(seq.teacher_prefix_ids) - 1)
+    return _Plan(
+        shared_ids=student[:n_shared],
+        student_ids=student[n_shared:],
+        teacher_ids=teacher[n_shared:],
+        student_first=len(seq.student_prefix_ids) - 1 - n_shared,
+        teacher_first=len(seq.teacher_prefix_ids) - 1 - n_shared,
+        reply_ids=seq.reply_ids,
+    )
+
+
+def batch_plans(plans: Sequence[_Plan], max_batch_tokens: int) -> list[list[int]]:
+    """Indices of `plans` grouped so each group's padded continuation pass fits the token budget."""
+    # Requests without a shared prefix (only after heavy left truncation) skip the prefix pass, so they
+    # never share a batch with the others; within a kind, sorting by length keeps padding small.
+    order = sorted(range(len(plans)), key=lambda i: (plans[i].has_shared, plans[i].cost))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    widest_shared = widest_continuation = 0
+    for i in order:
+        plan = plans[i]
+        shared = max(widest_shared, len(plan.shared_ids))
+        continuation = max(widest_continuation, plan.longest_continuation)
+        if current and (
+            plans[current[0]].has_shared != plan.has_shared
+            or 2 * (len(current) + 1) * (shared + continuation) > max_batch_tokens
+        ):
+            batches.append(current)
+            current, shared, continuation = [], len(plan.shared_ids), plan.longest_continuation
+        current.append(i)
+        widest_shared, widest_continuation = shared, continuation
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _pad(rows: Sequence[Sequence[int]], width: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and their 0/1 mask, both [rows, width]."""
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, row in enumerate(rows):
+        ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[r, : len(row)] = 1
+    return ids, mask
+
+
+class TransformersScorer:
+    """Callable backend: `scorer(sequences) -> list[ReplyLogprobs]` (the `ScoreFn` contract)."""
+
+    def __init__(self, model: PreTrainedModel, cfg: TransformersBackendConfig) -> None:
+        # Logits are computed as lm_head(final hidden state); models that post-process logits would
+        # silently get wrong log-probs.
+        for name in ("final_logit_softcapping", "logit_scale"):
+            if getattr(model.config, name, None) is not None:
+                raise ValueError(f"{type(model).__name__} rescales its logits ({name}); not supported")
+        self.model = model.eval()
+        self.decoder = model.get_decoder()
+        self.lm_head = model.get_output_embeddings()
+        self.cfg = cfg
+        self.device = next(model.parameters()).device
+        # Any in-vocabulary id works for padding: padded slots are masked and their outputs unread.
+        self.pad_id = 0
+
+    @torch.inference_mode()
+    def __call__(self, sequences: Sequence[HindsightSequences]) -> list[ReplyLogprobs]:
+        plans = [plan_request(s) for s in sequences]
+        by_index: dict[int, ReplyLogprobs] = {}
+        for batch in batch_plans(plans, self.cfg.max_batch_tokens):
+            by_index.update(zip(batch, self._score_batch([plans[i] for i in batch]), strict=True))
+        return [by_index[i] for i in range(len(plans))]
+
+    def _score_batch(self, plans: Sequence[_Plan]) -> list[ReplyLogprobs]:
+        """One prefix pass over the shared parts, one pass over 2 continuations per request."""
+        n_shared = torch.tensor([len(p.shared_ids) for p in plans])
+        width_shared = int(n_shared.max())
+        cache = DynamicCache(config=self.model.config)
+        shared_mask = torch.zeros((len(plans), 0), dtype=torch.long)
+        if width_shared > 0:
+            shared_ids, shared_mask = _pad([p.shared_ids for p in plans], width_shared, self.pad_id)
+            self.decoder(
+                input_ids=shared_ids.to(self.device),
+                attention_mask=shared_mask.to(self.device),
+                position_ids=torch.arange(width_shared).expand(len(plans), -1).to(self.device),
+                cache=cache,
+                use_cache=True,
+            )
+            if cache.get_seq_length() != width_shared:
+                raise RuntimeError(
+                    "the model did not fill the KV cache passed as `cache=`; this transformers version "
+                    "names the argument differently (the backend is written against transformers 5.24)"
+                )
+            # Rows 2r and 2r+1 are request r's student and teacher continuations.
+            cache.batch_repeat_interleave(2)
+
+        rows = [ids for p in plans for ids in (p.student_ids, p.teacher_ids)]
+        width = max(len(r) for r in rows)
+        ids, mask = _pad(rows, width, self.pad_id)
+        # Each row continues its own shared prefix, so its positions start at that prefix's length,
+        # while its cache slots start after the padded prefix width: positions and slots differ.
+        offsets = n_shared.repeat_interleave(2)
+        hidden_R_L_H = self.decoder(
+            input_ids=ids.to(self.device),
+            attention_mask=torch.cat([shared_mask.repeat_interleave(2, dim=0), mask], dim=1).to(self.device),
+            position_ids=(offsets[:, None] + torch.arange(width)[None, :]).to(self.device),
+            cache=cache,
+            use_cache=True,
+        ).last_hidden_state
+
+        results = []
+        student = self._reply_logprobs(hidden_R_L_H[0::2], plans, [p.student_first for p in plans], 0)
+        teacher = self._reply_logprobs(hidden_R_L_H[1::2], plans, [p.teacher_first for p in plans], self.cfg.top_k)
+        for (student_T, _, _), (teacher_T, topk_ids, topk_logp) in zip(student, teacher, strict=True):
+            results.append(ReplyLogprobs(student_T, teacher_T, topk_ids, topk_logp))
+        return results
+
+    def _reply_logprobs(
+        self, hidden_B_L_H: torch.Tensor, plans: Sequence[_Plan], firsts: Sequence[int], top_k: int
+    ) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
+        """Per request: log p of each reply token (+ top-K); logits exist one chunk of positions at a time."""
+        lengths = [len(p.reply_ids) for p in plans]
+        row_N = torch.cat([torch.full((n,), b, dtype=torch.long) for b, n in enumerate(lengths)])
+        pos_N = torch.cat([torch.arange(first, first + n) for first, n in zip(firsts, lengths, strict=True)])
+        target_N = torch.tensor([t for p in plans for t in p.reply_ids], dtype=torch.long)
+        hidden_N_H = hidden_B_L_H[row_N.to(self.device), pos_N.to(self.device)]
+
+        logp_N = torch.empty(len(target_N), dtype=torch.float32)
+        topk_ids_N_K = torch.empty((len(target_N), top_k), dtype=torch.int32)
+        topk_logp_N_K = torch.empty((len(target_N), top_k), dtype=torch.float32)
+        step = self.cfg.logits_chunk_tokens
+        for start in range(0, len(target_N), step):
+            end = min(start + step, len(target_N))
+            logits_C_V = self.lm_head(hidden_N_H[start:end]).float()
+            logp_C_V = torch.log_softmax(logits_C_V, dim=-1)
+            target_C = target_N[start:end].to(self.device)
+            logp_N[start:end] = logp_C_V.gather(1, target_C[:, None])[:, 0].cpu()
+            if top_k:
+                values, indices = logp_C_V.topk(top_k, dim=-1)
+                topk_logp_N_K[start:end] = values.cpu()
+                topk_ids_N_K[start:end] = indices.to(torch.int32).cpu()
+
+        out = []
+        start = 0
+        for n in lengths:
+            part = slice(start, start + n)
+            start += n
+            out.append(
+                (
+                    logp_N[part].numpy(),
+                    topk_ids_N_K[part].numpy() if top_k else None,
+                    topk_logp_N_K[part].numpy() if top_k else None,
+                )
+            )
+        return out
+
+
+def make_scorer(model: PreTrainedModel, cfg: TransformersBackendConfig) -> TransformersScorer:
+    """The transformers `ScoreFn` for `score_interactions`."""
+    return TransformersScorer(model, cfg)
