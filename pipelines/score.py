@@ -61,6 +61,15 @@ def take_shard(interactions: pa.Table, shard_index: int, n_shards: int) -> pa.Ta
     return interactions.filter(pa.array([shard_of(i, n_shards) == shard_index for i in ids]))
 
 
+def take_sample(interactions: pa.Table, limit: int) -> pa.Table:
+    """At most `limit` rows, chosen by a stable hash of the id: the same sample on every rerun."""
+    if limit >= interactions.num_rows:
+        return interactions
+    ids = interactions["interaction_id"].to_pylist()
+    order = sorted(range(len(ids)), key=lambda i: (hashlib.blake2b(ids[i].encode(), digest_size=8).digest(), ids[i]))
+    return interactions.take(sorted(order[:limit]))
+
+
 def summarize_advantages(student_T: np.ndarray, teacher_T: np.ndarray) -> dict[str, float | None]:
     """Sum, mean, min, max of advantage = teacher − student (nats) and the share of negative tokens."""
     advantage_T = teacher_T.astype(np.float64) - student_T.astype(np.float64)

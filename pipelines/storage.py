@@ -1,7 +1,8 @@
 """Where every table lives under the storage root.
 
 `<root>/<table>/ingest_date=YYYY-MM-DD/data.parquet` holds one night of one table (replaced whole by a
-rerun of that night); `<root>/runs/<run_id>/` holds a run's manifest; `<root>/_staging/` holds the
+rerun of that night); `<root>/scores/run_id=<run>/round=NNNN/` holds a scoring run's shards;
+`<root>/runs/<run_id>/` holds a run's manifest; `<root>/_staging/` holds the
 resumable work of unfinished nights; `<root>/catalog.duckdb` holds the analyst views.
 """
 
@@ -23,8 +24,13 @@ def table_files(root: str, table: str) -> list[str]:
 
 
 def table_glob(root: str, table: str) -> str:
-    """Glob over every night of `table` (what the catalog's views read)."""
-    return os.path.join(os.path.abspath(root), table, "ingest_date=*", "data.parquet")
+    """Glob over every file of `table` (what the catalog's views read)."""
+    root = os.path.abspath(root)
+    if table == "runs":
+        return os.path.join(root, "runs", "*", "run.parquet")
+    if table == "scores":
+        return os.path.join(root, "scores", "run_id=*", "round=*", "scores-*.parquet")
+    return os.path.join(root, table, "ingest_date=*", "data.parquet")
 
 
 def night_of(path: str) -> date:

@@ -1,0 +1,76 @@
+"""Scoring one shard of a night's interactions: the unit a Prefect task or any scheduler runs.
+
+A scoring run is named by what determines its rows (night, model + revision, template, limits, shard
+count), so rerunning it resumes: a shard whose file exists is finished (files appear only by atomic
+rename) and is skipped. Shards are written as
+`<root>/scores/run_id=<run>/round=0000/scores-00003-of-00008.parquet`.
+`afterword score --root R --night D --shard 3/8` runs one shard; the nightly flow maps over all of them.
+"""
+
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from datetime import date
+
+import pyarrow.parquet as pq
+
+from flows.config import ScoringConfig
+from pipelines import storage
+from pipelines.io import write_table
+
+
+def scoring_run_id(night: date, cfg: ScoringConfig, model_revision: str) -> str:
+    """Stable id of a night's scoring run: same inputs and settings → same id → resumable."""
+    settings = {**asdict(cfg), "model_revision": model_revision, "night": night.isoformat()}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{night.isoformat()}-{cfg.template}-{digest}"
+
+
+def shard_path(root: str, run_id: str, round_index: int, shard: int, shards: int) -> str:
+    """Where one shard of one round of a scoring run lives."""
+    name = f"scores-{shard:05d}-of-{shards:05d}.parquet"
+    return os.path.join(root, "scores", f"run_id={run_id}", f"round={round_index:04d}", name)
+
+
+def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) -> dict:
+    """Score shard `shard` of `cfg.shards` of the night's selected interactions; skip it when already done."""
+    # Model libraries load only when scoring really runs.
+    from pipelines.hindsight import HindsightConfig
+    from pipelines.models import load_tokenizer, resolve_model
+    from pipelines.score import ScoreConfig, score_interactions, take_sample, take_shard
+
+    source = resolve_model(cfg.model)
+    run_id = scoring_run_id(night, cfg, source.revision)
+    path = shard_path(root, run_id, 0, shard, cfg.shards)
+    if os.path.exists(path):
+        rows = pq.read_metadata(path).num_rows
+        return {"run_id": run_id, "shard": shard, "path": path, "rows": rows, "skipped": True}
+    interactions = pq.read_table(storage.night_file(root, "interactions", night))
+    if cfg.max_interactions:
+        interactions = take_sample(interactions, cfg.max_interactions)
+    interactions = take_shard(interactions, shard, cfg.shards)
+    tokenizer = load_tokenizer(cfg.model)
+    score_fn = make_score_fn(cfg, source.path)
+    score_cfg = ScoreConfig(
+        run_id=run_id,
+        model_id=source.model_id,
+        model_revision=source.revision,
+        hindsight=HindsightConfig(cfg.template, cfg.max_context_tokens, cfg.max_reply_tokens),
+    )
+    scores = score_interactions(interactions, score_fn, tokenizer, score_cfg)
+    write_table(scores, path)
+    return {"run_id": run_id, "shard": shard, "path": path, "rows": scores.num_rows, "skipped": False}
+
+
+def make_score_fn(cfg: ScoringConfig, model_path):
+    """The backend callable the scoring stage is given."""
+    if cfg.backend == "vllm":
+        from pipelines.backends.vllm_backend import VllmBackendConfig, make_vllm_scorer
+
+        return make_vllm_scorer(str(model_path), VllmBackendConfig(dtype=cfg.dtype, top_k=cfg.top_k))
+    from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
+    from pipelines.models import load_model
+
+    model, _ = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
+    return make_scorer(model, TransformersBackendConfig(max_batch_tokens=cfg.max_batch_tokens, top_k=cfg.top_k))
