@@ -112,7 +112,7 @@ def nightly(
     config: dict | None = None,
     score: bool = True,
 ) -> dict:
-    """Ingest, segment, select and publish one night of raw dumps under `root`."""
+    """Ingest, segment, select, score and publish one night of raw dumps under `root`."""
     logger = get_run_logger()
     cfg = RunConfig.from_dict(config or {})
     night_date = date.fromisoformat(night) if night else datetime.now(UTC).date()

@@ -19,6 +19,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from pipelines.backends import ReplyLogprobs
 from pipelines.hindsight import HindsightSequences
+from tests.conftest import SHARED_DATA
 
 # SmolLM2-Instruct's template, so the tiny tokenizer renders chats the way the default model does.
 CHATML_TEMPLATE = (
@@ -29,7 +30,7 @@ CHATML_TEMPLATE = (
     "{% endif %}"
 )
 
-WILDCHAT_SMALL = Path("/work/shared/data/wildchat_real_small.jsonl")
+WILDCHAT_SMALL = SHARED_DATA / "wildchat_real_small.jsonl"
 
 
 def make_tokenizer() -> PreTrainedTokenizerFast:
