@@ -172,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--root", required=True)
     query.add_argument("sql")
 
+    report = commands.add_parser("report", help="write the HTML heat-map report of a scoring run")
+    report.add_argument("--root", required=True)
+    report.add_argument("--run", help="scoring run id (default: the newest)")
+    report.add_argument("--out", help="HTML file to write (default: <root>/reports/<run>.html)")
+
     demo = commands.add_parser("demo", help="the nightly flow on the bundled sample, then example queries")
     demo.add_argument("--root", default="afterword-demo", help="storage root for the demo (default: %(default)s)")
     demo.add_argument("--date", default="2026-01-01", help="night to file the sample under")
@@ -185,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         run_nightly(args.input, args.root, args.date, args.config, args.format, not args.no_score, args.score_limit)
     elif args.command == "score":
         run_score_shard(args.root, args.night, args.shard, args.config)
+    elif args.command == "report":
+        from flows.report import write_run_report
+
+        console.print(f"report: {write_run_report(args.root, args.run, args.out)}")
     elif args.command == "query":
         print_query(args.root, args.sql)
     elif args.command == "demo":
@@ -192,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         run_nightly([str(SAMPLE)], args.root, args.date, None, None, True, args.score_limit)
         for title, sql in DEMO_QUERIES.items():
             print_query(args.root, sql, title)
+        from flows.report import write_run_report
+
+        console.print(f"Token heat-map report: {write_run_report(args.root)}")
         console.print(
             f"Open the catalog in any DuckDB client: duckdb {os.path.join(args.root, 'catalog.duckdb')}\n"
             f'or: afterword query --root {args.root} "select * from interactions limit 5"'

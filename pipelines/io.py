@@ -23,6 +23,7 @@ def _temporary_path(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
+    os.chmod(name, 0o644)  # mkstemp makes files private; outputs are meant to be shared and read
     return Path(name)
 
 
@@ -54,15 +55,20 @@ def write_query(relation: duckdb.DuckDBPyRelation, schema: pa.Schema, path: str 
     return rows
 
 
-def write_json(payload: dict, path: str | os.PathLike) -> None:
-    """Write a JSON document atomically."""
+def write_text(text: str, path: str | os.PathLike) -> None:
+    """Write a text file (UTF-8) atomically."""
     path = Path(path)
     tmp = _temporary_path(path)
     try:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_json(payload: dict, path: str | os.PathLike) -> None:
+    """Write a JSON document atomically."""
+    write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n", path)
 
 
 def parquet_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str], schema: pa.Schema) -> None:

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 RED = (215, 48, 39)  # colour at advantage <= -scale (RdYlGn's end)
 GREEN = (26, 152, 80)  # colour at advantage >= +scale
+GREY = (150, 150, 150)  # histogram bar whose bin holds both signs
 MISSING_MODEL = "(interaction not found)"
 UNKNOWN_MODEL = "(unknown)"
 
@@ -29,7 +30,7 @@ class ReportConfig:
     title: str = "afterword report"  # page title and heading
     n_examples: int = 5  # replies shown in each of the most-negative and most-positive sections; 0 = none
     max_tokens: int = 400  # tokens shown per reply heat-map; the rest is counted, not shown; 0 = all
-    max_text_chars: int = 1500  # characters shown of x's last user message and of o; 0 = all
+    max_text_chars: int = 800  # characters shown of x's last user message and of o; 0 = all
     color_percentile: float = 95.0  # percentile of |advantage| over all tokens where the colour saturates
     histogram_bins: int = 40  # bars in the per-reply mean-advantage histogram
 
@@ -52,10 +53,11 @@ th{background:#f0f0ee}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .note{color:#666}.legend{display:flex;align-items:center;gap:10px;margin:6px 0}
 .bar{width:320px;height:14px;border:1px solid #bbb}
 article{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px;margin:12px 0}
-article h3{font-size:14px;margin:0 0 6px;font-weight:600}.label{font-size:12px;color:#666;margin:8px 0 2px}
+article h3{font-size:14px;margin:0;font-weight:600}.facts{color:#444;margin:2px 0 4px}
+.label{font-size:12px;color:#666;margin:8px 0 2px}
 .text,.tokens{white-space:pre-wrap;word-wrap:break-word;font:13px/1.6 ui-monospace,Menlo,Consolas,monospace;
 background:#fafaf8;border:1px solid #eee;padding:6px 8px;margin:0}
-.tokens span{border-radius:2px}.nl{color:#999}
+.tokens span{border-radius:2px;box-shadow:inset -1px 0 rgba(255,255,255,.7)}.nl{opacity:.55}
 """
 
 
@@ -154,18 +156,22 @@ def _summary(scores: pa.Table, n_tokens_N: np.ndarray, ranked_N: np.ndarray, fin
 
 
 def _histogram_png(mean_N: np.ndarray, bins: int) -> bytes:
-    """PNG bytes of a histogram of per-reply mean advantage, bars coloured by the sign of their centre."""
+    """PNG bytes of a histogram of per-reply mean advantage, bars coloured by sign."""
     from matplotlib.figure import Figure  # Figure without pyplot: Agg canvas, no global state
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(9, 2.8), dpi=100, layout="constrained")
     ax = fig.subplots()
     counts, edges = np.histogram(mean_N, bins=bins)
-    centres = (edges[:-1] + edges[1:]) / 2
-    colours = [np.array(RED if c < 0 else GREEN) / 255 for c in centres]
-    ax.bar(centres, counts, width=np.diff(edges), color=colours, edgecolor="white", linewidth=0.5)
+    # Red below zero, green above, grey for the bar that straddles zero (its sign is mixed).
+    lefts, rights = edges[:-1], edges[1:]
+    colours = [RED if right <= 0 else GREEN if left >= 0 else GREY for left, right in zip(lefts, rights, strict=True)]
+    centres = (lefts + rights) / 2
+    ax.bar(centres, counts, width=np.diff(edges), color=np.array(colours) / 255, edgecolor="white", linewidth=0.5)
     ax.axvline(0, color="#444", linewidth=1)
     ax.set_xlabel("mean advantage per reply (nats)")
     ax.set_ylabel("replies")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.spines[["top", "right"]].set_visible(False)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
@@ -246,11 +252,11 @@ def _clip(text: str, max_chars: int) -> str:
 def _example(row: dict, label: str, interaction: dict | None, scale: float, cfg: ReportConfig) -> str:
     """One reply: header facts, x's last user message, y as a heat-map, then o."""
     facts = (
-        f"{row['interaction_id']} · {label} · run {row['run_id']} round {row['round']} · "
-        f"{row['n_tokens']} tokens · mean {row['mean_advantage']:+.3f} · min {row['min_advantage']:+.3f} · "
+        f"{label} · run {row['run_id']} round {row['round']} · {row['n_tokens']} tokens · "
+        f"mean {row['mean_advantage']:+.3f} nats · min {row['min_advantage']:+.3f} · "
         f"negative share {row['negative_share']:.0%}"
     )
-    parts = [f"<article><h3>{escape(facts)}</h3>"]
+    parts = [f'<article><h3>{escape(row["interaction_id"])}</h3><div class="facts">{escape(facts)}</div>']
     if interaction is None:
         parts.append('<p class="note">This interaction is not in the interactions table: x and o are unknown.</p>')
     else:
