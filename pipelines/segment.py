@@ -7,8 +7,11 @@ user message. Returns every candidate with a `drop_reason` (null = kept); select
 Run per chunk inside the nightly Beam pipeline (`afterword nightly ...`).
 """
 
+import hashlib
+import re
 from dataclasses import dataclass
 
+import orjson
 import pyarrow as pa
 
 from pipelines.ingest import is_usable
@@ -19,9 +22,9 @@ EMPTY_HISTORY = "empty_history"  # nothing usable before the reply once leading 
 HISTORY_NOT_ENDING_WITH_USER = "history_not_ending_with_user"  # e.g. two assistant replies in a row
 
 # Candidates also carry their record's provenance, so selection can follow the copy of a duplicated id
-# that ingest kept; `content_hash` is filled in by selection.
+# that ingest kept.
 CANDIDATE_SCHEMA = pa.schema(
-    [field for field in interactions_schema.SCHEMA if field.name != "content_hash"]
+    list(interactions_schema.SCHEMA)
     + [
         pa.field("source_file", pa.string()),
         pa.field("source_record", pa.int64()),
@@ -71,6 +74,7 @@ def segment_turns(conversations: pa.Table, cfg: SegmentConfig) -> pa.Table:
                     "context": context,
                     "response": reply["content"],
                     "followup": followup["content"],
+                    "content_hash": hash_interaction(context, reply["content"], followup["content"]),
                     "model": data["model"][i],
                     "language": data["language"][i],
                     "timestamp": data["timestamp"][i],
@@ -82,6 +86,20 @@ def segment_turns(conversations: pa.Table, cfg: SegmentConfig) -> pa.Table:
                 }
             )
     return pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA)
+
+
+# orjson writes control characters as \u00xx; DuckDB's to_json (the hash's original definition, kept so
+# hashes stored on earlier nights still match) writes \u00XX. An escape follows an even run of backslashes.
+_LOWER_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u00([0-9a-f]{2})")
+
+
+def hash_interaction(context: list[dict], response: str, followup: str) -> str:
+    """content_hash: md5 of compact JSON of x, NUL, y, NUL, o (= DuckDB md5(to_json(x) || chr(0) || ...))."""
+    context_json = orjson.dumps(context)
+    if b"\\u00" in context_json:
+        context_json = _LOWER_ESCAPE.sub(lambda m: m.group(1) + b"\\u00" + m.group(2).upper(), context_json)
+    payload = b"\0".join((context_json, response.encode(), followup.encode()))
+    return hashlib.md5(payload).hexdigest()
 
 
 def build_history(before: list[dict], history_messages: int) -> tuple[list[dict], str | None]:

@@ -92,8 +92,9 @@ def select_night(con: duckdb.DuckDBPyConnection, ingest_date: date, cfg: SelectC
         duplicate_interaction=DUPLICATE_INTERACTION,
         over_sample_cap=OVER_SAMPLE_CAP,
     )
-    # Verdict tables are materialised once (DuckDB spills them to disk past its memory limit); the
-    # large inputs stay lazy views over Parquet. Rerunning on the same connection replaces them.
+    # Verdict tables are materialised once and hold keys and reasons only (the interactions' text is read
+    # from the staged Parquet when the selected rows are written, not copied into a table that spills);
+    # the large inputs stay lazy views over Parquet. Rerunning on the same connection replaces them.
     for name in ("duplicate_records", "conversation_verdicts", "interaction_verdicts"):
         con.execute(f"drop table if exists {name}")  # our own fixed names
     con.execute("drop view if exists night_conversations")

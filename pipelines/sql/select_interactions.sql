@@ -1,14 +1,15 @@
 -- select_interactions: verdicts for the candidates of the selected conversations: segmentation's
 -- history rules, then exact (x, y, o) repeats tonight or on earlier nights, then the sampling cap.
+-- Only keys and reasons: the text stays in the staged Parquet until selected_interactions reads it,
+-- so this table stays small enough to hold in memory at a million conversations.
 with candidates as (
     select
-        staged_interactions.* exclude (drop_reason),
-        staged_interactions.drop_reason as segment_reason,
-        md5(
-            to_json(staged_interactions.context)::varchar
-            || chr(0) || staged_interactions.response
-            || chr(0) || staged_interactions.followup
-        ) as content_hash
+        staged_interactions.source_file,
+        staged_interactions.source_record,
+        staged_interactions.turn_index,
+        staged_interactions.interaction_id,
+        staged_interactions.content_hash,
+        staged_interactions.drop_reason as segment_reason
     from staged_interactions
     inner join conversation_verdicts
         on staged_interactions.source_file = conversation_verdicts.source_file

@@ -25,6 +25,8 @@ def store_interactions(root, records):
     conversations = ingest_records(raw_table(*records), "wildchat", NIGHT, IngestConfig()).conversations
     candidates = segment_turns(conversations, SegmentConfig())
     kept = candidates.filter(pc.is_null(candidates["drop_reason"]))
+    # Segmentation computes content_hash; distinct placeholders keep every row apart as before.
+    kept = kept.drop_columns(["content_hash"])
     interactions = kept.append_column("content_hash", pa.array([f"h{i}" for i in range(kept.num_rows)]))
     interactions = interactions.select(interactions_schema.SCHEMA.names).cast(interactions_schema.SCHEMA)
     path = storage.night_file(str(root), "interactions", NIGHT_DATE)

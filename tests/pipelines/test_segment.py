@@ -29,6 +29,8 @@ def test_one_row_per_reply_followed_by_a_user_message_with_exact_columns():
             "language": "English",
             "timestamp": rows[0]["timestamp"],
             "source_format": "wildchat",
+            # md5 of '[{"role":"user","content":"Q1"}]' NUL 'A1' NUL 'shorter'
+            "content_hash": "88e6089da22717d26ed98af7f60aa585",
             "ingest_date": date(2026, 11, 20),
             "source_file": "dump.jsonl",
             "source_record": 1,
