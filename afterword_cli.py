@@ -47,12 +47,14 @@ DEMO_QUERIES = {
 console = Console()
 
 
-def configure_prefect() -> None:
+def configure_environment() -> None:
     """Settings that let a temporary local Prefect server start reliably on a small offline machine."""
     os.environ.setdefault("PREFECT_HOME", str(Path.cwd() / ".prefect"))
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # The terminal shows our own progress; library notices (deprecations, advice) stay out of it.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def run_nightly(
@@ -64,7 +66,6 @@ def run_nightly(
     score: bool,
     score_limit: int | None = None,
 ):
-    configure_prefect()
     from flows.config import load_config
     from flows.nightly import nightly
 
@@ -106,6 +107,32 @@ def print_summary(summary: dict) -> None:
     if summary["scoring_run"]:
         console.print(f"scored replies: {summary['scored_replies']} (scoring run {summary['scoring_run']})")
     console.print(f"catalog: {summary['catalog']}   timings: {summary['timings']}")
+
+
+def run_training(root: str, rounds: int, mode: str | None, limit: int | None, config_path: str | None) -> dict:
+    from flows.refresh import run_refresh
+    from pipelines.publish import publish_catalog
+
+    with console.status(f"[bold]refresh[/bold]: {rounds} round(s) from {root}"):
+        summary = run_refresh(root, rounds, mode, limit, config_path)
+    publish_catalog(root)
+    table = Table(title=f"training run {summary['run_id']}")
+    for column in ("round", "steps", "loss", "mean advantage", "approval", "drift", "length"):
+        table.add_column(column, justify="right")
+    for row in summary["rounds"]:
+        table.add_row(
+            *(
+                _short(row.get(key))
+                for key in ("round", "steps", "loss", "mean_advantage", "approval", "drift_kl", "eval_reply_tokens")
+            )
+        )
+    console.print(table)
+    console.print(f"checkpoint: {summary['checkpoint']}  (AutoModelForCausalLM.from_pretrained loads it)")
+    return summary
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def run_score_shard(root: str, night: str, shard: str, config_path: str | None) -> None:
@@ -177,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--run", help="scoring run id (default: the newest)")
     report.add_argument("--out", help="HTML file to write (default: <root>/reports/<run>.html)")
 
+    refresh = commands.add_parser("refresh", help="training rounds: regenerate, score in hindsight, train")
+    refresh.add_argument("--root", required=True)
+    refresh.add_argument("--rounds", type=int, required=True, help="rounds to reach (a rerun resumes)")
+    refresh.add_argument("--mode", choices=["logged", "onpolicy"], help="default: onpolicy")
+    refresh.add_argument("--limit", type=int, help="use at most M interactions (a stable sample)")
+    refresh.add_argument("--config", help="TOML file with a [train] table (fields of train/config.py TrainConfig)")
+
     demo = commands.add_parser("demo", help="the nightly flow on the bundled sample, then example queries")
     demo.add_argument("--root", default="afterword-demo", help="storage root for the demo (default: %(default)s)")
     demo.add_argument("--date", default="2026-01-01", help="night to file the sample under")
@@ -186,10 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_environment()
     if args.command == "nightly":
         run_nightly(args.input, args.root, args.date, args.config, args.format, not args.no_score, args.score_limit)
     elif args.command == "score":
         run_score_shard(args.root, args.night, args.shard, args.config)
+    elif args.command == "refresh":
+        run_training(args.root, args.rounds, args.mode, args.limit, args.config)
     elif args.command == "report":
         from flows.report import write_run_report
 

@@ -29,6 +29,10 @@ TEMPLATES: dict[str, str] = {
     ),
 }
 
+# Shown before the template's block when a regenerated reply is scored with the logged reply as context
+# (DESIGN.md §2: `o` answered the logged reply, not the regenerated one). `{y}` is the logged reply, stripped.
+EARLIER_REPLY_BLOCK = "\n\nAn earlier reply to this prompt was:\n{y}"
+
 Message = Mapping[str, str]
 
 
@@ -37,6 +41,7 @@ class HindsightConfig:
     template: str = "paper"  # key of TEMPLATES; recorded with every score
     max_context_tokens: int = 2048  # tokens kept from the end of the teacher prefix (x ⊕ o); >= 1
     max_reply_tokens: int = 2048  # tokens kept from the start of the reply y; >= 1
+    show_earlier_reply: bool = False  # teacher also sees the logged reply (EARLIER_REPLY_BLOCK) before the block
 
     def __post_init__(self) -> None:
         if self.template not in TEMPLATES:
@@ -58,18 +63,26 @@ class HindsightSequences:
     reply_truncated: bool  # trailing reply tokens were dropped
 
 
-def hindsight_block(followup: str, template: str) -> str:
-    """The text appended to the last user message: the template filled with the stripped follow-up."""
+def hindsight_block(followup: str, template: str, earlier_reply: str | None = None) -> str:
+    """The text appended to the last user message: the template filled with the stripped follow-up.
+
+    With `earlier_reply` (the logged reply that `o` answered), EARLIER_REPLY_BLOCK comes first.
+    """
     # str.format leaves braces inside the substituted value alone, so any `o` is safe here.
-    return TEMPLATES[template].format(o=followup.strip())
+    block = TEMPLATES[template].format(o=followup.strip())
+    if earlier_reply is None:
+        return block
+    return EARLIER_REPLY_BLOCK.format(y=earlier_reply.strip()) + block
 
 
-def add_hindsight(context: Sequence[Message], followup: str, template: str) -> list[dict[str, str]]:
+def add_hindsight(
+    context: Sequence[Message], followup: str, template: str, earlier_reply: str | None = None
+) -> list[dict[str, str]]:
     """x ⊕ o: x with the hindsight block appended to its last user message; nothing else changes."""
     messages = [{"role": m["role"], "content": m["content"]} for m in context]
     if not messages or messages[-1]["role"] != "user":
         raise ValueError("context must end with a user message (interactions.context contract)")
-    messages[-1]["content"] = messages[-1]["content"] + hindsight_block(followup, template)
+    messages[-1]["content"] = messages[-1]["content"] + hindsight_block(followup, template, earlier_reply)
     return messages
 
 
@@ -131,10 +144,18 @@ def build_sequences(
     followup: str,
     tokenizer: PreTrainedTokenizerBase,
     cfg: HindsightConfig,
+    earlier_reply: str | None = None,
 ) -> HindsightSequences:
-    """Student prefix, teacher prefix and reply ids for one (x, y, o), truncated to the configured limits."""
+    """Student prefix, teacher prefix and reply ids for one (x, y, o), truncated to the configured limits.
+
+    `earlier_reply` (the logged reply) is required when `cfg.show_earlier_reply` and ignored otherwise.
+    """
+    if cfg.show_earlier_reply and earlier_reply is None:
+        raise ValueError("HindsightConfig.show_earlier_reply needs the logged reply: pass earlier_reply=")
+    shown = earlier_reply if cfg.show_earlier_reply else None
     student_prefix, reply = reply_token_ids(tokenizer, context, response)
-    teacher_prefix = _encode(tokenizer, render_text(tokenizer, add_hindsight(context, followup, cfg.template), True))
+    teacher_messages = add_hindsight(context, followup, cfg.template, shown)
+    teacher_prefix = _encode(tokenizer, render_text(tokenizer, teacher_messages, True))
 
     # The teacher prefix is the longer one; cutting the same count from both keeps x identical for
     # student and teacher (and their shared token prefix intact for KV reuse).

@@ -1,7 +1,7 @@
 """Publish: the storage root's Parquet tables → `<root>/catalog.duckdb`, the catalog analysts open.
 
-Views (stable names): conversations, rejects, interactions, filter_report, runs, scores, and over them
-advantages (one row per scored reply) and token_advantages (one row per token). Table views read every
+Views (stable names): conversations, rejects, interactions, filter_report, runs, scores, training_rounds, and
+over them advantages (one row per scored reply) and token_advantages (one row per token). Table views read every
 file through a glob, so the catalog stays correct as nights and scoring runs are added; a table with no
 files yet is an empty view with the right columns. The file is rebuilt under a temporary name and
 renamed into place. Run at the end of every nightly run; `afterword query --root R "select ..."` reads it.
@@ -15,7 +15,7 @@ import duckdb
 
 from pipelines import storage
 from pipelines.io import read_sql
-from schemas import conversations, filter_report, interactions, rejects, runs, scores
+from schemas import conversations, filter_report, interactions, rejects, runs, scores, training_rounds
 
 SCHEMAS = {
     "conversations": conversations.SCHEMA,
@@ -24,6 +24,7 @@ SCHEMAS = {
     "filter_report": filter_report.SCHEMA,
     "runs": runs.SCHEMA,
     "scores": scores.SCHEMA,
+    "training_rounds": training_rounds.SCHEMA,
 }
 DERIVED_VIEWS = ("advantages", "token_advantages")  # defined in pipelines/sql/<name>.sql over the table views
 

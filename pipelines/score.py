@@ -92,9 +92,16 @@ def score_interactions(
 ) -> pa.Table:
     """Score every interaction's reply under the student and hindsight-teacher contexts (scores schema)."""
     interactions = interactions.take(pc.sort_indices(interactions, [("interaction_id", "ascending")]))
-    rows = interactions.select(["context", "response", "followup"]).to_pylist()
+    # Regenerated replies carry the logged one as `logged_response`, for teachers shown an earlier reply.
+    columns = ["context", "response", "followup"]
+    if "logged_response" in interactions.column_names:
+        columns.append("logged_response")
+    rows = interactions.select(columns).to_pylist()
     sequences = [
-        build_sequences(row["context"], row["response"], row["followup"], tokenizer, cfg.hindsight) for row in rows
+        build_sequences(
+            row["context"], row["response"], row["followup"], tokenizer, cfg.hindsight, row.get("logged_response")
+        )
+        for row in rows
     ]
     scores = score_fn(sequences) if sequences else []
     if len(scores) != len(sequences):

@@ -28,6 +28,8 @@ def table_glob(root: str, table: str) -> str:
     root = os.path.abspath(root)
     if table == "runs":
         return os.path.join(root, "runs", "*", "run.parquet")
+    if table == "training_rounds":
+        return os.path.join(root, "training_rounds", "run_id=*", "round-*.parquet")
     if table == "scores":
         return os.path.join(root, "scores", "run_id=*", "round=*", "scores-*.parquet")
     return os.path.join(root, table, "ingest_date=*", "data.parquet")

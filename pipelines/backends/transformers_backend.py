@@ -153,14 +153,13 @@ class TransformersScorer:
                 input_ids=shared_ids.to(self.device),
                 attention_mask=shared_mask.to(self.device),
                 position_ids=torch.arange(width_shared).expand(len(plans), -1).to(self.device),
-                cache=cache,
+                # `past_key_values` is the name every transformers from 5.17 (the GPU image) to 5.39 accepts;
+                # 5.24 renamed it `cache` and keeps the old name, with a one-time notice, until 5.40.
+                past_key_values=cache,
                 use_cache=True,
             )
             if cache.get_seq_length() != width_shared:
-                raise RuntimeError(
-                    "the model did not fill the KV cache passed as `cache=`; this transformers version "
-                    "names the argument differently (the backend is written against transformers 5.24)"
-                )
+                raise RuntimeError("the model did not fill the KV cache passed as `past_key_values`")
             # Rows 2r and 2r+1 are request r's student and teacher continuations.
             cache.batch_repeat_interleave(2)
 
@@ -174,7 +173,7 @@ class TransformersScorer:
             input_ids=ids.to(self.device),
             attention_mask=torch.cat([shared_mask.repeat_interleave(2, dim=0), mask], dim=1).to(self.device),
             position_ids=(offsets[:, None] + torch.arange(width)[None, :]).to(self.device),
-            cache=cache,
+            past_key_values=cache,
             use_cache=True,
         ).last_hidden_state
 

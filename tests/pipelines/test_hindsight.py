@@ -126,3 +126,22 @@ def test_render_text_uses_the_generation_prompt():
 def test_config_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         HindsightConfig(**kwargs)
+
+
+def test_earlier_reply_variant_renders_exactly_and_default_is_unchanged():
+    tokenizer = make_tokenizer()
+    assert hindsight_block(" no \n", "paper", earlier_reply=" Well, it depends. ") == (
+        "\n\nAn earlier reply to this prompt was:\nWell, it depends.\n\nThe following is a future user message. "
+        "Use this to guide your answer to the user prompt: no"
+    )
+    cfg = HindsightConfig(show_earlier_reply=True)
+    seq = build_sequences(CONTEXT, "Yes.", "YES or NO only", tokenizer, cfg, earlier_reply="Well, it depends.")
+    assert tokenizer.decode(seq.teacher_prefix_ids) == (
+        SYSTEM + "<|im_start|>user\nIs water wet? Answer YES or NO.\n\nAn earlier reply to this prompt was:\n"
+        "Well, it depends.\n\nThe following is a future user message. Use this to guide your answer to the user "
+        "prompt: YES or NO only<|im_end|>\n<|im_start|>assistant\n"
+    )
+    plain = build_sequences(CONTEXT, "Yes.", "YES or NO only", tokenizer, HindsightConfig(), earlier_reply="ignored")
+    assert plain == build_sequences(CONTEXT, "Yes.", "YES or NO only", tokenizer, HindsightConfig())
+    with pytest.raises(ValueError, match="earlier_reply"):
+        build_sequences(CONTEXT, "Yes.", "o", tokenizer, cfg)

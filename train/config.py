@@ -1,0 +1,123 @@
+"""The trainer's one frozen config, `TrainConfig`, loadable from a TOML file's `[train]` table.
+
+Every field documents its unit and sentinel; `__post_init__` rejects impossible combinations with the
+fix in the message. Derived values (gradient accumulation, steps per round, the run id) are computed in
+`train/loop.py` and logged, not set here. `afterword refresh --config FILE` reads the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, fields
+
+from pipelines.hindsight import TEMPLATES, HindsightConfig
+
+MODES = ("logged", "onpolicy")
+TEACHERS = ("live", "ema", "frozen", "stored")
+LOSSES = ("sampled_token", "topk")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    root: str  # storage root: interactions are read and scores, checkpoints and metrics written under it
+    model: str = "smollm2-135m-instruct"  # initial weights: Hugging Face id in the local cache, local dir, built-in
+    run_id: str = ""  # training run name; "" = derived from the settings (same settings → same run → resume)
+    mode: str = "onpolicy"  # logged: train on round-0 scores of logged replies; onpolicy: regenerate every round
+    rounds: int = 1  # refresh rounds to reach (a resumed run continues up to this many)
+    limit: int = 0  # use at most this many interactions (stable hash sample); 0 = all
+    scores_run_id: str = ""  # logged mode: the scoring run whose round-0 shards to train on; "" = the only one
+    seed: int = 0  # data order, sampling and initialisation of adapters
+    # --- data and split ---
+    eval_fraction: float = 0.1  # share of interactions held out by a stable hash of interaction_id; never trained on
+    eval_max_interactions: int = 16  # held-out interactions evaluated each round (stable hash sample); 0 = none
+    interactions_per_round: int = 64  # training interactions consumed per round (regenerated in onpolicy mode)
+    epochs_per_round: int = 1  # passes over a round's replies
+    # --- regeneration ---
+    temperature: float = 1.0  # sampling temperature; 1.0 makes the scorer's student log-probs the behaviour ones
+    max_new_tokens: int = 256  # longest sampled reply, tokens
+    generate_batch_size: int = 8  # prompts per generate() call (left-padded)
+    # --- hindsight scoring (same settings as the nightly scorer) ---
+    template: str = "paper"  # hindsight block: paper, offline or online (DESIGN.md §1)
+    show_earlier_reply: bool = False  # teacher of regenerated replies also sees the logged reply (DESIGN.md §2)
+    max_context_tokens: int = 2048  # contexts left-truncated to this many tokens
+    max_reply_tokens: int = 2048  # replies right-truncated to this many tokens
+    score_max_batch_tokens: int = 8192  # transformers scorer: padded tokens per forward
+    # --- loss and teacher ---
+    loss: str = "sampled_token"  # sampled_token (paper) or topk (top-K + tail, SDPO)
+    teacher: str = "live"  # live (current weights, no grad; paper), ema, frozen (initial weights), stored (shards)
+    ema_rate: float = 0.05  # ema teacher: θ_teacher ← (1 − rate)·θ_teacher + rate·θ after every step (SDPO 0.01–0.05)
+    ignore_first_tokens: int = 2  # reply tokens at the start left out of the loss (paper: 2); 0 = none
+    center_advantages: bool = False  # subtract each reply's mean advantage before the loss
+    top_k: int = 20  # topk loss: teacher support size K (SDPO 20–100); also stored by the scorer when > 0
+    alpha: float = 1.0  # topk loss: 0 forward KL, 0.5 JSD, 1 reverse KL = the objective of DESIGN.md §1
+    importance_clip: float = 2.0  # cap of the per-token weight p_θ / p_behaviour (SDPO: 2)
+    # --- optimisation ---
+    learning_rate: float = 1e-6  # peak AdamW learning rate
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    warmup_fraction: float = 0.05  # share of all planned steps with linear warm-up, then cosine to 0
+    grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
+    micro_batch_size: int = 4  # replies per forward/backward
+    target_tokens_per_step: int = 16384  # reply tokens per optimizer step; sets gradient accumulation
+    accumulation_steps: int = 0  # micro-batches per optimizer step; 0 = derived from target_tokens_per_step
+    gradient_checkpointing: bool = False  # recompute activations in backward (less memory, ~30% slower)
+    lora_rank: int = 0  # LoRA adapters of this rank via PEFT on attention+MLP projections; 0 = full fine-tune
+    lora_alpha: float = 16.0  # LoRA scaling numerator (scale = alpha / rank)
+    device: str = "cpu"  # torch device; bf16 autocast is used on cuda only
+    # --- outputs ---
+    tensorboard: bool = True  # also write TensorBoard events when the `tensorboard` package is installed
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.mode in MODES, f"mode={self.mode!r}: use one of {MODES}"),
+            (self.teacher in TEACHERS, f"teacher={self.teacher!r}: use one of {TEACHERS}"),
+            (self.loss in LOSSES, f"loss={self.loss!r}: use one of {LOSSES}"),
+            (self.template in TEMPLATES, f"template={self.template!r}: use one of {sorted(TEMPLATES)}"),
+            (self.rounds >= 1 and self.limit >= 0, "rounds must be >= 1 and limit >= 0 (0 = all)"),
+            (0.0 <= self.eval_fraction < 1.0, "eval_fraction must be in [0, 1)"),
+            (self.interactions_per_round >= 1 and self.epochs_per_round >= 1, "interactions/epochs per round >= 1"),
+            (self.temperature > 0 and self.max_new_tokens >= 1, "temperature must be > 0, max_new_tokens >= 1"),
+            (0.0 < self.ema_rate <= 1.0, "ema_rate must be in (0, 1]"),
+            (0.0 <= self.alpha <= 1.0, "alpha must be in [0, 1] (0 forward KL, 0.5 JSD, 1 reverse KL)"),
+            (self.importance_clip >= 1.0, "importance_clip must be >= 1 (SDPO uses 2)"),
+            (self.micro_batch_size >= 1 and self.target_tokens_per_step >= 1, "micro_batch/target tokens >= 1"),
+            (self.accumulation_steps >= 0 and self.lora_rank >= 0, "accumulation_steps, lora_rank >= 0 (0 = off)"),
+            (0.0 <= self.warmup_fraction < 1.0, "warmup_fraction must be in [0, 1)"),
+            (not (self.loss == "topk" and self.top_k < 1), "the topk loss needs top_k >= 1"),
+            (
+                not (self.mode == "logged" and self.show_earlier_reply),
+                "show_earlier_reply applies to regenerated replies only: use mode='onpolicy' or drop it",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @property
+    def hindsight(self) -> HindsightConfig:
+        """The scorer's hindsight settings."""
+        return HindsightConfig(self.template, self.max_context_tokens, self.max_reply_tokens, self.show_earlier_reply)
+
+    def resolved_run_id(self) -> str:
+        """`run_id`, or `refresh-<mode>-<hash of every setting that changes the run>`."""
+        if self.run_id:
+            return self.run_id
+        settings = {k: v for k, v in asdict(self).items() if k not in ("root", "rounds", "run_id", "tensorboard")}
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+        return f"refresh-{self.mode}-{digest}"
+
+
+def load_train_config(path: str | None, **overrides: object) -> TrainConfig:
+    """TrainConfig from a TOML file's `[train]` table (or top level), then keyword overrides; unknown keys raise."""
+    values: dict = {}
+    if path:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+        values = dict(document.get("train", document))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown train config keys {unknown}; known: {sorted(known)}")
+    return TrainConfig(**values)

@@ -1,0 +1,465 @@
+"""The refresh trainer: `main(cfg)` runs rounds of regenerate → score → train → evaluate → checkpoint.
+
+Reads interactions (and, in logged mode, round-0 score shards) under `cfg.root`; writes regenerated score
+shards (`scores/run_id=<run>/round=NNNN/`), checkpoints (`checkpoints/run_id=<run>/round-NNNN/`), metrics
+(`training/<run>/metrics.jsonl`) and one `training_rounds` row per round. Each stage of a round is its own
+function over `RunState`, so `flows/refresh.py` can run them as Prefect tasks; `main` runs them in order.
+Rerunning the same config resumes after the newest complete checkpoint. `afterword refresh --root R` runs it.
+
+Axis letters: B replies in a micro-batch, L prefix + reply tokens, T reply tokens, V vocabulary, K top-K.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch
+
+from flows.scoring import shard_path
+from pipelines.hindsight import HindsightConfig
+from pipelines.io import code_version, write_table
+from pipelines.models import load_model, load_tokenizer, weights_revision
+from pipelines.score import ScoreConfig, take_sample
+from schemas import training_rounds
+from train import checkpoint, data, losses, model
+from train.config import TrainConfig
+from train.evaluate import evaluate_policy
+from train.regen import RegenConfig, regenerate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunState:
+    """Everything one run holds in memory between stages (nothing at module level)."""
+
+    cfg: TrainConfig
+    run_id: str
+    tokenizer: object
+    model_id: str
+    base_revision: str
+    policy: torch.nn.Module
+    reference: torch.nn.Module  # the initial weights: frozen teacher and evaluation judge
+    teacher: torch.nn.Module | None  # ema/frozen teacher; None for live and stored
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    interactions: pa.Table
+    train_ids: list[str]
+    held_out: pa.Table
+    logged_scores: pa.Table | None
+    accumulation: int  # micro-batches per optimizer step (derived, logged as optim/accumulation)
+    steps_per_round: int
+    cursor: data.Cursor = field(default_factory=data.Cursor)
+    global_step: int = 0
+    completed_rounds: int = 0
+    revision: str = ""  # revision of the current weights (base, or the last checkpoint's)
+    metrics_path: str = ""
+    writer: object | None = None  # TensorBoard SummaryWriter when available
+
+
+def write_metrics(state: RunState, record: dict) -> None:
+    """Append one JSON line (and TensorBoard scalars) with namespaced keys."""
+    with open(state.metrics_path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+    if state.writer is not None:
+        for key, value in record.items():
+            if "/" in key and isinstance(value, int | float):
+                state.writer.add_scalar(key, value, record["step"])
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up over `warmup` steps, then cosine from 1 to 0 at `total`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def setup_run(cfg: TrainConfig) -> RunState:
+    """Load data, model, teachers and optimizer; resume from the newest complete checkpoint if any."""
+    # ----------------------------------------------------------------- setup
+    run_id = cfg.resolved_run_id()
+    training_dir = os.path.join(cfg.root, "training", run_id)
+    os.makedirs(training_dir, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    if cfg.temperature != 1.0 and cfg.mode == "onpolicy":
+        log.warning(
+            "temperature=%s: stored student log-probs are not the behaviour log-probs; use 1.0", cfg.temperature
+        )
+
+    # ----------------------------------------------------------------- data
+    interactions = data.read_interactions(cfg.root, cfg.limit)
+    train, held_out = data.split_interactions(interactions, cfg.eval_fraction)
+    held_out = take_sample(held_out, cfg.eval_max_interactions) if cfg.eval_max_interactions else held_out.slice(0, 0)
+    logged_scores = None
+    train_ids = train["interaction_id"].to_pylist()
+    if cfg.mode == "logged":
+        logged_scores = data.read_scores(cfg.root, data.find_logged_run(cfg.root, cfg.scores_run_id), 0)
+        scored = set(logged_scores["interaction_id"].to_pylist())
+        train_ids = [i for i in train_ids if i in scored]
+
+    # ----------------------------------------------------------------- model / optim
+    tokenizer = load_tokenizer(cfg.model)
+    initial, source = load_model(cfg.model, device=cfg.device)
+    reference = model.frozen_copy(initial)
+    latest = checkpoint.latest_checkpoint(cfg.root, run_id)
+    if latest and not cfg.lora_rank:
+        initial, _ = load_model(latest, device=cfg.device)
+    policy = model.prepare_policy(initial, cfg.lora_rank, cfg.lora_alpha, cfg.gradient_checkpointing)
+    if latest and cfg.lora_rank:
+        from peft import set_peft_model_state_dict
+        from peft.utils import load_peft_weights
+
+        set_peft_model_state_dict(policy, load_peft_weights(os.path.join(latest, checkpoint.ADAPTER_DIR)))
+    teacher = {"ema": model.frozen_copy(policy), "frozen": reference}.get(cfg.teacher)
+    if latest and cfg.teacher == "ema":
+        checkpoint.load_ema(latest, teacher)
+    parameters = [p for p in policy.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+    # Accumulation from a token target: replies are ~max_new_tokens long on-policy (an upper bound),
+    # and their measured mean length in logged mode.
+    if cfg.accumulation_steps:
+        accumulation = cfg.accumulation_steps
+    else:
+        reply_tokens = (
+            float(pc.mean(logged_scores["n_tokens"]).as_py() or 1) if logged_scores is not None else cfg.max_new_tokens
+        )
+        accumulation = max(1, round(cfg.target_tokens_per_step / (cfg.micro_batch_size * reply_tokens)))
+    per_round = min(cfg.interactions_per_round, len(train_ids)) * cfg.epochs_per_round
+    steps_per_round = math.ceil(math.ceil(per_round / cfg.micro_batch_size) / accumulation)
+    total_steps = steps_per_round * cfg.rounds
+    warmup = round(cfg.warmup_fraction * total_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
+
+    state = RunState(
+        cfg=cfg,
+        run_id=run_id,
+        tokenizer=tokenizer,
+        model_id=source.model_id,
+        base_revision=source.revision,
+        policy=policy,
+        reference=reference,
+        teacher=teacher,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        interactions=interactions,
+        train_ids=train_ids,
+        held_out=held_out,
+        logged_scores=logged_scores,
+        accumulation=accumulation,
+        steps_per_round=steps_per_round,
+        revision=source.revision,
+        metrics_path=os.path.join(training_dir, "metrics.jsonl"),
+    )
+    if latest:
+        saved = checkpoint.load_trainer_state(latest)
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        checkpoint.restore_rng(saved["rng"])
+        state.cursor = data.Cursor(**saved["cursor"])
+        state.global_step, state.completed_rounds = saved["global_step"], saved["round"]
+        state.revision = weights_revision(Path(latest))
+        if saved["total_steps"] != total_steps:
+            log.warning(
+                "resuming with %d planned steps (was %d): the LR schedule changes", total_steps, saved["total_steps"]
+            )
+        log.info(
+            "resuming %s after round %d (step %d) from %s", run_id, state.completed_rounds, state.global_step, latest
+        )
+    _truncate_metrics(state.metrics_path, state.global_step, state.completed_rounds)
+    if cfg.tensorboard:
+        state.writer = _tensorboard_writer(training_dir)
+    log.info(
+        "run %s: %d train / %d held-out interactions; accumulation %d (derived: %s), %d steps per round",
+        run_id, len(train_ids), held_out.num_rows, accumulation, not cfg.accumulation_steps, steps_per_round,
+    )  # fmt: skip
+    setup_line = {
+        "optim/accumulation": accumulation,
+        "optim/steps_per_round": steps_per_round,
+        "optim/total_steps": total_steps,
+    }
+    write_metrics(state, {"step": state.global_step, "round": state.completed_rounds, **setup_line})
+    return state
+
+
+def regenerate_round(state: RunState, round_index: int) -> tuple[list[data.TrainingRow], dict]:
+    """This round's training replies: freshly sampled and scored (onpolicy) or logged; advances the cursor."""
+    # ----------------------------------------------------------------- eval/regen: data for the round
+    cfg = state.cfg
+    started = time.perf_counter()
+    ids, state.cursor = data.take_interactions(state.train_ids, state.cursor, cfg.interactions_per_round, cfg.seed)
+    chosen = state.interactions.filter(pc.is_in(state.interactions["interaction_id"], pa.array(ids)))
+    summary: dict = {"regen/replies": len(ids), "scores_path": None}
+    if cfg.mode == "logged":
+        scores = state.logged_scores.filter(pc.is_in(state.logged_scores["interaction_id"], pa.array(ids)))
+    else:
+        path = shard_path(cfg.root, state.run_id, round_index, 0, 1)
+        if os.path.exists(path):  # an interrupted round already wrote it: same weights and seed, same rows
+            scores = pq.read_table(path)
+        else:
+            score_cfg = ScoreConfig(
+                state.run_id, state.model_id, state.revision, round_index, "regenerated", cfg.hindsight
+            )
+            scores = regenerate(state.policy, state.tokenizer, chosen, regen_config(cfg, round_index), score_cfg)
+            write_table(scores, path)
+        summary.update({"scores_path": path, "regen/mean_advantage": _token_mean_advantage(scores)})
+    summary["regen/reply_tokens"] = float(pc.mean(scores["n_tokens"]).as_py() or 0.0)
+    summary["time/regen_s"] = time.perf_counter() - started
+    return data.build_rows(scores, state.interactions, state.tokenizer, cfg.hindsight), summary
+
+
+def regen_config(cfg: TrainConfig, round_index: int, hindsight: HindsightConfig | None = None) -> RegenConfig:
+    """Sampling settings of one round; the seed depends on the round, never on global RNG state."""
+    stores_topk = cfg.loss == "topk" and cfg.teacher == "stored"
+    return RegenConfig(
+        temperature=cfg.temperature,
+        max_new_tokens=cfg.max_new_tokens,
+        batch_size=cfg.generate_batch_size,
+        seed=cfg.seed * 1_000_003 + round_index,
+        hindsight=hindsight or cfg.hindsight,
+        max_batch_tokens=cfg.score_max_batch_tokens,
+        top_k=cfg.top_k if stores_topk else 0,
+    )
+
+
+def compute_loss(state: RunState, batch: data.Batch, n_replies: int) -> tuple[torch.Tensor, dict]:
+    """The configured loss of one micro-batch and its token-summed statistics."""
+    cfg, device = state.cfg, next(state.policy.parameters()).device
+    ids = (batch.student_ids_B_L.to(device), batch.student_mask_B_L.to(device), batch.student_first_B.to(device))
+    teacher_args = (
+        batch.teacher_ids_B_L.to(device),
+        batch.teacher_mask_B_L.to(device),
+        batch.teacher_first_B.to(device),
+    )
+    reply_B_T = batch.reply_ids_B_T.to(device)
+    n_tokens = reply_B_T.shape[1]
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        logp_B_T_V = model.reply_logits(state.policy, *ids, n_tokens)
+        topk_ids_B_T_K = topk_logp_B_T_K = None
+        if cfg.teacher == "stored":
+            teacher_B_T = batch.stored_teacher_B_T.to(device)
+            if cfg.loss == "topk":
+                if batch.topk_ids_B_T_K is None:
+                    raise ValueError("teacher='stored' with loss='topk' needs shards scored with top_k > 0")
+                topk_ids_B_T_K, topk_logp_B_T_K = batch.topk_ids_B_T_K.to(device), batch.topk_logp_B_T_K.to(device)
+        else:
+            with torch.no_grad():
+                judge = state.policy if cfg.teacher == "live" else state.teacher
+                teacher_B_T_V = model.reply_logits(judge, *teacher_args, n_tokens)
+                teacher_B_T = model.token_logp(teacher_B_T_V, reply_B_T)
+                if cfg.loss == "topk":
+                    topk_logp_B_T_K, topk_ids_B_T_K = teacher_B_T_V.topk(cfg.top_k, dim=-1)
+    logp_B_T = model.token_logp(logp_B_T_V, reply_B_T)
+    mask_B_T = losses.skip_first_tokens(batch.mask_B_T.to(device), cfg.ignore_first_tokens).float()
+    advantage_B_T = (teacher_B_T - logp_B_T.detach()) * mask_B_T
+    if cfg.center_advantages:
+        advantage_B_T = losses.centre_advantages(advantage_B_T, mask_B_T)
+    if batch.behaviour_logp_B_T is None:  # logged replies: the paper uses no importance weights
+        weight_B_T = torch.ones_like(logp_B_T)
+    else:
+        weight_B_T = losses.importance_weights(logp_B_T, batch.behaviour_logp_B_T.to(device), cfg.importance_clip)
+    if cfg.loss == "sampled_token":
+        loss = losses.sampled_token_loss(logp_B_T, advantage_B_T, mask_B_T, weight_B_T, n_replies)
+    else:
+        loss = losses.topk_tail_loss(
+            logp_B_T_V, topk_ids_B_T_K, topk_logp_B_T_K, mask_B_T, weight_B_T, cfg.alpha, n_replies
+        )
+    stats = {
+        "tokens": float(mask_B_T.sum()),
+        "advantage": float((advantage_B_T * mask_B_T).sum()),
+        "weight": float((weight_B_T * mask_B_T).sum()),
+        "clipped": float(((weight_B_T >= cfg.importance_clip) * mask_B_T).sum()),
+    }
+    return loss, stats
+
+
+def apply_step(state: RunState) -> float:
+    """Clip, step the optimizer and schedule, update the EMA teacher; returns the pre-clip gradient norm."""
+    parameters = [p for p in state.policy.parameters() if p.requires_grad]
+    clip = state.cfg.grad_clip if state.cfg.grad_clip > 0 else float("inf")
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, clip))
+    state.optimizer.step()
+    state.scheduler.step()
+    state.optimizer.zero_grad(set_to_none=True)
+    if state.cfg.teacher == "ema":
+        model.ema_update(state.teacher, state.policy, state.cfg.ema_rate)
+    state.global_step += 1
+    return grad_norm
+
+
+def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow]) -> dict:
+    """`epochs_per_round` passes over the round's replies, `accumulation` micro-batches per optimizer step."""
+    # ----------------------------------------------------------------- loop
+    cfg = state.cfg
+    state.policy.train()
+    batches = data.micro_batches(rows, cfg.micro_batch_size, cfg.seed, round_index, cfg.epochs_per_round)
+    steps = [batches[i : i + state.accumulation] for i in range(0, len(batches), state.accumulation)]
+    totals = {"loss": 0.0, "tokens": 0.0, "advantage": 0.0, "weight": 0.0, "clipped": 0.0, "replies": 0}
+    train_seconds = 0.0
+    for micro in steps:
+        started = time.perf_counter()
+        n_replies = sum(len(m) for m in micro)
+        step_loss, step_stats = 0.0, {"tokens": 0.0, "advantage": 0.0, "weight": 0.0, "clipped": 0.0}
+        for indices in micro:
+            loss, stats = compute_loss(state, data.collate([rows[i] for i in indices]), n_replies)
+            loss.backward()
+            step_loss += float(loss.detach())
+            step_stats = {k: step_stats[k] + stats[k] for k in step_stats}
+        grad_norm = apply_step(state)
+        seconds = time.perf_counter() - started
+        train_seconds += seconds
+        tokens = max(step_stats["tokens"], 1.0)
+        write_metrics(state, {
+            "step": state.global_step, "round": round_index, "loss/train": step_loss,
+            "score/mean_advantage": step_stats["advantage"] / tokens,
+            "score/importance_weight": step_stats["weight"] / tokens,
+            "score/clipped_share": step_stats["clipped"] / tokens,
+            "optim/lr": state.scheduler.get_last_lr()[0], "optim/grad_norm": grad_norm,
+            "time/step_s": seconds, "time/tokens_per_s": step_stats["tokens"] / max(seconds, 1e-9),
+        })  # fmt: skip
+        totals["loss"] += step_loss
+        totals["replies"] += n_replies
+        for key in step_stats:
+            totals[key] += step_stats[key]
+    tokens = max(totals["tokens"], 1.0)
+    return {
+        "steps": len(steps),
+        "replies": totals["replies"],
+        "tokens": int(totals["tokens"]),
+        "loss/train": totals["loss"] / max(len(steps), 1),
+        "score/mean_advantage": totals["advantage"] / tokens,
+        "score/importance_weight": totals["weight"] / tokens,
+        "time/train_s": train_seconds,
+        "time/tokens_per_s": totals["tokens"] / max(train_seconds, 1e-9),
+    }
+
+
+def evaluate_round(state: RunState, round_index: int) -> dict:
+    """Approval, drift and length of fresh samples on the held-out interactions."""
+    # ----------------------------------------------------------------- eval/regen: evaluation
+    cfg = state.cfg
+    started = time.perf_counter()
+    plain = HindsightConfig(cfg.template, cfg.max_context_tokens, cfg.max_reply_tokens)  # the judge's own template
+    sampling = regen_config(cfg, round_index, plain)
+    regen = replace(sampling, seed=sampling.seed + 7_919, top_k=0)  # eval samples never equal training samples
+    judge = ScoreConfig(
+        f"{state.run_id}-eval", state.model_id, state.base_revision, max(round_index, 1), "regenerated", plain
+    )
+    metrics = evaluate_policy(
+        state.policy, state.reference, state.tokenizer, state.held_out, regen, judge, cfg.micro_batch_size
+    )
+    metrics["time/eval_s"] = time.perf_counter() - started
+    return metrics
+
+
+def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_at: datetime) -> dict:
+    """Save the round's checkpoint, then its training_rounds row and round metrics line."""
+    # ----------------------------------------------------------------- checkpoint
+    cfg = state.cfg
+    path = checkpoint.checkpoint_path(cfg.root, state.run_id, round_index)
+    trainer_state = {
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict(),
+        "cursor": asdict(state.cursor),
+        "global_step": state.global_step,
+        "round": round_index,
+        "total_steps": state.steps_per_round * cfg.rounds,
+    }
+    meta = {"run_id": state.run_id, "round": round_index, "global_step": state.global_step, "model_id": state.model_id,
+            "base_revision": state.base_revision, "code_version": code_version(), "config": asdict(cfg),
+            "metrics": metrics, "written_at": datetime.now(UTC).isoformat()}  # fmt: skip
+    checkpoint.save_checkpoint(
+        path, state.policy, state.tokenizer, trainer_state, meta, state.teacher if cfg.teacher == "ema" else None
+    )
+    round_revision = state.revision  # the weights that sampled and scored this round
+    state.revision, state.completed_rounds = weights_revision(Path(path)), round_index
+    row = {
+        "run_id": state.run_id, "round": round_index, "mode": cfg.mode, "model_id": state.model_id,
+        "model_revision": round_revision, "teacher": cfg.teacher, "loss_name": cfg.loss,
+        "steps": metrics.get("steps", 0), "global_step": state.global_step, "replies": metrics.get("replies", 0),
+        "tokens": metrics.get("tokens", 0), "loss": metrics.get("loss/train"),
+        "mean_advantage": metrics.get("score/mean_advantage"),
+        "mean_importance_weight": metrics.get("score/importance_weight"),
+        "learning_rate": state.scheduler.get_last_lr()[0], "approval": metrics.get("eval/approval"),
+        "drift_kl": metrics.get("eval/drift_kl"), "eval_reply_tokens": metrics.get("eval/reply_tokens"),
+        "tokens_per_s": metrics.get("time/tokens_per_s"), "scores_path": metrics.get("scores_path"),
+        "checkpoint_path": path, "started_at": started_at, "finished_at": datetime.now(UTC),
+    }  # fmt: skip
+    table = pa.Table.from_pylist([row], schema=training_rounds.SCHEMA)
+    write_table(
+        table, os.path.join(cfg.root, "training_rounds", f"run_id={state.run_id}", f"round-{round_index:04d}.parquet")
+    )
+    numbers = {k: v for k, v in metrics.items() if "/" in k and isinstance(v, int | float)}
+    write_metrics(state, {"step": state.global_step, "round": round_index, **numbers})
+    return row
+
+
+def main(cfg: TrainConfig) -> dict:
+    """Run rounds until `cfg.rounds` are complete (resuming a partly done run); returns a summary."""
+    state = setup_run(cfg)
+    rows_out = []
+    for round_index in range(state.completed_rounds + 1, cfg.rounds + 1):
+        started_at = datetime.now(UTC)
+        rows, regen_metrics = regenerate_round(state, round_index)
+        train_metrics = train_round(state, round_index, rows)
+        eval_metrics = evaluate_round(state, round_index)
+        rows_out.append(
+            checkpoint_round(state, round_index, {**regen_metrics, **train_metrics, **eval_metrics}, started_at)
+        )
+    if state.writer is not None:
+        state.writer.close()
+    return summarize(state, rows_out)
+
+
+def summarize(state: RunState, rows: list[dict]) -> dict:
+    """What a caller prints: the run, its rounds and where things are."""
+    return {
+        "run_id": state.run_id,
+        "rounds_completed": state.completed_rounds,
+        "global_step": state.global_step,
+        "rounds": [{k: v for k, v in r.items() if k not in ("started_at", "finished_at")} for r in rows],
+        "checkpoint": checkpoint.latest_checkpoint(state.cfg.root, state.run_id),
+        "metrics": state.metrics_path,
+    }
+
+
+def _token_mean_advantage(scores: pa.Table) -> float:
+    tokens = pc.sum(scores["n_tokens"]).as_py() or 0
+    return float((pc.sum(scores["sum_advantage"]).as_py() or 0.0) / max(tokens, 1))
+
+
+def _truncate_metrics(path: str, global_step: int, completed_rounds: int) -> None:
+    """Drop lines a crashed round wrote after the checkpoint being resumed, so each step appears once."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as handle:
+        kept = [
+            line
+            for line in handle
+            if json.loads(line)["round"] <= completed_rounds and json.loads(line)["step"] <= global_step
+        ]
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.writelines(kept)
+
+
+def _tensorboard_writer(log_dir: str):
+    """A SummaryWriter when the optional `tensorboard` package is installed; otherwise None (JSONL only)."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        log.info("tensorboard is not installed; metrics go to metrics.jsonl only (pip install tensorboard)")
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=log_dir)
