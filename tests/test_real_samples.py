@@ -61,13 +61,12 @@ def test_all_40_small_wildchat_records_ingest_and_follow_the_default_rules(con):
     assert source_format == "wildchat"
     assert (result.conversations.num_rows, result.rejects.num_rows) == (40, 0)
 
-    raw = [json.loads(line) for line in open(path)]
+    with open(path) as lines:
+        raw = [json.loads(line) for line in lines]
     # Our fallback id is WildChat's own hash of the turns: recomputing it gives the logged hash back.
     assert all(hash_turns(r["conversation"]) == r["conversation_hash"] for r in raw)
 
-    expected = sorted(
-        (json.dumps(x), y, o) for record in raw for x, y, o in reference_interactions(record)
-    )
+    expected = sorted((json.dumps(x), y, o) for record in raw for x, y, o in reference_interactions(record))
     selected = select_file(con, path).interactions.to_arrow_table().to_pylist()
     got = sorted((json.dumps(r["context"]), r["response"], r["followup"]) for r in selected)
     assert got == expected

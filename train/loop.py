@@ -4,26 +4,31 @@ Reads interactions (and, in logged mode, round-0 score shards) under `cfg.root`;
 shards (`scores/run_id=<run>/round=NNNN/`), checkpoints (`checkpoints/run_id=<run>/round-NNNN/`), metrics
 (`training/<run>/metrics.jsonl`) and one `training_rounds` row per round. Each stage of a round is its own
 function over `RunState`, so `flows/refresh.py` can run them as Prefect tasks; `main` runs them in order.
-Rerunning the same config resumes after the newest complete checkpoint. `afterword refresh --root R` runs it.
+Rerunning the same config resumes after the newest complete checkpoint. `afterword refresh --root R` runs it;
+so does `python -m train.loop --root R --rounds N [--config FILE]`, also under `torchrun --nproc_per_node N`:
+then every rank trains on its own micro-batches of each step, gradients are summed across ranks, and rank 0
+alone samples, evaluates and writes (shards, checkpoints, metrics, training_rounds rows).
 
 Axis letters: B replies in a micro-batch, L prefix + reply tokens, T reply tokens, V vocabulary, K top-K.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
+import torch.distributed as dist
 
 from flows.scoring import shard_path
 from pipelines.hindsight import HindsightConfig
@@ -32,7 +37,7 @@ from pipelines.models import load_model, load_tokenizer, weights_revision
 from pipelines.score import ScoreConfig, take_sample
 from schemas import training_rounds
 from train import checkpoint, data, losses, model
-from train.config import TrainConfig
+from train.config import TrainConfig, load_train_config
 from train.evaluate import evaluate_policy
 from train.regen import RegenConfig, regenerate
 
@@ -65,10 +70,14 @@ class RunState:
     revision: str = ""  # revision of the current weights (base, or the last checkpoint's)
     metrics_path: str = ""
     writer: object | None = None  # TensorBoard SummaryWriter when available
+    rank: int = 0  # this process under torchrun (0 otherwise); rank 0 alone writes
+    world: int = 1  # processes training together (WORLD_SIZE); 1 = the plain single-process run
 
 
 def write_metrics(state: RunState, record: dict) -> None:
-    """Append one JSON line (and TensorBoard scalars) with namespaced keys."""
+    """Append one JSON line (and TensorBoard scalars) with namespaced keys; rank 0 only."""
+    if state.rank:
+        return
     with open(state.metrics_path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, sort_keys=True) + "\n")
     if state.writer is not None:
@@ -85,12 +94,33 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def init_distributed(cfg: TrainConfig) -> tuple[int, int, str]:
+    """(rank, world size, device) of this process; joins the process group when torchrun set WORLD_SIZE > 1.
+
+    CPU ranks use gloo, CUDA ranks nccl on `cuda:LOCAL_RANK`. The long timeout covers rank 0 sampling a
+    round while the others wait.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, cfg.device
+    device = cfg.device
+    if device.startswith("cuda"):
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend, timeout=timedelta(hours=2))
+    return dist.get_rank(), dist.get_world_size(), device
+
+
 def setup_run(cfg: TrainConfig) -> RunState:
     """Load data, model, teachers and optimizer; resume from the newest complete checkpoint if any."""
     # ----------------------------------------------------------------- setup
+    rank, world, device = init_distributed(cfg)
     run_id = cfg.resolved_run_id()
     training_dir = os.path.join(cfg.root, "training", run_id)
-    os.makedirs(training_dir, exist_ok=True)
+    if rank == 0:
+        os.makedirs(training_dir, exist_ok=True)
     torch.manual_seed(cfg.seed)
     if cfg.temperature != 1.0 and cfg.mode == "onpolicy":
         log.warning(
@@ -110,11 +140,11 @@ def setup_run(cfg: TrainConfig) -> RunState:
 
     # ----------------------------------------------------------------- model / optim
     tokenizer = load_tokenizer(cfg.model)
-    initial, source = load_model(cfg.model, device=cfg.device)
+    initial, source = load_model(cfg.model, device=device)
     reference = model.frozen_copy(initial)
     latest = checkpoint.latest_checkpoint(cfg.root, run_id)
     if latest and not cfg.lora_rank:
-        initial, _ = load_model(latest, device=cfg.device)
+        initial, _ = load_model(latest, device=device)
     policy = model.prepare_policy(initial, cfg.lora_rank, cfg.lora_alpha, cfg.gradient_checkpointing)
     if latest and cfg.lora_rank:
         from peft import set_peft_model_state_dict
@@ -128,16 +158,17 @@ def setup_run(cfg: TrainConfig) -> RunState:
     optimizer = torch.optim.AdamW(parameters, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
     # Accumulation from a token target: replies are ~max_new_tokens long on-policy (an upper bound),
-    # and their measured mean length in logged mode.
+    # and their measured mean length in logged mode. It counts micro-batches per rank: a step takes
+    # micro_batch_size × accumulation × world replies.
     if cfg.accumulation_steps:
         accumulation = cfg.accumulation_steps
     else:
         reply_tokens = (
             float(pc.mean(logged_scores["n_tokens"]).as_py() or 1) if logged_scores is not None else cfg.max_new_tokens
         )
-        accumulation = max(1, round(cfg.target_tokens_per_step / (cfg.micro_batch_size * reply_tokens)))
+        accumulation = max(1, round(cfg.target_tokens_per_step / (cfg.micro_batch_size * reply_tokens * world)))
     per_round = min(cfg.interactions_per_round, len(train_ids)) * cfg.epochs_per_round
-    steps_per_round = math.ceil(math.ceil(per_round / cfg.micro_batch_size) / accumulation)
+    steps_per_round = math.ceil(math.ceil(per_round / cfg.micro_batch_size) / (accumulation * world))
     total_steps = steps_per_round * cfg.rounds
     warmup = round(cfg.warmup_fraction * total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
@@ -161,6 +192,8 @@ def setup_run(cfg: TrainConfig) -> RunState:
         steps_per_round=steps_per_round,
         revision=source.revision,
         metrics_path=os.path.join(training_dir, "metrics.jsonl"),
+        rank=rank,
+        world=world,
     )
     if latest:
         saved = checkpoint.load_trainer_state(latest)
@@ -177,12 +210,13 @@ def setup_run(cfg: TrainConfig) -> RunState:
         log.info(
             "resuming %s after round %d (step %d) from %s", run_id, state.completed_rounds, state.global_step, latest
         )
-    _truncate_metrics(state.metrics_path, state.global_step, state.completed_rounds)
-    if cfg.tensorboard:
+    if rank == 0:
+        _truncate_metrics(state.metrics_path, state.global_step, state.completed_rounds)
+    if cfg.tensorboard and rank == 0:
         state.writer = _tensorboard_writer(training_dir)
     log.info(
-        "run %s: %d train / %d held-out interactions; accumulation %d (derived: %s), %d steps per round",
-        run_id, len(train_ids), held_out.num_rows, accumulation, not cfg.accumulation_steps, steps_per_round,
+        "run %s: %d train / %d held-out interactions; accumulation %d (derived: %s) × %d ranks, %d steps per round",
+        run_id, len(train_ids), held_out.num_rows, accumulation, not cfg.accumulation_steps, world, steps_per_round,
     )  # fmt: skip
     setup_line = {
         "optim/accumulation": accumulation,
@@ -205,7 +239,10 @@ def regenerate_round(state: RunState, round_index: int) -> tuple[list[data.Train
         scores = state.logged_scores.filter(pc.is_in(state.logged_scores["interaction_id"], pa.array(ids)))
     else:
         path = shard_path(cfg.root, state.run_id, round_index, 0, 1)
-        if os.path.exists(path):  # an interrupted round already wrote it: same weights and seed, same rows
+        if state.rank:  # rank 0 samples and writes the shard; the others read it (same weights everywhere)
+            dist.barrier()
+            scores = pq.read_table(path)
+        elif os.path.exists(path):  # an interrupted round already wrote it: same weights and seed, same rows
             scores = pq.read_table(path)
         else:
             score_cfg = ScoreConfig(
@@ -213,6 +250,8 @@ def regenerate_round(state: RunState, round_index: int) -> tuple[list[data.Train
             )
             scores = regenerate(state.policy, state.tokenizer, chosen, regen_config(cfg, round_index), score_cfg)
             write_table(scores, path)
+        if state.world > 1 and not state.rank:
+            dist.barrier()
         summary.update({"scores_path": path, "regen/mean_advantage": _token_mean_advantage(scores)})
     summary["regen/reply_tokens"] = float(pc.mean(scores["n_tokens"]).as_py() or 0.0)
     summary["time/regen_s"] = time.perf_counter() - started
@@ -284,9 +323,30 @@ def compute_loss(state: RunState, batch: data.Batch, n_replies: int) -> tuple[to
     return loss, stats
 
 
+def sum_gradients(parameters: list[torch.nn.Parameter]) -> None:
+    """All-reduce (sum) the ranks' gradients, one flat buffer per dtype; a rank without a micro-batch adds zeros.
+
+    Each rank's loss is already divided by the step's replies on all ranks, so the sum is the gradient of
+    the whole step, the same as one process accumulating every micro-batch.
+    """
+    for parameter in parameters:
+        if parameter.grad is None:
+            parameter.grad = torch.zeros_like(parameter)
+    for dtype in {p.grad.dtype for p in parameters}:
+        grads = [p.grad for p in parameters if p.grad.dtype == dtype]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        offset = 0
+        for grad in grads:
+            grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
+            offset += grad.numel()
+
+
 def apply_step(state: RunState) -> float:
     """Clip, step the optimizer and schedule, update the EMA teacher; returns the pre-clip gradient norm."""
     parameters = [p for p in state.policy.parameters() if p.requires_grad]
+    if state.world > 1:
+        sum_gradients(parameters)
     clip = state.cfg.grad_clip if state.cfg.grad_clip > 0 else float("inf")
     grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, clip))
     state.optimizer.step()
@@ -299,24 +359,32 @@ def apply_step(state: RunState) -> float:
 
 
 def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow]) -> dict:
-    """`epochs_per_round` passes over the round's replies, `accumulation` micro-batches per optimizer step."""
+    """`epochs_per_round` passes over the round's replies, `accumulation` micro-batches per optimizer step.
+
+    Under torchrun a step takes `accumulation × world` micro-batches of the same seeded order and rank r
+    trains on the r-th, (r + world)-th, ... of them, so the ranks' slices are disjoint and together equal
+    one process's step with `accumulation × world` micro-batches.
+    """
     # ----------------------------------------------------------------- loop
     cfg = state.cfg
     state.policy.train()
     batches = data.micro_batches(rows, cfg.micro_batch_size, cfg.seed, round_index, cfg.epochs_per_round)
-    steps = [batches[i : i + state.accumulation] for i in range(0, len(batches), state.accumulation)]
+    per_step = state.accumulation * state.world
+    steps = [batches[i : i + per_step] for i in range(0, len(batches), per_step)]
     totals = {"loss": 0.0, "tokens": 0.0, "advantage": 0.0, "weight": 0.0, "clipped": 0.0, "replies": 0}
     train_seconds = 0.0
     for micro in steps:
         started = time.perf_counter()
         n_replies = sum(len(m) for m in micro)
         step_loss, step_stats = 0.0, {"tokens": 0.0, "advantage": 0.0, "weight": 0.0, "clipped": 0.0}
-        for indices in micro:
+        for indices in micro[state.rank :: state.world]:
             loss, stats = compute_loss(state, data.collate([rows[i] for i in indices]), n_replies)
             loss.backward()
             step_loss += float(loss.detach())
             step_stats = {k: step_stats[k] + stats[k] for k in step_stats}
         grad_norm = apply_step(state)
+        if state.world > 1:
+            step_loss, step_stats = _sum_over_ranks(step_loss, step_stats, next(state.policy.parameters()).device)
         seconds = time.perf_counter() - started
         train_seconds += seconds
         tokens = max(step_stats["tokens"], 1.0)
@@ -346,9 +414,11 @@ def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow])
 
 
 def evaluate_round(state: RunState, round_index: int) -> dict:
-    """Approval, drift and length of fresh samples on the held-out interactions."""
+    """Approval, drift and length of fresh samples on the held-out interactions (rank 0 only; others get {})."""
     # ----------------------------------------------------------------- eval/regen: evaluation
     cfg = state.cfg
+    if state.rank:
+        return {}
     started = time.perf_counter()
     plain = HindsightConfig(cfg.template, cfg.max_context_tokens, cfg.max_reply_tokens)  # the judge's own template
     sampling = regen_config(cfg, round_index, plain)
@@ -364,10 +434,14 @@ def evaluate_round(state: RunState, round_index: int) -> dict:
 
 
 def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_at: datetime) -> dict:
-    """Save the round's checkpoint, then its training_rounds row and round metrics line."""
+    """Save the round's checkpoint, then its training_rounds row and round metrics line (rank 0 writes)."""
     # ----------------------------------------------------------------- checkpoint
     cfg = state.cfg
     path = checkpoint.checkpoint_path(cfg.root, state.run_id, round_index)
+    if state.rank:  # wait for rank 0's checkpoint, then take its revision (the weights are the same)
+        dist.barrier()
+        state.revision, state.completed_rounds = weights_revision(Path(path)), round_index
+        return {"run_id": state.run_id, "round": round_index, "checkpoint_path": path}
     trainer_state = {
         "optimizer": state.optimizer.state_dict(),
         "scheduler": state.scheduler.state_dict(),
@@ -402,6 +476,8 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
     )
     numbers = {k: v for k, v in metrics.items() if "/" in k and isinstance(v, int | float)}
     write_metrics(state, {"step": state.global_step, "round": round_index, **numbers})
+    if state.world > 1:
+        dist.barrier()
     return row
 
 
@@ -419,6 +495,8 @@ def main(cfg: TrainConfig) -> dict:
         )
     if state.writer is not None:
         state.writer.close()
+    if state.world > 1:
+        dist.destroy_process_group()
     return summarize(state, rows_out)
 
 
@@ -432,6 +510,17 @@ def summarize(state: RunState, rows: list[dict]) -> dict:
         "checkpoint": checkpoint.latest_checkpoint(state.cfg.root, state.run_id),
         "metrics": state.metrics_path,
     }
+
+
+def _sum_over_ranks(step_loss: float, step_stats: dict, device: torch.device) -> tuple[float, dict]:
+    """A step's loss and token statistics summed over all ranks (what one process would have logged).
+
+    The tensor lives on the policy's device: nccl reduces CUDA tensors only.
+    """
+    keys = sorted(step_stats)
+    values = torch.tensor([step_loss] + [step_stats[k] for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(values)
+    return float(values[0]), {k: float(v) for k, v in zip(keys, values[1:].tolist(), strict=True)}
 
 
 def _token_mean_advantage(scores: pa.Table) -> float:
@@ -463,3 +552,20 @@ def _tensorboard_writer(log_dir: str):
     from torch.utils.tensorboard import SummaryWriter
 
     return SummaryWriter(log_dir=log_dir)
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    """`python -m train.loop --root R --rounds N [--config FILE]` (also under torchrun) → TrainConfig."""
+    parser = argparse.ArgumentParser(prog="python -m train.loop", description=__doc__.splitlines()[0])
+    parser.add_argument("--root", required=True, help="storage root (interactions in; scores, checkpoints out)")
+    parser.add_argument("--rounds", type=int, default=None, help="refresh rounds to reach")
+    parser.add_argument("--config", default=None, help="TOML file with a [train] table")
+    args = parser.parse_args(argv)
+    return load_train_config(args.config, root=args.root, rounds=args.rounds)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    summary = main(parse_args())
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(summary, indent=2, default=str))

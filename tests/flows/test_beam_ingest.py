@@ -27,10 +27,7 @@ def test_ingest_chunk_in_a_beam_test_pipeline(tmp_path):
         marker.unlink()
     with TestPipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
         counts = (
-            pipeline
-            | beam.Create([asdict(chunk) for chunk in chunks])
-            | beam.Map(body)
-            | beam.Map(counts_without_ids)
+            pipeline | beam.Create([asdict(chunk) for chunk in chunks]) | beam.Map(body) | beam.Map(counts_without_ids)
         )
         assert_that(counts, equal_to(expected))
     assert sum(c[0] for c in expected) == 8

@@ -9,13 +9,20 @@ from tests.conftest import wildchat_record, write_jsonl
 
 pytestmark = pytest.mark.slow
 
-MALFORMED = [b'{"conversation_hash": "cut', b"\xff\xfe not utf8", b"[1]", b'{"conversation_hash": "e", "conversation": []}']
+MALFORMED = [
+    b'{"conversation_hash": "cut',
+    b"\xff\xfe not utf8",
+    b"[1]",
+    b'{"conversation_hash": "e", "conversation": []}',
+]
 
 
 def night_tables(root, night):
     from datetime import date
 
-    return {table: pq.read_table(storage.night_file(root, table, date.fromisoformat(night))) for table in storage.TABLES}
+    return {
+        table: pq.read_table(storage.night_file(root, table, date.fromisoformat(night))) for table in storage.TABLES
+    }
 
 
 def test_nightly_balances_reruns_idempotently_and_dedups_later_nights(tmp_path, prefect_harness, capsys):

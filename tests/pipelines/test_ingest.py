@@ -9,8 +9,10 @@ from schemas import conversations as conversations_schema
 from schemas import rejects as rejects_schema
 from tests.conftest import NIGHT, raw_table, wildchat_record
 
+DEFAULTS = IngestConfig()
 
-def ingest_one(payload, source_format="wildchat", cfg=IngestConfig()):
+
+def ingest_one(payload, source_format="wildchat", cfg=DEFAULTS):
     return ingest_records(raw_table(payload), source_format, NIGHT, cfg)
 
 
@@ -152,15 +154,16 @@ def test_lmsys_and_older_wildchat_ids_and_epoch_and_naive_timestamps():
     naive = wildchat_record(1, timestamp="2024-05-01T10:00:00")  # WildChat-4.8M style
     assert ingest_one(naive).conversations.column("timestamp").to_pylist() == [datetime(2024, 5, 1, 10, tzinfo=UTC)]
     epoch_ms = wildchat_record(1, timestamp=1_714_557_600_000)
-    assert ingest_one(epoch_ms).conversations.column("timestamp").to_pylist() == [
-        datetime(2024, 5, 1, 10, tzinfo=UTC)
-    ]
+    assert ingest_one(epoch_ms).conversations.column("timestamp").to_pylist() == [datetime(2024, 5, 1, 10, tzinfo=UTC)]
 
 
 def test_language_is_detected_only_when_metadata_is_missing():
     spanish = wildchat_record(
         1,
-        turns=[("user", "¿Cómo puedo aprender a programar en Python? Quiero hacer una página web."), ("assistant", "x")],
+        turns=[
+            ("user", "¿Cómo puedo aprender a programar en Python? Quiero hacer una página web."),
+            ("assistant", "x"),
+        ],
         language=None,
     )
     row = ingest_one(spanish).conversations.to_pylist()[0]

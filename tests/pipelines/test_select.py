@@ -15,7 +15,10 @@ from tests.conftest import NIGHT, raw_table, wildchat_record
 NIGHT_DATE = date.fromisoformat(NIGHT)
 
 
-def run_select(con, records, cfg=SelectConfig(), earlier_conversations=None, earlier_interactions=None):
+DEFAULTS = SelectConfig()
+
+
+def run_select(con, records, cfg=DEFAULTS, earlier_conversations=None, earlier_interactions=None):
     staged = ingest_records(raw_table(*records), "wildchat", NIGHT, IngestConfig())
     con.register("staged_conversations", staged.conversations)
     con.register("staged_rejects", staged.rejects)
@@ -69,7 +72,11 @@ def long_turns(user_chars):
         (wildchat_record(1, turns=[("user", "Q"), ("assistant", "A")]), SelectConfig(), select.TOO_FEW_MESSAGES),
         (wildchat_record(1, turns=long_turns(4097)), SelectConfig(), select.MESSAGE_TOO_LONG),
         (wildchat_record(1, turns=long_turns(4096)), SelectConfig(), "kept"),
-        (wildchat_record(1, turns=long_turns(200)), SelectConfig(max_conversation_chars=100), select.CONVERSATION_TOO_LONG),
+        (
+            wildchat_record(1, turns=long_turns(200)),
+            SelectConfig(max_conversation_chars=100),
+            select.CONVERSATION_TOO_LONG,
+        ),
     ],
 )
 def test_every_conversation_rule(con, record, cfg, reason):
