@@ -132,6 +132,26 @@ def run_training(root: str, rounds: int, mode: str | None, limit: int | None, co
     return summary
 
 
+def run_competence(root: str, night: str, n: int, config_path: str | None) -> None:
+    from flows.competence import check_teacher_competence
+    from flows.config import load_config
+
+    cfg = load_config(config_path)
+    with console.status(f"scoring {n} interactions with real and with swapped follow-ups"):
+        result = check_teacher_competence(root, date.fromisoformat(night), cfg.score, n)
+    table = Table(title=f"teacher competence: {result['model_id']} ({result['template']} template)")
+    table.add_column("follow-up")
+    table.add_column("mean |advantage| per token (nats)", justify="right")
+    table.add_row("real", f"{result['mean_abs_advantage_real']:.4f}")
+    table.add_row("swapped (another interaction's)", f"{result['mean_abs_advantage_swapped']:.4f}")
+    console.print(table)
+    console.print(
+        f"ratio real/swapped {result['ratio_real_to_swapped']:.2f}; the real follow-up moves the teacher more "
+        f"in {result['share_real_moves_more']:.0%} of {result['interactions']} replies "
+        "(a competent self-teacher: ratio well above 1)"
+    )
+
+
 def _short(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -205,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--run", help="scoring run id (default: the newest)")
     report.add_argument("--out", help="HTML file to write (default: <root>/reports/<run>.html)")
 
+    competence = commands.add_parser("competence", help="teacher-competence check: real vs swapped follow-ups")
+    competence.add_argument("--root", required=True)
+    competence.add_argument("--night", required=True, help="YYYY-MM-DD")
+    competence.add_argument("--n", type=int, default=32, help="interactions to score twice (%(default)s)")
+    competence.add_argument("--config", help="TOML file; its [score] table sets model, backend, template, ...")
+
     refresh = commands.add_parser("refresh", help="training rounds: regenerate, score in hindsight, train")
     refresh.add_argument("--root", required=True)
     refresh.add_argument("--rounds", type=int, required=True, help="rounds to reach (a rerun resumes)")
@@ -226,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         run_nightly(args.input, args.root, args.date, args.config, args.format, not args.no_score, args.score_limit)
     elif args.command == "score":
         run_score_shard(args.root, args.night, args.shard, args.config)
+    elif args.command == "competence":
+        run_competence(args.root, args.night, args.n, args.config)
     elif args.command == "refresh":
         run_training(args.root, args.rounds, args.mode, args.limit, args.config)
     elif args.command == "report":

@@ -70,6 +70,24 @@ def take_sample(interactions: pa.Table, limit: int) -> pa.Table:
     return interactions.take(sorted(order[:limit]))
 
 
+def swap_followups(interactions: pa.Table) -> pa.Table:
+    """The same interactions, each given another interaction's follow-up (a stable rotation by id hash).
+
+    The teacher-competence check compares advantages under real and unrelated follow-ups: a competent
+    self-teacher moves its log-probs more for the follow-up that actually answered the reply.
+    """
+    if interactions.num_rows < 2:
+        raise ValueError("swapping follow-ups needs at least 2 interactions")
+    ids = interactions["interaction_id"].to_pylist()
+    order = sorted(range(len(ids)), key=lambda i: (hashlib.blake2b(ids[i].encode(), digest_size=8).digest(), ids[i]))
+    followups = interactions["followup"].to_pylist()
+    swapped = [""] * len(ids)
+    for position, row in enumerate(order):
+        swapped[row] = followups[order[(position + 1) % len(order)]]
+    column = interactions.schema.get_field_index("followup")
+    return interactions.set_column(column, "followup", pa.array(swapped, pa.string()))
+
+
 def summarize_advantages(student_T: np.ndarray, teacher_T: np.ndarray) -> dict[str, float | None]:
     """Sum, mean, min, max of advantage = teacher − student (nats) and the share of negative tokens."""
     advantage_T = teacher_T.astype(np.float64) - student_T.astype(np.float64)
