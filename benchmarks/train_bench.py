@@ -16,6 +16,7 @@ Reports tokens/s (real and padded), peak CUDA memory, MFU = 6·params·tokens/s 
 this run (8192³), and the ratio to the baseline and to the reference numbers. Imports only torch,
 transformers, numpy and train/losses.py (checked in a subprocess). `--tiny` runs the same code on CPU in float32.
 Run: python benchmarks/train_bench.py --out results.json | python benchmarks/train_bench.py --tiny
+Longer than the house 500 lines on purpose: one self-contained script is what gets copied to a device machine.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -36,9 +36,10 @@ from pipelines.io import code_version, write_table
 from pipelines.models import load_model, load_tokenizer, weights_revision
 from pipelines.score import ScoreConfig, take_sample
 from schemas import training_rounds
-from train import checkpoint, data, losses, model
+from train import checkpoint, data, distributed, losses, model
 from train.config import TrainConfig, load_train_config
 from train.evaluate import evaluate_policy
+from train.metrics import append_record, tensorboard_writer, truncate_after
 from train.regen import RegenConfig, regenerate
 
 log = logging.getLogger(__name__)
@@ -75,15 +76,9 @@ class RunState:
 
 
 def write_metrics(state: RunState, record: dict) -> None:
-    """Append one JSON line (and TensorBoard scalars) with namespaced keys; rank 0 only."""
-    if state.rank:
-        return
-    with open(state.metrics_path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, sort_keys=True) + "\n")
-    if state.writer is not None:
-        for key, value in record.items():
-            if "/" in key and isinstance(value, int | float):
-                state.writer.add_scalar(key, value, record["step"])
+    """Append one metrics record with namespaced keys; rank 0 only."""
+    if not state.rank:
+        append_record(state.metrics_path, state.writer, record)
 
 
 def lr_factor(step: int, total: int, warmup: int) -> float:
@@ -94,29 +89,10 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def init_distributed(cfg: TrainConfig) -> tuple[int, int, str]:
-    """(rank, world size, device) of this process; joins the process group when torchrun set WORLD_SIZE > 1.
-
-    CPU ranks use gloo, CUDA ranks nccl on `cuda:LOCAL_RANK`. The long timeout covers rank 0 sampling a
-    round while the others wait.
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, cfg.device
-    device = cfg.device
-    if device.startswith("cuda"):
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        backend = "nccl" if device.startswith("cuda") else "gloo"
-        dist.init_process_group(backend, timeout=timedelta(hours=2))
-    return dist.get_rank(), dist.get_world_size(), device
-
-
 def setup_run(cfg: TrainConfig) -> RunState:
     """Load data, model, teachers and optimizer; resume from the newest complete checkpoint if any."""
     # ----------------------------------------------------------------- setup
-    rank, world, device = init_distributed(cfg)
+    rank, world, device = distributed.init_distributed(cfg)
     run_id = cfg.resolved_run_id()
     training_dir = os.path.join(cfg.root, "training", run_id)
     if rank == 0:
@@ -211,9 +187,9 @@ def setup_run(cfg: TrainConfig) -> RunState:
             "resuming %s after round %d (step %d) from %s", run_id, state.completed_rounds, state.global_step, latest
         )
     if rank == 0:
-        _truncate_metrics(state.metrics_path, state.global_step, state.completed_rounds)
+        truncate_after(state.metrics_path, state.global_step, state.completed_rounds)
     if cfg.tensorboard and rank == 0:
-        state.writer = _tensorboard_writer(training_dir)
+        state.writer = tensorboard_writer(training_dir)
     log.info(
         "run %s: %d train / %d held-out interactions; accumulation %d (derived: %s) × %d ranks, %d steps per round",
         run_id, len(train_ids), held_out.num_rows, accumulation, not cfg.accumulation_steps, world, steps_per_round,
@@ -323,30 +299,11 @@ def compute_loss(state: RunState, batch: data.Batch, n_replies: int) -> tuple[to
     return loss, stats
 
 
-def sum_gradients(parameters: list[torch.nn.Parameter]) -> None:
-    """All-reduce (sum) the ranks' gradients, one flat buffer per dtype; a rank without a micro-batch adds zeros.
-
-    Each rank's loss is already divided by the step's replies on all ranks, so the sum is the gradient of
-    the whole step, the same as one process accumulating every micro-batch.
-    """
-    for parameter in parameters:
-        if parameter.grad is None:
-            parameter.grad = torch.zeros_like(parameter)
-    for dtype in {p.grad.dtype for p in parameters}:
-        grads = [p.grad for p in parameters if p.grad.dtype == dtype]
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
-        offset = 0
-        for grad in grads:
-            grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
-            offset += grad.numel()
-
-
 def apply_step(state: RunState) -> float:
     """Clip, step the optimizer and schedule, update the EMA teacher; returns the pre-clip gradient norm."""
     parameters = [p for p in state.policy.parameters() if p.requires_grad]
     if state.world > 1:
-        sum_gradients(parameters)
+        distributed.sum_gradients(parameters)
     clip = state.cfg.grad_clip if state.cfg.grad_clip > 0 else float("inf")
     grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, clip))
     state.optimizer.step()
@@ -384,7 +341,9 @@ def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow])
             step_stats = {k: step_stats[k] + stats[k] for k in step_stats}
         grad_norm = apply_step(state)
         if state.world > 1:
-            step_loss, step_stats = _sum_over_ranks(step_loss, step_stats, next(state.policy.parameters()).device)
+            step_loss, step_stats = distributed.sum_over_ranks(
+                step_loss, step_stats, next(state.policy.parameters()).device
+            )
         seconds = time.perf_counter() - started
         train_seconds += seconds
         tokens = max(step_stats["tokens"], 1.0)
@@ -512,46 +471,9 @@ def summarize(state: RunState, rows: list[dict]) -> dict:
     }
 
 
-def _sum_over_ranks(step_loss: float, step_stats: dict, device: torch.device) -> tuple[float, dict]:
-    """A step's loss and token statistics summed over all ranks (what one process would have logged).
-
-    The tensor lives on the policy's device: nccl reduces CUDA tensors only.
-    """
-    keys = sorted(step_stats)
-    values = torch.tensor([step_loss] + [step_stats[k] for k in keys], dtype=torch.float64, device=device)
-    dist.all_reduce(values)
-    return float(values[0]), {k: float(v) for k, v in zip(keys, values[1:].tolist(), strict=True)}
-
-
 def _token_mean_advantage(scores: pa.Table) -> float:
     tokens = pc.sum(scores["n_tokens"]).as_py() or 0
     return float((pc.sum(scores["sum_advantage"]).as_py() or 0.0) / max(tokens, 1))
-
-
-def _truncate_metrics(path: str, global_step: int, completed_rounds: int) -> None:
-    """Drop lines a crashed round wrote after the checkpoint being resumed, so each step appears once."""
-    if not os.path.exists(path):
-        return
-    with open(path, encoding="utf-8") as handle:
-        kept = [
-            line
-            for line in handle
-            if json.loads(line)["round"] <= completed_rounds and json.loads(line)["step"] <= global_step
-        ]
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.writelines(kept)
-
-
-def _tensorboard_writer(log_dir: str):
-    """A SummaryWriter when the optional `tensorboard` package is installed; otherwise None (JSONL only)."""
-    import importlib.util
-
-    if importlib.util.find_spec("tensorboard") is None:
-        log.info("tensorboard is not installed; metrics go to metrics.jsonl only (pip install tensorboard)")
-        return None
-    from torch.utils.tensorboard import SummaryWriter
-
-    return SummaryWriter(log_dir=log_dir)
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:

@@ -1,0 +1,49 @@
+"""Training metrics: one JSON line per record in `training/<run>/metrics.jsonl`, TensorBoard scalars when installed.
+
+Keys are namespaced (loss/…, score/…, regen/…, optim/…, eval/…, time/…) and documented in train/README.md.
+A resumed run first drops the lines written after the checkpoint it resumes from, so each step appears once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+
+def append_record(path: str, writer, record: dict) -> None:
+    """Append one JSON line, and the numeric namespaced values as TensorBoard scalars when a writer is given."""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+    if writer is not None:
+        for key, value in record.items():
+            if "/" in key and isinstance(value, int | float):
+                writer.add_scalar(key, value, record["step"])
+
+
+def truncate_after(path: str, global_step: int, completed_rounds: int) -> None:
+    """Drop lines a crashed round wrote after the checkpoint being resumed, so each step appears once."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as handle:
+        kept = [
+            line
+            for line in handle
+            if json.loads(line)["round"] <= completed_rounds and json.loads(line)["step"] <= global_step
+        ]
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.writelines(kept)
+
+
+def tensorboard_writer(log_dir: str):
+    """A SummaryWriter when the optional `tensorboard` package is installed; otherwise None (JSONL only)."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        log.info("tensorboard is not installed; metrics go to metrics.jsonl only (pip install tensorboard)")
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=log_dir)
