@@ -22,19 +22,20 @@ def check_teacher_competence(root: str, night: date, cfg: ScoringConfig, n: int)
     """Mean |advantage| per token under real vs swapped follow-ups, and how often the real one moves more."""
     import pyarrow.parquet as pq
 
-    from pipelines.hindsight import HindsightConfig
+    from pipelines.hindsight import check_chat_template_kwargs
     from pipelines.models import load_tokenizer, resolve_model
     from pipelines.score import ScoreConfig, score_interactions, swap_followups, take_sample
 
     source = resolve_model(cfg.model)
     interactions = take_sample(pq.read_table(storage.night_file(root, "interactions", night)), n)
     tokenizer = load_tokenizer(cfg.model)
+    check_chat_template_kwargs(tokenizer, cfg.chat_template_kwargs)  # a bad setting fails before the model loads
     score_fn = make_score_fn(cfg, source.path)
     score_cfg = ScoreConfig(
         run_id=f"competence-{scoring_run_id(night, cfg, source.revision)}",
         model_id=source.model_id,
         model_revision=source.revision,
-        hindsight=HindsightConfig(cfg.template, cfg.max_context_tokens, cfg.max_reply_tokens),
+        hindsight=cfg.hindsight,
     )
     real = score_interactions(interactions, score_fn, tokenizer, score_cfg)
     swapped = score_interactions(swap_followups(interactions), score_fn, tokenizer, score_cfg)

@@ -8,7 +8,13 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 
-from pipelines.hindsight import TEMPLATES
+from pipelines.hindsight import (
+    TEMPLATES,
+    TRUNCATIONS,
+    HindsightConfig,
+    check_kwargs_types,
+    default_chat_template_kwargs,
+)
 from pipelines.ingest import IngestConfig
 from pipelines.segment import SegmentConfig
 from pipelines.select import SelectConfig
@@ -24,6 +30,9 @@ class ScoringConfig:
     template: str = "paper"  # hindsight block: paper, offline or online (DESIGN.md §1)
     max_context_tokens: int = 2048  # contexts are left-truncated to this many tokens
     max_reply_tokens: int = 2048  # replies are right-truncated to this many tokens
+    truncation: str = "independent"  # independent: each context keeps its last tokens (published); equal_cut
+    # arguments of every chat-template render, e.g. {enable_thinking = false} (the default; used where read)
+    chat_template_kwargs: dict = field(default_factory=default_chat_template_kwargs)
     shards: int = 1  # interactions are split into this many shards by a stable hash of their id
     max_batch_tokens: int = 8192  # transformers backend: padded tokens per forward (bounds memory)
     top_k: int = 0  # also store the teacher's top-K log-probs per token; 0 = off
@@ -36,6 +45,20 @@ class ScoringConfig:
             raise ValueError(f"template={self.template!r}: use one of {sorted(TEMPLATES)}")
         if self.shards < 1 or self.max_interactions < 0 or self.top_k < 0:
             raise ValueError("shards must be >= 1, max_interactions >= 0 (0 = all), top_k >= 0 (0 = off)")
+        if self.truncation not in TRUNCATIONS:
+            raise ValueError(f"truncation={self.truncation!r}: use one of {TRUNCATIONS}")
+        check_kwargs_types(self.chat_template_kwargs)
+
+    @property
+    def hindsight(self) -> HindsightConfig:
+        """The scorer's HindsightConfig for these settings."""
+        return HindsightConfig(
+            template=self.template,
+            max_context_tokens=self.max_context_tokens,
+            max_reply_tokens=self.max_reply_tokens,
+            truncation=self.truncation,
+            chat_template_kwargs=dict(self.chat_template_kwargs),
+        )
 
 
 @dataclass(frozen=True)

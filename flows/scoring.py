@@ -36,7 +36,7 @@ def shard_path(root: str, run_id: str, round_index: int, shard: int, shards: int
 def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) -> dict:
     """Score shard `shard` of `cfg.shards` of the night's selected interactions; skip it when already done."""
     # Model libraries load only when scoring really runs.
-    from pipelines.hindsight import HindsightConfig
+    from pipelines.hindsight import check_chat_template_kwargs
     from pipelines.models import load_tokenizer, resolve_model
     from pipelines.score import ScoreConfig, score_interactions, take_sample, take_shard
 
@@ -51,12 +51,13 @@ def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) ->
         interactions = take_sample(interactions, cfg.max_interactions)
     interactions = take_shard(interactions, shard, cfg.shards)
     tokenizer = load_tokenizer(cfg.model)
+    check_chat_template_kwargs(tokenizer, cfg.chat_template_kwargs)  # a bad setting fails before the model loads
     score_fn = make_score_fn(cfg, source.path)
     score_cfg = ScoreConfig(
         run_id=run_id,
         model_id=source.model_id,
         model_revision=source.revision,
-        hindsight=HindsightConfig(cfg.template, cfg.max_context_tokens, cfg.max_reply_tokens),
+        hindsight=cfg.hindsight,
     )
     scores = score_interactions(interactions, score_fn, tokenizer, score_cfg)
     write_table(scores, path)

@@ -2,15 +2,19 @@
 
 Takes one interaction (x, y, o) and a chat tokenizer; produces the student prefix render(x), the teacher
 prefix render(x ⊕ o) and the reply ids render(x + [assistant: y]) minus render(x) (DESIGN.md §1).
-Both prefixes lose the same number of leading tokens when too long, so student and teacher always see
-the same x. Used by `pipelines/score.py`; not run on its own.
+Every render passes the same chat-template arguments (`chat_template_kwargs`, default
+`enable_thinking=False`, as the published trainers do). Each prefix is left-truncated on its own, as the
+published offline trainer tokenizes each context (`equal_cut` keeps the older shared cut). Used by
+`pipelines/score.py`, the trainer and regeneration; not run on its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import jinja2
+import jinja2.meta
 from transformers import PreTrainedTokenizerBase
 
 # The hindsight block appended to the last user message of x. `{o}` is the stripped follow-up.
@@ -35,17 +39,54 @@ EARLIER_REPLY_BLOCK = "\n\nAn earlier reply to this prompt was:\n{y}"
 
 Message = Mapping[str, str]
 
+# How over-long prefixes are cut. independent: each prefix keeps its last max_context_tokens tokens (the
+# published offline trainer tokenizes x and x ⊕ o separately with left truncation at 2048). equal_cut:
+# both lose the count the teacher prefix is over, so student and teacher see the same x, at the price of
+# cutting a student context that fits.
+TRUNCATIONS = ("independent", "equal_cut")
+
+# The published trainers render every prompt with enable_thinking=False: Qwen3-style templates then end
+# the generation prompt with an empty think block instead of scoring it as part of the reply.
+DEFAULT_CHAT_TEMPLATE_KWARGS: dict[str, bool | int | float | str] = {"enable_thinking": False}
+
+# apply_chat_template's own arguments, set by the renderer itself.
+_RESERVED_TEMPLATE_NAMES = ("messages", "add_generation_prompt", "continue_final_message", "tools", "documents")
+
+
+def default_chat_template_kwargs() -> dict[str, bool | int | float | str]:
+    """A fresh copy of DEFAULT_CHAT_TEMPLATE_KWARGS (dataclass defaults must not share one dict)."""
+    return dict(DEFAULT_CHAT_TEMPLATE_KWARGS)
+
+
+def check_kwargs_types(kwargs: Mapping[str, object]) -> None:
+    """Raise ValueError unless `kwargs` maps names to plain scalars (what a TOML table or CLI JSON gives)."""
+    if not isinstance(kwargs, Mapping):
+        raise ValueError(f"chat_template_kwargs={kwargs!r} must be a table of name = value")
+    for name, value in kwargs.items():
+        if not isinstance(name, str) or not isinstance(value, bool | int | float | str):
+            raise ValueError(
+                f"chat_template_kwargs: {name!r} = {value!r} must be a text name with a bool, number or string value"
+            )
+        if name in _RESERVED_TEMPLATE_NAMES:
+            raise ValueError(f"chat_template_kwargs: {name!r} is set by the renderer itself; remove it")
+
 
 @dataclass(frozen=True)
 class HindsightConfig:
     template: str = "paper"  # key of TEMPLATES; recorded with every score
-    max_context_tokens: int = 2048  # tokens kept from the end of the teacher prefix (x ⊕ o); >= 1
+    max_context_tokens: int = 2048  # tokens kept from the end of each prefix (x, x ⊕ o); >= 1
     max_reply_tokens: int = 2048  # tokens kept from the start of the reply y; >= 1
     show_earlier_reply: bool = False  # teacher also sees the logged reply (EARLIER_REPLY_BLOCK) before the block
+    truncation: str = "independent"  # independent (each prefix keeps its last tokens) or equal_cut; TRUNCATIONS
+    # extra chat-template arguments of every render; enable_thinking=False applies where the template reads it
+    chat_template_kwargs: dict[str, bool | int | float | str] = field(default_factory=default_chat_template_kwargs)
 
     def __post_init__(self) -> None:
         if self.template not in TEMPLATES:
             raise ValueError(f"template={self.template!r} is unknown; pick one of {sorted(TEMPLATES)}")
+        if self.truncation not in TRUNCATIONS:
+            raise ValueError(f"truncation={self.truncation!r} is unknown; pick one of {TRUNCATIONS}")
+        check_kwargs_types(self.chat_template_kwargs)
         if self.max_context_tokens < 1:
             raise ValueError(f"max_context_tokens={self.max_context_tokens} must be >= 1 (default 2048)")
         if self.max_reply_tokens < 1:
@@ -59,8 +100,14 @@ class HindsightSequences:
     student_prefix_ids: list[int]  # render(x, add_generation_prompt=True), left-truncated
     teacher_prefix_ids: list[int]  # render(x ⊕ o, add_generation_prompt=True), left-truncated
     reply_ids: list[int]  # y's content plus the end-of-turn marker, right-truncated
-    context_truncated: bool  # leading prefix tokens were dropped
+    student_context_truncated: bool  # leading student prefix tokens were dropped
+    teacher_context_truncated: bool  # leading teacher prefix tokens were dropped
     reply_truncated: bool  # trailing reply tokens were dropped
+
+    @property
+    def context_truncated(self) -> bool:
+        """Either prefix lost leading tokens."""
+        return self.student_context_truncated or self.teacher_context_truncated
 
 
 def hindsight_block(followup: str, template: str, earlier_reply: str | None = None) -> str:
@@ -86,11 +133,55 @@ def add_hindsight(
     return messages
 
 
-def render_text(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message], add_generation_prompt: bool) -> str:
-    """Chat-template text of `messages`."""
-    return tokenizer.apply_chat_template(
-        [dict(m) for m in messages], tokenize=False, add_generation_prompt=add_generation_prompt
-    )
+def render_text(
+    tokenizer: PreTrainedTokenizerBase,
+    messages: Sequence[Message],
+    add_generation_prompt: bool,
+    chat_template_kwargs: Mapping[str, bool | int | float | str] | None = None,
+) -> str:
+    """Chat-template text of `messages`, with the configured template arguments."""
+    kwargs = DEFAULT_CHAT_TEMPLATE_KWARGS if chat_template_kwargs is None else chat_template_kwargs
+    try:
+        return tokenizer.apply_chat_template(
+            [dict(m) for m in messages], tokenize=False, add_generation_prompt=add_generation_prompt, **kwargs
+        )
+    except (jinja2.TemplateError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"the chat template failed to render with chat_template_kwargs={dict(kwargs)!r}: {error}"
+        ) from error
+
+
+def template_variables(tokenizer: PreTrainedTokenizerBase) -> set[str]:
+    """Names the tokenizer's chat template reads from its context (its undeclared Jinja variables)."""
+    template = tokenizer.chat_template
+    if not template:
+        raise ValueError("the tokenizer has no chat template; scoring needs one to render x and y")
+    sources = template.values() if isinstance(template, dict) else [template]
+    environment = jinja2.Environment(extensions=["jinja2.ext.loopcontrols"])
+    names: set[str] = set()
+    for source in sources:
+        names |= jinja2.meta.find_undeclared_variables(environment.parse(source))
+    return names
+
+
+def check_chat_template_kwargs(
+    tokenizer: PreTrainedTokenizerBase, chat_template_kwargs: Mapping[str, bool | int | float | str]
+) -> None:
+    """Fail before any scoring when a template argument is unknown to the template or rejected by it.
+
+    enable_thinking is the documented default for every template and is simply unused where a template
+    does not read it; any other name the template never reads is a typo, not a setting.
+    """
+    check_kwargs_types(chat_template_kwargs)
+    unread = sorted(set(chat_template_kwargs) - template_variables(tokenizer) - set(DEFAULT_CHAT_TEMPLATE_KWARGS))
+    if unread:
+        raise ValueError(
+            f"chat_template_kwargs has keys the model's chat template never reads: {unread}; "
+            "remove them (check the spelling against the template)"
+        )
+    probe = [{"role": "user", "content": "probe"}]
+    render_text(tokenizer, probe, True, chat_template_kwargs)
+    render_text(tokenizer, [*probe, {"role": "assistant", "content": "probe"}], False, chat_template_kwargs)
 
 
 def _encode(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
@@ -100,11 +191,16 @@ def _encode(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
 
 
 def reply_token_ids(
-    tokenizer: PreTrainedTokenizerBase, context: Sequence[Message], response: str
+    tokenizer: PreTrainedTokenizerBase,
+    context: Sequence[Message],
+    response: str,
+    chat_template_kwargs: Mapping[str, bool | int | float | str] | None = None,
 ) -> tuple[list[int], list[int]]:
     """(student prefix ids, reply ids): render(x + [assistant: y]) minus render(x) with generation prompt."""
-    prefix_text = render_text(tokenizer, context, add_generation_prompt=True)
-    full_text = render_text(tokenizer, [*context, {"role": "assistant", "content": response}], False)
+    prefix_text = render_text(tokenizer, context, True, chat_template_kwargs)
+    full_text = render_text(
+        tokenizer, [*context, {"role": "assistant", "content": response}], False, chat_template_kwargs
+    )
     if not full_text.startswith(prefix_text):
         mismatch = next(
             (i for i, (a, b) in enumerate(zip(prefix_text, full_text, strict=False)) if a != b),
@@ -153,23 +249,29 @@ def build_sequences(
     if cfg.show_earlier_reply and earlier_reply is None:
         raise ValueError("HindsightConfig.show_earlier_reply needs the logged reply: pass earlier_reply=")
     shown = earlier_reply if cfg.show_earlier_reply else None
-    student_prefix, reply = reply_token_ids(tokenizer, context, response)
+    student_prefix, reply = reply_token_ids(tokenizer, context, response, cfg.chat_template_kwargs)
     teacher_messages = add_hindsight(context, followup, cfg.template, shown)
-    teacher_prefix = _encode(tokenizer, render_text(tokenizer, teacher_messages, True))
+    teacher_prefix = _encode(tokenizer, render_text(tokenizer, teacher_messages, True, cfg.chat_template_kwargs))
 
-    # The teacher prefix is the longer one; cutting the same count from both keeps x identical for
-    # student and teacher (and their shared token prefix intact for KV reuse).
-    n_cut = max(0, len(teacher_prefix) - cfg.max_context_tokens)
-    if n_cut >= len(student_prefix):
-        raise ValueError(
-            f"max_context_tokens={cfg.max_context_tokens} leaves no student context: the hindsight part "
-            f"alone takes {len(teacher_prefix) - len(student_prefix)} tokens; raise max_context_tokens"
-        )
-    reply_truncated = len(reply) > cfg.max_reply_tokens
+    limit = cfg.max_context_tokens
+    if cfg.truncation == "independent":
+        student_cut = max(0, len(student_prefix) - limit)
+        teacher_cut = max(0, len(teacher_prefix) - limit)
+    else:
+        # The teacher prefix is the longer one; the same count off both keeps x identical for student and
+        # teacher (and their shared token prefix intact for KV reuse).
+        student_cut = teacher_cut = max(0, len(teacher_prefix) - limit)
+        if student_cut >= len(student_prefix):
+            raise ValueError(
+                f"max_context_tokens={limit} leaves no student context under truncation='equal_cut': the "
+                f"hindsight part alone takes {len(teacher_prefix) - len(student_prefix)} tokens; raise "
+                "max_context_tokens or use truncation='independent'"
+            )
     return HindsightSequences(
-        student_prefix_ids=student_prefix[n_cut:],
-        teacher_prefix_ids=teacher_prefix[n_cut:],
+        student_prefix_ids=student_prefix[student_cut:],
+        teacher_prefix_ids=teacher_prefix[teacher_cut:],
         reply_ids=reply[: cfg.max_reply_tokens],
-        context_truncated=n_cut > 0,
-        reply_truncated=reply_truncated,
+        student_context_truncated=student_cut > 0,
+        teacher_context_truncated=teacher_cut > 0,
+        reply_truncated=len(reply) > cfg.max_reply_tokens,
     )

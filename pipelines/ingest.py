@@ -324,7 +324,8 @@ def _read_timestamp(record: dict, conversation_id: str | None) -> datetime | Non
 def _finish(record: dict, messages: list[dict], conversation_id: str | None, cfg: IngestConfig, **extra) -> dict:
     if conversation_id is None:
         conversation_id = hash_turns(messages)
-    usable = [m["content"] for m in messages if is_usable(m)]
+    # Length rules measure stripped text, as the published preprocessing does (segmentation strips too).
+    usable = [m["content"].strip() for m in messages if is_usable(m)]
     language = _read_str(record, "language", conversation_id)
     language_source = "metadata" if language else None
     if not language and cfg.detect_language:

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from transformers import PreTrainedTokenizerBase
 
 from pipelines.backends import ReplyLogprobs, ScoreFn
-from pipelines.hindsight import HindsightConfig, build_sequences
+from pipelines.hindsight import HindsightConfig, build_sequences, check_chat_template_kwargs
 from schemas import scores as scores_schema
 
 
@@ -109,6 +109,7 @@ def score_interactions(
     cfg: ScoreConfig,
 ) -> pa.Table:
     """Score every interaction's reply under the student and hindsight-teacher contexts (scores schema)."""
+    check_chat_template_kwargs(tokenizer, cfg.hindsight.chat_template_kwargs)
     interactions = interactions.take(pc.sort_indices(interactions, [("interaction_id", "ascending")]))
     # Regenerated replies carry the logged one as `logged_response`, for teachers shown an earlier reply.
     columns = ["context", "response", "followup"]
@@ -151,6 +152,8 @@ def score_interactions(
         "max_advantage": pa.array([s["max"] for s in summaries], pa.float32()),
         "negative_share": pa.array([s["negative_share"] for s in summaries], pa.float32()),
         "context_truncated": pa.array([s.context_truncated for s in sequences], pa.bool_()),
+        "student_context_truncated": pa.array([s.student_context_truncated for s in sequences], pa.bool_()),
+        "teacher_context_truncated": pa.array([s.teacher_context_truncated for s in sequences], pa.bool_()),
         "reply_truncated": pa.array([s.reply_truncated for s in sequences], pa.bool_()),
         "topk_token_ids": pa.array(
             [None if s.topk_ids_T_K is None else list(s.topk_ids_T_K) for s in scores],

@@ -3,7 +3,9 @@
 Works on the usable messages (user/assistant, non-whitespace) and builds the history x with the
 published rules: the last `history_messages` messages before y, leading assistant messages dropped,
 a message repeating the previous kept role dropped, and skipped unless x is non-empty and ends with a
-user message. Returns every candidate with a `drop_reason` (null = kept); selection does the rest.
+user message. Every message is stripped of outer whitespace, as the published WildChat preprocessing
+does (`strip_messages=False` keeps text verbatim), so the interactions table holds exactly the text that
+is scored. Returns every candidate with a `drop_reason` (null = kept); selection does the rest.
 Run per chunk inside the nightly Beam pipeline (`afterword nightly ...`).
 """
 
@@ -36,6 +38,7 @@ CANDIDATE_SCHEMA = pa.schema(
 @dataclass(frozen=True)
 class SegmentConfig:
     history_messages: int = 5  # messages before the reply that x may keep (published default: 5)
+    strip_messages: bool = True  # strip outer whitespace of x, y and o (published preprocessing); False = verbatim
 
     def __post_init__(self):
         if self.history_messages < 1:
@@ -59,7 +62,11 @@ def segment_turns(conversations: pa.Table, cfg: SegmentConfig) -> pa.Table:
     data = {name: conversations.column(name).to_pylist() for name in columns}
     for i, conversation_id in enumerate(data["conversation_id"]):
         # Remember each usable message's index in the logged list: it makes interaction ids stable.
-        usable = [(index, m) for index, m in enumerate(data["messages"][i]) if is_usable(m)]
+        usable = [
+            (index, _stripped(m) if cfg.strip_messages else m)
+            for index, m in enumerate(data["messages"][i])
+            if is_usable(m)
+        ]
         for position in range(len(usable) - 1):
             turn_index, reply = usable[position]
             followup = usable[position + 1][1]
@@ -86,6 +93,10 @@ def segment_turns(conversations: pa.Table, cfg: SegmentConfig) -> pa.Table:
                 }
             )
     return pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA)
+
+
+def _stripped(message: dict) -> dict:
+    return {"role": message["role"], "content": message["content"].strip()}
 
 
 # orjson writes control characters as \u00xx; DuckDB's to_json (the hash's original definition, kept so

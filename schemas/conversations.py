@@ -60,7 +60,7 @@ DESCRIPTIONS = {
     "messages": "the messages as logged: role (user/assistant/system/tool), content, per-message moderation flag",
     "message_count": "number of messages as logged",
     "usable_message_count": "messages that are user/assistant with non-whitespace content (what selection counts)",
-    "usable_chars": "total characters of the usable messages",
-    "longest_usable_message_chars": "characters of the longest usable message",
+    "usable_chars": "total characters of the usable messages, each stripped of outer whitespace",
+    "longest_usable_message_chars": "characters of the longest usable message, stripped of outer whitespace",
     "ingest_date": "night the conversation was ingested (partition key)",
 }

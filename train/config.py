@@ -1,8 +1,10 @@
 """The trainer's one frozen config, `TrainConfig`, loadable from a TOML file's `[train]` table.
 
 Every field documents its unit and sentinel; `__post_init__` rejects impossible combinations with the
-fix in the message. Derived values (gradient accumulation, steps per round, the run id) are computed in
-`train/loop.py` and logged, not set here. `afterword refresh --config FILE` reads the file.
+fix in the message and resolves the per-mode defaults (`ignore_first_tokens`, `center_advantages`,
+`topk_support`; table in train/README.md) to concrete values, so they are hashed into the run id and
+logged. Other derived values (gradient accumulation, steps per round) are computed in `train/loop.py`.
+`afterword refresh --config FILE` reads the file.
 """
 
 from __future__ import annotations
@@ -10,13 +12,27 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
-from pipelines.hindsight import TEMPLATES, HindsightConfig
+from pipelines.hindsight import (
+    TEMPLATES,
+    TRUNCATIONS,
+    HindsightConfig,
+    check_kwargs_types,
+    default_chat_template_kwargs,
+)
 
 MODES = ("logged", "onpolicy")
 TEACHERS = ("live", "ema", "frozen", "stored")
 LOSSES = ("sampled_token", "topk")
+TOPK_SUPPORTS = ("student", "teacher")
+
+# Defaults the published code sets per mode (sources in train/README.md): the offline trainer ignores the
+# first 2 reply tokens and does not centre; the online trainer ignores none and centres per reply.
+MODE_DEFAULTS = {
+    "logged": {"ignore_first_tokens": 2, "center_advantages": False},
+    "onpolicy": {"ignore_first_tokens": 0, "center_advantages": True},
+}
 
 
 @dataclass(frozen=True)
@@ -43,14 +59,20 @@ class TrainConfig:
     show_earlier_reply: bool = False  # teacher of regenerated replies also sees the logged reply (DESIGN.md §2)
     max_context_tokens: int = 2048  # contexts left-truncated to this many tokens
     max_reply_tokens: int = 2048  # replies right-truncated to this many tokens
+    truncation: str = "independent"  # independent: each context keeps its last tokens (published); equal_cut
+    # arguments of every chat-template render (scoring, sampling, training, evaluation); default used where read
+    chat_template_kwargs: dict = field(default_factory=default_chat_template_kwargs)
     score_max_batch_tokens: int = 8192  # transformers scorer: padded tokens per forward
     # --- loss and teacher ---
     loss: str = "sampled_token"  # sampled_token (paper) or topk (top-K + tail, SDPO)
     teacher: str = "live"  # live (current weights, no grad; paper), ema, frozen (initial weights), stored (shards)
     ema_rate: float = 0.05  # ema teacher: θ_teacher ← (1 − rate)·θ_teacher + rate·θ after every step (SDPO 0.01–0.05)
-    ignore_first_tokens: int = 2  # reply tokens at the start left out of the loss (paper: 2); 0 = none
-    center_advantages: bool = False  # subtract each reply's mean advantage before the loss
-    top_k: int = 20  # topk loss: teacher support size K (SDPO 20–100); also stored by the scorer when > 0
+    ignore_first_tokens: int = (
+        -1
+    )  # reply tokens at the start left out of the loss; -1 = per mode (logged 2, onpolicy 0)
+    center_advantages: bool | None = None  # subtract each reply's mean advantage; None = per mode (onpolicy only)
+    top_k: int = 20  # topk loss: support size K (SDPO 20–100); also stored by the scorer when > 0
+    topk_support: str = ""  # topk loss: whose top-K ids: student or teacher; "" = teacher if stored, else student
     alpha: float = 1.0  # topk loss: 0 forward KL, 0.5 JSD, 1 reverse KL = the objective of DESIGN.md §1
     importance_clip: float = 2.0  # cap of the per-token weight p_θ / p_behaviour (SDPO: 2)
     # --- optimisation ---
@@ -85,6 +107,16 @@ class TrainConfig:
             (self.accumulation_steps >= 0 and self.lora_rank >= 0, "accumulation_steps, lora_rank >= 0 (0 = off)"),
             (0.0 <= self.warmup_fraction < 1.0, "warmup_fraction must be in [0, 1)"),
             (not (self.loss == "topk" and self.top_k < 1), "the topk loss needs top_k >= 1"),
+            (self.truncation in TRUNCATIONS, f"truncation={self.truncation!r}: use one of {TRUNCATIONS}"),
+            (self.ignore_first_tokens >= -1, "ignore_first_tokens must be >= 0 (-1 = the mode's default)"),
+            (
+                self.topk_support in ("", *TOPK_SUPPORTS),
+                f"topk_support={self.topk_support!r}: use one of {TOPK_SUPPORTS} or '' (per teacher)",
+            ),
+            (
+                not (self.teacher == "stored" and self.topk_support == "student"),
+                "a stored teacher keeps only its own top-K: use topk_support='teacher' (or '') with teacher='stored'",
+            ),
             (
                 not (self.mode == "logged" and self.show_earlier_reply),
                 "show_earlier_reply applies to regenerated replies only: use mode='onpolicy' or drop it",
@@ -93,11 +125,27 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        check_kwargs_types(self.chat_template_kwargs)
+        # Frozen: resolve the sentinels once, so every reader (loop, run id, logs) sees the same values.
+        defaults = MODE_DEFAULTS[self.mode]
+        if self.ignore_first_tokens == -1:
+            object.__setattr__(self, "ignore_first_tokens", defaults["ignore_first_tokens"])
+        if self.center_advantages is None:
+            object.__setattr__(self, "center_advantages", defaults["center_advantages"])
+        if not self.topk_support:
+            object.__setattr__(self, "topk_support", "teacher" if self.teacher == "stored" else "student")
 
     @property
     def hindsight(self) -> HindsightConfig:
         """The scorer's hindsight settings."""
-        return HindsightConfig(self.template, self.max_context_tokens, self.max_reply_tokens, self.show_earlier_reply)
+        return HindsightConfig(
+            template=self.template,
+            max_context_tokens=self.max_context_tokens,
+            max_reply_tokens=self.max_reply_tokens,
+            show_earlier_reply=self.show_earlier_reply,
+            truncation=self.truncation,
+            chat_template_kwargs=dict(self.chat_template_kwargs),
+        )
 
     def resolved_run_id(self) -> str:
         """`run_id`, or `refresh-<mode>-<hash of every setting that changes the run>`."""

@@ -274,7 +274,9 @@ def compute_loss(state: RunState, batch: data.Batch, n_replies: int) -> tuple[to
                 teacher_B_T_V = model.reply_logits(judge, *teacher_args, n_tokens)
                 teacher_B_T = model.token_logp(teacher_B_T_V, reply_B_T)
                 if cfg.loss == "topk":
-                    topk_logp_B_T_K, topk_ids_B_T_K = teacher_B_T_V.topk(cfg.top_k, dim=-1)
+                    topk_ids_B_T_K, topk_logp_B_T_K = losses.topk_support(
+                        logp_B_T_V, teacher_B_T_V, cfg.top_k, cfg.topk_support
+                    )
     logp_B_T = model.token_logp(logp_B_T_V, reply_B_T)
     mask_B_T = losses.skip_first_tokens(batch.mask_B_T.to(device), cfg.ignore_first_tokens).float()
     advantage_B_T = (teacher_B_T - logp_B_T.detach()) * mask_B_T
@@ -379,7 +381,7 @@ def evaluate_round(state: RunState, round_index: int) -> dict:
     if state.rank:
         return {}
     started = time.perf_counter()
-    plain = HindsightConfig(cfg.template, cfg.max_context_tokens, cfg.max_reply_tokens)  # the judge's own template
+    plain = replace(cfg.hindsight, show_earlier_reply=False)  # the judge's own template, same rendering
     sampling = regen_config(cfg, round_index, plain)
     regen = replace(sampling, seed=sampling.seed + 7_919, top_k=0)  # eval samples never equal training samples
     judge = ScoreConfig(

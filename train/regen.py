@@ -16,7 +16,7 @@ import torch
 from transformers import GenerationConfig, PreTrainedTokenizerBase
 
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
-from pipelines.hindsight import HindsightConfig, build_sequences
+from pipelines.hindsight import HindsightConfig, build_sequences, check_chat_template_kwargs
 from pipelines.score import ScoreConfig, score_interactions
 
 
@@ -26,7 +26,7 @@ class RegenConfig:
     max_new_tokens: int = 256  # longest sampled reply, tokens
     batch_size: int = 8  # prompts per generate() call, left-padded
     seed: int = 0  # sampling seed; the same seed and weights give the same replies
-    hindsight: HindsightConfig = HindsightConfig()  # prompt truncation identical to the scorer's
+    hindsight: HindsightConfig = HindsightConfig()  # prompt rendering and truncation identical to the scorer's
     max_batch_tokens: int = 8192  # scorer: padded tokens per forward
     top_k: int = 0  # scorer: teacher top-K kept per token; 0 = off
 
@@ -35,7 +35,12 @@ class RegenConfig:
 def sample_replies(
     model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, interactions: pa.Table, cfg: RegenConfig
 ) -> pa.Table:
-    """`interactions` sorted by id, with `response` := a sampled reply and the logged reply in `logged_response`."""
+    """`interactions` sorted by id, with `response` := a sampled reply and the logged reply in `logged_response`.
+
+    Each prompt is the scorer's own student prefix (same chat-template arguments, same truncation), so the
+    sampled reply continues exactly the context it is scored in.
+    """
+    check_chat_template_kwargs(tokenizer, cfg.hindsight.chat_template_kwargs)
     interactions = interactions.sort_by("interaction_id")
     rows = interactions.select(["context", "response", "followup"]).to_pylist()
     prompts = [

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipelines.backends import ReplyLogprobs
-from pipelines.hindsight import TEMPLATES, HindsightConfig, HindsightSequences
+from pipelines.hindsight import TEMPLATES, TRUNCATIONS, HindsightConfig, HindsightSequences
 
 if TYPE_CHECKING:
     from vllm import LLM, RequestOutput, SamplingParams
@@ -187,6 +188,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--template", default="paper", choices=sorted(TEMPLATES), help="hindsight template")
     parser.add_argument("--max-context-tokens", type=int, default=2048)
     parser.add_argument("--max-reply-tokens", type=int, default=2048)
+    parser.add_argument("--truncation", default="independent", choices=TRUNCATIONS, help="how long contexts are cut")
+    parser.add_argument(
+        "--chat-template-kwargs",
+        type=json.loads,
+        default={"enable_thinking": False},
+        help="JSON object passed to every chat-template render (default: '{\"enable_thinking\": false}')",
+    )
     # Backend flags mirror VllmBackendConfig field by field, so the two cannot drift apart.
     for field in dataclasses.fields(VllmBackendConfig):
         flag = "--" + field.name.replace("_", "-")
@@ -200,6 +208,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     import pyarrow.parquet as pq
 
+    from pipelines.hindsight import check_chat_template_kwargs
     from pipelines.io import write_table
     from pipelines.models import load_tokenizer, resolve_model
     from pipelines.score import ScoreConfig, score_interactions
@@ -218,13 +227,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             template=args.template,
             max_context_tokens=args.max_context_tokens,
             max_reply_tokens=args.max_reply_tokens,
+            truncation=args.truncation,
+            chat_template_kwargs=args.chat_template_kwargs,
         ),
     )
     # Whole table: score_interactions picks the columns it needs.
     interactions = pq.read_table(args.interactions)
+    tokenizer = load_tokenizer(args.model)
+    check_chat_template_kwargs(tokenizer, cfg.hindsight.chat_template_kwargs)  # before the engine starts
     scorer = make_vllm_scorer(source.path, backend_cfg)
     started = time.perf_counter()
-    scores = score_interactions(interactions, scorer, load_tokenizer(args.model), cfg)
+    scores = score_interactions(interactions, scorer, tokenizer, cfg)
     seconds = time.perf_counter() - started
     write_table(scores, args.out)
     n_tokens = sum(scores["n_tokens"].to_pylist())
