@@ -4,6 +4,7 @@ from pipelines.hindsight import (
     HindsightConfig,
     add_hindsight,
     build_sequences,
+    check_chat_template_kwargs,
     hindsight_block,
     render_text,
 )
@@ -74,16 +75,33 @@ def test_reply_whitespace_is_kept_exactly():
     assert tokenizer.decode(seq.reply_ids) == "\n  No.\n\n<|im_end|>"
 
 
-def test_context_is_left_truncated_by_the_same_count_for_student_and_teacher():
+def test_each_context_is_left_truncated_on_its_own_by_default():
     tokenizer = make_tokenizer()
     full = build_sequences(CONTEXT, "No.", "shorter", tokenizer, HindsightConfig())
     cut = build_sequences(CONTEXT, "No.", "shorter", tokenizer, HindsightConfig(max_context_tokens=150))
+    assert len(full.student_prefix_ids) <= 150 < len(full.teacher_prefix_ids)
+    # The student context fits, so it is kept whole; the teacher keeps its last 150 tokens.
+    assert cut.student_prefix_ids == full.student_prefix_ids
+    assert cut.teacher_prefix_ids == full.teacher_prefix_ids[-150:]
+    assert cut.reply_ids == full.reply_ids
+    assert (cut.student_context_truncated, cut.teacher_context_truncated, cut.reply_truncated) == (False, True, False)
+    both = build_sequences(CONTEXT, "No.", "shorter", tokenizer, HindsightConfig(max_context_tokens=50))
+    assert both.student_prefix_ids == full.student_prefix_ids[-50:]
+    assert both.teacher_prefix_ids == full.teacher_prefix_ids[-50:]
+    assert (both.student_context_truncated, both.teacher_context_truncated) == (True, True)
+
+
+def test_equal_cut_option_cuts_the_same_count_from_student_and_teacher():
+    tokenizer = make_tokenizer()
+    full = build_sequences(CONTEXT, "No.", "shorter", tokenizer, HindsightConfig())
+    cfg = HindsightConfig(max_context_tokens=150, truncation="equal_cut")
+    cut = build_sequences(CONTEXT, "No.", "shorter", tokenizer, cfg)
     n_cut = len(full.teacher_prefix_ids) - 150
     assert n_cut > 0
     assert cut.teacher_prefix_ids == full.teacher_prefix_ids[n_cut:]
     assert cut.student_prefix_ids == full.student_prefix_ids[n_cut:]
     assert cut.reply_ids == full.reply_ids
-    assert (cut.context_truncated, cut.reply_truncated) == (True, False)
+    assert (cut.student_context_truncated, cut.teacher_context_truncated, cut.reply_truncated) == (True, True, False)
 
 
 def test_reply_is_right_truncated():
@@ -93,10 +111,11 @@ def test_reply_is_right_truncated():
     assert (seq.context_truncated, seq.reply_truncated) == (False, True)
 
 
-def test_context_limit_below_the_hindsight_part_is_refused():
+def test_equal_cut_below_the_hindsight_part_is_refused():
     tokenizer = make_tokenizer()
+    cfg = HindsightConfig(max_context_tokens=50, truncation="equal_cut")
     with pytest.raises(ValueError, match="raise max_context_tokens"):
-        build_sequences(CONTEXT, "No.", "a long follow-up " * 20, tokenizer, HindsightConfig(max_context_tokens=50))
+        build_sequences(CONTEXT, "No.", "a long follow-up " * 20, tokenizer, cfg)
 
 
 def test_template_that_rewrites_history_is_refused():
@@ -121,6 +140,9 @@ def test_render_text_uses_the_generation_prompt():
         ({"template": "future"}, "template='future' is unknown"),
         ({"max_context_tokens": 0}, "max_context_tokens=0"),
         ({"max_reply_tokens": 0}, "max_reply_tokens=0"),
+        ({"truncation": "both"}, "truncation='both' is unknown"),
+        ({"chat_template_kwargs": {"enable_thinking": [1]}}, "chat_template_kwargs: 'enable_thinking'"),
+        ({"chat_template_kwargs": {"add_generation_prompt": True}}, "set by the renderer itself"),
     ],
 )
 def test_config_rejects_bad_values(kwargs, message):
@@ -145,3 +167,43 @@ def test_earlier_reply_variant_renders_exactly_and_default_is_unchanged():
     assert plain == build_sequences(CONTEXT, "Yes.", "YES or NO only", tokenizer, HindsightConfig())
     with pytest.raises(ValueError, match="earlier_reply"):
         build_sequences(CONTEXT, "Yes.", "o", tokenizer, cfg)
+
+
+# A template that reads a switch and refuses a wrong value, the way published templates call raise_exception.
+STRICT_TEMPLATE = (
+    "{% if enable_thinking is defined and enable_thinking is not boolean %}"
+    "{{ raise_exception('enable_thinking must be true or false') }}{% endif %}"
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def test_chat_template_kwargs_reach_every_render():
+    tokenizer = make_tokenizer()
+    tokenizer.chat_template = (
+        "{% set head = 'T:' if style == 'terse' else 'A:' %}{% for m in messages %}"
+        "{% if m['role'] == 'assistant' %}{{ head }}{% endif %}{{ m['content'] }}|{% endfor %}"
+        "{% if add_generation_prompt %}{{ head }}{% endif %}"
+    )
+    cfg = HindsightConfig(chat_template_kwargs={"style": "terse"})
+    check_chat_template_kwargs(tokenizer, cfg.chat_template_kwargs)
+    seq = build_sequences(CONTEXT, "No.", "o", tokenizer, cfg)
+    assert tokenizer.decode(seq.student_prefix_ids).endswith("|T:")
+    assert tokenizer.decode(seq.teacher_prefix_ids).endswith("|T:")
+    assert tokenizer.decode(seq.reply_ids) == "No.|"
+
+
+def test_unknown_chat_template_kwarg_is_a_clear_error_naming_the_setting():
+    tokenizer = make_tokenizer()
+    with pytest.raises(ValueError, match=r"chat_template_kwargs has keys .* never reads: \['enable_thinkng'\]"):
+        check_chat_template_kwargs(tokenizer, {"enable_thinkng": False})
+    # The default switch is accepted everywhere and simply unused where the template does not read it.
+    check_chat_template_kwargs(tokenizer, {"enable_thinking": False})
+
+
+def test_template_that_rejects_a_kwarg_is_a_clear_error_naming_the_setting():
+    tokenizer = make_tokenizer()
+    tokenizer.chat_template = STRICT_TEMPLATE
+    check_chat_template_kwargs(tokenizer, {"enable_thinking": False})
+    with pytest.raises(ValueError, match="chat_template_kwargs=.*enable_thinking must be true or false"):
+        check_chat_template_kwargs(tokenizer, {"enable_thinking": "no"})

@@ -6,9 +6,9 @@ from pipelines.segment import SegmentConfig, build_history, segment_turns
 from tests.conftest import NIGHT, raw_table, wildchat_record
 
 
-def candidates(turns, history_messages=5):
+def candidates(turns, history_messages=5, strip_messages=True):
     conversations = ingest_records(raw_table(wildchat_record(1, turns=turns)), "wildchat", NIGHT, IngestConfig())
-    return segment_turns(conversations.conversations, SegmentConfig(history_messages)).to_pylist()
+    return segment_turns(conversations.conversations, SegmentConfig(history_messages, strip_messages)).to_pylist()
 
 
 def m(role, content):
@@ -75,6 +75,29 @@ def test_role_repeats_are_dropped_and_drop_reasons_are_named():
         [m("user", "a"), m("assistant", "b")],
         segment.HISTORY_NOT_ENDING_WITH_USER,
     )
+
+
+def test_every_message_is_stripped_by_default_and_kept_verbatim_on_request():
+    turns = [("user", " Q1\n"), ("assistant", "\n\nA1  "), ("user", "\tshorter\n")]
+    (row,) = candidates(turns)
+    assert (row["context"], row["response"], row["followup"]) == ([m("user", "Q1")], "A1", "shorter")
+    # The hash is of the stored (stripped) text: the same as an interaction logged without the whitespace.
+    assert (
+        row["content_hash"] == candidates([("user", "Q1"), ("assistant", "A1"), ("user", "shorter")])[0]["content_hash"]
+    )
+    (verbatim,) = candidates(turns, strip_messages=False)
+    assert (verbatim["context"], verbatim["response"], verbatim["followup"]) == (
+        [m("user", " Q1\n")],
+        "\n\nA1  ",
+        "\tshorter\n",
+    )
+
+
+def test_length_rules_measure_stripped_text():
+    turns = [("user", "Q1" + " " * 50), ("assistant", "A1"), ("user", "ok")]
+    conversations = ingest_records(raw_table(wildchat_record(1, turns=turns)), "wildchat", NIGHT, IngestConfig())
+    row = conversations.conversations.to_pylist()[0]
+    assert (row["usable_chars"], row["longest_usable_message_chars"]) == (2 + 2 + 2, 2)
 
 
 def test_reply_without_a_user_followup_is_not_a_candidate():
