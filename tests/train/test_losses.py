@@ -7,6 +7,7 @@ from train.losses import (
     importance_weights,
     sampled_token_loss,
     skip_first_tokens,
+    topk_support,
     topk_tail_loss,
 )
 
@@ -86,3 +87,29 @@ def test_importance_weight_scales_the_topk_loss():
     base = topk_tail_loss(student, ids, teacher, torch.ones(1, 2), torch.ones(1, 2), 0.5, 1)
     doubled = topk_tail_loss(student, ids, teacher, torch.ones(1, 2), torch.full((1, 2), 2.0), 0.5, 1)
     torch.testing.assert_close(doubled, 2 * base)
+
+
+def test_topk_support_is_the_students_or_the_teachers_top_k_with_teacher_logprobs_there():
+    student = torch.log_softmax(torch.tensor([[[4.0, 3.0, 0.0, -1.0]]]), dim=-1)
+    teacher = torch.log_softmax(torch.tensor([[[-1.0, 0.0, 3.0, 4.0]]]), dim=-1)
+    ids, teacher_there = topk_support(student, teacher, 2, "student")
+    assert ids.tolist() == [[[0, 1]]]
+    assert torch.equal(teacher_there, teacher[..., [0, 1]])
+    ids, teacher_there = topk_support(student, teacher, 2, "teacher")
+    assert ids.tolist() == [[[3, 2]]]
+    assert torch.equal(teacher_there, teacher[..., [3, 2]])
+    with pytest.raises(ValueError, match="student or teacher"):
+        topk_support(student, teacher, 2, "both")
+
+
+def test_student_support_sees_student_mass_the_teacher_support_lumps_into_the_tail():
+    # Reverse KL sums over the student's mass: on the student's support the loss sees the confident student
+    # tokens the teacher rejects one by one; on the teacher's support they only appear through the tail.
+    student = torch.log_softmax(torch.tensor([[[5.0, 5.0, 0.0, 0.0]]]), dim=-1).requires_grad_()
+    teacher = torch.log_softmax(torch.tensor([[[0.0, 5.0, 5.0, 0.0]]]), dim=-1)
+    exact = (student.exp() * (student - teacher)).sum()
+    losses = {}
+    for support in ("student", "teacher"):
+        ids, teacher_there = topk_support(student, teacher, 2, support)
+        losses[support] = topk_tail_loss(student, ids, teacher_there, torch.ones(1, 1), torch.ones(1, 1), 1.0, 1)
+    assert abs(losses["student"].item() - exact.item()) < abs(losses["teacher"].item() - exact.item())
