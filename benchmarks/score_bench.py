@@ -342,18 +342,20 @@ def synthetic_sequences(n: int, vocab_size: int, seed: int) -> tuple[list, dict[
         student = body + suffix
         teacher = body + block + rng.integers(0, vocab_size, o[i]).tolist() + suffix
         reply = rng.integers(0, vocab_size, y[i] - 1).tolist() + [end_of_turn]
-        # As build_sequences: the same count comes off the front of both prefixes, replies lose their tail.
-        n_cut = max(0, len(teacher) - MAX_CONTEXT_TOKENS)
+        # As build_sequences' default: each prefix keeps its last tokens, replies lose their tail.
+        student_cut = max(0, len(student) - MAX_CONTEXT_TOKENS)
+        teacher_cut = max(0, len(teacher) - MAX_CONTEXT_TOKENS)
         sequences.append(
             HindsightSequences(
-                student_prefix_ids=student[n_cut:],
-                teacher_prefix_ids=teacher[n_cut:],
+                student_prefix_ids=student[student_cut:],
+                teacher_prefix_ids=teacher[teacher_cut:],
                 reply_ids=reply[:MAX_REPLY_TOKENS],
-                context_truncated=n_cut > 0,
+                student_context_truncated=student_cut > 0,
+                teacher_context_truncated=teacher_cut > 0,
                 reply_truncated=len(reply) > MAX_REPLY_TOKENS,
             )
         )
-        lengths["x"].append(len(student) - n_cut)
+        lengths["x"].append(len(student) - student_cut)
         lengths["y"].append(min(len(reply), MAX_REPLY_TOKENS))
         lengths["o"].append(int(o[i]))
     return sequences, lengths

@@ -34,7 +34,11 @@ def reference_interactions(conversation):
     """The published rules, written out plainly as a test oracle."""
     if conversation.get("language") != "English":
         return []
-    kept = [m for m in conversation["conversation"] if m["role"] in ("user", "assistant") and m["content"].strip()]
+    kept = [
+        {"role": m["role"], "content": m["content"].strip()}
+        for m in conversation["conversation"]
+        if m["role"] in ("user", "assistant") and m["content"].strip()
+    ]
     if len(kept) < 3 or sum(len(m["content"]) for m in kept) > 100_000:
         return []
     if any(len(m["content"]) > 4096 for m in kept):

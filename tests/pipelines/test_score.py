@@ -152,7 +152,7 @@ def test_batch_of_one_and_batch_of_eight_agree():
 
 def test_sequences_without_a_shared_prefix_are_scored_too():
     model = make_model()
-    seq = HindsightSequences([5, 6, 7], [9, 6, 7, 8], [10, 11], context_truncated=True, reply_truncated=False)
+    seq = HindsightSequences([5, 6, 7], [9, 6, 7, 8], [10, 11], True, True, reply_truncated=False)
     naive = naive_logprobs(model, seq)
     for scored in make_scorer(model, TransformersBackendConfig())([seq, seq]):
         assert_close(scored.student_T, naive.student_T, 1e-5)
@@ -160,7 +160,7 @@ def test_sequences_without_a_shared_prefix_are_scored_too():
 
 
 def test_plan_shares_everything_before_the_hindsight_block():
-    seq = HindsightSequences([1, 2, 3, 4], [1, 2, 3, 9, 9, 4], [7, 8], False, False)
+    seq = HindsightSequences([1, 2, 3, 4], [1, 2, 3, 9, 9, 4], [7, 8], False, False, False)
     plan = plan_request(seq)
     assert plan.shared_ids == [1, 2, 3]
     assert (plan.student_ids, plan.teacher_ids) == ([4, 7, 8], [9, 9, 4, 7, 8])
