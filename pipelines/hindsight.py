@@ -151,16 +151,23 @@ def render_text(
         ) from error
 
 
-def template_variables(tokenizer: PreTrainedTokenizerBase) -> set[str]:
-    """Names the tokenizer's chat template reads from its context (its undeclared Jinja variables)."""
+def template_variables(tokenizer: PreTrainedTokenizerBase) -> set[str] | None:
+    """Names the tokenizer's chat template reads from its context (its undeclared Jinja variables).
+
+    None when plain Jinja cannot parse the template (e.g. transformers' own `{% generation %}` tag): then
+    no name can be called unknown, and only the probe render in check_chat_template_kwargs checks it.
+    """
     template = tokenizer.chat_template
     if not template:
         raise ValueError("the tokenizer has no chat template; scoring needs one to render x and y")
     sources = template.values() if isinstance(template, dict) else [template]
     environment = jinja2.Environment(extensions=["jinja2.ext.loopcontrols"])
     names: set[str] = set()
-    for source in sources:
-        names |= jinja2.meta.find_undeclared_variables(environment.parse(source))
+    try:
+        for source in sources:
+            names |= jinja2.meta.find_undeclared_variables(environment.parse(source))
+    except jinja2.TemplateSyntaxError:
+        return None
     return names
 
 
@@ -173,7 +180,8 @@ def check_chat_template_kwargs(
     does not read it; any other name the template never reads is a typo, not a setting.
     """
     check_kwargs_types(chat_template_kwargs)
-    unread = sorted(set(chat_template_kwargs) - template_variables(tokenizer) - set(DEFAULT_CHAT_TEMPLATE_KWARGS))
+    read = template_variables(tokenizer)
+    unread = [] if read is None else sorted(set(chat_template_kwargs) - read - set(DEFAULT_CHAT_TEMPLATE_KWARGS))
     if unread:
         raise ValueError(
             f"chat_template_kwargs has keys the model's chat template never reads: {unread}; "
