@@ -160,7 +160,8 @@ def test_vllm_cpu_matches_transformers_on_real_wildchat(tmp_path, tmp_path_facto
 
     assert vllm_scores.schema == hf_scores.schema
     assert vllm_scores["model_revision"].to_pylist() == [source.revision] * 6
-    for name in ("interaction_id", "token_ids", "token_texts", "n_tokens", "context_truncated", "reply_truncated"):
+    flags = ("context_truncated", "student_context_truncated", "teacher_context_truncated", "reply_truncated")
+    for name in ("interaction_id", "token_ids", "token_texts", "n_tokens", *flags):
         assert vllm_scores[name].equals(hf_scores[name]), name
     assert any(vllm_scores["context_truncated"].to_pylist()) and any(vllm_scores["reply_truncated"].to_pylist())
     diffs = {
