@@ -9,6 +9,8 @@ taken over; the file's text (command, pid, host, start time) only names the hold
 from __future__ import annotations
 
 import fcntl
+import functools
+import inspect
 import json
 import os
 import socket
@@ -103,3 +105,20 @@ def describe_holder(text: str) -> str:
         return f"{info['command']} (pid {info['pid']} on {info['host']}, since {info['since']})"
     except (IndexError, ValueError, KeyError, TypeError):
         return "another writer"
+
+
+def holds_writer_lock(command: str, shared: bool = False):
+    """Decorator: the function runs holding the writer lock of its `root` argument."""
+
+    def decorate(function):
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def locked(*args, **kwargs):
+            root = signature.bind(*args, **kwargs).arguments["root"]
+            with writer_lock(root, command, shared):
+                return function(*args, **kwargs)
+
+        return locked
+
+    return decorate
