@@ -137,9 +137,9 @@ def nightly(
     if refusal and not replace:
         raise NightPublishedError(refusal)
     staging = storage.staging_dir(root, night_date, _plan_key(chunks, cfg))
-    swept = storage.sweep_leftovers(root, night_date, staging)
+    swept = storage.sweep_staging(root, night_date, staging)
     if swept:
-        logger.info("removed %d file(s) an interrupted run left: %s", len(swept), ", ".join(swept[:5]))
+        logger.info("removed staging of this night's earlier plans: %s", ", ".join(swept))
     # An interrupted run of the same plan resumes under its own id, so it never adds a second `runs` row.
     run_id = storage.resume_run_id(staging, f"{night_date.isoformat()}T{started:%H%M%S}-{secrets.token_hex(3)}")
     timings["plan_s"] = time.perf_counter() - clock

@@ -4,6 +4,8 @@
 workers shared, so `afterword score --shard i/N` workers run side by side but never beside a nightly or a
 refresh). The kernel drops the lock when its process dies, kill -9 included, so a stale lock is simply
 taken over; the file's text (command, pid, host, start time) only names the holder in the refusal message.
+Taking the lock exclusively also sweeps the temporary files interrupted writers left: nobody else can be
+writing them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import os
 import socket
 import threading
 from datetime import UTC, datetime
+
+from pipelines.storage import sweep_leftovers
 
 LOCK_FILE = ".writer.lock"
 
@@ -62,6 +66,7 @@ class WriterLock:
             # Only the exclusive holder may rewrite the description; shared holders leave the first one.
             handle.seek(0)
             handle.truncate()
+            sweep_leftovers(self.root)
         if not self.shared or not os.path.getsize(path):
             handle.write(json.dumps(owner(self.command)) + "\n")
             handle.flush()

@@ -148,9 +148,9 @@ def is_leftover(name: str) -> bool:
     return name.endswith(".tmp") or ".tmp-" in name or ".old-" in name or name.startswith(".catalog.")
 
 
-def sweep_leftovers(root: str, night: date | None = None, staging: str | None = None) -> list[str]:
-    """Remove the temporary files and folders interrupted runs left under `root`, and the staging folders of
-    `night` that belong to other input plans. Call it holding the writer lock. Returns what was removed."""
+def sweep_leftovers(root: str) -> list[str]:
+    """Remove the temporary files and folders interrupted runs left under `root`; call it holding the writer
+    lock exclusively (the lock does). Returns what was removed, relative to `root`."""
     removed = []
     for folder, subfolders, files in os.walk(root):
         for name in [*files, *subfolders]:
@@ -162,10 +162,14 @@ def sweep_leftovers(root: str, night: date | None = None, staging: str | None = 
                     os.remove(path)
                 removed.append(os.path.relpath(path, root))
         subfolders[:] = [name for name in subfolders if not is_leftover(name)]
-    if night is not None:
-        pattern = os.path.join(glob.escape(os.path.join(root, "_staging")), f"{night.isoformat()}-*")
-        for path in glob.glob(pattern):
-            if staging is None or os.path.abspath(path) != os.path.abspath(staging):
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(os.path.relpath(path, root))
+    return removed
+
+
+def sweep_staging(root: str, night: date, staging: str) -> list[str]:
+    """Remove `night`'s staging folders other than `staging` (runs over inputs or settings since changed)."""
+    removed = []
+    for path in glob.glob(os.path.join(glob.escape(os.path.join(root, "_staging")), f"{night.isoformat()}-*")):
+        if os.path.abspath(path) != os.path.abspath(staging):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(os.path.relpath(path, root))
     return removed
