@@ -177,8 +177,12 @@ def _sniff_format(path: str, container: str) -> str:
         found = detect_format(dict.fromkeys(names))
         what = f"its columns {names[:8]}"
     else:
+        head = _read_gzip_head(path) if container.endswith(".gz") else _read_head(path)
+        if not head.removeprefix(BOM).strip():
+            problem = _read_gzip(path)[1] if container.endswith(".gz") else ""
+            raise _Unusable(problem or "no records: the file holds only blank lines")
         found = None
-        for record in _sniff_records(path, container):
+        for record in _sniff_records(head, container):
             found = detect_format(record)
             if found:
                 break
@@ -188,10 +192,9 @@ def _sniff_format(path: str, container: str) -> str:
     return found
 
 
-def _sniff_records(path: str, container: str):
+def _sniff_records(data: bytes, container: str):
     """JSON objects from the top of a file; junk lines before the first record are skipped here
     (ingest rejects them one by one)."""
-    data = _read_gzip_head(path) if container.endswith(".gz") else _read_head(path)
     if container.startswith("jsonl"):
         for line in data.removeprefix(BOM).split(b"\n")[:SNIFF_LINES]:
             try:
@@ -220,20 +223,24 @@ def _read_head(path: str) -> bytes:
 
 
 def _read_gzip_head(path: str) -> bytes:
-    """Up to SNIFF_BYTES of the first gzip member, or what decompresses before damage."""
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    """Up to SNIFF_BYTES of the first gzip member, or what inflates before damage (no checksum needed)."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     out: list[bytes] = []
     size = 0
     with open(path, "rb") as handle:
-        while size < SNIFF_BYTES and (block := handle.read(1 << 20)):
+        block = handle.read(1 << 20)
+        try:
+            block = block[_gzip_header_end(block, 0) :]
+        except ValueError:
+            return b""
+        while block and size < SNIFF_BYTES and not inflater.eof:
             try:
                 piece = inflater.decompress(block, SNIFF_BYTES - size)
             except zlib.error:
                 break
             out.append(piece)
             size += len(piece)
-            if inflater.eof:
-                break
+            block = handle.read(1 << 20)
     return b"".join(out)
 
 
@@ -308,6 +315,8 @@ def _gzip_header_end(data: bytes, position: int) -> int:
     """Offset of the deflate data after the gzip member header at `position` (RFC 1952)."""
     if data[position : position + 3] != b"\x1f\x8b\x08":
         raise ValueError("not a gzip file (bad magic number)")
+    if len(data) < position + 10:
+        raise ValueError("the file ends inside the gzip header")
     flags = data[position + 3]
     cursor = position + 10
     if flags & 4:  # FEXTRA
