@@ -33,8 +33,9 @@ def table_files(root: str, table: str) -> list[str]:
 
 
 def table_glob(root: str, table: str) -> str:
-    """Glob over every file of `table` (what the catalog's views read)."""
-    root = os.path.abspath(root)
+    """Glob over every file of `table` (what the catalog's views read); the root's own `[`, `*`, `?` are escaped
+    (DuckDB reads the same escapes as Python's glob)."""
+    root = glob.escape(os.path.abspath(root))
     if table == "runs":
         return os.path.join(root, "runs", "*", "run.parquet")
     if table == "training_rounds":
