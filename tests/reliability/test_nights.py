@@ -46,7 +46,8 @@ def test_failure_3_5_backfill_rerun_and_other_inputs_under_a_root_named_with_bra
         inputs=[str(earlier)], root=str(root), night="2026-11-21", config=CONFIG, score=False, replace=True
     )
     assert replaced["conversations"] == 5  # 10..14 live on the 20th
-    manifest = json.loads(open(storage.night_manifest(str(root), date(2026, 11, 21))).read())
+    with open(storage.night_manifest(str(root), date(2026, 11, 21))) as handle:
+        manifest = json.load(handle)
     assert list(manifest["inputs"]) == [str(earlier)] and manifest["inputs"][str(earlier)].startswith("sha256:")
     with duckdb.connect(storage.catalog_path(str(root)), read_only=True) as con:
         ids = con.sql("select count(*), count(distinct conversation_id) from conversations").fetchall()
