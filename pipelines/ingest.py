@@ -40,7 +40,7 @@ INVALID_ID = "invalid_id"  # id present but not a non-empty string or integer
 INVALID_METADATA = "invalid_metadata"  # e.g. unparsable timestamp, non-boolean toxic flag
 # Set-level reasons, decided by pipelines/select.py over the whole night.
 DUPLICATE_ID = "duplicate_id"  # same conversation_id earlier in this run
-ALREADY_INGESTED = "already_ingested"  # conversation_id stored on an earlier night
+ALREADY_INGESTED = "already_ingested"  # conversation_id stored on another night (earlier or later)
 
 # Source fields that identify a person; dropped from conversations and from rejects.raw unless kept.
 PRIVATE_FIELDS = ("hashed_ip", "header")

@@ -7,15 +7,20 @@ scoring run's shards; `<root>/runs/<run_id>/` holds a run's manifest; `<root>/_s
 work of unfinished nights; `<root>/catalog.duckdb` holds the analyst views.
 """
 
+from __future__ import annotations
+
 import glob
 import hashlib
 import json
 import os
 import shutil
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from pipelines.io import write_json, write_text
-from pipelines.sources import Chunk
+
+if TYPE_CHECKING:  # sources imports the ingest stage; storage stays light for readers of the root
+    from pipelines.sources import Chunk
 
 TABLES = ("conversations", "rejects", "interactions", "filter_report")
 STAGED = ("conversations", "rejects", "interactions")  # what the per-chunk work leaves in the staging folder
