@@ -66,6 +66,7 @@ def run_nightly(
     fmt: str | None,
     score: bool,
     score_limit: int | None = None,
+    replace: bool = False,
 ):
     from flows.config import load_config
     from flows.nightly import nightly
@@ -78,7 +79,9 @@ def run_nightly(
         values["score"]["max_interactions"] = score_limit
     os.makedirs(root, exist_ok=True)
     with console.status(f"[bold]nightly[/bold]: {len(inputs)} input(s) → {root}"):
-        summary = nightly(inputs=inputs, root=root, night=night, config=_json_ready(values), score=score)
+        summary = nightly(
+            inputs=inputs, root=root, night=night, config=_json_ready(values), score=score, replace=replace
+        )
     print_summary(summary)
     return summary
 
@@ -209,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--format", choices=["wildchat", "lmsys", "sharegpt", "openai"], help="skip detection")
     nightly.add_argument("--no-score", action="store_true", help="stop after the data tables (no scoring stage)")
     nightly.add_argument("--score-limit", type=int, help="score at most N interactions (a stable sample)")
+    nightly.add_argument("--replace", action="store_true", help="replace the night if already published")
 
     score = commands.add_parser("score", help="score one shard of a night's interactions (worker mode)")
     score.add_argument("--root", required=True)
@@ -249,7 +253,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_environment()
     if args.command == "nightly":
-        run_nightly(args.input, args.root, args.date, args.config, args.format, not args.no_score, args.score_limit)
+        run_nightly(
+            args.input,
+            args.root,
+            args.date,
+            args.config,
+            args.format,
+            not args.no_score,
+            args.score_limit,
+            args.replace,
+        )
     elif args.command == "score":
         run_score_shard(args.root, args.night, args.shard, args.config)
     elif args.command == "competence":

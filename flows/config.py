@@ -1,10 +1,14 @@
 """The nightly run's configuration: one frozen RunConfig nesting the stage configs, loadable from TOML.
 
 A config file has one table per stage ([ingest], [segment], [select], [score]), e.g. `[select]`
-with `languages = ["English", "French"]`; unknown keys are errors. `afterword nightly --config night.toml` reads it.
+with `languages = ["English", "French"]`; unknown keys are errors, and every value is checked against its
+field's annotation (then the stage's own range checks) with one line naming the key.
+`afterword nightly --config night.toml` reads it.
 """
 
 import tomllib
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 
@@ -84,14 +88,15 @@ class RunConfig:
         if unknown:
             raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(known)}")
         kwargs = {}
+        hints = typing.get_type_hints(cls)
         for name, value in values.items():
             if name in stages:
+                if not isinstance(value, dict):
+                    raise ConfigError(f"[{name}] must be a table of settings, got {value!r}")
                 kwargs[name] = _build_stage(stages[name], value, name)
-            elif name == "beam_args":
-                kwargs[name] = tuple(value)
             else:
-                kwargs[name] = value
-        return cls(**kwargs)
+                kwargs[name] = _checked(value, hints[name], name)
+        return _construct(cls, kwargs, "config")
 
     def to_dict(self) -> dict:
         """Plain data, JSON-ready (manifests, Prefect parameters)."""
@@ -99,18 +104,87 @@ class RunConfig:
 
 
 def _build_stage(config_class, values: dict, section: str):
-    known = {f.name: f for f in fields(config_class)}
-    unknown = set(values) - set(known)
+    known = {f.name for f in fields(config_class)}
+    unknown = set(values) - known
     if unknown:
-        raise ValueError(f"[{section}] has unknown keys {sorted(unknown)}; known: {sorted(known)}")
-    kwargs = {}
-    for name, value in values.items():
-        if isinstance(value, list):
-            value = tuple(value)
-        if name in ("start_date", "end_date") and isinstance(value, str):
-            value = date.fromisoformat(value)
-        kwargs[name] = value
-    return config_class(**kwargs)
+        raise ConfigError(f"[{section}] has unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    hints = typing.get_type_hints(config_class)
+    kwargs = {name: _checked(value, hints[name], f"[{section}] {name}") for name, value in values.items()}
+    return _construct(config_class, kwargs, f"[{section}]")
+
+
+class ConfigError(ValueError):
+    """A config value has the wrong type or is out of range; the message names the key."""
+
+
+def _construct(config_class, kwargs: dict, where: str):
+    """The frozen config; its own range checks' ValueError is re-raised naming the section."""
+    try:
+        return config_class(**kwargs)
+    except ConfigError:
+        raise
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
+def _checked(value, annotation, key: str):
+    """`value` converted to the field's annotated type (list → tuple, ISO text → date, int → float), or a
+    ConfigError naming `key` and what is expected."""
+    options = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise ConfigError(f"{key} = null: expected {_describe(annotation)}")
+    for option in options:
+        if option is type(None):
+            continue
+        converted = _convert(value, option)
+        if converted is not _MISMATCH:
+            return converted
+    raise ConfigError(f"{key} = {value!r}: expected {_describe(annotation)}")
+
+
+_MISMATCH = object()
+
+
+def _convert(value, option):
+    if option is bool:
+        return value if isinstance(value, bool) else _MISMATCH
+    if option is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _MISMATCH
+    if option is float:
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else _MISMATCH
+    if option is str:
+        return value if isinstance(value, str) else _MISMATCH
+    if option is date:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(value) if isinstance(value, str) else _MISMATCH
+        except ValueError:
+            return _MISMATCH
+    if typing.get_origin(option) is tuple:
+        (item_type, *_) = typing.get_args(option)
+        if not isinstance(value, list | tuple):
+            return _MISMATCH
+        items = [_convert(item, item_type) for item in value]
+        return _MISMATCH if any(item is _MISMATCH for item in items) else tuple(items)
+    return value  # a type with no rule here: the config's own checks decide
+
+
+def _describe(annotation) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", date: "a date (YYYY-MM-DD)"}
+    options = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    described = []
+    for option in options:
+        if option is type(None):
+            described.append("null")
+        elif typing.get_origin(option) is tuple:
+            plural = {bool: "true/false values", int: "integers", float: "numbers", str: "strings", date: "dates"}
+            described.append(f"a list of {plural.get(typing.get_args(option)[0], 'values')}")
+        else:
+            described.append(names.get(option, getattr(option, "__name__", str(option))))
+    return " or ".join(described)
 
 
 def load_config(path: str | None) -> RunConfig:

@@ -29,6 +29,7 @@ from flows.config import RunConfig
 from flows.scoring import score_night_shard
 from pipelines import segment, sources, storage
 from pipelines.io import code_version, parquet_view, run_checks, write_json, write_query, write_table
+from pipelines.lock import holds_writer_lock
 from pipelines.publish import publish_catalog
 from pipelines.select import select_night
 from schemas import conversations, filter_report, interactions, rejects, runs
@@ -45,6 +46,10 @@ class CountMismatchError(RuntimeError):
     """records in != conversations + rejects: a record was lost or doubled (a bug, never expected)."""
 
 
+class NightPublishedError(RuntimeError):
+    """The night is already published from other inputs or settings, and the run did not say --replace."""
+
+
 @task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
 def plan_inputs(inputs: list[str], cfg: RunConfig) -> list[sources.Chunk]:
     """Expand the inputs and cut them into chunks."""
@@ -59,36 +64,36 @@ def ingest_and_segment(chunks: list[sources.Chunk], staging: str, night: date, c
 
 @task(retries=1, retry_delay_seconds=5, cache_policy=NONE)
 def select_and_store(root: str, staging: str, night: date, cfg: RunConfig) -> dict:
-    """DuckDB: staged parts + earlier nights → the night's four tables, then the data contracts."""
-    staged = {table: glob.glob(os.path.join(staging, table, "*.parquet")) for table in ("conversations", "rejects")}
-    earlier = {
-        table: [path for path in storage.table_files(root, table) if storage.night_of(path) < night]
-        for table in ("conversations", "interactions")
-    }
+    """DuckDB: staged parts + every other night → the night's four tables, written beside the staged parts
+    (`commit_night` moves them into place), then the data contracts."""
+    staged = {table: glob.glob(os.path.join(glob.escape(staging), table, "*.parquet")) for table in storage.STAGED}
+    # Every other stored night, earlier or later: a backfill keeps only what no other night holds.
+    others = {table: storage.other_night_files(root, table, night) for table in ("conversations", "interactions")}
     settings = {"memory_limit": cfg.duckdb_memory_limit, "temp_directory": os.path.join(staging, "duckdb")}
     with duckdb.connect(config=settings) as con:
         parquet_view(con, "staged_conversations", staged["conversations"], conversations.SCHEMA)
         parquet_view(con, "staged_rejects", staged["rejects"], rejects.SCHEMA)
-        parquet_view(
-            con, "staged_interactions", glob.glob(os.path.join(staging, "interactions", "*.parquet")),
-            segment.CANDIDATE_SCHEMA,
-        )  # fmt: skip
-        parquet_view(con, "earlier_conversations", earlier["conversations"], conversations.SCHEMA)
-        parquet_view(con, "earlier_interactions", earlier["interactions"], interactions.SCHEMA)
+        parquet_view(con, "staged_interactions", staged["interactions"], segment.CANDIDATE_SCHEMA)
+        parquet_view(con, "earlier_conversations", others["conversations"], conversations.SCHEMA)
+        parquet_view(con, "earlier_interactions", others["interactions"], interactions.SCHEMA)
         tables = select_night(con, night, cfg.select)._asdict()
-        stored = {
-            table: write_query(tables[table], SCHEMAS[table], storage.night_file(root, table, night))
-            for table in storage.TABLES
-        }
+        outputs = {table: storage.publish_file(staging, table) for table in storage.TABLES}
+        stored = {table: write_query(tables[table], SCHEMAS[table], outputs[table]) for table in storage.TABLES}
         for table in ("conversations", "interactions"):
-            parquet_view(con, f"all_{table}", storage.table_files(root, table), SCHEMAS[table])
-        parquet_view(con, "night_interactions", [storage.night_file(root, "interactions", night)], interactions.SCHEMA)
+            parquet_view(con, f"all_{table}", [*others[table], outputs[table]], SCHEMAS[table])
+        parquet_view(con, "night_interactions", [outputs["interactions"]], interactions.SCHEMA)
         checks = run_checks(con)
-        night_rejects = con.read_parquet(storage.night_file(root, "rejects", night))
+        night_rejects = con.read_parquet(outputs["rejects"])
         reject_reasons = dict(night_rejects.aggregate("reason, count(*)", "reason").order("reason").fetchall())
-        report = con.read_parquet(storage.night_file(root, "filter_report", night))
+        report = con.read_parquet(outputs["filter_report"])
         removed = report.select("level, reason, rows").order("level, reason").fetchall()
     return {"stored": stored, "checks": checks, "reject_reasons": reject_reasons, "filter_report": removed}
+
+
+@task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
+def commit_night(root: str, staging: str, night: date, fingerprint: dict) -> None:
+    """Move the night's four tables into place, then its manifest: what makes the night published."""
+    storage.commit_night(root, staging, night, fingerprint)
 
 
 @task(retries=1, retry_delay_seconds=10, cache_policy=NONE)
@@ -104,25 +109,39 @@ def publish(root: str) -> str:
 
 
 # Shards run one at a time in this process (one model in memory); fan out with `afterword score --shard`.
+# The whole run holds the root's writer lock: a second writer on the same root fails before touching it.
 @flow(name="nightly", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=1))
+@holds_writer_lock("nightly")
 def nightly(
     inputs: list[str],
     root: str,
     night: str | None = None,
     config: dict | None = None,
     score: bool = True,
+    replace: bool = False,
 ) -> dict:
-    """Ingest, segment, select, score and publish one night of raw dumps under `root`."""
+    """Ingest, segment, select, score and publish one night of raw dumps under `root`.
+
+    A published night is kept as it is: rerunning it with other inputs or settings needs `replace=True`.
+    """
     logger = get_run_logger()
     cfg = RunConfig.from_dict(config or {})
     night_date = date.fromisoformat(night) if night else datetime.now(UTC).date()
     started = datetime.now(UTC)
-    run_id = f"{night_date.isoformat()}T{started:%H%M%S}-{secrets.token_hex(3)}"
     timings: dict[str, float] = {}
 
     clock = time.perf_counter()
     chunks = plan_inputs([path.replace("{night}", night_date.isoformat()) for path in inputs], cfg)
+    fingerprint = storage.night_fingerprint(chunks, cfg.to_dict())
+    refusal = storage.replacement_refusal(root, night_date, fingerprint)
+    if refusal and not replace:
+        raise NightPublishedError(refusal)
     staging = storage.staging_dir(root, night_date, _plan_key(chunks, cfg))
+    swept = storage.sweep_staging(root, night_date, staging)
+    if swept:
+        logger.info("removed staging of this night's earlier plans: %s", ", ".join(swept))
+    # An interrupted run of the same plan resumes under its own id, so it never adds a second `runs` row.
+    run_id = storage.resume_run_id(staging, f"{night_date.isoformat()}T{started:%H%M%S}-{secrets.token_hex(3)}")
     timings["plan_s"] = time.perf_counter() - clock
     logger.info("night %s: %d input file(s) in %d chunk(s)", night_date, len({c.path for c in chunks}), len(chunks))
 
@@ -140,6 +159,7 @@ def nightly(
         raise CountMismatchError(
             f"records in {records_in} != conversations {stored['conversations']} + rejects {stored['rejects']}"
         )
+    commit_night(root, staging, night_date, fingerprint)
     failed = {name: rows for name, rows in result["checks"].items() if rows}
     if failed:
         logger.warning("data contracts failed (rows violating each): %s", failed)
@@ -166,6 +186,7 @@ def nightly(
         "filter_report": [list(row) for row in result["filter_report"]],
         "checks": result["checks"],
         "inputs": _records_per_file(chunk_counts),
+        "input_fingerprints": fingerprint["inputs"],
         "scoring_run": scored[0]["run_id"] if scored else None,
         "scored_replies": sum(s["rows"] for s in scored),
         "timings": {name: round(seconds, 3) for name, seconds in timings.items()},

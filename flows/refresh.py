@@ -15,6 +15,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from pipelines.lock import writer_lock
 from train import loop
 from train.config import TrainConfig, load_train_config
 
@@ -53,19 +54,21 @@ def checkpoint(state: loop.RunState, round_index: int, metrics: dict, started_at
 def refresh(config: dict) -> dict:
     """Run training rounds until `config["rounds"]` are complete; `config` holds TrainConfig fields."""
     cfg = TrainConfig(**config)
-    state = setup(cfg)
-    rows_out = []
-    for round_index in range(state.completed_rounds + 1, cfg.rounds + 1):
-        started_at = datetime.now(UTC)
-        rows, regen_metrics = regenerate_and_score(state, round_index)
-        train_metrics = train(state, round_index, rows)
-        eval_metrics = evaluate(state, round_index)
-        row = checkpoint(state, round_index, {**regen_metrics, **train_metrics, **eval_metrics}, started_at)
-        rows_out.append(row)
-        create_markdown_artifact(
-            key=f"refresh-round-{round_index}", markdown=round_markdown(row), description=state.run_id
-        )
-    return loop.summarize(state, rows_out)
+    # The whole run holds the root's writer lock: a nightly run or a second refresh on this root fails fast.
+    with writer_lock(cfg.root, "refresh"):
+        state = setup(cfg)
+        rows_out = []
+        for round_index in range(state.completed_rounds + 1, cfg.rounds + 1):
+            started_at = datetime.now(UTC)
+            rows, regen_metrics = regenerate_and_score(state, round_index)
+            train_metrics = train(state, round_index, rows)
+            eval_metrics = evaluate(state, round_index)
+            row = checkpoint(state, round_index, {**regen_metrics, **train_metrics, **eval_metrics}, started_at)
+            rows_out.append(row)
+            create_markdown_artifact(
+                key=f"refresh-round-{round_index}", markdown=round_markdown(row), description=state.run_id
+            )
+        return loop.summarize(state, rows_out)
 
 
 def round_markdown(row: dict) -> str:

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from flows.config import ScoringConfig
 from pipelines import storage
 from pipelines.io import write_table
+from pipelines.lock import holds_writer_lock
 
 
 def scoring_run_id(night: date, cfg: ScoringConfig, model_revision: str) -> str:
@@ -33,6 +34,8 @@ def shard_path(root: str, run_id: str, round_index: int, shard: int, shards: int
     return os.path.join(root, "scores", f"run_id={run_id}", f"round={round_index:04d}", name)
 
 
+# Score workers share the root with each other (one shard each), never with a nightly run or a refresh.
+@holds_writer_lock("score worker", shared=True)
 def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) -> dict:
     """Score shard `shard` of `cfg.shards` of the night's selected interactions; skip it when already done."""
     # Model libraries load only when scoring really runs.

@@ -8,6 +8,7 @@ dropped and never crashes the run. Run by the nightly flow's Beam pipeline
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -22,7 +23,7 @@ from schemas import rejects as rejects_schema
 FORMATS = ("wildchat", "lmsys", "sharegpt", "openai")
 
 # Reason codes: every unusable record gets exactly one.
-UNREADABLE_INPUT = "unreadable_input"  # the container itself broke here (truncated gzip, bad Parquet page)
+UNREADABLE_INPUT = "unreadable_input"  # the file or its container broke here (unreadable, empty, bad gzip/Parquet)
 OVERSIZED_RECORD = "oversized_record"  # raw record larger than IngestConfig.max_record_bytes
 INVALID_UTF8 = "invalid_utf8"
 MALFORMED_JSON = "malformed_json"
@@ -39,7 +40,16 @@ INVALID_ID = "invalid_id"  # id present but not a non-empty string or integer
 INVALID_METADATA = "invalid_metadata"  # e.g. unparsable timestamp, non-boolean toxic flag
 # Set-level reasons, decided by pipelines/select.py over the whole night.
 DUPLICATE_ID = "duplicate_id"  # same conversation_id earlier in this run
-ALREADY_INGESTED = "already_ingested"  # conversation_id stored on an earlier night
+ALREADY_INGESTED = "already_ingested"  # conversation_id stored on another night (earlier or later)
+
+# Source fields that identify a person; dropped from conversations and from rejects.raw unless kept.
+PRIVATE_FIELDS = ("hashed_ip", "header")
+# For raw text that is not a JSON object: `"hashed_ip": <string, flat object, or anything up to , } ]>`,
+# including a string cut off at the end of the text.
+_PRIVATE_VALUE = re.compile(
+    rb'"(' + b"|".join(f.encode() for f in PRIVATE_FIELDS) + rb')"\s*:\s*'
+    rb'(?:"(?:[^"\\]|\\.)*(?:"|$)|\{[^{}]*(?:\}|$)|[^,}\]]*)'
+)
 
 ROLE_ALIASES = {
     "user": "user",
@@ -85,7 +95,7 @@ LANGUAGE_NAMES = {
 class IngestConfig:
     input_format: str | None = None  # force one of FORMATS for every file; None = detect per file
     max_record_bytes: int = 8 * 1024 * 1024  # larger raw records are rejected as oversized_record (bytes)
-    keep_private_fields: bool = False  # keep WildChat's hashed_ip and header columns (dropped by default)
+    keep_private_fields: bool = False  # keep WildChat's hashed_ip and header, in conversations and rejects.raw
     detect_language: bool = True  # guess the language with py3langid when the metadata has none
     language_sample_chars: int = 2000  # characters of user text the language guess reads
     reject_raw_chars: int = 2000  # characters of raw text copied into rejects.raw
@@ -137,8 +147,11 @@ def hash_turns(messages: list[dict]) -> str:
     return hashlib.sha256(json.dumps(turns).encode()).hexdigest()[:32]
 
 
-def ingest_records(raw: pa.Table, source_format: str, ingest_date: str, cfg: IngestConfig) -> IngestResult:
-    """Parse, normalise and validate raw records; split them into conversations and rejects."""
+def ingest_records(raw: pa.Table, source_format: str | None, ingest_date: str, cfg: IngestConfig) -> IngestResult:
+    """Parse, normalise and validate raw records; split them into conversations and rejects.
+
+    `source_format` is None only for a file that could not be read, whose rows all carry a read_error.
+    """
     date = datetime.strptime(ingest_date, "%Y-%m-%d").date()
     conversations: list[dict] = []
     rejects: list[dict] = []
@@ -160,7 +173,7 @@ def ingest_records(raw: pa.Table, source_format: str, ingest_date: str, cfg: Ing
                     "conversation_id": error.conversation_id,
                     "reason": error.reason,
                     "detail": error.detail,
-                    "raw": payload[: cfg.reject_raw_chars * 4].decode("utf-8", "replace")[: cfg.reject_raw_chars],
+                    "raw": reject_raw(payload, cfg),
                     "ingest_date": date,
                 }
             )
@@ -172,6 +185,22 @@ def ingest_records(raw: pa.Table, source_format: str, ingest_date: str, cfg: Ing
         conversations=pa.Table.from_pylist(conversations, schema=conversations_schema.SCHEMA),
         rejects=pa.Table.from_pylist(rejects, schema=rejects_schema.SCHEMA),
     )
+
+
+def reject_raw(payload: bytes, cfg: IngestConfig) -> str:
+    """The raw text kept with a reject: private fields removed (unless kept), then truncated."""
+    head = payload[: cfg.reject_raw_chars * 4]
+    if not cfg.keep_private_fields and any(f.encode() in payload for f in PRIVATE_FIELDS):
+        try:
+            record = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            record = None
+        if isinstance(record, dict):
+            head = orjson.dumps({k: v for k, v in record.items() if k not in PRIVATE_FIELDS})
+            head = head[: cfg.reject_raw_chars * 4]
+        else:
+            head = _PRIVATE_VALUE.sub(rb'"\1": "[removed]"', head)
+    return head.decode("utf-8", "replace")[: cfg.reject_raw_chars]
 
 
 def _normalise_record(payload: bytes, source_format: str, cfg: IngestConfig) -> dict:

@@ -2,12 +2,13 @@
 
 `plan_chunks` expands paths and globs, detects each file's format and splits files into chunks
 (byte ranges of plain JSONL, row groups of Parquet, whole gzip/JSON files); `read_chunk` reads one
-chunk into a raw-record table (source_file, source_record, raw JSON bytes, read_error). Reading never
-raises on bad content: a broken container becomes a row with `read_error` set, which ingest rejects.
+chunk into a raw-record table (source_file, source_record, raw JSON bytes, read_error). Neither raises on
+bad content: a file that can't be used at all (unreadable, empty, unknown type or format, broken Parquet
+footer) becomes one chunk standing for the file, read as one row with `read_error` set, which ingest
+rejects as `unreadable_input`; a broken container keeps the records before the damage.
 """
 
 import glob
-import gzip
 import hashlib
 import json
 import os
@@ -37,10 +38,11 @@ FORMAT_SNIFF_RECORDS = 50  # records read from the top of a file to detect its f
 class Chunk:
     path: str  # absolute path of the input file
     container: str  # jsonl, jsonl.gz, json, json.gz or parquet
-    source_format: str  # wildchat, lmsys, sharegpt or openai
+    source_format: str | None  # wildchat, lmsys, sharegpt or openai; None for a file that can't be read
     start: int  # jsonl: first byte; parquet: first row group; else 0
     end: int  # jsonl: byte after the last; parquet: row group after the last; else 0
     first_record: int  # source_record of the chunk's first record (1-based line, 0-based row/element)
+    problem: str = ""  # why the whole file can't be read (then container is "file"); "" = readable
 
     @property
     def key(self) -> str:
@@ -50,73 +52,112 @@ class Chunk:
 
 
 class InputError(ValueError):
-    """An input path can't be used at all (missing file, unknown container, undetectable format)."""
+    """An input path names nothing: a missing file, or a glob that matches no file."""
+
+
+BOM = b"\xef\xbb\xbf"
+SNIFF_LINES = 10_000  # lines read from the top of a JSONL file looking for records whose format is known
 
 
 def expand_inputs(paths: list[str]) -> list[str]:
-    """Expand globs and directories into a sorted list of files; raise if something matches nothing."""
+    """Expand globs and directories into a sorted list of files, each physical file once; raise if a path
+    matches nothing."""
     files: list[str] = []
     for path in paths:
-        matches = sorted(glob.glob(path, recursive=True)) if glob.has_magic(path) else [path]
+        # A name that exists is taken literally, even with glob characters in it (`dump[1].jsonl`).
+        literal = os.path.lexists(path) or not glob.has_magic(path)
+        matches = [path] if literal else sorted(glob.glob(path, recursive=True))
         if not matches:
             raise InputError(f"{path!r} matches no file")
         for match in matches:
             if os.path.isdir(match):
                 files.extend(sorted(os.path.join(match, name) for name in os.listdir(match) if _container(name)))
-            elif os.path.isfile(match):
-                files.append(os.path.abspath(match))
+            elif os.path.lexists(match):
+                files.append(match)  # unreadable or dangling: planning turns it into a reject
             else:
                 raise InputError(f"{match!r} does not exist")
-    return sorted(dict.fromkeys(os.path.abspath(f) for f in files))
+    # A symlink loop under `**` reaches one file through many paths: keep the first path of each real file.
+    unique: dict[str, str] = {}
+    for name in sorted(os.path.abspath(f) for f in files):
+        unique.setdefault(os.path.realpath(name), name)
+    return sorted(unique.values())
 
 
 def plan_chunks(paths: list[str], input_format: str | None = None, chunk_bytes: int = CHUNK_BYTES) -> list[Chunk]:
     """Split the input files into chunks, detecting each file's format unless one is forced."""
     chunks: list[Chunk] = []
     for path in expand_inputs(paths):
-        container = _container(path)
-        if container is None:
-            raise InputError(f"{path!r}: unknown file type; use .jsonl, .json, .parquet (or .jsonl.gz/.json.gz)")
-        source_format = input_format or _sniff_format(path, container)
-        if source_format not in FORMATS:
-            raise InputError(f"{path!r}: format {source_format!r} unknown; use one of {FORMATS}")
-        if container == "jsonl":
-            chunks.extend(_plan_jsonl(path, source_format, chunk_bytes))
-        elif container == "parquet":
-            metadata = pq.ParquetFile(path).metadata
-            first_row = 0
-            for group in range(metadata.num_row_groups):
-                chunks.append(Chunk(path, container, source_format, group, group + 1, first_row))
-                first_row += metadata.row_group(group).num_rows
-        else:
-            chunks.append(Chunk(path, container, source_format, 0, 0, 1 if container.startswith("jsonl") else 0))
+        try:
+            chunks.extend(_plan_file(path, input_format, chunk_bytes))
+        except _Unusable as problem:
+            chunks.append(Chunk(path, "file", None, 0, 0, 0, str(problem)))
+        except OSError as error:
+            chunks.append(Chunk(path, "file", None, 0, 0, 0, f"can't read the file: {error.strerror or error}"))
     return chunks
+
+
+class _Unusable(Exception):
+    """The whole file can't be ingested; the message says why."""
+
+
+def _plan_file(path: str, input_format: str | None, chunk_bytes: int) -> list[Chunk]:
+    container = _container(path)
+    if container is None:
+        raise _Unusable("unknown file type; use .jsonl, .json, .parquet (or .jsonl.gz/.json.gz)")
+    with open(path, "rb") as handle:  # raises for a missing, unreadable or dangling path
+        if not handle.read(1):
+            raise _Unusable("the file is empty")
+    if container == "parquet":
+        try:
+            metadata = pq.ParquetFile(path).metadata
+        except (pa.ArrowException, ValueError) as error:
+            raise _Unusable(f"not a readable Parquet file: {error}") from None
+    source_format = input_format or _sniff_format(path, container)
+    if container == "jsonl":
+        return _plan_jsonl(path, source_format, chunk_bytes)
+    if container == "parquet":
+        chunks, first_row = [], 0
+        for group in range(metadata.num_row_groups):
+            chunks.append(Chunk(path, container, source_format, group, group + 1, first_row))
+            first_row += metadata.row_group(group).num_rows
+        if not chunks:
+            raise _Unusable("the Parquet file holds no rows")
+        return chunks
+    return [Chunk(path, container, source_format, 0, 0, 1 if container.startswith("jsonl") else 0)]
 
 
 def read_chunk(chunk: Chunk) -> tuple[pa.Table, int]:
     """Read one chunk into raw records; also returns how many blank lines were skipped."""
     rows: list[tuple[int, bytes, str | None]] = []
     blank = 0
-    if chunk.container == "jsonl":
-        with open(chunk.path, "rb") as handle:
-            handle.seek(chunk.start)
-            data = handle.read(chunk.end - chunk.start)
+    if chunk.problem:
+        rows.append((0, b"", chunk.problem))
+    elif chunk.container == "jsonl":
+        try:
+            with open(chunk.path, "rb") as handle:
+                handle.seek(chunk.start)
+                data = handle.read(chunk.end - chunk.start)
+        except OSError as error:
+            rows.append((chunk.first_record, b"", f"can't read the file: {error.strerror or error}"))
+            return _to_table(chunk.path, rows), 0
+        if chunk.start == 0:
+            data = data.removeprefix(BOM)
         blank = _split_lines(data, chunk.first_record, rows)
     elif chunk.container == "jsonl.gz":
-        try:
-            with gzip.open(chunk.path, "rb") as handle:
-                data = handle.read()
-        except (OSError, EOFError, zlib.error) as error:
-            # Keep what decompressed before the damage, then one row standing for the unreadable rest.
-            data = _read_gzip_prefix(chunk.path)
-            blank = _split_lines(data, 1, rows)
-            rows.append((chunk.first_record + len(rows) + blank, b"", f"gzip stream broken: {error}"))
-            return _to_table(chunk.path, rows), blank
-        blank = _split_lines(data, 1, rows)
+        data, problem = _read_gzip(chunk.path)
+        if problem:
+            data = data[: data.rfind(b"\n") + 1]  # the last line may be cut mid-way: it goes with the error row
+        blank = _split_lines(data.removeprefix(BOM), 1, rows)
+        if problem:
+            rows.append((1 + data.count(b"\n"), b"", problem))
+        elif not rows:
+            rows.append((0, b"", "no records: the file holds only blank lines"))
     elif chunk.container in ("json", "json.gz"):
         _read_json_document(chunk.path, chunk.container, rows)
     else:
         _read_parquet_group(chunk, rows)
+    if chunk.container == "jsonl" and not rows and chunk.start == 0 and chunk.end == os.path.getsize(chunk.path):
+        rows.append((0, b"", "no records: the file holds only blank lines"))
     return _to_table(chunk.path, rows), blank
 
 
@@ -134,39 +175,73 @@ def _sniff_format(path: str, container: str) -> str:
     if container == "parquet":
         names = pq.read_schema(path).names
         found = detect_format(dict.fromkeys(names))
+        what = f"its columns {names[:8]}"
     else:
+        head = _read_gzip_head(path) if container.endswith(".gz") else _read_head(path)
+        if not head.removeprefix(BOM).strip():
+            problem = _read_gzip(path)[1] if container.endswith(".gz") else ""
+            raise _Unusable(problem or "no records: the file holds only blank lines")
         found = None
-        for record in _sniff_records(path, container):
+        for record in _sniff_records(head, container):
             found = detect_format(record)
             if found:
                 break
+        what = "its first records"
     if found is None:
-        raise InputError(
-            f"{path!r}: can't tell the format from its first records; pass --format (one of {', '.join(FORMATS)})"
-        )
+        raise _Unusable(f"can't tell the format from {what}; pass --format (one of {', '.join(FORMATS)})")
     return found
 
 
-def _sniff_records(path: str, container: str):
-    opener = gzip.open if container.endswith(".gz") else open
-    try:
-        with opener(path, "rb") as handle:
-            if container.startswith("jsonl"):
-                for count, line in enumerate(handle):
-                    if count >= FORMAT_SNIFF_RECORDS:
-                        return
-                    try:
-                        record = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        continue
-                    if isinstance(record, dict):
-                        yield record
-            else:
-                document = orjson.loads(handle.read())
-                items = document if isinstance(document, list) else [document]
-                yield from (item for item in items[:FORMAT_SNIFF_RECORDS] if isinstance(item, dict))
-    except (OSError, EOFError, zlib.error, orjson.JSONDecodeError):
+def _sniff_records(data: bytes, container: str):
+    """JSON objects from the top of a file; junk lines before the first record are skipped here
+    (ingest rejects them one by one)."""
+    if container.startswith("jsonl"):
+        for line in data.removeprefix(BOM).split(b"\n")[:SNIFF_LINES]:
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                yield record
         return
+    items, _ = _parse_json_document(data.removeprefix(BOM))
+    for item in items[:FORMAT_SNIFF_RECORDS]:
+        try:
+            record = orjson.loads(item)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            yield record
+
+
+SNIFF_BYTES = 64 * 1024 * 1024  # most (decompressed) bytes read to detect a file's format
+
+
+def _read_head(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(SNIFF_BYTES)
+
+
+def _read_gzip_head(path: str) -> bytes:
+    """Up to SNIFF_BYTES of the first gzip member, or what inflates before damage (no checksum needed)."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    out: list[bytes] = []
+    size = 0
+    with open(path, "rb") as handle:
+        block = handle.read(1 << 20)
+        try:
+            block = block[_gzip_header_end(block, 0) :]
+        except ValueError:
+            return b""
+        while block and size < SNIFF_BYTES and not inflater.eof:
+            try:
+                piece = inflater.decompress(block, SNIFF_BYTES - size)
+            except zlib.error:
+                break
+            out.append(piece)
+            size += len(piece)
+            block = handle.read(1 << 20)
+    return b"".join(out)
 
 
 def _plan_jsonl(path: str, source_format: str, chunk_bytes: int) -> list[Chunk]:
@@ -200,41 +275,131 @@ def _split_lines(data: bytes, first_line: int, rows: list) -> int:
     return blank - 1 if data.endswith(b"\n") or not data else blank
 
 
-def _read_gzip_prefix(path: str) -> bytes:
-    decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    out = []
+def _read_gzip(path: str) -> tuple[bytes, str]:
+    """Decompress every gzip member; on damage, return what decompressed before it and the cause.
+
+    Members are inflated raw (no zlib trailer check) and their CRC compared here, so a bad checksum or a cut
+    tail costs only the records after the last intact line, not the whole file.
+    """
     with open(path, "rb") as handle:
+        compressed = handle.read()
+    out: list[bytes] = []
+    position = 0
+    while position < len(compressed):
         try:
-            while block := handle.read(1 << 20):
-                out.append(decompressor.decompress(block))
+            start = _gzip_header_end(compressed, position)
+        except ValueError as error:
+            if position and not compressed[position:].strip(b"\0"):
+                break  # zero padding after the last member
+            return b"".join(out), f"gzip stream broken: {error}"
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        try:
+            member = inflater.decompress(compressed[start:])
+            member += inflater.flush()
+        except zlib.error as error:
+            return b"".join(out) + _inflate_prefix(compressed[start:]), f"gzip stream broken: {error}"
+        out.append(member)
+        if not inflater.eof:
+            return b"".join(out), "gzip stream broken: the file ends before the compressed data does"
+        trailer = inflater.unused_data[:8]
+        if len(trailer) < 8:
+            return b"".join(out), "gzip stream broken: the file ends inside the gzip trailer"
+        crc, size = int.from_bytes(trailer[:4], "little"), int.from_bytes(trailer[4:], "little")
+        if crc != zlib.crc32(member) or size != len(member) & 0xFFFFFFFF:
+            return b"".join(out), "gzip stream broken: CRC check failed (the data may be damaged)"
+        position = len(compressed) - len(inflater.unused_data) + 8
+    return b"".join(out), ""
+
+
+def _gzip_header_end(data: bytes, position: int) -> int:
+    """Offset of the deflate data after the gzip member header at `position` (RFC 1952)."""
+    if data[position : position + 3] != b"\x1f\x8b\x08":
+        raise ValueError("not a gzip file (bad magic number)")
+    if len(data) < position + 10:
+        raise ValueError("the file ends inside the gzip header")
+    flags = data[position + 3]
+    cursor = position + 10
+    if flags & 4:  # FEXTRA
+        cursor += 2 + int.from_bytes(data[cursor : cursor + 2], "little")
+    for bit in (8, 16):  # FNAME, FCOMMENT: zero-terminated
+        if flags & bit:
+            cursor = data.index(b"\0", cursor) + 1
+    if flags & 2:  # FHCRC
+        cursor += 2
+    if cursor > len(data):
+        raise ValueError("the file ends inside the gzip header")
+    return cursor
+
+
+def _inflate_prefix(deflated: bytes) -> bytes:
+    """What a damaged deflate stream yields before the damage, fed in small pieces."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    out = []
+    for offset in range(0, len(deflated), 4096):
+        try:
+            out.append(inflater.decompress(deflated[offset : offset + 4096]))
         except zlib.error:
-            pass
-    data = b"".join(out)
-    # The last line may be cut mid-way: leave it to the error row.
-    return data[: data.rfind(b"\n") + 1]
+            break
+    return b"".join(out)
 
 
 def _read_json_document(path: str, container: str, rows: list) -> None:
-    opener = gzip.open if container == "json.gz" else open
-    try:
-        with opener(path, "rb") as handle:
-            data = handle.read()
-    except (OSError, EOFError, zlib.error) as error:
-        rows.append((0, b"", f"can't read {container} file: {error}"))
+    if container == "json.gz":
+        data, problem = _read_gzip(path)
+    else:
+        try:
+            with open(path, "rb") as handle:
+                data, problem = handle.read(), ""
+        except OSError as error:
+            data, problem = b"", f"can't read the file: {error.strerror or error}"
+    if problem and not data:
+        rows.append((0, b"", problem))
         return
+    items, tail_problem = _parse_json_document(data.removeprefix(BOM))
+    rows.extend((index, item, None) for index, item in enumerate(items))
+    if problem or tail_problem:
+        rows.append((len(items), b"", problem or tail_problem))
+
+
+def _parse_json_document(data: bytes) -> tuple[list[bytes], str]:
+    """A JSON array's elements (or one document) as raw JSON; for a broken array, its intact elements and
+    why the rest was lost."""
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError:
-        rows.append((0, data, None))  # one record: ingest names the defect (malformed_json / invalid_utf8)
-        return
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = ""
+        if not text.lstrip().startswith("["):
+            return [data], ""  # one record: ingest names the defect (malformed_json / invalid_utf8)
+        return _json_array_prefix(text)
     items = document if isinstance(document, list) else [document]
-    rows.extend((index, orjson.dumps(item), None) for index, item in enumerate(items))
+    return [orjson.dumps(item) for item in items], ""
+
+
+def _json_array_prefix(text: str) -> tuple[list[bytes], str]:
+    decoder = json.JSONDecoder()
+    items: list[bytes] = []
+    cursor = text.index("[") + 1
+    while True:
+        while cursor < len(text) and text[cursor] in " \t\r\n,":
+            cursor += 1
+        if cursor >= len(text):
+            return items, f"JSON array cut off after element {len(items) - 1}: the rest of the file is lost"
+        if text[cursor] == "]":
+            return items, "JSON array followed by extra data" if text[cursor + 1 :].strip() else ""
+        try:
+            item, cursor = decoder.raw_decode(text, cursor)
+        except json.JSONDecodeError as error:
+            return items, f"JSON array broken at element {len(items)}: {error}"
+        items.append(orjson.dumps(item))
 
 
 def _read_parquet_group(chunk: Chunk, rows: list) -> None:
     try:
         table = pq.ParquetFile(chunk.path).read_row_group(chunk.start)
-    except (OSError, pa.ArrowException) as error:
+    except (OSError, pa.ArrowException, ValueError) as error:
         rows.append((chunk.first_record, b"", f"can't read row group {chunk.start}: {error}"))
         return
     for offset, record in enumerate(table.to_pylist()):

@@ -1,16 +1,30 @@
-"""Where every table lives under the storage root.
+"""Where every table lives under the storage root, and how a night's tables are published.
 
-`<root>/<table>/ingest_date=YYYY-MM-DD/data.parquet` holds one night of one table (replaced whole by a
-rerun of that night); `<root>/scores/run_id=<run>/round=NNNN/` holds a scoring run's shards;
-`<root>/runs/<run_id>/` holds a run's manifest; `<root>/_staging/` holds the
-resumable work of unfinished nights; `<root>/catalog.duckdb` holds the analyst views.
+`<root>/<table>/ingest_date=YYYY-MM-DD/data.parquet` holds one night of one table; `<root>/nights/
+ingest_date=YYYY-MM-DD/manifest.json` marks the night published and records its inputs' fingerprints (a
+published night changes only when a run says --replace); `<root>/scores/run_id=<run>/round=NNNN/` holds a
+scoring run's shards; `<root>/runs/<run_id>/` holds a run's manifest; `<root>/_staging/` holds the resumable
+work of unfinished nights; `<root>/catalog.duckdb` holds the analyst views.
 """
 
+from __future__ import annotations
+
 import glob
+import hashlib
+import json
 import os
-from datetime import date
+import shutil
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
+
+from pipelines.io import write_json, write_text
+
+if TYPE_CHECKING:  # sources imports the ingest stage; storage stays light for readers of the root
+    from pipelines.sources import Chunk
 
 TABLES = ("conversations", "rejects", "interactions", "filter_report")
+STAGED = ("conversations", "rejects", "interactions")  # what the per-chunk work leaves in the staging folder
+DATA_SETTINGS = ("ingest", "segment", "select")  # config sections that decide a night's rows
 
 
 def night_file(root: str, table: str, night: date) -> str:
@@ -24,8 +38,9 @@ def table_files(root: str, table: str) -> list[str]:
 
 
 def table_glob(root: str, table: str) -> str:
-    """Glob over every file of `table` (what the catalog's views read)."""
-    root = os.path.abspath(root)
+    """Glob over every file of `table` (what the catalog's views read); the root's own `[`, `*`, `?` are escaped
+    (DuckDB reads the same escapes as Python's glob)."""
+    root = glob.escape(os.path.abspath(root))
     if table == "runs":
         return os.path.join(root, "runs", "*", "run.parquet")
     if table == "training_rounds":
@@ -53,3 +68,114 @@ def run_dir(root: str, run_id: str) -> str:
 def catalog_path(root: str) -> str:
     """The DuckDB catalog analysts open."""
     return os.path.join(root, "catalog.duckdb")
+
+
+def other_night_files(root: str, table: str, night: date) -> list[str]:
+    """Every stored night's file of `table` except `night`'s, earlier and later nights alike."""
+    return [path for path in table_files(root, table) if night_of(path) != night]
+
+
+def publish_file(staging: str, table: str) -> str:
+    """Where a run writes the night's finished `table` before `commit_night` moves it into place."""
+    return os.path.join(staging, "publish", f"{table}.parquet")
+
+
+def night_manifest(root: str, night: date) -> str:
+    """The file that marks a night published (written last) and records its inputs."""
+    return os.path.join(root, "nights", f"ingest_date={night.isoformat()}", "manifest.json")
+
+
+def night_fingerprint(chunks: list[Chunk], config: dict) -> dict:
+    """SHA-256 of every input file (or why it can't be read) and a digest of the settings that decide rows."""
+    inputs: dict[str, str] = {}
+    for chunk in chunks:
+        if chunk.path in inputs:
+            continue
+        try:
+            with open(chunk.path, "rb") as handle:
+                inputs[chunk.path] = "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
+        except OSError as error:
+            inputs[chunk.path] = f"unreadable: {error.strerror or error}"
+    settings = json.dumps({name: config[name] for name in DATA_SETTINGS}, sort_keys=True, default=str)
+    return {"inputs": inputs, "settings": hashlib.sha256(settings.encode()).hexdigest()[:16]}
+
+
+def replacement_refusal(root: str, night: date, fingerprint: dict) -> str:
+    """Why a run would change a published night ("" when the night is new or the run repeats it exactly)."""
+    path = night_manifest(root, night)
+    if not os.path.exists(path):
+        return ""
+    with open(path, encoding="utf-8") as handle:
+        published = json.load(handle)
+    old, new = sorted(published["inputs"].values()), sorted(fingerprint["inputs"].values())
+    changes = []
+    if old != new:
+        changed = len(set(new) - set(old)) + len(set(old) - set(new))
+        changes.append(f"other inputs ({len(old)} file(s) then, {len(new)} now, {changed} differing)")
+    if published["settings"] != fingerprint["settings"]:
+        changes.append("other [ingest]/[segment]/[select] settings")
+    if not changes:
+        return ""
+    return (
+        f"night {night.isoformat()} is already published from {published['published_at']}; this run has "
+        f"{' and '.join(changes)}: pass --replace to replace the night, or use another --date"
+    )
+
+
+def commit_night(root: str, staging: str, night: date, fingerprint: dict) -> None:
+    """Move the night's finished tables into place, then write its manifest (the night is then published).
+
+    Each move is an atomic rename; a run killed between them leaves its staged tables, and its rerun writes
+    and moves them all again. A failing run never gets here, so it never replaces a night's tables.
+    """
+    for table in TABLES:
+        staged, target = publish_file(staging, table), night_file(root, table, night)
+        if os.path.exists(staged):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(staged, target)
+    manifest = {**fingerprint, "night": night.isoformat(), "published_at": datetime.now(UTC).isoformat()}
+    write_json(manifest, night_manifest(root, night))
+
+
+def resume_run_id(staging: str, fresh: str) -> str:
+    """The run id an interrupted run of the same plan recorded in its staging folder, else `fresh` (recorded)."""
+    path = os.path.join(staging, "run_id")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    write_text(fresh + "\n", path)
+    return fresh
+
+
+def is_leftover(name: str) -> bool:
+    """Temporary names our atomic writes use (`.x.tmp` files, `.round-0001.tmp-…` folders, catalog rebuilds)."""
+    if not name.startswith(".") or name == ".writer.lock":
+        return False
+    return name.endswith(".tmp") or ".tmp-" in name or ".old-" in name or name.startswith(".catalog.")
+
+
+def sweep_leftovers(root: str) -> list[str]:
+    """Remove the temporary files and folders interrupted runs left under `root`; call it holding the writer
+    lock exclusively (the lock does). Returns what was removed, relative to `root`."""
+    removed = []
+    for folder, subfolders, files in os.walk(root):
+        for name in [*files, *subfolders]:
+            if is_leftover(name):
+                path = os.path.join(folder, name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
+                removed.append(os.path.relpath(path, root))
+        subfolders[:] = [name for name in subfolders if not is_leftover(name)]
+    return removed
+
+
+def sweep_staging(root: str, night: date, staging: str) -> list[str]:
+    """Remove `night`'s staging folders other than `staging` (runs over inputs or settings since changed)."""
+    removed = []
+    for path in glob.glob(os.path.join(glob.escape(os.path.join(root, "_staging")), f"{night.isoformat()}-*")):
+        if os.path.abspath(path) != os.path.abspath(staging):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(os.path.relpath(path, root))
+    return removed

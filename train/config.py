@@ -89,6 +89,7 @@ class TrainConfig:
     device: str = "cpu"  # torch device; bf16 autocast is used on cuda only
     # --- outputs ---
     tensorboard: bool = True  # also write TensorBoard events when the `tensorboard` package is installed
+    keep_last: int = 0  # round checkpoints kept (older ones are deleted; only the newest can resume); 0 = all
 
     def __post_init__(self) -> None:
         checks = [
@@ -106,6 +107,7 @@ class TrainConfig:
             (self.micro_batch_size >= 1 and self.target_tokens_per_step >= 1, "micro_batch/target tokens >= 1"),
             (self.accumulation_steps >= 0 and self.lora_rank >= 0, "accumulation_steps, lora_rank >= 0 (0 = off)"),
             (0.0 <= self.warmup_fraction < 1.0, "warmup_fraction must be in [0, 1)"),
+            (self.keep_last >= 0, "keep_last must be >= 0 (0 = keep every round's checkpoint)"),
             (not (self.loss == "topk" and self.top_k < 1), "the topk loss needs top_k >= 1"),
             (self.truncation in TRUNCATIONS, f"truncation={self.truncation!r}: use one of {TRUNCATIONS}"),
             (self.ignore_first_tokens >= -1, "ignore_first_tokens must be >= 0 (-1 = the mode's default)"),
@@ -151,7 +153,9 @@ class TrainConfig:
         """`run_id`, or `refresh-<mode>-<hash of every setting that changes the run>`."""
         if self.run_id:
             return self.run_id
-        settings = {k: v for k, v in asdict(self).items() if k not in ("root", "rounds", "run_id", "tensorboard")}
+        settings = {
+            k: v for k, v in asdict(self).items() if k not in ("root", "rounds", "run_id", "tensorboard", "keep_last")
+        }
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
         return f"refresh-{self.mode}-{digest}"
 

@@ -15,6 +15,7 @@ Axis letters: B replies in a micro-batch, L prefix + reply tokens, T reply token
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -33,6 +34,7 @@ import torch.distributed as dist
 from flows.scoring import shard_path
 from pipelines.hindsight import HindsightConfig
 from pipelines.io import code_version, write_table
+from pipelines.lock import writer_lock
 from pipelines.models import load_model, load_tokenizer, weights_revision
 from pipelines.score import ScoreConfig, take_sample
 from schemas import training_rounds
@@ -199,7 +201,8 @@ def setup_run(cfg: TrainConfig) -> RunState:
         "optim/steps_per_round": steps_per_round,
         "optim/total_steps": total_steps,
     }
-    write_metrics(state, {"step": state.global_step, "round": state.completed_rounds, **setup_line})
+    if not os.path.exists(state.metrics_path) or not os.path.getsize(state.metrics_path):  # resumed: has one
+        write_metrics(state, {"step": state.global_step, "round": state.completed_rounds, **setup_line})
     return state
 
 
@@ -417,6 +420,7 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
     checkpoint.save_checkpoint(
         path, state.policy, state.tokenizer, trainer_state, meta, state.teacher if cfg.teacher == "ema" else None
     )
+    checkpoint.prune_checkpoints(cfg.root, state.run_id, cfg.keep_last)
     round_revision = state.revision  # the weights that sampled and scored this round
     state.revision, state.completed_rounds = weights_revision(Path(path)), round_index
     row = {
@@ -444,16 +448,18 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
 
 def main(cfg: TrainConfig) -> dict:
     """Run rounds until `cfg.rounds` are complete (resuming a partly done run); returns a summary."""
-    state = setup_run(cfg)
-    rows_out = []
-    for round_index in range(state.completed_rounds + 1, cfg.rounds + 1):
-        started_at = datetime.now(UTC)
-        rows, regen_metrics = regenerate_round(state, round_index)
-        train_metrics = train_round(state, round_index, rows)
-        eval_metrics = evaluate_round(state, round_index)
-        rows_out.append(
-            checkpoint_round(state, round_index, {**regen_metrics, **train_metrics, **eval_metrics}, started_at)
-        )
+    rank, _, _ = distributed.init_distributed(cfg)
+    with writer_lock(cfg.root, "refresh") if rank == 0 else contextlib.nullcontext():  # rank 0 alone writes
+        state = setup_run(cfg)
+        rows_out = []
+        for round_index in range(state.completed_rounds + 1, cfg.rounds + 1):
+            started_at = datetime.now(UTC)
+            rows, regen_metrics = regenerate_round(state, round_index)
+            train_metrics = train_round(state, round_index, rows)
+            eval_metrics = evaluate_round(state, round_index)
+            rows_out.append(
+                checkpoint_round(state, round_index, {**regen_metrics, **train_metrics, **eval_metrics}, started_at)
+            )
     if state.writer is not None:
         state.writer.close()
     if state.world > 1:

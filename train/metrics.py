@@ -10,6 +10,8 @@ import json
 import logging
 import os
 
+from pipelines.io import write_text
+
 log = logging.getLogger(__name__)
 
 
@@ -24,17 +26,20 @@ def append_record(path: str, writer, record: dict) -> None:
 
 
 def truncate_after(path: str, global_step: int, completed_rounds: int) -> None:
-    """Drop lines a crashed round wrote after the checkpoint being resumed, so each step appears once."""
+    """Drop lines a crashed round wrote after the checkpoint being resumed (and a line cut off by a kill),
+    so each step appears once. The file is rewritten atomically."""
     if not os.path.exists(path):
         return
+    kept = []
     with open(path, encoding="utf-8") as handle:
-        kept = [
-            line
-            for line in handle
-            if json.loads(line)["round"] <= completed_rounds and json.loads(line)["step"] <= global_step
-        ]
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.writelines(kept)
+        for line in handle:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the half-written last line of a killed run
+            if line.endswith("\n") and record["round"] <= completed_rounds and record["step"] <= global_step:
+                kept.append(line)
+    write_text("".join(kept), path)
 
 
 def tensorboard_writer(log_dir: str):

@@ -1,4 +1,4 @@
--- find_duplicate_records: records whose conversation_id was stored on an earlier night, or appeared
+-- find_duplicate_records: records whose conversation_id is stored on another night (earlier or later), or appeared
 -- earlier in this night's inputs (first occurrence by file and record number wins).
 with staged as (
     select
@@ -38,7 +38,7 @@ final as (
             else $duplicate_id
         end as reason,
         case
-            when seen_before then 'conversation_id stored on an earlier night'
+            when seen_before then 'conversation_id stored on another night'
             else 'conversation_id appeared earlier in this run'
         end as detail
     from ranked

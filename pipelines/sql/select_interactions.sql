@@ -1,5 +1,5 @@
 -- select_interactions: verdicts for the candidates of the selected conversations: segmentation's
--- history rules, then exact (x, y, o) repeats tonight or on earlier nights, then the sampling cap.
+-- history rules, then exact (x, y, o) repeats tonight or on other nights, then the sampling cap.
 -- Only keys and reasons: the text stays in the staged Parquet until selected_interactions reads it,
 -- so this table stays small enough to hold in memory at a million conversations.
 with candidates as (

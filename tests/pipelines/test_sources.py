@@ -63,17 +63,17 @@ def test_truncated_gzip_keeps_what_it_can_and_marks_the_break(tmp_path):
     assert 0 < table.num_rows < 200
 
 
-def test_bad_inputs_are_clear_errors(tmp_path):
+def test_missing_inputs_are_clear_errors_and_unusable_files_one_row_each(tmp_path):
     with pytest.raises(InputError, match="matches no file"):
         expand_inputs([str(tmp_path / "*.jsonl")])
     with pytest.raises(InputError, match="does not exist"):
         expand_inputs([str(tmp_path / "missing.jsonl")])
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(InputError, match="unknown file type"):
-        plan_chunks([str(tmp_path / "notes.txt")])
     write_jsonl(tmp_path / "other.jsonl", [{"text": "not a chat"}])
-    with pytest.raises(InputError, match="can't tell the format"):
-        plan_chunks([str(tmp_path / "other.jsonl")])
+    chunks = plan_chunks([str(tmp_path / "notes.txt"), str(tmp_path / "other.jsonl")])
+    assert [(c.container, c.source_format) for c in chunks] == [("file", None), ("file", None)]
+    errors = [read_chunk(c)[0]["read_error"].to_pylist() for c in chunks]
+    assert "unknown file type" in errors[0][0] and "can't tell the format" in errors[1][0]
 
 
 def test_chunk_keys_are_stable_and_distinct(tmp_path):

@@ -1,0 +1,129 @@
+"""The storage root's writer lock: one writer at a time per root, the second fails fast naming the first.
+
+`<root>/.writer.lock` is held with `flock` by every writer (nightly, refresh/trainer exclusively; score
+workers shared, so `afterword score --shard i/N` workers run side by side but never beside a nightly or a
+refresh). The kernel drops the lock when its process dies, kill -9 included, so a stale lock is simply
+taken over; the file's text (command, pid, host, start time) only names the holder in the refusal message.
+Taking the lock exclusively also sweeps the temporary files interrupted writers left: nobody else can be
+writing them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import inspect
+import json
+import os
+import socket
+import threading
+from datetime import UTC, datetime
+
+from pipelines.storage import sweep_leftovers
+
+LOCK_FILE = ".writer.lock"
+
+# Roots this process already holds: a writer's own nested steps (the nightly flow scoring its shards) must
+# not lock themselves out. Keyed by the root's real path.
+_held: dict[str, int] = {}
+_held_guard = threading.Lock()
+
+
+class RootLockedError(RuntimeError):
+    """Another writer holds the storage root."""
+
+
+class WriterLock:
+    """Context manager holding `<root>/.writer.lock` for `command`; `shared=True` for parallel score workers."""
+
+    def __init__(self, root: str, command: str, shared: bool = False):
+        self.root = root
+        self.command = command
+        self.shared = shared
+        self._key = os.path.realpath(root)
+        self._handle = None
+        self._nested = False
+
+    def __enter__(self) -> WriterLock:
+        with _held_guard:
+            if self._key in _held:
+                _held[self._key] += 1
+                self._nested = True
+                return self
+        os.makedirs(self.root, exist_ok=True)
+        path = os.path.join(self.root, LOCK_FILE)
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 — held until __exit__
+        try:
+            fcntl.flock(handle, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = describe_holder(handle.read())
+            handle.close()
+            raise RootLockedError(
+                f"{self.root} is in use by {holder}; wait for it to finish (nothing of that run was touched)"
+            ) from None
+        if not self.shared:
+            # Only the exclusive holder may rewrite the description; shared holders leave the first one.
+            handle.seek(0)
+            handle.truncate()
+            sweep_leftovers(self.root)
+        if not self.shared or not os.path.getsize(path):
+            handle.write(json.dumps(owner(self.command)) + "\n")
+            handle.flush()
+        self._handle = handle
+        with _held_guard:
+            _held[self._key] = 1
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        with _held_guard:
+            _held[self._key] -= 1
+            if self._nested or _held[self._key]:
+                return
+            del _held[self._key]
+        if not self.shared:
+            self._handle.seek(0)
+            self._handle.truncate()
+        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._handle.close()
+
+
+def writer_lock(root: str, command: str, shared: bool = False) -> WriterLock:
+    """The lock a writer takes over `root` for the length of its run (`with writer_lock(root, "nightly"):`)."""
+    return WriterLock(root, command, shared)
+
+
+def owner(command: str) -> dict:
+    """Who is writing: what is written into the lock file."""
+    return {
+        "command": command,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def describe_holder(text: str) -> str:
+    """One phrase naming the holder from the lock file's text."""
+    try:
+        info = json.loads(text.splitlines()[0])
+        return f"{info['command']} (pid {info['pid']} on {info['host']}, since {info['since']})"
+    except (IndexError, ValueError, KeyError, TypeError):
+        return "another writer"
+
+
+def holds_writer_lock(command: str, shared: bool = False):
+    """Decorator: the function runs holding the writer lock of its `root` argument."""
+
+    def decorate(function):
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def locked(*args, **kwargs):
+            root = signature.bind(*args, **kwargs).arguments["root"]
+            with writer_lock(root, command, shared):
+                return function(*args, **kwargs)
+
+        return locked
+
+    return decorate

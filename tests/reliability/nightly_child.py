@@ -1,0 +1,43 @@
+"""A nightly run in its own process, for the kill and concurrency tests (not collected by pytest).
+
+`python -m tests.reliability.nightly_child ROOT NIGHT KILL_AT PAUSE_FILE INPUT...` runs the real flow with
+scoring off; the first atomic rename into ROOT whose target contains KILL_AT ("" = never) is replaced by
+kill -9 of this process, and with PAUSE_FILE set the first rename waits until that file is removed (so a
+second writer can try the root meanwhile). Prints the renames it made, one per line, as `rename <path>`.
+"""
+
+import os
+import signal
+import sys
+import time
+
+CONFIG = {
+    "chunk_bytes": 2048,  # several chunks per file, so kills land between chunks
+    "beam_args": ["--runner=FnApiRunner", "--direct_num_workers=1", "--direct_running_mode=in_memory"],
+}
+
+
+def main() -> None:
+    root, night, kill_at, pause_file, *inputs = sys.argv[1:]
+    real_root, real_replace, count = os.path.realpath(root), os.replace, [0]
+
+    def replace(source, target, **kwargs):
+        if os.path.realpath(target).startswith(real_root + os.sep):
+            count[0] += 1
+            if kill_at and kill_at in os.path.relpath(target, root):
+                os.kill(os.getpid(), signal.SIGKILL)
+            if pause_file and count[0] == 1:
+                open(pause_file + ".reached", "w").close()
+                while os.path.exists(pause_file):
+                    time.sleep(0.05)
+            print("rename", os.path.relpath(target, root), flush=True)
+        return real_replace(source, target, **kwargs)
+
+    os.replace = replace
+    from flows.nightly import nightly
+
+    nightly(inputs=inputs, root=root, night=night, config=CONFIG, score=False)
+
+
+if __name__ == "__main__":
+    main()
