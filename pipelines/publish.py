@@ -72,7 +72,9 @@ def create_views(con: duckdb.DuckDBPyConnection, root: str, prefix: str, tempora
         absolute_root = os.path.abspath(root)
         relative = os.path.relpath(storage.table_glob(absolute_root, table), absolute_root)
         found = glob.glob(os.path.join(glob.escape(absolute_root), relative))
-        con.execute(f"create or replace {kind} {table} as {_table_select(con, module.SCHEMA, prefix + relative, found)}")
+        con.execute(
+            f"create or replace {kind} {table} as {_table_select(con, module.SCHEMA, prefix + relative, found)}"
+        )
     for view in DERIVED_VIEWS:
         con.execute(f"create or replace {kind} {view} as {read_sql(view)}")
     _comment_columns(con)

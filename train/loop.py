@@ -34,6 +34,7 @@ from flows.scoring import shard_path
 from pipelines.hindsight import HindsightConfig
 from pipelines.io import code_version, write_table
 from pipelines.models import load_model, load_tokenizer, weights_revision
+from pipelines.publish import publish_catalog
 from pipelines.score import ScoreConfig, take_sample
 from schemas import training_rounds
 from train import checkpoint, data, distributed, losses, model
@@ -452,6 +453,8 @@ def main(cfg: TrainConfig) -> dict:
         rows_out.append(
             checkpoint_round(state, round_index, {**regen_metrics, **train_metrics, **eval_metrics}, started_at)
         )
+        if not state.rank:
+            publish_catalog(cfg.root)  # analysts see the round's shards and training_rounds row at once
     if state.writer is not None:
         state.writer.close()
     if state.world > 1:
