@@ -71,8 +71,8 @@ def run_nightly(
     score_limit: int | None = None,
 ):
     from flows import preflight
-    from flows.nightly import last_night, nightly
-    from flows.runtime import run_flow
+    from flows.nightly import nightly
+    from flows.runtime import last_night, run_flow
 
     night_date = preflight.parse_night(night) if night else last_night()
     values = preflight.run_config(config_path).to_dict()

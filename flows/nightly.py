@@ -16,7 +16,7 @@ import os
 import secrets
 import shutil
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import duckdb
 import pyarrow as pa
@@ -26,7 +26,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.beam_ingest import run_ingest_pipeline
 from flows.config import RunConfig
-from flows.runtime import call, is_transient, publish_artifact, run_logger
+from flows.runtime import call, is_transient, last_night, publish_artifact, run_logger
 from flows.scoring import score_night_shard
 from pipelines import segment, sources, storage
 from pipelines.io import code_version, parquet_view, run_checks, write_json, write_query, write_table
@@ -175,11 +175,6 @@ def nightly(
     shutil.rmtree(staging, ignore_errors=True)
     publish_artifact("nightly-summary", _summary_markdown(summary), run_id)
     return summary
-
-
-def last_night() -> date:
-    """The night a run without --date files its data under: yesterday, UTC (a 02:00 run finishes the day)."""
-    return datetime.now(UTC).date() - timedelta(days=1)
 
 
 def _plan_key(chunks: list[sources.Chunk], cfg: RunConfig) -> str:

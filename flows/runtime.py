@@ -9,6 +9,7 @@ is every task's `retry_condition_fn`, so bad input fails once, at once.
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
@@ -17,6 +18,11 @@ R = TypeVar("R")
 # Failures a retry can cure: the network, a busy or briefly missing mount, a timeout. A missing file, a
 # permission problem or bad content (ValueError and kin) fails the same way every time.
 PERMANENT_OS_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def last_night() -> date:
+    """The night a run without an explicit date works on: yesterday, UTC (a 02:00 run finishes the day)."""
+    return datetime.now(UTC).date() - timedelta(days=1)
 
 
 def orchestrated() -> bool:

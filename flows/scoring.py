@@ -4,9 +4,11 @@ A scoring run is named by what determines its rows (night, model + revision, tem
 count), so rerunning it resumes: a shard whose file exists is finished (files appear only by atomic
 rename) and is skipped. Shards are written as
 `<root>/scores/run_id=<run>/round=0000/scores-00003-of-00008.parquet`.
-`afterword score --root R --night D --shard 3/8` runs one shard; the nightly flow maps over all of them.
+`afterword score --root R --night D --shard 3/8` runs one shard; the nightly flow runs all of them; the
+`score-shard` flow is the same unit as a Prefect deployment (one worker per shard, `prefect.yaml`).
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -14,10 +16,13 @@ from dataclasses import asdict
 from datetime import date
 
 import pyarrow.parquet as pq
+from prefect import flow
 
-from flows.config import ScoringConfig
+from flows.config import RunConfig, ScoringConfig
+from flows.runtime import last_night
 from pipelines import storage
 from pipelines.io import write_table
+from pipelines.publish import publish_catalog
 
 
 def scoring_run_id(night: date, cfg: ScoringConfig, model_revision: str) -> str:
@@ -74,3 +79,12 @@ def make_score_fn(cfg: ScoringConfig, model_path):
 
     model, _ = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
     return make_scorer(model, TransformersBackendConfig(max_batch_tokens=cfg.max_batch_tokens, top_k=cfg.top_k))
+
+
+@flow(name="score-shard", log_prints=False)
+def score_shard_flow(root: str, shard: int, shards: int, night: str | None = None, config: dict | None = None) -> dict:
+    """Deployment entry: shard `shard` of `shards` of a night (default last night); `config` as in `nightly`."""
+    scoring = dataclasses.replace(RunConfig.from_dict(config or {}).score, shards=shards)
+    result = score_night_shard(root, date.fromisoformat(night) if night else last_night(), shard, scoring)
+    publish_catalog(root)
+    return result
