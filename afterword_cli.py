@@ -17,6 +17,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from flows.progress import progress_bars
+
 PROJECT_DIR = Path(__file__).resolve().parent
 SAMPLE = PROJECT_DIR / "data" / "sample" / "wildchat_sample.jsonl"
 DEMO_TRAIN_CONFIG = PROJECT_DIR / "data" / "demo_train.toml"
@@ -82,7 +84,7 @@ def run_nightly(
         values["score"]["max_interactions"] = score_limit
     inputs = preflight.nightly_inputs(inputs, night_date, values["ingest"]["input_format"])
     os.makedirs(root, exist_ok=True)
-    with console.status(f"[bold]nightly[/bold] {night_date}: {len(inputs)} input(s) → {root}"):
+    with progress_bars(console, f"[bold]nightly[/bold] {night_date}: {len(inputs)} input(s) → {root}"):
         summary = run_flow(
             nightly, inputs=inputs, root=root, night=night_date.isoformat(), config=_json_ready(values), score=score
         )
@@ -123,7 +125,7 @@ def run_training(root: str, rounds: int, mode: str | None, limit: int | None, co
 
     cfg = preflight.train_config(config_path, root=root, rounds=rounds, mode=mode, limit=limit)
     preflight.refresh_ready(cfg)
-    with console.status(f"[bold]refresh[/bold]: {rounds} round(s) from {root}"):
+    with progress_bars(console, f"[bold]refresh[/bold]: {rounds} round(s) from {root}"):
         summary = run_refresh(root, rounds, mode, limit, config_path)
     table = Table(title=f"training run {summary['run_id']}")
     for column in ("round", "steps", "loss", "mean advantage", "approval", "drift", "length"):
@@ -147,7 +149,7 @@ def run_competence(root: str, night: str, n: int, config_path: str | None) -> No
     night_date = preflight.parse_night(night, "--night")
     preflight.night_interactions(root, night_date)
     cfg = preflight.run_config(config_path)
-    with console.status(f"scoring {n} interactions with real and with swapped follow-ups"):
+    with progress_bars(console, f"scoring {n} interactions with real and with swapped follow-ups"):
         result = check_teacher_competence(root, night_date, cfg.score, n)
     table = Table(title=f"teacher competence: {result['model_id']} ({result['template']} template)")
     table.add_column("follow-up")
@@ -180,7 +182,7 @@ def run_score_shard(root: str, night: str, shard: str, config_path: str | None) 
     cfg = preflight.run_config(config_path)
     if int(count) != cfg.score.shards:
         cfg = replace(cfg, score=replace(cfg.score, shards=int(count)))
-    with console.status(f"scoring shard {shard} of night {night}"):
+    with progress_bars(console, f"scoring shard {shard} of night {night}"):
         result = score_night_shard(root, night_date, int(index), cfg.score)
     publish_catalog(root)
     state = "already done" if result["skipped"] else "written"

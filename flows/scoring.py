@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from prefect import flow
 
 from flows.config import RunConfig, ScoringConfig
+from flows.progress import report
 from flows.runtime import last_night
 from pipelines import storage
 from pipelines.io import write_table
@@ -56,7 +57,7 @@ def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) ->
         interactions = take_sample(interactions, cfg.max_interactions)
     interactions = take_shard(interactions, shard, cfg.shards)
     tokenizer = load_tokenizer(cfg.model)
-    score_fn = make_score_fn(cfg, source.path)
+    score_fn = in_groups(make_score_fn(cfg, source.path), f"scoring shard {shard + 1}/{cfg.shards}")
     score_cfg = ScoreConfig(
         run_id=run_id,
         model_id=source.model_id,
@@ -66,6 +67,21 @@ def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) ->
     scores = score_interactions(interactions, score_fn, tokenizer, score_cfg)
     write_table(scores, path)
     return {"run_id": run_id, "shard": shard, "path": path, "rows": scores.num_rows, "skipped": False}
+
+
+def in_groups(score_fn, stage: str, group: int = 32):
+    """`score_fn` over groups of `group` sequences, reporting progress after each (the backend still
+    batches by length within a group; results do not depend on the grouping)."""
+
+    def score_in_groups(sequences):
+        results = []
+        report(stage, 0, len(sequences))
+        for start in range(0, len(sequences), group):
+            results.extend(score_fn(sequences[start : start + group]))
+            report(stage, len(results), len(sequences))
+        return results
+
+    return score_in_groups
 
 
 def make_score_fn(cfg: ScoringConfig, model_path):
