@@ -168,7 +168,7 @@ def _short(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def run_score_shard(root: str, night: str, shard: str, config_path: str | None) -> None:
+def run_score_shard(root: str, night: str, shard: str, config_path: str | None, score_limit: int | None) -> None:
     from flows import preflight
     from flows.scoring import score_night_shard
     from pipelines.publish import publish_catalog
@@ -180,8 +180,8 @@ def run_score_shard(root: str, night: str, shard: str, config_path: str | None) 
     night_date = preflight.parse_night(night, "--night")
     preflight.night_interactions(root, night_date)
     cfg = preflight.run_config(config_path)
-    if int(count) != cfg.score.shards:
-        cfg = replace(cfg, score=replace(cfg.score, shards=int(count)))
+    limit = cfg.score.max_interactions if score_limit is None else score_limit
+    cfg = replace(cfg, score=replace(cfg.score, shards=int(count), max_interactions=limit))
     with progress_bars(console, f"scoring shard {shard} of night {night}"):
         result = score_night_shard(root, night_date, int(index), cfg.score)
     publish_catalog(root)
@@ -251,7 +251,8 @@ def add_score(commands) -> None:
     parser.add_argument("--night", required=True, help="YYYY-MM-DD")
     parser.add_argument("--shard", required=True, help="I/N: this worker's shard out of N")
     parser.add_argument("--config", help="TOML file; its [score] table sets model, backend, template, ...")
-    parser.set_defaults(handler=lambda a: run_score_shard(a.root, a.night, a.shard, a.config))
+    parser.add_argument("--score-limit", type=int, help="score at most N of the night's interactions (stable sample)")
+    parser.set_defaults(handler=lambda a: run_score_shard(a.root, a.night, a.shard, a.config, a.score_limit))
 
 
 def add_query(commands) -> None:

@@ -46,7 +46,8 @@ def shard_completeness(shard_files: list[str]) -> str:
             done.add(int(match[1]))
     parts = []
     for round_name, (done, total) in sorted(per_round.items()):
-        state = f"all {total} shards" if len(done) == total else f"PARTIAL: {len(done)} of {total} shards"
+        noun = "shard" if total == 1 else "shards"
+        state = f"all {total} {noun}" if len(done) == total else f"PARTIAL: {len(done)} of {total} {noun}"
         parts.append(f"{round_name.replace('=', ' ')}: {state}" if len(per_round) > 1 else state)
     return "; ".join(parts)
 

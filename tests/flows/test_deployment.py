@@ -10,7 +10,9 @@ from prefect.client.schemas.schedules import CronSchedule
 
 from flows.nightly import nightly
 from flows.refresh import refresh
+from flows.runtime import run_flow
 from flows.scoring import score_shard_flow
+from tests.conftest import wildchat_record, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "prefect.yaml"
@@ -53,3 +55,11 @@ def test_prefect_deploy_registers_the_three_deployments(prefect_harness, tmp_pat
         assert step["prefect.deployments.steps.set_working_directory"]["directory"] == str(REPO)
     (schedule,) = deployments["nightly"].schedules
     assert schedule.schedule.cron == "0 2 * * *" and schedule.active
+
+    # With an API configured, a command's flow run is tracked there.
+    dump = write_jsonl(tmp_path / "dump.jsonl", [wildchat_record(i) for i in range(3)])
+    summary = run_flow(nightly, inputs=[str(dump)], root=str(tmp_path / "root"), night="2026-11-20", score=False)
+    assert summary["conversations"] == 3
+    with get_client(sync_client=True) as client:
+        runs = [run for run in client.read_flow_runs() if run.parameters.get("root") == str(tmp_path / "root")]
+    assert [run.state.type.value for run in runs] == ["COMPLETED"]
