@@ -5,9 +5,11 @@ import os
 
 import pyarrow.parquet as pq
 import pytest
+from prefect.states import Failed
 
 import afterword_cli
-from flows.runtime import is_transient_error
+from flows.runtime import is_transient, is_transient_error
+from pipelines.sources import InputError
 from schemas import interactions as interactions_schema
 from tests.conftest import wildchat_record, write_jsonl
 
@@ -80,6 +82,9 @@ def test_retries_are_for_transient_failures_only():
     assert is_transient_error(OSError(5, "Input/output error"))
     for permanent in (FileNotFoundError(), PermissionError(), ValueError("bad record"), KeyError("x")):
         assert not is_transient_error(permanent)
+    # What Prefect hands `retry_condition_fn`: the failed state carrying the exception.
+    assert not is_transient(None, None, Failed(data=InputError("'/nope.jsonl' does not exist")))
+    assert is_transient(None, None, Failed(data=ConnectionResetError()))
 
 
 @pytest.mark.slow
