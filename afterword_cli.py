@@ -6,6 +6,8 @@ afterword query --root out "select count(*) from interactions"
 """
 
 import argparse
+import csv
+import json
 import os
 import sys
 from dataclasses import replace
@@ -14,6 +16,8 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
+from flows.progress import progress_bars
 
 PROJECT_DIR = Path(__file__).resolve().parent
 SAMPLE = PROJECT_DIR / "data" / "sample" / "wildchat_sample.jsonl"
@@ -49,13 +53,14 @@ console = Console()
 
 
 def configure_environment() -> None:
-    """Settings that let a temporary local Prefect server start reliably on a small offline machine."""
-    os.environ.setdefault("PREFECT_HOME", str(Path.cwd() / ".prefect"))
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    """Quiet, offline-friendly library settings; nothing here writes to the current directory."""
+    # With PREFECT_API_URL set, runs are tracked there; without it flows run in-process (flows/runtime.py).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    # The terminal shows our own progress; library notices (deprecations, advice) stay out of it.
+    # The terminal shows our own progress; library notices and loading bars stay out of it.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def run_nightly(
@@ -68,19 +73,27 @@ def run_nightly(
     score_limit: int | None = None,
     replace: bool = False,
 ):
-    from flows.config import load_config
+    from flows import preflight
     from flows.nightly import nightly
+    from flows.runtime import last_night, run_flow
 
-    cfg = load_config(config_path)
-    values = cfg.to_dict()
+    night_date = preflight.parse_night(night) if night else last_night()
+    values = preflight.run_config(config_path).to_dict()
     if fmt:
         values["ingest"]["input_format"] = fmt
     if score_limit is not None:
         values["score"]["max_interactions"] = score_limit
+    inputs = preflight.nightly_inputs(inputs, night_date, values["ingest"]["input_format"])
     os.makedirs(root, exist_ok=True)
-    with console.status(f"[bold]nightly[/bold]: {len(inputs)} input(s) → {root}"):
-        summary = nightly(
-            inputs=inputs, root=root, night=night, config=_json_ready(values), score=score, replace=replace
+    with progress_bars(console, f"[bold]nightly[/bold] {night_date}: {len(inputs)} input(s) → {root}"):
+        summary = run_flow(
+            nightly,
+            inputs=inputs,
+            root=root,
+            night=night_date.isoformat(),
+            config=_json_ready(values),
+            score=score,
+            replace=replace,
         )
     print_summary(summary)
     return summary
@@ -114,12 +127,13 @@ def print_summary(summary: dict) -> None:
 
 
 def run_training(root: str, rounds: int, mode: str | None, limit: int | None, config_path: str | None) -> dict:
+    from flows import preflight
     from flows.refresh import run_refresh
-    from pipelines.publish import publish_catalog
 
-    with console.status(f"[bold]refresh[/bold]: {rounds} round(s) from {root}"):
+    cfg = preflight.train_config(config_path, root=root, rounds=rounds, mode=mode, limit=limit)
+    preflight.refresh_ready(cfg)
+    with progress_bars(console, f"[bold]refresh[/bold]: {rounds} round(s) from {root}"):
         summary = run_refresh(root, rounds, mode, limit, config_path)
-    publish_catalog(root)
     table = Table(title=f"training run {summary['run_id']}")
     for column in ("round", "steps", "loss", "mean advantage", "approval", "drift", "length"):
         table.add_column(column, justify="right")
@@ -136,12 +150,14 @@ def run_training(root: str, rounds: int, mode: str | None, limit: int | None, co
 
 
 def run_competence(root: str, night: str, n: int, config_path: str | None) -> None:
+    from flows import preflight
     from flows.competence import check_teacher_competence
-    from flows.config import load_config
 
-    cfg = load_config(config_path)
-    with console.status(f"scoring {n} interactions with real and with swapped follow-ups"):
-        result = check_teacher_competence(root, date.fromisoformat(night), cfg.score, n)
+    night_date = preflight.parse_night(night, "--night")
+    preflight.night_interactions(root, night_date)
+    cfg = preflight.run_config(config_path)
+    with progress_bars(console, f"scoring {n} interactions with real and with swapped follow-ups"):
+        result = check_teacher_competence(root, night_date, cfg.score, n)
     table = Table(title=f"teacher competence: {result['model_id']} ({result['template']} template)")
     table.add_column("follow-up")
     table.add_column("mean |advantage| per token (nats)", justify="right")
@@ -159,34 +175,55 @@ def _short(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def run_score_shard(root: str, night: str, shard: str, config_path: str | None) -> None:
-    from flows.config import load_config
+def run_score_shard(root: str, night: str, shard: str, config_path: str | None, score_limit: int | None) -> None:
+    from flows import preflight
     from flows.scoring import score_night_shard
     from pipelines.publish import publish_catalog
+    from pipelines.sources import InputError
 
     index, _, count = shard.partition("/")
     if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
-        raise SystemExit(f"--shard {shard!r}: expected I/N with 0 <= I < N, e.g. 3/8")
-    cfg = load_config(config_path)
-    if int(count) != cfg.score.shards:
-        cfg = replace(cfg, score=replace(cfg.score, shards=int(count)))
-    with console.status(f"scoring shard {shard} of night {night}"):
-        result = score_night_shard(root, date.fromisoformat(night), int(index), cfg.score)
+        raise InputError(f"--shard {shard!r}: expected I/N with 0 <= I < N, e.g. 3/8")
+    night_date = preflight.parse_night(night, "--night")
+    preflight.night_interactions(root, night_date)
+    cfg = preflight.run_config(config_path)
+    limit = cfg.score.max_interactions if score_limit is None else score_limit
+    cfg = replace(cfg, score=replace(cfg.score, shards=int(count), max_interactions=limit))
+    with progress_bars(console, f"scoring shard {shard} of night {night}"):
+        result = score_night_shard(root, night_date, int(index), cfg.score)
     publish_catalog(root)
     state = "already done" if result["skipped"] else "written"
     console.print(f"shard {shard}: {result['rows']} replies {state} → {result['path']}")
 
 
-def print_query(root: str, sql: str, title: str | None = None) -> None:
-    from pipelines.publish import query_catalog
+def run_report(root: str, run: str | None, out: str | None) -> None:
+    from flows.report import write_run_report
 
-    columns, rows = query_catalog(root, sql)
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if value is None else str(value) for value in row))
-    console.print(table)
+    path, completeness = write_run_report(root, run, out)
+    console.print(f"report ({completeness}): {path}")
+
+
+def print_query(root: str, sql: str, title: str | None = None, fmt: str = "table", max_rows: int = 0) -> None:
+    from pipelines.query import query_catalog
+
+    columns, rows, more = query_catalog(root, sql, max_rows)
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif fmt == "json":
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        sys.stdout.write(json.dumps(records, default=str, ensure_ascii=False, indent=1) + "\n")
+    else:
+        table = Table(title=title)
+        for column in columns:
+            # A header is never squeezed below its own width; long cell text wraps instead.
+            table.add_column(column, min_width=len(column), overflow="fold")
+        for row in rows:
+            table.add_row(*("" if value is None else str(value) for value in row))
+        console.print(table)
+    if more:
+        print(f"(showing the first {max_rows} rows; --max-rows 0 shows all)", file=sys.stderr)
 
 
 def _json_ready(values):
@@ -200,95 +237,115 @@ def _json_ready(values):
     return values
 
 
+# ------------------------------------------------------------------ subcommands: one block each
+def add_nightly(commands) -> None:
+    parser = commands.add_parser("nightly", help="ingest, segment, select and score one night of raw dumps")
+    parser.add_argument("--input", nargs="+", required=True, metavar="PATH", help="files, folders or globs")
+    parser.add_argument("--root", required=True, help="storage root (a local folder)")
+    parser.add_argument("--date", help="night to file the data under, YYYY-MM-DD (default: last night, UTC)")
+    parser.add_argument("--config", help="TOML file with [ingest], [segment], [select], [score] tables")
+    parser.add_argument("--format", choices=["wildchat", "lmsys", "sharegpt", "openai"], help="skip detection")
+    parser.add_argument("--no-score", action="store_true", help="stop after the data tables (no scoring stage)")
+    parser.add_argument("--score-limit", type=int, help="score at most N interactions (a stable sample)")
+    parser.add_argument("--replace", action="store_true", help="replace the night if already published")
+    parser.set_defaults(
+        handler=lambda a: run_nightly(
+            a.input, a.root, a.date, a.config, a.format, not a.no_score, a.score_limit, a.replace
+        )
+    )
+
+
+def add_score(commands) -> None:
+    parser = commands.add_parser("score", help="score one shard of a night's interactions (worker mode)")
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--night", required=True, help="YYYY-MM-DD")
+    parser.add_argument("--shard", required=True, help="I/N: this worker's shard out of N")
+    parser.add_argument("--config", help="TOML file; its [score] table sets model, backend, template, ...")
+    parser.add_argument("--score-limit", type=int, help="score at most N of the night's interactions (stable sample)")
+    parser.set_defaults(handler=lambda a: run_score_shard(a.root, a.night, a.shard, a.config, a.score_limit))
+
+
+def add_query(commands) -> None:
+    parser = commands.add_parser("query", help="run one read-only SQL query against the catalog")
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--format", choices=["table", "csv", "json"], default="table", help="(%(default)s)")
+    parser.add_argument("--max-rows", type=int, default=1000, help="rows shown at most; 0 = all (%(default)s)")
+    parser.add_argument("sql")
+    parser.set_defaults(handler=lambda a: print_query(a.root, a.sql, fmt=a.format, max_rows=a.max_rows))
+
+
+def add_report(commands) -> None:
+    parser = commands.add_parser("report", help="write the HTML heat-map report of a scoring run")
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--run", help="scoring run id (default: the newest nightly scoring run)")
+    parser.add_argument("--out", help="HTML file to write (default: <root>/reports/<run>.html)")
+    parser.set_defaults(handler=lambda a: run_report(a.root, a.run, a.out))
+
+
+def add_competence(commands) -> None:
+    parser = commands.add_parser("competence", help="teacher-competence check: real vs swapped follow-ups")
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--night", required=True, help="YYYY-MM-DD")
+    parser.add_argument("--n", type=int, default=32, help="interactions to score twice (%(default)s)")
+    parser.add_argument("--config", help="TOML file; its [score] table sets model, backend, template, ...")
+    parser.set_defaults(handler=lambda a: run_competence(a.root, a.night, a.n, a.config))
+
+
+def add_refresh(commands) -> None:
+    parser = commands.add_parser("refresh", help="training rounds: regenerate, score in hindsight, train")
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--rounds", type=int, required=True, help="rounds to reach (a rerun resumes)")
+    parser.add_argument("--mode", choices=["logged", "onpolicy"], help="default: onpolicy")
+    parser.add_argument("--limit", type=int, help="use at most M interactions (a stable sample)")
+    parser.add_argument("--config", help="TOML file with a [train] table (fields of train/config.py TrainConfig)")
+    parser.set_defaults(handler=lambda a: run_training(a.root, a.rounds, a.mode, a.limit, a.config))
+
+
+def add_demo(commands) -> None:
+    parser = commands.add_parser("demo", help="the nightly flow on the bundled sample, then example queries")
+    parser.add_argument("--root", default="afterword-demo", help="storage root for the demo (default: %(default)s)")
+    parser.add_argument("--date", default="2026-01-01", help="night to file the sample under")
+    parser.add_argument("--score-limit", type=int, default=32, help="interactions scored on CPU (%(default)s)")
+    parser.set_defaults(handler=run_demo)
+
+
+def run_demo(args) -> None:
+    console.rule("afterword demo: the nightly flow on the bundled WildChat-format sample")
+    run_nightly([str(SAMPLE)], args.root, args.date, None, None, True, args.score_limit)
+    for title, sql in DEMO_QUERIES.items():
+        print_query(args.root, sql, title)
+    run_report(args.root, None, None)
+    console.rule("one short on-policy refresh round: sample with the current weights, score in hindsight, train")
+    run_training(args.root, 1, "onpolicy", args.score_limit, str(DEMO_TRAIN_CONFIG))
+    console.print(
+        f"Open the catalog read-only in any DuckDB client, from the root: cd {args.root} && duckdb -readonly "
+        f'catalog.duckdb\nor: afterword query --root {args.root} "select * from interactions limit 5"'
+    )
+
+
+SUBCOMMANDS = (add_nightly, add_score, add_query, add_report, add_competence, add_refresh, add_demo)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="afterword", description="Hindsight signal from real chat logs.")
     commands = parser.add_subparsers(dest="command", required=True)
-
-    nightly = commands.add_parser("nightly", help="ingest, segment and select one night of raw dumps")
-    nightly.add_argument("--input", nargs="+", required=True, metavar="PATH", help="files, folders or globs")
-    nightly.add_argument("--root", required=True, help="storage root (a local folder)")
-    nightly.add_argument("--date", help="night to file the data under, YYYY-MM-DD (default: today, UTC)")
-    nightly.add_argument("--config", help="TOML file with [ingest], [segment], [select] tables")
-    nightly.add_argument("--format", choices=["wildchat", "lmsys", "sharegpt", "openai"], help="skip detection")
-    nightly.add_argument("--no-score", action="store_true", help="stop after the data tables (no scoring stage)")
-    nightly.add_argument("--score-limit", type=int, help="score at most N interactions (a stable sample)")
-    nightly.add_argument("--replace", action="store_true", help="replace the night if already published")
-
-    score = commands.add_parser("score", help="score one shard of a night's interactions (worker mode)")
-    score.add_argument("--root", required=True)
-    score.add_argument("--night", required=True, help="YYYY-MM-DD")
-    score.add_argument("--shard", required=True, help="I/N: this worker's shard out of N")
-    score.add_argument("--config", help="TOML file; its [score] table sets model, backend, template, ...")
-
-    query = commands.add_parser("query", help="run one SQL query read-only against the catalog")
-    query.add_argument("--root", required=True)
-    query.add_argument("sql")
-
-    report = commands.add_parser("report", help="write the HTML heat-map report of a scoring run")
-    report.add_argument("--root", required=True)
-    report.add_argument("--run", help="scoring run id (default: the newest)")
-    report.add_argument("--out", help="HTML file to write (default: <root>/reports/<run>.html)")
-
-    competence = commands.add_parser("competence", help="teacher-competence check: real vs swapped follow-ups")
-    competence.add_argument("--root", required=True)
-    competence.add_argument("--night", required=True, help="YYYY-MM-DD")
-    competence.add_argument("--n", type=int, default=32, help="interactions to score twice (%(default)s)")
-    competence.add_argument("--config", help="TOML file; its [score] table sets model, backend, template, ...")
-
-    refresh = commands.add_parser("refresh", help="training rounds: regenerate, score in hindsight, train")
-    refresh.add_argument("--root", required=True)
-    refresh.add_argument("--rounds", type=int, required=True, help="rounds to reach (a rerun resumes)")
-    refresh.add_argument("--mode", choices=["logged", "onpolicy"], help="default: onpolicy")
-    refresh.add_argument("--limit", type=int, help="use at most M interactions (a stable sample)")
-    refresh.add_argument("--config", help="TOML file with a [train] table (fields of train/config.py TrainConfig)")
-
-    demo = commands.add_parser("demo", help="the nightly flow on the bundled sample, then example queries")
-    demo.add_argument("--root", default="afterword-demo", help="storage root for the demo (default: %(default)s)")
-    demo.add_argument("--date", default="2026-01-01", help="night to file the sample under")
-    demo.add_argument("--score-limit", type=int, default=32, help="interactions scored on CPU (%(default)s)")
+    for add in SUBCOMMANDS:
+        add(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_environment()
-    if args.command == "nightly":
-        run_nightly(
-            args.input,
-            args.root,
-            args.date,
-            args.config,
-            args.format,
-            not args.no_score,
-            args.score_limit,
-            args.replace,
-        )
-    elif args.command == "score":
-        run_score_shard(args.root, args.night, args.shard, args.config)
-    elif args.command == "competence":
-        run_competence(args.root, args.night, args.n, args.config)
-    elif args.command == "refresh":
-        run_training(args.root, args.rounds, args.mode, args.limit, args.config)
-    elif args.command == "report":
-        from flows.report import write_run_report
+    from pipelines.lock import RootLockedError
+    from pipelines.sources import InputError
 
-        console.print(f"report: {write_run_report(args.root, args.run, args.out)}")
-    elif args.command == "query":
-        print_query(args.root, args.sql)
-    elif args.command == "demo":
-        console.rule("afterword demo: the nightly flow on the bundled WildChat-format sample")
-        run_nightly([str(SAMPLE)], args.root, args.date, None, None, True, args.score_limit)
-        for title, sql in DEMO_QUERIES.items():
-            print_query(args.root, sql, title)
-        from flows.report import write_run_report
-
-        console.print(f"Token heat-map report: {write_run_report(args.root)}")
-        console.rule("one on-policy refresh round: sample with the current weights, score in hindsight, train")
-        run_training(args.root, 1, "onpolicy", args.score_limit, str(DEMO_TRAIN_CONFIG))
-        console.print(
-            f"Open the catalog in any DuckDB client: duckdb {os.path.join(args.root, 'catalog.duckdb')}\n"
-            f'or: afterword query --root {args.root} "select * from interactions limit 5"'
-        )
+    try:
+        args.handler(args)
+    except (InputError, RootLockedError) as error:
+        # A known mistake: one line naming the fix, no traceback.
+        print(f"afterword {args.command}: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -336,9 +336,9 @@ def find_afterword() -> str:
 def read_catalog_counts(root: Path) -> dict:
     """Counts from <root>/catalog.duckdb: rows of the conversations, rejects and interactions views, and the
     kept conversations and per-reason drops from the filter_report view."""
-    import duckdb
+    from pipelines.query import open_catalog
 
-    with duckdb.connect(str(root / "catalog.duckdb"), read_only=True) as con:
+    with open_catalog(str(root)) as con:
         counts = {
             name: con.execute(f"select count(*) from {name}").fetchone()[0]  # fixed view names, not input
             for name in ("conversations", "rejects", "interactions")

@@ -15,6 +15,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from flows.progress import polling
 from pipelines import ingest, segment, sources
 from pipelines.io import write_json, write_table
 
@@ -88,7 +89,9 @@ def run_ingest_pipeline(
     body = IngestChunk(staging_dir, ingest_date, asdict(ingest_cfg), asdict(segment_cfg))
     if pending:
         log_path = Path(staging_dir) / "beam-workers.log"
-        with _stderr_to(log_path), beam.Pipeline(options=options) as pipeline:
+        done = [Path(staging_dir) / "_done" / f"{chunk.key}.json" for chunk in chunks]
+        watch = polling("ingest chunks", len(chunks), lambda: sum(marker.exists() for marker in done))
+        with watch, _stderr_to(log_path), beam.Pipeline(options=options) as pipeline:
             (
                 pipeline
                 | "Chunks" >> beam.Create(pending)

@@ -3,8 +3,9 @@
 Composes the stages and nothing else: plan the input chunks, ingest and segment them in Beam
 (resumable per chunk), select in DuckDB and store the night's tables, check the data contracts,
 score the selected interactions shard by shard (resumable per shard; `score=False` skips it), write the
-run's manifest, publish the catalog, and leave a markdown summary artifact. Runs without a
-Prefect server (a temporary local one starts); deployed on a cron schedule by `prefect.yaml`.
+run's manifest, publish the catalog, and leave a markdown summary artifact. Tracked by a Prefect server when
+one is configured, else run in-process (`flows/runtime.py`); deployed on a cron schedule by `prefect.yaml`,
+where the night defaults to last night (yesterday, UTC).
 `afterword nightly --input dump.jsonl --root out/` calls it.
 """
 
@@ -19,13 +20,13 @@ from datetime import UTC, date, datetime
 
 import duckdb
 import pyarrow as pa
-from prefect import flow, get_run_logger, task, unmapped
-from prefect.artifacts import create_markdown_artifact
+from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.beam_ingest import run_ingest_pipeline
 from flows.config import RunConfig
+from flows.runtime import call, is_transient, last_night, publish_artifact, run_logger
 from flows.scoring import score_night_shard
 from pipelines import segment, sources, storage
 from pipelines.io import code_version, parquet_view, run_checks, write_json, write_query, write_table
@@ -46,23 +47,23 @@ class CountMismatchError(RuntimeError):
     """records in != conversations + rejects: a record was lost or doubled (a bug, never expected)."""
 
 
-class NightPublishedError(RuntimeError):
+class NightPublishedError(sources.InputError):
     """The night is already published from other inputs or settings, and the run did not say --replace."""
 
 
-@task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NONE)
 def plan_inputs(inputs: list[str], cfg: RunConfig) -> list[sources.Chunk]:
     """Expand the inputs and cut them into chunks."""
     return sources.plan_chunks(inputs, cfg.ingest.input_format, cfg.chunk_bytes)
 
 
-@task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NONE)
 def ingest_and_segment(chunks: list[sources.Chunk], staging: str, night: date, cfg: RunConfig) -> list[dict]:
     """Beam: every chunk → staged conversations, rejects, candidate interactions (finished chunks skipped)."""
     return run_ingest_pipeline(chunks, staging, night.isoformat(), cfg.ingest, cfg.segment, list(cfg.beam_args))
 
 
-@task(retries=1, retry_delay_seconds=5, cache_policy=NONE)
+@task(retries=1, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NONE)
 def select_and_store(root: str, staging: str, night: date, cfg: RunConfig) -> dict:
     """DuckDB: staged parts + every other night → the night's four tables, written beside the staged parts
     (`commit_night` moves them into place), then the data contracts."""
@@ -90,19 +91,19 @@ def select_and_store(root: str, staging: str, night: date, cfg: RunConfig) -> di
     return {"stored": stored, "checks": checks, "reject_reasons": reject_reasons, "filter_report": removed}
 
 
-@task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NONE)
 def commit_night(root: str, staging: str, night: date, fingerprint: dict) -> None:
     """Move the night's four tables into place, then its manifest: what makes the night published."""
     storage.commit_night(root, staging, night, fingerprint)
 
 
-@task(retries=1, retry_delay_seconds=10, cache_policy=NONE)
+@task(retries=1, retry_delay_seconds=10, retry_condition_fn=is_transient, cache_policy=NONE)
 def score_shard(root: str, night: date, shard: int, cfg: RunConfig) -> dict:
     """One shard of the night's interactions through the hindsight scorer (finished shards skipped)."""
     return score_night_shard(root, night, shard, cfg.score)
 
 
-@task(retries=2, retry_delay_seconds=5, cache_policy=NONE)
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NONE)
 def publish(root: str) -> str:
     """Refresh the analyst catalog."""
     return publish_catalog(root)
@@ -124,14 +125,14 @@ def nightly(
 
     A published night is kept as it is: rerunning it with other inputs or settings needs `replace=True`.
     """
-    logger = get_run_logger()
+    logger = run_logger()
     cfg = RunConfig.from_dict(config or {})
-    night_date = date.fromisoformat(night) if night else datetime.now(UTC).date()
+    night_date = date.fromisoformat(night) if night else last_night()
     started = datetime.now(UTC)
     timings: dict[str, float] = {}
 
     clock = time.perf_counter()
-    chunks = plan_inputs([path.replace("{night}", night_date.isoformat()) for path in inputs], cfg)
+    chunks = call(plan_inputs, [path.replace("{night}", night_date.isoformat()) for path in inputs], cfg)
     fingerprint = storage.night_fingerprint(chunks, cfg.to_dict())
     refusal = storage.replacement_refusal(root, night_date, fingerprint)
     if refusal and not replace:
@@ -146,11 +147,11 @@ def nightly(
     logger.info("night %s: %d input file(s) in %d chunk(s)", night_date, len({c.path for c in chunks}), len(chunks))
 
     clock = time.perf_counter()
-    chunk_counts = ingest_and_segment(chunks, staging, night_date, cfg)
+    chunk_counts = call(ingest_and_segment, chunks, staging, night_date, cfg)
     timings["ingest_segment_s"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    result = select_and_store(root, staging, night_date, cfg)
+    result = call(select_and_store, root, staging, night_date, cfg)
     timings["select_store_s"] = time.perf_counter() - clock
 
     records_in = sum(c["records"] for c in chunk_counts)
@@ -159,7 +160,7 @@ def nightly(
         raise CountMismatchError(
             f"records in {records_in} != conversations {stored['conversations']} + rejects {stored['rejects']}"
         )
-    commit_night(root, staging, night_date, fingerprint)
+    call(commit_night, root, staging, night_date, fingerprint)
     failed = {name: rows for name, rows in result["checks"].items() if rows}
     if failed:
         logger.warning("data contracts failed (rows violating each): %s", failed)
@@ -167,8 +168,7 @@ def nightly(
     scored = []
     if score and stored["interactions"]:
         clock = time.perf_counter()
-        futures = score_shard.map(unmapped(root), unmapped(night_date), range(cfg.score.shards), unmapped(cfg))
-        scored = [future.result() for future in futures]
+        scored = [call(score_shard, root, night_date, shard, cfg) for shard in range(cfg.score.shards)]
         timings["score_s"] = time.perf_counter() - clock
         logger.info("scored %d replies in %d shard(s)", sum(s["rows"] for s in scored), len(scored))
 
@@ -192,9 +192,9 @@ def nightly(
         "timings": {name: round(seconds, 3) for name, seconds in timings.items()},
     }
     _record_run(root, summary, cfg, started)
-    publish(root)
+    call(publish, root)
     shutil.rmtree(staging, ignore_errors=True)
-    create_markdown_artifact(key="nightly-summary", markdown=_summary_markdown(summary), description=run_id)
+    publish_artifact("nightly-summary", _summary_markdown(summary), run_id)
     return summary
 
 

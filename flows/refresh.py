@@ -2,7 +2,8 @@
 
 Wiring only: the stages are `train/loop.py`'s functions (regenerate/score, train, evaluate, checkpoint) over
 one in-memory `RunState`, run one at a time in this process (the model stays loaded between tasks).
-Rerunning resumes after the newest complete checkpoint. `run_refresh(...)` is what
+Rerunning resumes after the newest complete checkpoint. Tracked by a Prefect server when one is configured,
+else run in-process (`flows/runtime.py`); the catalog is republished after every round. `run_refresh(...)` is what
 `afterword refresh --root R --rounds N [--mode M] [--limit L] [--config FILE]` calls.
 """
 
@@ -11,11 +12,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.runtime import call, publish_artifact, run_flow
 from pipelines.lock import writer_lock
+from pipelines.publish import publish_catalog
 from train import loop
 from train.config import TrainConfig, load_train_config
 
@@ -56,18 +58,18 @@ def refresh(config: dict) -> dict:
     cfg = TrainConfig(**config)
     # The whole run holds the root's writer lock: a nightly run or a second refresh on this root fails fast.
     with writer_lock(cfg.root, "refresh"):
-        state = setup(cfg)
+        state = call(setup, cfg)
         rows_out = []
         for round_index in range(state.completed_rounds + 1, cfg.rounds + 1):
             started_at = datetime.now(UTC)
-            rows, regen_metrics = regenerate_and_score(state, round_index)
-            train_metrics = train(state, round_index, rows)
-            eval_metrics = evaluate(state, round_index)
-            row = checkpoint(state, round_index, {**regen_metrics, **train_metrics, **eval_metrics}, started_at)
+            rows, regen_metrics = call(regenerate_and_score, state, round_index)
+            train_metrics = call(train, state, round_index, rows)
+            eval_metrics = call(evaluate, state, round_index)
+            row = call(checkpoint, state, round_index, {**regen_metrics, **train_metrics, **eval_metrics}, started_at)
             rows_out.append(row)
-            create_markdown_artifact(
-                key=f"refresh-round-{round_index}", markdown=round_markdown(row), description=state.run_id
-            )
+            if not state.rank:
+                publish_catalog(cfg.root)  # the round's shards and training_rounds row, visible to analysts now
+            publish_artifact(f"refresh-round-{round_index}", round_markdown(row), state.run_id)
         return loop.summarize(state, rows_out)
 
 
@@ -87,7 +89,7 @@ def run_refresh(
 ) -> dict:
     """What the CLI calls: TrainConfig from `config_file` ([train] table) plus these arguments, then the flow."""
     cfg = load_train_config(config_file, root=root, rounds=rounds, mode=mode, limit=limit)
-    return refresh(config=_plain(cfg))
+    return run_flow(refresh, config=_plain(cfg))
 
 
 def _plain(cfg: TrainConfig) -> dict:

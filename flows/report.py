@@ -1,37 +1,65 @@
 """The report of a scoring run: its shards and the night's interactions → one self-contained HTML file.
 
-Wiring only: pick the run (the given one, else the newest), read its shards and the interactions they
-refer to, call `pipelines.report.render_report`, write `<root>/reports/<run_id>.html` atomically.
+Wiring only: pick the run (the given one, else the newest nightly scoring run, i.e. one with a round 0 of
+logged replies; training runs hold only regenerated rounds), read its shards and the interactions they refer
+to, call `pipelines.report.render_report` with the run's shard completeness in the title, write
+`<root>/reports/<run_id>.html` atomically.
 `afterword report --root R [--run ID]` calls it.
 """
 
 import glob
 import os
+import re
 
 import pyarrow.dataset as ds
 
 from pipelines import storage
 from pipelines.io import write_text
 from pipelines.report import ReportConfig, render_report
+from pipelines.sources import InputError
 from schemas import interactions as interactions_schema
+
+SHARD_NAME = re.compile(r"scores-(\d+)-of-(\d+)\.parquet$")
 
 
 def latest_scoring_run(root: str) -> str:
-    """The scoring run whose newest shard was written last."""
-    shards = glob.glob(storage.table_glob(root, "scores"))
+    """The nightly scoring run (one with round 0) whose newest shard was written last."""
+    if not os.path.isdir(root):
+        raise InputError(f"storage root {root!r} does not exist: pass the --root a nightly run wrote")
+    pattern = os.path.join(glob.escape(root), "scores", "run_id=*", "round=0000", "scores-*.parquet")
+    shards = glob.glob(pattern)
     if not shards:
-        raise FileNotFoundError(f"no scores under {root}: run `afterword nightly` without --no-score first")
+        raise InputError(
+            f"nothing scored under {root}: run `afterword nightly` without --no-score, or `afterword score`"
+        )
     newest = max(shards, key=os.path.getmtime)
     return os.path.basename(os.path.dirname(os.path.dirname(newest))).removeprefix("run_id=")
 
 
-def write_run_report(root: str, run_id: str | None = None, out: str | None = None) -> str:
-    """Render the report of one scoring run; returns the HTML file's path."""
+def shard_completeness(shard_files: list[str]) -> str:
+    """'all 8 shards' or '1 of 8 shards' per round, from the shard file names (-NNNNN-of-NNNNN)."""
+    per_round: dict[str, tuple[set[int], int]] = {}
+    for path in shard_files:
+        match = SHARD_NAME.search(os.path.basename(path))
+        if match:
+            done, total = per_round.setdefault(os.path.basename(os.path.dirname(path)), (set(), int(match[2])))
+            done.add(int(match[1]))
+    parts = []
+    for round_name, (done, total) in sorted(per_round.items()):
+        noun = "shard" if total == 1 else "shards"
+        state = f"all {total} {noun}" if len(done) == total else f"PARTIAL: {len(done)} of {total} {noun}"
+        parts.append(f"{round_name.replace('=', ' ')}: {state}" if len(per_round) > 1 else state)
+    return "; ".join(parts)
+
+
+def write_run_report(root: str, run_id: str | None = None, out: str | None = None) -> tuple[str, str]:
+    """Render the report of one scoring run; returns the HTML file's path and its shard completeness."""
     run_id = run_id or latest_scoring_run(root)
     run_folder = os.path.join(glob.escape(root), "scores", f"run_id={glob.escape(run_id)}")
     shard_files = sorted(glob.glob(os.path.join(run_folder, "round=*", "scores-*.parquet")))
     if not shard_files:
-        raise FileNotFoundError(f"scoring run {run_id!r} has no shards under {root}/scores")
+        raise InputError(f"scoring run {run_id!r} has no shards under {root}/scores: check --run")
+    completeness = shard_completeness(shard_files)
     scores = ds.dataset(shard_files, format="parquet").to_table()
     wanted = scores["interaction_id"].unique()
     interaction_files = storage.table_files(root, "interactions")
@@ -40,7 +68,8 @@ def write_run_report(root: str, run_id: str | None = None, out: str | None = Non
         interactions = dataset.to_table(filter=ds.field("interaction_id").isin(wanted))
     else:
         interactions = interactions_schema.SCHEMA.empty_table()
-    html = render_report(scores, interactions, ReportConfig(title=f"afterword — scoring run {run_id}"))
+    title = f"afterword — scoring run {run_id} ({completeness})"
+    html = render_report(scores, interactions, ReportConfig(title=title))
     path = out or os.path.join(root, "reports", f"{run_id}.html")
     write_text(html, path)
-    return path
+    return path, completeness

@@ -4,9 +4,11 @@ A scoring run is named by what determines its rows (night, model + revision, tem
 count), so rerunning it resumes: a shard whose file exists is finished (files appear only by atomic
 rename) and is skipped. Shards are written as
 `<root>/scores/run_id=<run>/round=0000/scores-00003-of-00008.parquet`.
-`afterword score --root R --night D --shard 3/8` runs one shard; the nightly flow maps over all of them.
+`afterword score --root R --night D --shard 3/8` runs one shard; the nightly flow runs all of them; the
+`score-shard` flow is the same unit as a Prefect deployment (one worker per shard, `prefect.yaml`).
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -14,11 +16,15 @@ from dataclasses import asdict
 from datetime import date
 
 import pyarrow.parquet as pq
+from prefect import flow
 
-from flows.config import ScoringConfig
+from flows.config import RunConfig, ScoringConfig
+from flows.progress import report
+from flows.runtime import last_night
 from pipelines import storage
 from pipelines.io import write_table
 from pipelines.lock import holds_writer_lock
+from pipelines.publish import publish_catalog
 
 
 def scoring_run_id(night: date, cfg: ScoringConfig, model_revision: str) -> str:
@@ -55,7 +61,7 @@ def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) ->
     interactions = take_shard(interactions, shard, cfg.shards)
     tokenizer = load_tokenizer(cfg.model)
     check_chat_template_kwargs(tokenizer, cfg.chat_template_kwargs)  # a bad setting fails before the model loads
-    score_fn = make_score_fn(cfg, source.path)
+    score_fn = in_groups(make_score_fn(cfg, source.path), f"scoring shard {shard + 1}/{cfg.shards}")
     score_cfg = ScoreConfig(
         run_id=run_id,
         model_id=source.model_id,
@@ -65,6 +71,21 @@ def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) ->
     scores = score_interactions(interactions, score_fn, tokenizer, score_cfg)
     write_table(scores, path)
     return {"run_id": run_id, "shard": shard, "path": path, "rows": scores.num_rows, "skipped": False}
+
+
+def in_groups(score_fn, stage: str, group: int = 32):
+    """`score_fn` over groups of `group` sequences, reporting progress after each (the backend still
+    batches by length within a group; results do not depend on the grouping)."""
+
+    def score_in_groups(sequences):
+        results = []
+        report(stage, 0, len(sequences))
+        for start in range(0, len(sequences), group):
+            results.extend(score_fn(sequences[start : start + group]))
+            report(stage, len(results), len(sequences))
+        return results
+
+    return score_in_groups
 
 
 def make_score_fn(cfg: ScoringConfig, model_path):
@@ -78,3 +99,12 @@ def make_score_fn(cfg: ScoringConfig, model_path):
 
     model, _ = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
     return make_scorer(model, TransformersBackendConfig(max_batch_tokens=cfg.max_batch_tokens, top_k=cfg.top_k))
+
+
+@flow(name="score-shard", log_prints=False)
+def score_shard_flow(root: str, shard: int, shards: int, night: str | None = None, config: dict | None = None) -> dict:
+    """Deployment entry: shard `shard` of `shards` of a night (default last night); `config` as in `nightly`."""
+    scoring = dataclasses.replace(RunConfig.from_dict(config or {}).score, shards=shards)
+    result = score_night_shard(root, date.fromisoformat(night) if night else last_night(), shard, scoring)
+    publish_catalog(root)
+    return result

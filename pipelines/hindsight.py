@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import jinja2
 import jinja2.meta
-from transformers import PreTrainedTokenizerBase
+
+if TYPE_CHECKING:  # transformers costs ~2 s to import; the nightly flow needs only this module's templates
+    from transformers import PreTrainedTokenizerBase
 
 # The hindsight block appended to the last user message of x. `{o}` is the stripped follow-up.
 TEMPLATES: dict[str, str] = {

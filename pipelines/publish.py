@@ -1,10 +1,13 @@
 """Publish: the storage root's Parquet tables → `<root>/catalog.duckdb`, the catalog analysts open.
 
 Views (stable names): conversations, rejects, interactions, filter_report, runs, scores, training_rounds, and
-over them advantages (one row per scored reply) and token_advantages (one row per token). Table views read every
-file through a glob, so the catalog stays correct as nights and scoring runs are added; a table with no
-files yet is an empty view with the right columns. The file is rebuilt under a temporary name and
-renamed into place. Run at the end of every nightly run; `afterword query --root R "select ..."` reads it.
+over them advantages (one row per scored reply) and token_advantages (one row per token); every column
+carries the description from `schemas/` (`select * from duckdb_columns()`). Table views read their files
+through a glob *relative to the root*, so a copied or moved root works: open it from the root
+(`cd ROOT && duckdb -readonly catalog.duckdb`) or set `file_search_path`. A table with no files yet is an
+empty view with the right columns, so every writer republishes (nightly, score workers, the trainer), and
+`afterword query` rebuilds the views when it opens the catalog. The file is rebuilt under a temporary name
+and renamed into place. `afterword query --root R "select ..."` reads it through `query_catalog`.
 """
 
 import glob
@@ -17,40 +20,43 @@ from pipelines import storage
 from pipelines.io import read_sql
 from schemas import conversations, filter_report, interactions, rejects, runs, scores, training_rounds
 
-SCHEMAS = {
-    "conversations": conversations.SCHEMA,
-    "rejects": rejects.SCHEMA,
-    "interactions": interactions.SCHEMA,
-    "filter_report": filter_report.SCHEMA,
-    "runs": runs.SCHEMA,
-    "scores": scores.SCHEMA,
-    "training_rounds": training_rounds.SCHEMA,
+TABLES = {
+    "conversations": conversations,
+    "rejects": rejects,
+    "interactions": interactions,
+    "filter_report": filter_report,
+    "runs": runs,
+    "scores": scores,
+    "training_rounds": training_rounds,
 }
 DERIVED_VIEWS = ("advantages", "token_advantages")  # defined in pipelines/sql/<name>.sql over the table views
+DERIVED_DESCRIPTIONS = {
+    "source_model": "who wrote the reply: the logged model (round 0) or '<model_id> round <k>' (regenerated)",
+    "logged_model": "model that wrote the logged reply according to the source metadata",
+    "last_user_message": "the last user message of x (the prompt the reply answers)",
+    "logged_response": "the reply as logged (differs from response for regenerated replies)",
+    "position": "0-based index of the token in the scored reply",
+    "token": "the token decoded on its own (see scores.token_texts)",
+    "token_id": "the token id (see scores.token_ids)",
+    "student_logprob": "log p(y_i | x, y_<i), nats",
+    "teacher_logprob": "log p(y_i | x ⊕ o, y_<i), nats",
+    "advantage": "teacher minus student log-prob of the token, nats: negative = hindsight disowns it",
+}
 
 
 def publish_catalog(root: str) -> str:
     """(Re)create the catalog's views over the tables under `root`; returns the catalog path."""
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"storage root {root!r} does not exist")
     path = storage.catalog_path(root)
     handle, tmp = tempfile.mkstemp(dir=root, prefix=".catalog.", suffix=".duckdb")
     os.close(handle)
     os.unlink(tmp)  # DuckDB must create the file itself
     try:
         with duckdb.connect(tmp) as con:
-            for table, schema in SCHEMAS.items():
-                pattern = storage.table_glob(root, table)
-                if glob.glob(pattern):
-                    # DDL takes no bound parameters; the view name is ours and the path a quoted literal.
-                    literal = "'" + pattern.replace("'", "''") + "'"
-                    con.execute(
-                        f"create view {table} as select * from read_parquet({literal}, "
-                        "hive_partitioning = false, union_by_name = true)"
-                    )
-                else:
-                    con.from_arrow(schema.empty_table()).create(f"empty_{table}")
-                    con.execute(f"create view {table} as select * from empty_{table}")
-            for view in DERIVED_VIEWS:
-                con.execute(f"create view {view} as {read_sql(view)}")
+            # Relative globs resolve against the root now and wherever the root is opened later.
+            con.execute("set file_search_path = ?", [os.path.abspath(root)])
+            create_views(con, root, prefix="")
         os.replace(tmp, path)
     finally:
         for leftover in (tmp, tmp + ".wal"):
@@ -59,13 +65,49 @@ def publish_catalog(root: str) -> str:
     return path
 
 
-def query_catalog(root: str, sql: str) -> tuple[list[str], list[tuple]]:
-    """Run one query read-only against the catalog; returns column names and rows."""
-    path = storage.catalog_path(root)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no catalog at {path}: run `afterword nightly --root {root} ...` first")
-    with duckdb.connect(path, read_only=True) as con:
-        relation = con.sql(sql)
-        if relation is None:
-            return [], []
-        return relation.columns, relation.fetchall()
+def create_views(con: duckdb.DuckDBPyConnection, root: str, prefix: str, temporary: bool = False) -> None:
+    """Every catalog view over the files under `root`, their paths written as `prefix` + path in the root."""
+    kind = "temp view" if temporary else "view"
+    for table, module in TABLES.items():
+        absolute_root = os.path.abspath(root)
+        relative = os.path.relpath(storage.table_glob(absolute_root, table), absolute_root)
+        found = glob.glob(os.path.join(glob.escape(absolute_root), relative))
+        con.execute(
+            f"create or replace {kind} {table} as {_table_select(con, module.SCHEMA, prefix + relative, found)}"
+        )
+    for view in DERIVED_VIEWS:
+        con.execute(f"create or replace {kind} {view} as {read_sql(view)}")
+    _comment_columns(con)
+
+
+def _table_select(con: duckdb.DuckDBPyConnection, schema, pattern: str, found: list[str]) -> str:
+    """SQL reading a table's files with exactly the schema's columns (absent ones null; no files: no rows)."""
+    types = dict(zip(schema.names, con.from_arrow(schema.empty_table()).dtypes, strict=True))
+    present: set[str] = set()
+    source = "(select 1) as nothing where false"
+    if found:
+        # DDL takes no bound parameters; the view names are ours and the path a quoted literal.
+        literal = "'" + pattern.replace("'", "''") + "'"
+        source = f"read_parquet({literal}, hive_partitioning = false, union_by_name = true)"
+        present = {row[0] for row in con.sql(f"describe select * from {source}").fetchall()}
+    columns = [name if name in present else f"cast(null as {types[name]}) as {name}" for name in schema.names]
+    return f"select {', '.join(columns)} from {source}"
+
+
+def _comment_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """COMMENT ON every view column: the table's schema description, else the derived views' own."""
+    by_column = {}
+    for module in TABLES.values():
+        for column, text in module.DESCRIPTIONS.items():
+            by_column.setdefault(column, text)
+    for table, module in TABLES.items():
+        for column, text in module.DESCRIPTIONS.items():
+            con.execute(f"comment on column {table}.{column} is {_literal(text)}")
+    for view in DERIVED_VIEWS:
+        for (column,) in con.sql(f"select column_name from (describe {view})").fetchall():
+            text = DERIVED_DESCRIPTIONS.get(column) or TABLES["scores"].DESCRIPTIONS.get(column) or by_column[column]
+            con.execute(f"comment on column {view}.{column} is {_literal(text)}")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

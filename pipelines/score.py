@@ -139,6 +139,7 @@ def score_interactions(
         "model_id": pa.array([cfg.model_id] * n, pa.string()),
         "model_revision": pa.array([cfg.model_revision] * n, pa.string()),
         "template": pa.array([cfg.hindsight.template] * n, pa.string()),
+        "response": interactions["response"],
         "token_ids": pa.array([np.asarray(s.reply_ids, np.int32) for s in sequences], pa.list_(pa.int32())),
         "token_texts": pa.array(
             [tokenizer.batch_decode([[token] for token in s.reply_ids]) for s in sequences], pa.list_(pa.string())

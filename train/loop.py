@@ -31,11 +31,13 @@ import pyarrow.parquet as pq
 import torch
 import torch.distributed as dist
 
+from flows.progress import report
 from flows.scoring import shard_path
 from pipelines.hindsight import HindsightConfig
 from pipelines.io import code_version, write_table
 from pipelines.lock import writer_lock
 from pipelines.models import load_model, load_tokenizer, weights_revision
+from pipelines.publish import publish_catalog
 from pipelines.score import ScoreConfig, take_sample
 from schemas import training_rounds
 from train import checkpoint, data, distributed, losses, model
@@ -335,7 +337,7 @@ def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow])
     steps = [batches[i : i + per_step] for i in range(0, len(batches), per_step)]
     totals = {"loss": 0.0, "tokens": 0.0, "advantage": 0.0, "weight": 0.0, "clipped": 0.0, "replies": 0}
     train_seconds = 0.0
-    for micro in steps:
+    for step_index, micro in enumerate(steps):
         started = time.perf_counter()
         n_replies = sum(len(m) for m in micro)
         step_loss, step_stats = 0.0, {"tokens": 0.0, "advantage": 0.0, "weight": 0.0, "clipped": 0.0}
@@ -360,6 +362,7 @@ def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow])
             "optim/lr": state.scheduler.get_last_lr()[0], "optim/grad_norm": grad_norm,
             "time/step_s": seconds, "time/tokens_per_s": step_stats["tokens"] / max(seconds, 1e-9),
         })  # fmt: skip
+        report(f"training round {round_index}: steps", step_index + 1, len(steps))
         totals["loss"] += step_loss
         totals["replies"] += n_replies
         for key in step_stats:
@@ -460,6 +463,8 @@ def main(cfg: TrainConfig) -> dict:
             rows_out.append(
                 checkpoint_round(state, round_index, {**regen_metrics, **train_metrics, **eval_metrics}, started_at)
             )
+            if not state.rank:
+                publish_catalog(cfg.root)  # analysts see the round's shards and training_rounds row at once
     if state.writer is not None:
         state.writer.close()
     if state.world > 1:

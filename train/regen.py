@@ -15,6 +15,7 @@ import pyarrow as pa
 import torch
 from transformers import GenerationConfig, PreTrainedTokenizerBase
 
+from flows.progress import report
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
 from pipelines.hindsight import HindsightConfig, build_sequences, check_chat_template_kwargs
 from pipelines.score import ScoreConfig, score_interactions
@@ -80,6 +81,7 @@ def sample_replies(
                 if eos_id in row:
                     row = row[: row.index(eos_id)]
                 texts.append(tokenizer.decode(row, skip_special_tokens=False))
+            report("sampling replies", len(texts), len(prompts))
     model.train(was_training)
     table = interactions.append_column("logged_response", interactions["response"])
     return table.set_column(table.schema.get_field_index("response"), "response", pa.array(texts, pa.string()))

@@ -1,4 +1,5 @@
 -- advantages: one row per scored reply with its summary and the texts analysts read first.
+-- The reply is the scored one (logged in round 0, sampled in round k); source_model names who wrote it.
 with scored as (
     select
         interaction_id,
@@ -9,6 +10,7 @@ with scored as (
         model_id,
         model_revision,
         template,
+        response,
         n_tokens,
         sum_advantage,
         mean_advantage,
@@ -23,23 +25,46 @@ with scored as (
 logged as (
     select
         interaction_id,
-        model as source_model,
+        model as logged_model,
         language,
         ingest_date,
         context[-1].content as last_user_message,
-        response,
+        response as logged_response,
         followup
     from interactions
 ),
 
 final as (
     select
-        scored.*,
-        logged.source_model,
+        scored.interaction_id,
+        scored.conversation_id,
+        scored.run_id,
+        scored.round,
+        scored.reply_source,
+        case
+            when scored.reply_source = 'logged' then logged.logged_model
+            else scored.model_id || ' round ' || scored.round
+        end as source_model,
+        scored.model_id,
+        scored.model_revision,
+        scored.template,
+        scored.n_tokens,
+        scored.sum_advantage,
+        scored.mean_advantage,
+        scored.min_advantage,
+        scored.max_advantage,
+        scored.negative_share,
+        scored.context_truncated,
+        scored.reply_truncated,
         logged.language,
         logged.ingest_date,
         logged.last_user_message,
-        logged.response,
+        -- shards written before replies carried their text: only a logged reply's text is known
+        case
+            when scored.reply_source = 'logged' then coalesce(scored.response, logged.logged_response)
+            else scored.response
+        end as response,
+        logged.logged_response,
         logged.followup
     from scored
     left join logged

@@ -1,10 +1,10 @@
-import duckdb
 import pyarrow.parquet as pq
 import pytest
 
 import afterword_cli
 from flows.nightly import nightly
 from pipelines import ingest, storage
+from pipelines.query import open_catalog
 from tests.conftest import wildchat_record, write_jsonl
 
 pytestmark = pytest.mark.slow
@@ -52,7 +52,7 @@ def test_nightly_balances_reruns_idempotently_and_dedups_later_nights(tmp_path, 
     assert later["conversations"] == 0 and later["interactions"] == 0
     assert later["reject_reasons"][ingest.ALREADY_INGESTED] == 13  # the repeated id too
 
-    with duckdb.connect(storage.catalog_path(root), read_only=True) as con:
+    with open_catalog(root) as con:
         assert con.sql("select count(*) from interactions").fetchall() == [(12,)]
         assert con.sql("select count(distinct interaction_id) from interactions").fetchall() == [(12,)]
         assert con.sql("select count(*) from conversations").fetchall() == [(12,)]

@@ -12,6 +12,7 @@ from flows.config import ScoringConfig
 from flows.scoring import score_night_shard, shard_path
 from pipelines import storage
 from pipelines.ingest import IngestConfig, ingest_records
+from pipelines.query import open_catalog
 from pipelines.segment import SegmentConfig, segment_turns
 from schemas import interactions as interactions_schema
 from schemas import scores as scores_schema
@@ -91,7 +92,6 @@ def test_run_id_changes_with_settings_that_change_the_rows(tmp_path, tiny_model_
 @pytest.mark.slow
 def test_nightly_scores_the_real_sample_and_token_advantages_reproduce(tmp_path, prefect_harness):
     """End to end with the default model; an independent plain-transformers computation agrees to 1e-4."""
-    import duckdb
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from flows.nightly import nightly
@@ -104,7 +104,7 @@ def test_nightly_scores_the_real_sample_and_token_advantages_reproduce(tmp_path,
     summary = nightly(inputs=[str(path)], root=root, night=NIGHT, config=config, score=True)
     assert summary["interactions"] == 83 and summary["scored_replies"] == 4
 
-    with duckdb.connect(storage.catalog_path(root), read_only=True) as con:
+    with open_catalog(root) as con:
         replies = con.sql(
             "select interaction_id, context, response, followup from interactions "
             "where interaction_id in (select interaction_id from scores)"

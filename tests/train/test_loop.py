@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -31,6 +32,12 @@ def test_two_onpolicy_rounds_write_shards_checkpoints_and_round_rows(tmp_path, m
     summary = loop.main(tiny_config(root, model_dir, rounds=2))
     run_id = summary["run_id"]
     assert summary["rounds_completed"] == 2 and summary["global_step"] == 4
+    # The trainer republishes the catalog: its rounds are in the published views, not frozen empty ones.
+    with duckdb.connect(str(root / "catalog.duckdb"), read_only=True) as con:
+        con.execute("set file_search_path = ?", [str(root)])
+        assert con.sql("select count(*) from training_rounds").fetchall() == [(2,)]
+        sources = con.sql("select distinct source_model from advantages where round > 0 and response is not null")
+        assert len(sources.fetchall()) == 2  # '<model> round 1' and '<model> round 2'
 
     for round_index in (1, 2):
         scores = pq.read_table(shard_path(str(root), run_id, round_index, 0, 1))

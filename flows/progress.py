@@ -1,0 +1,105 @@
+"""Progress of long stages: counts, rate and ETA on the terminal while ingest, scoring, sampling and training run.
+
+Stages report `report(stage, done, total)` (or `polling(...)` for work other processes finish, e.g. Beam
+workers, counted from the files they leave); the events travel on the `afterword.progress` logger, so a stage
+knows nothing about terminals and nothing is drawn unless the command installs `progress_bars` (library use
+and tests stay silent). `afterword nightly|score|refresh|competence|demo` show them.
+"""
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+LOGGER = logging.getLogger("afterword.progress")
+
+
+def report(stage: str, done: int, total: int) -> None:
+    """`done` of `total` units of `stage` are finished (absolute, so a repeated event is harmless)."""
+    if LOGGER.isEnabledFor(logging.DEBUG):
+        LOGGER.debug("%s: %d/%d", stage, done, total, extra={"progress": (stage, done, total)})
+
+
+@contextmanager
+def polling(stage: str, total: int, count: Callable[[], int], interval_s: float = 0.5) -> Iterator[None]:
+    """Report `count()` of `total` every `interval_s` while the block runs, and once more at its end."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(interval_s):
+            report(stage, count(), total)
+
+    watcher = threading.Thread(target=watch, name=f"progress-{stage}", daemon=True)
+    report(stage, count(), total)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+        report(stage, count(), total)
+
+
+class _Counts(MofNCompleteColumn):
+    """'done/total' for stages; nothing for the command's own spinner line, which has no total."""
+
+    def render(self, task) -> Text:
+        return super().render(task) if task.total is not None else Text("")
+
+
+class _Bars(logging.Handler):
+    """Draws each stage's events as one bar of a rich Progress."""
+
+    def __init__(self, bars: Progress):
+        super().__init__(logging.DEBUG)
+        self.bars = bars
+        self.tasks: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = record.__dict__.get("progress")  # only our own events carry it
+        if event is None:
+            return
+        stage, done, total = event
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bars.add_task(stage, total=total)
+        self.bars.update(self.tasks[stage], completed=done, total=total)
+
+
+@contextmanager
+def progress_bars(console: Console, title: str) -> Iterator[None]:
+    """Show `title` with a spinner, and a bar with counts and ETA for every stage that reports."""
+    bars = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        _Counts(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    handler = _Bars(bars)
+    level, propagate = LOGGER.level, LOGGER.propagate
+    LOGGER.addHandler(handler)
+    LOGGER.setLevel(logging.DEBUG)
+    LOGGER.propagate = False
+    try:
+        with bars:
+            bars.add_task(title, total=None)
+            yield
+    finally:
+        LOGGER.removeHandler(handler)
+        LOGGER.setLevel(level)
+        LOGGER.propagate = propagate

@@ -1,0 +1,72 @@
+"""Flows without a Prefect server: in-process, no temporary server, nothing written to the working directory."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.progress import polling, progress_bars, report
+from tests.conftest import SHARED_DATA, wildchat_record, write_jsonl
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
+    env["PYTHONPATH"] = str(REPO)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "afterword_cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    return done, time.perf_counter() - started
+
+
+@pytest.mark.slow
+def test_nightly_without_a_prefect_api_runs_in_process_and_writes_nothing_here(tmp_path):
+    real = SHARED_DATA / "wildchat_real_small.jsonl"
+    dump = real if real.exists() else write_jsonl(tmp_path / "dump.jsonl", [wildchat_record(i) for i in range(40)])
+    here = tmp_path / "here"
+    here.mkdir()
+    done, seconds = cli(["nightly", "--input", str(dump), "--root", str(tmp_path / "root"), "--no-score"], here)
+    assert done.returncode == 0, done.stderr
+    assert "records in 40 = conversations" in done.stdout and "ingest chunks" in done.stdout
+    assert os.listdir(here) == []  # no .prefect/ (no temporary server) and nothing else
+    print(f"nightly --no-score, 40 records: {seconds:.1f} s wall")
+    # A temporary Prefect server alone took 35-40 s on the 2-core build machine; the whole run is well under.
+    assert seconds < 30
+
+
+def test_loading_bars_of_model_libraries_are_off_under_the_cli():
+    code = (
+        "import afterword_cli; afterword_cli.configure_environment(); "
+        "from transformers.utils import logging; print(logging.is_progress_bar_enabled())"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_progress_bars_show_counts_of_each_stage():
+    from io import StringIO
+
+    from rich.console import Console
+
+    out = StringIO()
+    console = Console(file=out, width=120, force_terminal=False)
+    done = []
+    with progress_bars(console, "nightly"):
+        report("scoring shard 1/1", 0, 64)
+        report("scoring shard 1/1", 32, 64)
+        with polling("ingest chunks", 3, lambda: len(done), interval_s=0.01):
+            done.extend([1, 2, 3])
+    text = out.getvalue()
+    assert "scoring shard 1/1" in text and "32/64" in text
+    assert "ingest chunks" in text and "3/3" in text
+
+
+def test_progress_is_silent_without_the_bars(caplog):
+    report("scoring", 1, 2)  # no handler installed: nothing drawn, nothing raised
+    assert "scoring" not in caplog.text
