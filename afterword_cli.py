@@ -238,6 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--limit", type=int, help="use at most M interactions (a stable sample)")
     refresh.add_argument("--config", help="TOML file with a [train] table (fields of train/config.py TrainConfig)")
 
+    simulate = commands.add_parser("simulate", help="simulated users: does training learn what they ask? (one arm)")
+    simulate.add_argument("--root", required=True, help="storage root holding the prompts (see --prompts)")
+    simulate.add_argument("--user", required=True, help="preference: concise, no-emoji, no-lists or sign-off")
+    simulate.add_argument("--rounds", type=int, required=True, help="rounds to reach (a rerun resumes)")
+    simulate.add_argument("--control", action="store_true", help="the control arm: follow-ups say nothing about it")
+    simulate.add_argument("--config", help="TOML file with [train] and [simulate] tables")
+    simulate.add_argument("--prompts", help="JSON-lines prompts to store under the root first (data/prompts/...)")
+
     demo = commands.add_parser("demo", help="the nightly flow on the bundled sample, then example queries")
     demo.add_argument("--root", default="afterword-demo", help="storage root for the demo (default: %(default)s)")
     demo.add_argument("--date", default="2026-01-01", help="night to file the sample under")
@@ -256,6 +264,14 @@ def main(argv: list[str] | None = None) -> int:
         run_competence(args.root, args.night, args.n, args.config)
     elif args.command == "refresh":
         run_training(args.root, args.rounds, args.mode, args.limit, args.config)
+    elif args.command == "simulate":
+        from flows.simulate import BadInput, run_simulate
+
+        try:
+            summary = run_simulate(args.root, args.user, args.rounds, args.control, args.config, args.prompts)
+        except BadInput as error:
+            raise SystemExit(f"afterword simulate: {error}") from None
+        console.print(summary["markdown"] + f"plot: {summary['plot']}\ntable: {summary['table']}")
     elif args.command == "report":
         from flows.report import write_run_report
 
