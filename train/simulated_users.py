@@ -106,7 +106,7 @@ def has_sign_off(reply: str) -> bool:
 class SimulatedUser:
     name: str  # one of USERS
     control: bool = False  # True: complaints replaced by length-matched changes of topic
-    max_words: int = 25  # concise: longest satisfying reply, words
+    max_words: int = 20  # concise: longest satisfying reply, words
 
     def __post_init__(self) -> None:
         if self.name not in USERS:
