@@ -301,6 +301,24 @@ def add_refresh(commands) -> None:
     parser.set_defaults(handler=lambda a: run_training(a.root, a.rounds, a.mode, a.limit, a.config))
 
 
+def run_simulation(args) -> None:
+    from flows.simulate import run_simulate
+
+    summary = run_simulate(args.root, args.user, args.rounds, args.control, args.config, args.prompts)
+    console.print(summary["markdown"] + f"plot: {summary['plot']}\ntable: {summary['table']}")
+
+
+def add_simulate(commands) -> None:
+    parser = commands.add_parser("simulate", help="simulated users: does training learn what they ask? (one arm)")
+    parser.add_argument("--root", required=True, help="storage root holding the prompts (see --prompts)")
+    parser.add_argument("--user", required=True, help="preference: concise, no-emoji, no-lists or sign-off")
+    parser.add_argument("--rounds", type=int, required=True, help="rounds to reach (a rerun resumes)")
+    parser.add_argument("--control", action="store_true", help="the control arm: follow-ups say nothing about it")
+    parser.add_argument("--config", help="TOML file with [train] and [simulate] tables")
+    parser.add_argument("--prompts", help="JSON-lines prompts to store under the root first (data/prompts/...)")
+    parser.set_defaults(handler=run_simulation)
+
+
 def add_demo(commands) -> None:
     parser = commands.add_parser("demo", help="the nightly flow on the bundled sample, then example queries")
     parser.add_argument("--root", default="afterword-demo", help="storage root for the demo (default: %(default)s)")
@@ -323,7 +341,7 @@ def run_demo(args) -> None:
     )
 
 
-SUBCOMMANDS = (add_nightly, add_score, add_query, add_report, add_competence, add_refresh, add_demo)
+SUBCOMMANDS = (add_nightly, add_score, add_query, add_report, add_competence, add_refresh, add_simulate, add_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

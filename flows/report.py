@@ -68,8 +68,10 @@ def write_run_report(root: str, run_id: str | None = None, out: str | None = Non
         interactions = dataset.to_table(filter=ds.field("interaction_id").isin(wanted))
     else:
         interactions = interactions_schema.SCHEMA.empty_table()
-    title = f"afterword — scoring run {run_id} ({completeness})"
-    html = render_report(scores, interactions, ReportConfig(title=title))
     path = out or os.path.join(root, "reports", f"{run_id}.html")
+    plots = glob.glob(os.path.join(glob.escape(os.path.dirname(os.path.abspath(path))), "simulate-*.png"))
+    simulations = tuple(sorted(os.path.basename(p).removesuffix(".png") for p in plots))
+    title = f"afterword — scoring run {run_id} ({completeness})"
+    html = render_report(scores, interactions, ReportConfig(title=title, simulations=simulations))
     write_text(html, path)
     return path, completeness

@@ -33,6 +33,7 @@ class ReportConfig:
     max_text_chars: int = 800  # characters shown of x's last user message and of o; 0 = all
     color_percentile: float = 95.0  # percentile of |advantage| over all tokens where the colour saturates
     histogram_bins: int = 40  # bars in the per-reply mean-advantage histogram
+    simulations: tuple[str, ...] = ()  # `afterword simulate` comparisons beside the report (<name>.png/.md), linked
 
     def __post_init__(self):
         for name in ("n_examples", "max_tokens", "max_text_chars"):
@@ -114,7 +115,18 @@ def render_report(scores: pa.Table, interactions: pa.Table, cfg: ReportConfig) -
         for index, row in zip(indices, examples, strict=True):
             page.append(_example(row, labels[index], by_id.get(row["interaction_id"]), scale, cfg))
         page.append("</section>")
+    page.append(_simulation_links(cfg.simulations))
     return "".join(page) + "</main></body></html>\n"
+
+
+def _simulation_links(names: tuple[str, ...]) -> str:
+    """Links to the simulated-user comparisons (plot and table) stored next to the report."""
+    if not names:
+        return ""
+    items = "".join(
+        f'<li><a href="{escape(n)}.png">{escape(n)}</a> (<a href="{escape(n)}.md">table</a>)</li>' for n in names
+    )
+    return f'<section id="simulations"><h2>Simulated users: does it learn?</h2><ul>{items}</ul></section>'
 
 
 def _interactions_by_id(interactions: pa.Table, wanted: pa.ChunkedArray) -> dict[str, dict]:

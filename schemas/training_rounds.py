@@ -3,6 +3,10 @@
 Written by `train/loop.py` as `<root>/training_rounds/run_id=<run>/round-NNNN.parquet` when the round's
 checkpoint is in place (a resumed round rewrites its file with the same name). Per-step detail is in
 `<root>/training/<run>/metrics.jsonl` (keys documented in train/README.md).
+
+`afterword simulate` (train/simulate.py) writes rows of the same shape with the simulation columns filled
+(`simulated_user` ... `unrelated_drift_kl`, null for `refresh` runs), plus a round-0 row that evaluates the
+starting weights before any training (steps 0, no checkpoint).
 """
 
 import pyarrow as pa
@@ -32,6 +36,12 @@ SCHEMA = pa.schema(
         ("checkpoint_path", pa.string()),
         ("started_at", pa.timestamp("us", tz="UTC")),
         ("finished_at", pa.timestamp("us", tz="UTC")),
+        ("simulated_user", pa.string()),
+        ("arm", pa.string()),
+        ("complaint_rate", pa.float64()),
+        ("satisfaction", pa.float64()),
+        ("median_reply_words", pa.float64()),
+        ("unrelated_drift_kl", pa.float64()),
     ]
 )
 
@@ -59,4 +69,10 @@ DESCRIPTIONS = {
     "checkpoint_path": "the round's checkpoint folder (AutoModelForCausalLM.from_pretrained loads it)",
     "started_at": "when the round started, UTC",
     "finished_at": "when its checkpoint was in place, UTC",
+    "simulated_user": "simulation: the user's preference (concise, no-emoji, no-lists, sign-off); null otherwise",
+    "arm": "simulation: 'preference' (complaints state it) or 'control' (same-length changes of topic instead)",
+    "complaint_rate": "simulation: share of the round's training replies breaking the preference (both arms)",
+    "satisfaction": "simulation eval: share of fresh held-out replies that meet the preference, 0..1",
+    "median_reply_words": "simulation eval: median word count of those held-out replies",
+    "unrelated_drift_kl": "simulation eval: per-token KL(p_θ ‖ p_initial), fresh replies to unrelated prompts, nats",
 }

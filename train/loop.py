@@ -93,8 +93,11 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def setup_run(cfg: TrainConfig) -> RunState:
-    """Load data, model, teachers and optimizer; resume from the newest complete checkpoint if any."""
+def setup_run(cfg: TrainConfig, interactions: pa.Table | None = None) -> RunState:
+    """Load data, model, teachers and optimizer; resume from the newest complete checkpoint if any.
+
+    `interactions`: train on these instead of the root's `interactions` table (the simulation's prompts).
+    """
     # ----------------------------------------------------------------- setup
     rank, world, device = distributed.init_distributed(cfg)
     run_id = cfg.resolved_run_id()
@@ -108,7 +111,8 @@ def setup_run(cfg: TrainConfig) -> RunState:
         )
 
     # ----------------------------------------------------------------- data
-    interactions = data.read_interactions(cfg.root, cfg.limit)
+    if interactions is None:
+        interactions = data.read_interactions(cfg.root, cfg.limit)
     train, held_out = data.split_interactions(interactions, cfg.eval_fraction)
     held_out = take_sample(held_out, cfg.eval_max_interactions) if cfg.eval_max_interactions else held_out.slice(0, 0)
     logged_scores = None
@@ -438,6 +442,8 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
         "tokens_per_s": metrics.get("time/tokens_per_s"), "scores_path": metrics.get("scores_path"),
         "checkpoint_path": path, "started_at": started_at, "finished_at": datetime.now(UTC),
     }  # fmt: skip
+    # Columns a caller adds to the round's metrics under their own names (the simulation's evaluation).
+    row.update({name: metrics[name] for name in training_rounds.SCHEMA.names if name not in row and name in metrics})
     table = pa.Table.from_pylist([row], schema=training_rounds.SCHEMA)
     write_table(
         table, os.path.join(cfg.root, "training_rounds", f"run_id={state.run_id}", f"round-{round_index:04d}.parquet")

@@ -1,0 +1,115 @@
+"""The `simulate` flow: one arm of the simulated-user experiment as Prefect tasks, and the two-arm comparison.
+
+Wiring only: the stages are `train/simulate.py`'s (prompts, simulated follow-ups, evaluation, comparison)
+and `train/loop.py`'s (train, checkpoint) over one in-memory state, run one at a time in this process.
+After the last round it writes `reports/<pair>.png` and `.md` (both arms, whichever have run) and a Prefect
+markdown artifact. Rerunning resumes after the newest complete checkpoint. `run_simulate(...)` is what
+`afterword simulate --root R --user U --rounds N [--control] [--config F] [--prompts FILE]` calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from pipelines.sources import InputError
+from train import loop
+from train import simulate as sim_stages
+from train.config import TrainConfig
+
+
+class BadInput(InputError):
+    """The command's input is unusable (unknown user, no rounds, no prompts, bad config): a one-line error."""
+
+
+@task(cache_policy=NONE)
+def setup(cfg: TrainConfig, sim: sim_stages.SimulateConfig) -> sim_stages.Simulation:
+    """Read the prompts, load the model and optimizer; resume from the newest checkpoint."""
+    return sim_stages.setup_simulation(cfg, sim)
+
+
+@task(cache_policy=NONE)
+def baseline(simulation: sim_stages.Simulation) -> dict:
+    """Round 0: the starting weights' satisfaction and length."""
+    return sim_stages.baseline_round(simulation)
+
+
+@task(cache_policy=NONE)
+def sample_and_answer(simulation: sim_stages.Simulation, round_index: int) -> tuple[list, dict]:
+    """Sample replies, let the simulated user answer, score them in hindsight."""
+    return sim_stages.simulate_round(simulation, round_index)
+
+
+@task(cache_policy=NONE)
+def train(simulation: sim_stages.Simulation, round_index: int, rows: list) -> dict:
+    """Optimizer steps over the round's replies."""
+    return loop.train_round(simulation.state, round_index, rows)
+
+
+@task(cache_policy=NONE)
+def evaluate(simulation: sim_stages.Simulation, round_index: int) -> dict:
+    """Held-out satisfaction and length; drift on unrelated prompts."""
+    return sim_stages.evaluate_simulation(simulation, round_index)
+
+
+@task(cache_policy=NONE)
+def checkpoint(simulation: sim_stages.Simulation, round_index: int, metrics: dict, started_at: datetime) -> dict:
+    """Write the round's checkpoint and training_rounds row."""
+    return loop.checkpoint_round(simulation.state, round_index, metrics, started_at)
+
+
+@task(cache_policy=NONE)
+def compare(root: str, pair: str) -> tuple[str, str, str]:
+    """Plot and tabulate both arms from their stored rows."""
+    return sim_stages.write_comparison(root, pair)
+
+
+@flow(name="simulate", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=1))
+def simulate(train_config: dict, simulate_config: dict) -> dict:
+    """Run one arm until `train_config["rounds"]` rounds are complete, then compare it with the other arm."""
+    cfg, sim = TrainConfig(**train_config), sim_stages.SimulateConfig(**simulate_config)
+    pair = sim_stages.pair_id(cfg, sim)
+    simulation = setup(cfg, sim)
+    rows_out = [baseline(simulation)]
+    for round_index in range(simulation.state.completed_rounds + 1, cfg.rounds + 1):
+        started_at = datetime.now(UTC)
+        rows, regen_metrics = sample_and_answer(simulation, round_index)
+        train_metrics = train(simulation, round_index, rows)
+        eval_metrics = evaluate(simulation, round_index)
+        rows_out.append(
+            checkpoint(simulation, round_index, {**regen_metrics, **train_metrics, **eval_metrics}, started_at)
+        )
+    png, md, markdown = compare(cfg.root, pair)
+    create_markdown_artifact(key=pair, markdown=markdown, description=f"simulated user {sim.user}: both arms")
+    return {
+        "run_id": cfg.run_id,
+        "pair": pair,
+        "rounds": [{k: v for k, v in r.items() if k not in ("started_at", "finished_at")} for r in rows_out],
+        "plot": png,
+        "table": md,
+        "markdown": markdown,
+    }
+
+
+def run_simulate(
+    root: str,
+    user: str | None,
+    rounds: int,
+    control: bool = False,
+    config_file: str | None = None,
+    prompts: str | None = None,
+) -> dict:
+    """What the CLI calls: check the input (before Prefect starts), import prompts if given, run the flow."""
+    try:
+        cfg, sim = sim_stages.load_simulation_config(config_file, root, rounds, user, control)
+        if prompts:
+            sim_stages.import_prompts(root, prompts)
+        sim_stages.read_prompts(root)  # a root without prompts fails here, in one line
+    except (ValueError, FileNotFoundError, OSError) as error:
+        raise BadInput(str(error)) from error
+    return simulate(train_config=asdict(cfg), simulate_config=asdict(sim))

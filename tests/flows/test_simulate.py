@@ -1,0 +1,55 @@
+"""The simulate flow end to end on a tiny random model (both arms), and the command's one-line errors."""
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+import afterword_cli
+from flows.report import write_run_report
+from flows.simulate import run_simulate
+from tests.train.conftest_train import write_tiny_model
+from train import simulate as sim_stages
+
+
+@pytest.mark.slow
+def test_both_arms_run_resume_and_are_compared(tmp_path, prefect_harness):
+    model_dir = write_tiny_model(tmp_path / "tiny-model")
+    root = str(tmp_path / "root")
+    config = tmp_path / "sim.toml"
+    config.write_text(
+        f'[train]\nmodel = "{model_dir}"\ninteractions_per_round = 3\nmax_new_tokens = 4\nmicro_batch_size = 2\n'
+        "max_context_tokens = 256\nmax_reply_tokens = 16\ntensorboard = false\n"
+        "[simulate]\neval_prompts = 3\nunrelated_prompts = 2\n"
+    )
+    first = run_simulate(root, "sign-off", 1, False, str(config), str(sim_stages.BUNDLED_PROMPTS))
+    resumed = run_simulate(root, "sign-off", 2, False, str(config))  # prompts already under the root
+    control = run_simulate(root, "sign-off", 2, True, str(config))
+    assert first["run_id"] == resumed["run_id"] == f"{first['pair']}-preference" and control["pair"] == first["pair"]
+    assert [r["round"] for r in first["rounds"]] == [0, 1] and [r["round"] for r in resumed["rounds"]] == [0, 2]
+    assert [r["round"] for r in control["rounds"]] == [0, 1, 2]
+    rows = sim_stages.arm_rows(root, first["pair"])
+    assert [r["round"] for r in rows["preference"]] == [0, 1, 2] == [r["round"] for r in rows["control"]]
+    assert all(r["complaint_rate"] == 1.0 for r in rows["control"][1:])  # same rule in both arms
+    assert rows["control"][0]["satisfaction"] == rows["preference"][0]["satisfaction"]  # one start, one seed
+    stored = [pq.read_table(f).to_pylist()[0] for f in (tmp_path / "root" / "training_rounds").rglob("*.parquet")]
+    assert {r["arm"] for r in stored} == {"preference", "control"}
+    assert Path(control["plot"]).read_bytes()[:4] == b"\x89PNG" and control["plot"].endswith(".png")
+    assert "| control | 2 |" in control["markdown"] and "points" in Path(control["table"]).read_text()
+    html = Path(write_run_report(root)).read_text()  # `afterword report` links the comparison beside it
+    assert f'<a href="{first["pair"]}.png">' in html and f'<a href="{first["pair"]}.md">table</a>' in html
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--user", "polite", "--rounds", "2"], "unknown simulated user 'polite'"),
+        (["--user", "concise", "--rounds", "0"], "--rounds 0: run at least 1 round"),
+        (["--user", "concise", "--rounds", "2"], "no prompts under"),
+    ],
+)
+def test_bad_input_is_a_one_line_error(tmp_path, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        afterword_cli.main(["simulate", "--root", str(tmp_path), *argv])
+    text = str(exit_info.value.code)
+    assert text.startswith("afterword simulate: ") and message in text and "\n" not in text

@@ -1,0 +1,392 @@
+"""Online personalization with a simulated user: does training on the hindsight signal learn what users ask?
+
+Each round reuses the on-policy trainer (train/loop.py) with one change: the follow-up o of every sampled
+reply is written by a rule-based simulated user (train/simulated_users.py) after reading that reply,
+instead of coming from a log. A round: sample replies to `interactions_per_round` training prompts with
+the current weights → the user writes each follow-up → score through `pipelines.score.score_interactions`
+with the same weights (the nightly scoring path) → `loop.train_round` → evaluate → `loop.checkpoint_round`.
+The control arm runs the same loop with follow-ups that say nothing about the preference (same lengths,
+same rate), so a gain over it can be attributed to the preference and not to the hindsight block alone.
+
+Evaluation (every round, and round 0 = the starting weights): fresh samples on the held-out prompts →
+satisfaction (share meeting the preference) and median length in words; fresh samples on the unrelated
+prompts → drift, mean per-token KL(p_θ ‖ p_initial) (`train.evaluate.evaluate_policy`; 0 at round 0).
+Both arms sample their evaluation replies with the same seed.
+
+Under the root: `prompts/prompts.parquet` (imported once from a prompts file), `simulations/run_id=R/round-NNNN.parquet`
+(the round's prompts, replies, follow-ups and verdicts), the usual score shards, checkpoints and metrics,
+`training_rounds` rows with the simulation columns, and `reports/<pair>.png|.md` comparing the two arms.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import io
+import json
+import os
+import statistics
+import tempfile
+import time
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from flows.scoring import shard_path
+from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
+from pipelines.io import write_table, write_text
+from pipelines.score import ScoreConfig, score_interactions, take_sample
+from schemas import interactions as interactions_schema
+from schemas import training_rounds
+from train import data, loop
+from train.config import TrainConfig
+from train.evaluate import evaluate_policy
+from train.regen import RegenConfig, sample_replies
+from train.simulated_users import USERS, SimulatedUser, word_count
+
+BUNDLED_PROMPTS = Path(__file__).resolve().parents[1] / "data" / "prompts" / "everyday_requests.jsonl"
+SPLITS = ("train", "held_out", "unrelated")
+PROMPTS_SCHEMA = pa.schema(
+    [("prompt_id", pa.string()), ("split", pa.string()), ("category", pa.string()), ("text", pa.string())]
+)
+# Trainer settings of a simulation unless the config file's [train] table sets them: sized so one arm of
+# 4 rounds fits ~20 minutes on 2 CPU cores with the default 135M model (measured in README "does it learn?").
+TRAIN_DEFAULTS = {
+    "interactions_per_round": 32,
+    "max_new_tokens": 40,  # ~30 words: a reply cut here still breaks the concise user's 20-word limit
+    "generate_batch_size": 32,  # one generate() call per round's prompts (CPU throughput grows with batch)
+    "learning_rate": 5e-5,
+    "warmup_fraction": 0.0,
+    "micro_batch_size": 4,
+    "accumulation_steps": 1,  # 8 optimizer steps per round
+}
+
+
+@dataclass(frozen=True)
+class SimulateConfig:
+    user: str = "concise"  # the simulated user's preference: concise, no-emoji, no-lists, sign-off
+    control: bool = False  # True: the control arm (complaints replaced by same-length changes of topic)
+    max_words: int = 20  # concise: longest satisfying reply, words
+    eval_prompts: int = 32  # held-out prompts evaluated each round (stable sample); 0 = all
+    unrelated_prompts: int = 8  # unrelated prompts for drift each round (stable sample); 0 = all
+
+    def __post_init__(self) -> None:
+        SimulatedUser(self.user, self.control, self.max_words)  # raises on an unknown user
+        if self.eval_prompts < 0 or self.unrelated_prompts < 0:
+            raise ValueError("eval_prompts and unrelated_prompts must be >= 0 (0 = all)")
+
+    @property
+    def arm(self) -> str:
+        return "control" if self.control else "preference"
+
+    @property
+    def simulated_user(self) -> SimulatedUser:
+        return SimulatedUser(self.user, self.control, self.max_words)
+
+
+def pair_id(train: TrainConfig, sim: SimulateConfig) -> str:
+    """Name shared by the two arms of one experiment: user + hash of every setting but the arm and rounds."""
+    settings = {k: v for k, v in asdict(train).items() if k not in ("root", "rounds", "run_id", "tensorboard")}
+    settings.update({k: v for k, v in asdict(sim).items() if k != "control"})
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    return f"simulate-{sim.user}-{digest}"
+
+
+def load_simulation_config(
+    config_file: str | None, root: str, rounds: int, user: str | None, control: bool
+) -> tuple[TrainConfig, SimulateConfig]:
+    """TrainConfig (`TRAIN_DEFAULTS`, then the file's [train] table) and SimulateConfig ([simulate] table, flags)."""
+    if user is not None and user not in USERS:
+        raise ValueError(f"unknown simulated user {user!r}: use one of {', '.join(USERS)}")
+    if rounds < 1:
+        raise ValueError(f"--rounds {rounds}: run at least 1 round")
+    document: dict = {}
+    if config_file:
+        with open(config_file, "rb") as handle:
+            document = tomllib.load(handle)
+    sim_values = {**document.get("simulate", {}), **({"user": user} if user else {}), "control": control}
+    known = {f.name for f in fields(SimulateConfig)}
+    if set(sim_values) - known:
+        raise ValueError(f"unknown simulate config keys {sorted(set(sim_values) - known)}; known: {sorted(known)}")
+    sim = SimulateConfig(**sim_values)
+    train_values = {**TRAIN_DEFAULTS, **document.get("train", {}), "root": root, "rounds": rounds}
+    # The held-out and unrelated prompts are the evaluation: the trainer's own split is off.
+    train_values.update(mode="onpolicy", eval_fraction=0.0, eval_max_interactions=0, run_id="")
+    known = {f.name for f in fields(TrainConfig)}
+    if set(train_values) - known:
+        raise ValueError(f"unknown train config keys {sorted(set(train_values) - known)}; known: {sorted(known)}")
+    train = TrainConfig(**train_values)
+    return TrainConfig(**{**train_values, "run_id": f"{pair_id(train, sim)}-{sim.arm}"}), sim
+
+
+# ----------------------------------------------------------------- prompts
+
+
+def prompts_path(root: str) -> str:
+    return os.path.join(root, "prompts", "prompts.parquet")
+
+
+def import_prompts(root: str, source: str) -> str:
+    """Store a prompts file (JSON lines: prompt_id, split, category, text) under the root; returns its path."""
+    with open(source, encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    table = pa.Table.from_pylist(
+        [{name: row.get(name) for name in PROMPTS_SCHEMA.names} for row in rows], schema=PROMPTS_SCHEMA
+    )
+    check_prompts(table, source)
+    write_table(table, prompts_path(root))
+    return prompts_path(root)
+
+
+def check_prompts(table: pa.Table, where: str) -> None:
+    """Every split present, ids unique, and no request text in two splits."""
+    splits = table["split"].to_pylist()
+    missing = [s for s in SPLITS if s not in splits]
+    if missing:
+        raise ValueError(f"{where}: no prompts in split(s) {missing}; each of {list(SPLITS)} needs some")
+    if len(set(table["prompt_id"].to_pylist())) != table.num_rows:
+        raise ValueError(f"{where}: prompt_id values are not unique")
+    seen: dict[str, str] = {}
+    for text, split in zip(table["text"].to_pylist(), splits, strict=True):
+        if seen.setdefault(text, split) != split:
+            raise ValueError(f"{where}: the request {text!r} is in both {seen[text]} and {split}")
+
+
+def read_prompts(root: str) -> pa.Table:
+    """The root's stored prompts, or a one-line error saying how to add them."""
+    path = prompts_path(root)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"no prompts under {root} ({path} is missing): pass --prompts {os.path.relpath(BUNDLED_PROMPTS)} "
+            "(the bundled set, made by data/generate_prompts.py) or your own JSON-lines file"
+        )
+    table = pq.read_table(path)
+    check_prompts(table, path)
+    return table
+
+
+def prompt_interactions(prompts: pa.Table, split: str, limit: int = 0) -> pa.Table:
+    """One split as single-turn interactions (context = the request; reply and follow-up filled in later)."""
+    chosen = prompts.filter(pc.equal(prompts["split"], split))
+    rows = [
+        {"interaction_id": row["prompt_id"], "conversation_id": row["prompt_id"], "turn_index": 1,
+         "context": [{"role": "user", "content": row["text"]}], "response": "", "followup": "",
+         "model": None, "language": "English", "timestamp": None, "source_format": "simulation",
+         "content_hash": row["prompt_id"], "ingest_date": None}
+        for row in chosen.to_pylist()
+    ]  # fmt: skip
+    table = pa.Table.from_pylist(rows, schema=interactions_schema.SCHEMA).sort_by("interaction_id")
+    return take_sample(table, limit) if limit else table
+
+
+# ----------------------------------------------------------------- stages
+
+
+@dataclass
+class Simulation:
+    """The trainer's RunState plus what the simulation adds (in memory between stages)."""
+
+    state: loop.RunState
+    sim: SimulateConfig
+    held_out: pa.Table
+    unrelated: pa.Table
+
+
+def setup_simulation(cfg: TrainConfig, sim: SimulateConfig) -> Simulation:
+    """Read the root's prompts and set up the trainer on the training split (resuming if checkpoints exist)."""
+    prompts = read_prompts(cfg.root)
+    state = loop.setup_run(cfg, interactions=prompt_interactions(prompts, "train"))
+    return Simulation(
+        state,
+        sim,
+        prompt_interactions(prompts, "held_out", sim.eval_prompts),
+        prompt_interactions(prompts, "unrelated", sim.unrelated_prompts),
+    )
+
+
+def dialogue_path(root: str, run_id: str, round_index: int) -> str:
+    return os.path.join(root, "simulations", f"run_id={run_id}", f"round-{round_index:04d}.parquet")
+
+
+def simulate_round(simulation: Simulation, round_index: int) -> tuple[list[data.TrainingRow], dict]:
+    """Sample the round's replies, let the simulated user answer each, score them; advances the cursor."""
+    state, cfg, user = simulation.state, simulation.state.cfg, simulation.sim.simulated_user
+    started = time.perf_counter()
+    ids, state.cursor = data.take_interactions(state.train_ids, state.cursor, cfg.interactions_per_round, cfg.seed)
+    chosen = state.interactions.filter(pc.is_in(state.interactions["interaction_id"], pa.array(ids)))
+    shard, talk = (
+        shard_path(cfg.root, state.run_id, round_index, 0, 1),
+        dialogue_path(cfg.root, state.run_id, round_index),
+    )
+    if os.path.exists(shard) and os.path.exists(talk):  # an interrupted round: same weights and seed, same rows
+        dialogue, scores = pq.read_table(talk), pq.read_table(shard)
+    else:
+        sampled = sample_replies(state.policy, state.tokenizer, chosen, loop.regen_config(cfg, round_index))
+        written = [
+            user.followup(reply, cfg.seed, f"{round_index}:{interaction_id}")
+            for reply, interaction_id in zip(
+                sampled["response"].to_pylist(), sampled["interaction_id"].to_pylist(), strict=True
+            )
+        ]
+        dialogue = sampled.set_column(
+            sampled.schema.get_field_index("followup"), "followup", pa.array([o for o, _ in written], pa.string())
+        ).append_column("satisfied", pa.array([ok for _, ok in written], pa.bool_()))
+        write_table(dialogue, talk)
+        was_training = state.policy.training
+        scorer = make_scorer(state.policy, TransformersBackendConfig(max_batch_tokens=cfg.score_max_batch_tokens))
+        score_cfg = ScoreConfig(state.run_id, state.model_id, state.revision, round_index, "regenerated", cfg.hindsight)
+        scores = score_interactions(dialogue, scorer, state.tokenizer, score_cfg)
+        state.policy.train(was_training)
+        write_table(scores, shard)
+    satisfied = dialogue["satisfied"].to_pylist()
+    metrics = {
+        "regen/replies": len(ids),
+        "scores_path": shard,
+        "regen/mean_advantage": float(pc.sum(scores["sum_advantage"]).as_py() or 0.0)
+        / max(pc.sum(scores["n_tokens"]).as_py() or 0, 1),
+        "regen/reply_tokens": float(pc.mean(scores["n_tokens"]).as_py() or 0.0),
+        "complaint_rate": 1.0 - sum(satisfied) / max(len(satisfied), 1),
+        "time/regen_s": time.perf_counter() - started,
+    }
+    return data.build_rows(scores, dialogue, state.tokenizer, cfg.hindsight), metrics
+
+
+def evaluate_simulation(simulation: Simulation, round_index: int) -> dict:
+    """Held-out satisfaction and median words, and drift on the unrelated prompts (0 at round 0)."""
+    state, cfg = simulation.state, simulation.state.cfg
+    started = time.perf_counter()
+    # One seed for every round and both arms: rounds and arms differ by their weights, not their dice.
+    regen = RegenConfig(
+        temperature=cfg.temperature,
+        max_new_tokens=cfg.max_new_tokens,
+        batch_size=cfg.generate_batch_size,
+        seed=cfg.seed * 1_000_003 + 7_919,
+        hindsight=cfg.hindsight,
+        max_batch_tokens=cfg.score_max_batch_tokens,
+    )
+    replies = sample_replies(state.policy, state.tokenizer, simulation.held_out, regen)["response"].to_pylist()
+    user = simulation.sim.simulated_user
+    drift = 0.0
+    if round_index > 0:  # round 0 is the starting model itself
+        judge = ScoreConfig(
+            f"{state.run_id}-eval", state.model_id, state.base_revision, round_index, "regenerated", cfg.hindsight
+        )
+        drift = evaluate_policy(
+            state.policy, state.reference, state.tokenizer, simulation.unrelated, regen, judge, cfg.micro_batch_size
+        ).get("eval/drift_kl", 0.0)
+    return {
+        "simulated_user": simulation.sim.user,
+        "arm": simulation.sim.arm,
+        "satisfaction": sum(user.satisfied(r) for r in replies) / max(len(replies), 1),
+        "median_reply_words": float(statistics.median(word_count(r) for r in replies)) if replies else 0.0,
+        "unrelated_drift_kl": drift,
+        "time/eval_s": time.perf_counter() - started,
+    }
+
+
+def round_row_path(root: str, run_id: str, round_index: int) -> str:
+    return os.path.join(root, "training_rounds", f"run_id={run_id}", f"round-{round_index:04d}.parquet")
+
+
+def baseline_round(simulation: Simulation) -> dict:
+    """Round 0: evaluate the starting weights and store that row (once; a rerun reads it back)."""
+    state, cfg = simulation.state, simulation.state.cfg
+    path = round_row_path(cfg.root, state.run_id, 0)
+    if os.path.exists(path):
+        return pq.read_table(path).to_pylist()[0]
+    started_at = datetime.now(UTC)
+    metrics = evaluate_simulation(simulation, 0)
+    row = {
+        "run_id": state.run_id, "round": 0, "mode": cfg.mode, "model_id": state.model_id,
+        "model_revision": state.base_revision, "teacher": cfg.teacher, "loss_name": cfg.loss, "steps": 0,
+        "global_step": 0, "replies": 0, "tokens": 0, "learning_rate": 0.0, "started_at": started_at,
+        "finished_at": datetime.now(UTC),
+        **{k: v for k, v in metrics.items() if k in training_rounds.SCHEMA.names},
+    }  # fmt: skip
+    write_table(pa.Table.from_pylist([row], schema=training_rounds.SCHEMA), path)
+    return row
+
+
+# ----------------------------------------------------------------- comparison of the two arms
+
+
+def arm_rows(root: str, pair: str) -> dict[str, list[dict]]:
+    """Stored training_rounds rows of both arms of `pair`, by arm, in round order (an arm not run yet: [])."""
+    out = {}
+    for arm in ("preference", "control"):
+        folder = os.path.join(glob.escape(root), "training_rounds", f"run_id={glob.escape(pair)}-{arm}")
+        rows = [pq.read_table(f).to_pylist()[0] for f in glob.glob(os.path.join(folder, "round-*.parquet"))]
+        out[arm] = sorted(rows, key=lambda r: r["round"])
+    return out
+
+
+def comparison_markdown(pair: str, rows: dict[str, list[dict]]) -> str:
+    """Both arms round by round, and the last common round's gain and drift ratio."""
+    lines = [
+        f"# {pair}",
+        "",
+        "| arm | round | satisfaction | median words | drift KL (unrelated) | complaint rate |",
+        "|---|---|---|---|---|---|",
+    ]
+    for arm, arm_list in rows.items():
+        for r in arm_list:
+            rate = "" if r["complaint_rate"] is None else f"{100 * r['complaint_rate']:.0f}%"
+            lines.append(
+                f"| {arm} | {r['round']} | {100 * r['satisfaction']:.1f}% | {r['median_reply_words']:.0f} | "
+                f"{r['unrelated_drift_kl']:.4f} | {rate} |"
+            )
+    common = {r["round"] for r in rows["preference"]} & {r["round"] for r in rows["control"]}
+    if common:
+        last = max(common)
+        pref, ctrl = (next(r for r in rows[a] if r["round"] == last) for a in ("preference", "control"))
+        gain = 100 * (pref["satisfaction"] - ctrl["satisfaction"])
+        ratio = pref["unrelated_drift_kl"] / ctrl["unrelated_drift_kl"] if ctrl["unrelated_drift_kl"] else float("nan")
+        lines += ["", f"Round {last}: preference − control satisfaction = {gain:+.1f} points (target ≥ +25); "
+                  f"drift preference / control = {ratio:.2f} (target ≤ 1.20)."]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def comparison_png(pair: str, rows: dict[str, list[dict]]) -> bytes:
+    """Satisfaction and drift per round, both arms, as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
+    for arm, style in (("preference", "o-"), ("control", "s--")):
+        rounds = [r["round"] for r in rows[arm]]
+        left.plot(rounds, [100 * r["satisfaction"] for r in rows[arm]], style, label=arm)
+        right.plot(rounds, [r["unrelated_drift_kl"] for r in rows[arm]], style, label=arm)
+    left.set(title="held-out satisfaction", xlabel="round", ylabel="% of replies meeting the preference")
+    right.set(title="drift on unrelated prompts", xlabel="round", ylabel="KL to the starting model, nats/token")
+    for axis in (left, right):
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(pair, fontsize=9)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def write_comparison(root: str, pair: str) -> tuple[str, str, str]:
+    """Write `reports/<pair>.png` and `.md` from the stored rows; returns (png path, md path, markdown)."""
+    rows = arm_rows(root, pair)
+    markdown = comparison_markdown(pair, rows)
+    md_path = os.path.join(root, "reports", f"{pair}.md")
+    png_path = os.path.join(root, "reports", f"{pair}.png")
+    write_text(markdown, md_path)
+    os.makedirs(os.path.dirname(png_path), exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=os.path.dirname(png_path), prefix=f".{pair}.png.", suffix=".tmp")
+    with os.fdopen(handle, "wb") as out:
+        out.write(comparison_png(pair, rows))
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, png_path)  # atomic: a reader sees the old plot or the new one
+    return png_path, md_path, markdown

@@ -1,0 +1,144 @@
+"""Rule-based simulated users: each holds one preference, checks a reply against it and writes the follow-up.
+
+A user is a pure function of (reply, seed, key): violated preference → a complaint in one of several
+wordings; satisfied → a short neutral reply. The **control** version of the same user decides exactly as
+often and draws its message from the same seeded choice, but every complaint is replaced by a message of
+the same word count that says nothing about the preference (a change of topic), so a preference arm and
+its control see follow-ups of the same lengths at the same rate; only the content differs.
+
+Preferences (all expressible by a 135M model):
+- `concise`: at most `max_words` words;
+- `no-emoji`: no emoji characters;
+- `no-lists`: no bulleted or numbered list lines;
+- `sign-off`: the reply ends with the fixed sign-off "Hope this helps!".
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+SIGN_OFF = "Hope this helps!"
+EMOJI = re.compile(
+    "[\U0001f000-\U0001faff\U00002600-\U000027bf\U0001f1e6-\U0001f1ff\U00002b00-\U00002bff\ufe0f\u200d\u2300-\u23ff]"
+)
+LIST_LINE = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)])\s+\S", re.MULTILINE)
+
+# fmt: off
+NEUTRAL = (
+    "Thanks.", "OK, thank you.", "Great, thanks!", "Got it.", "Perfect, thank you.", "Nice, that works.",
+    "Thanks, that is what I needed.", "Cool.",
+)
+COMPLAINTS = {
+    "concise": (
+        "Way too long. Answer in one short sentence.",
+        "Too long, keep it short please.",
+        "Shorter please.",
+        "Please be brief, a sentence or two at most.",
+        "That is far too wordy. Give me the short version.",
+        "I only wanted a quick answer, not an essay.",
+    ),
+    "no-emoji": (
+        "Please do not use emojis.",
+        "No emojis, please.",
+        "Drop the emojis, just plain text.",
+        "I asked you not to use emojis in your replies.",
+        "Please write without any emoji characters.",
+    ),
+    "no-lists": (
+        "Please no lists, just write it as a paragraph.",
+        "No bullet points please.",
+        "Write it as normal prose, not a list.",
+        "I do not want numbered lists. Use plain sentences.",
+        "Skip the bullets and just tell me in a paragraph.",
+    ),
+    "sign-off": (
+        f'Please always end your reply with "{SIGN_OFF}"',
+        f'You forgot to finish with "{SIGN_OFF}"',
+        f'End every answer with the words "{SIGN_OFF}" please.',
+        f'Remember to close with "{SIGN_OFF}"',
+        f'Sign off with "{SIGN_OFF}" at the end, like I asked.',
+    ),
+}
+# Changes of topic, grouped by word count: the control's stand-in for a complaint of that many words.
+CONTROL = (
+    "Anyway.", "Oh, unrelated.", "By the way.", "Also, is it Tuesday?", "Also, what time is it?",
+    "Different question: do cats dream?", "By the way, how old is the moon?",
+    "Also, why do onions make people cry?", "Unrelated, but which fruit has most vitamin C?",
+    "Also, which is bigger, a lion or a tiger?", "Another question: which animal sleeps the longest each day?",
+    "What is the weather like?", "Also, what is the weather today?",
+    "By the way, what is the tallest mountain in Europe?",
+    "Also, what year did the first moon landing happen?", "Also, I wonder how tall the Eiffel Tower is.",
+    "Also, can you tell me what the capital of Australia is?",
+    "Unrelated question: how many legs does a spider have in total?",
+    "Different topic: what is a good name for a small red boat?",
+    "Another thing, what is the boiling point of water at sea level?",
+    "Side question, do you know roughly how many people live in Tokyo today?",
+    "Also, I have been wondering how long it takes light from the sun to reach us.",
+    "By the way, what is the difference between a crocodile and an alligator, roughly speaking?",
+)
+# fmt: on
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def is_concise(reply: str, max_words: int) -> bool:
+    return word_count(reply) <= max_words
+
+
+def has_no_emoji(reply: str) -> bool:
+    return EMOJI.search(reply) is None
+
+
+def has_no_list(reply: str) -> bool:
+    return LIST_LINE.search(reply) is None
+
+
+def has_sign_off(reply: str) -> bool:
+    return reply.strip().rstrip(" .!").lower().endswith(SIGN_OFF.rstrip("!").lower())
+
+
+@dataclass(frozen=True)
+class SimulatedUser:
+    name: str  # one of USERS
+    control: bool = False  # True: complaints replaced by length-matched changes of topic
+    max_words: int = 20  # concise: longest satisfying reply, words
+
+    def __post_init__(self) -> None:
+        if self.name not in USERS:
+            raise ValueError(f"unknown simulated user {self.name!r}: use one of {', '.join(USERS)}")
+        if self.max_words < 1:
+            raise ValueError("max_words must be >= 1")
+
+    def satisfied(self, reply: str) -> bool:
+        """Whether `reply` meets this user's preference (the control arm judges by the same rule)."""
+        check: Callable[[str], bool] = {
+            "concise": lambda r: is_concise(r, self.max_words),
+            "no-emoji": has_no_emoji,
+            "no-lists": has_no_list,
+            "sign-off": has_sign_off,
+        }[self.name]
+        return check(reply)
+
+    def followup(self, reply: str, seed: int, key: str) -> tuple[str, bool]:
+        """(the follow-up message, whether the reply satisfied the preference); seeded by (seed, key) only."""
+        rng = random.Random(f"{seed}:{self.name}:{key}")  # str seeds hash the same way in every process
+        if self.satisfied(reply):
+            return rng.choice(NEUTRAL), True
+        complaint = rng.choice(COMPLAINTS[self.name])
+        if not self.control:
+            return complaint, False
+        return control_message(word_count(complaint), rng), False
+
+
+def control_message(n_words: int, rng: random.Random) -> str:
+    """A change of topic with `n_words` words (the nearest count the pool has; ties drawn by `rng`)."""
+    gap = min(abs(word_count(m) - n_words) for m in CONTROL)
+    return rng.choice([m for m in CONTROL if abs(word_count(m) - n_words) == gap])
+
+
+USERS = tuple(COMPLAINTS)
