@@ -48,8 +48,7 @@ def test_both_arms_run_resume_and_are_compared(tmp_path, prefect_harness):
         (["--user", "concise", "--rounds", "2"], "no prompts under"),
     ],
 )
-def test_bad_input_is_a_one_line_error(tmp_path, argv, message):
-    with pytest.raises(SystemExit) as exit_info:
-        afterword_cli.main(["simulate", "--root", str(tmp_path), *argv])
-    text = str(exit_info.value.code)
-    assert text.startswith("afterword simulate: ") and message in text and "\n" not in text
+def test_bad_input_is_a_one_line_error(tmp_path, capsys, argv, message):
+    assert afterword_cli.main(["simulate", "--root", str(tmp_path), *argv]) == 2
+    text = capsys.readouterr().err
+    assert text.startswith("afterword simulate: error: ") and message in text and text.count("\n") == 1
