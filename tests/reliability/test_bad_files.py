@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.ingest import UNREADABLE_INPUT, IngestConfig, ingest_records, reject_raw
 from pipelines.sources import expand_inputs, plan_chunks, read_chunk
-from tests.conftest import NIGHT, wildchat_record, write_jsonl
+from tests.conftest import NIGHT, shared_file, wildchat_record, write_jsonl
 
 pytestmark = pytest.mark.reliability
 
@@ -145,3 +145,18 @@ def test_failure_7_private_fields_leave_rejects_raw_unless_kept(tmp_path):
     _, _, kept = ingest_paths([path], IngestConfig(keep_private_fields=True))
     assert all("abc123" in raw for raw in kept["raw"].to_pylist())
     assert reject_raw(b'{"hashed_ip": "abc', IngestConfig()) == '{"hashed_ip": "[removed]"'
+
+
+def test_real_dump_behind_a_bom_and_a_bad_gzip_crc_keeps_every_record(tmp_path):
+    real = shared_file("wildchat_real_small.jsonl").read_bytes()
+    lines = sum(1 for line in real.split(b"\n") if line.strip())
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + real)
+    damaged = bytearray(gzip.compress(real))
+    damaged[-8:-4] = bytes(4) if damaged[-8:-4] != bytes(4) else b"\x01\x00\x00\x00"
+    (tmp_path / "crc.jsonl.gz").write_bytes(bytes(damaged))
+    plain_in, plain, plain_rejects = ingest_paths([shared_file("wildchat_real_small.jsonl")])
+    for name in ("bom.jsonl", "crc.jsonl.gz"):
+        records_in, conversations, rejects = ingest_paths([tmp_path / name])
+        assert conversations["conversation_id"].equals(plain["conversation_id"]), name
+        assert records_in - plain_in == rejects.num_rows - plain_rejects.num_rows == (name == "crc.jsonl.gz")
+    assert plain_in == lines

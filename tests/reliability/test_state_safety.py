@@ -166,3 +166,11 @@ def test_checkpoint_files_get_ordinary_modes(tmp_path):
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o755
     assert stat.S_IMODE(os.stat(folder / "adapter" / "a.bin").st_mode) == 0o644
     assert storage.is_leftover(".round-0001.tmp-abc") and not storage.is_leftover(".writer.lock")
+
+
+def test_nightly_command_takes_replace():
+    import afterword_cli
+
+    parser = afterword_cli.build_parser()
+    assert parser.parse_args(["nightly", "--input", "d.jsonl", "--root", "r", "--replace"]).replace is True
+    assert parser.parse_args(["nightly", "--input", "d.jsonl", "--root", "r"]).replace is False
