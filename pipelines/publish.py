@@ -7,7 +7,7 @@ through a glob *relative to the root*, so a copied or moved root works: open it 
 (`cd ROOT && duckdb -readonly catalog.duckdb`) or set `file_search_path`. A table with no files yet is an
 empty view with the right columns, so every writer republishes (nightly, score workers, the trainer), and
 `afterword query` rebuilds the views when it opens the catalog. The file is rebuilt under a temporary name
-and renamed into place. `afterword query --root R "select ..."` reads it through `query_catalog`.
+and renamed into place. `afterword query --root R "select ..."` reads it through `pipelines/query.py`.
 """
 
 import glob
