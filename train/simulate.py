@@ -357,6 +357,7 @@ def comparison_png(pair: str, rows: dict[str, list[dict]]) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
     for arm, style in (("preference", "o-"), ("control", "s--")):
@@ -366,6 +367,7 @@ def comparison_png(pair: str, rows: dict[str, list[dict]]) -> bytes:
     left.set(title="held-out satisfaction", xlabel="round", ylabel="% of replies meeting the preference")
     right.set(title="drift on unrelated prompts", xlabel="round", ylabel="KL to the starting model, nats/token")
     for axis in (left, right):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
         axis.grid(alpha=0.3)
         axis.legend()
     figure.suptitle(pair, fontsize=9)
