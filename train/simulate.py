@@ -55,12 +55,12 @@ PROMPTS_SCHEMA = pa.schema(
     [("prompt_id", pa.string()), ("split", pa.string()), ("category", pa.string()), ("text", pa.string())]
 )
 # Trainer settings of a simulation unless the config file's [train] table sets them: sized so one arm of
-# 4 rounds fits ~20 minutes on 2 CPU cores with the default 135M model (measured in README "does it learn?").
+# 3 rounds fits ~20 minutes on 2 CPU cores with the default 135M model (measured in README "does it learn?").
 TRAIN_DEFAULTS = {
     "interactions_per_round": 32,
     "max_new_tokens": 40,  # ~30 words: a reply cut here still breaks the concise user's 20-word limit
     "generate_batch_size": 32,  # one generate() call per round's prompts (CPU throughput grows with batch)
-    "learning_rate": 5e-5,
+    "learning_rate": 2e-5,  # 5e-5 shortened replies in one round but broke them into gibberish (KL 0.68)
     "warmup_fraction": 0.0,
     "micro_batch_size": 4,
     "accumulation_steps": 1,  # 8 optimizer steps per round
@@ -357,6 +357,7 @@ def comparison_png(pair: str, rows: dict[str, list[dict]]) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
     for arm, style in (("preference", "o-"), ("control", "s--")):
@@ -366,6 +367,7 @@ def comparison_png(pair: str, rows: dict[str, list[dict]]) -> bytes:
     left.set(title="held-out satisfaction", xlabel="round", ylabel="% of replies meeting the preference")
     right.set(title="drift on unrelated prompts", xlabel="round", ylabel="KL to the starting model, nats/token")
     for axis in (left, right):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
         axis.grid(alpha=0.3)
         axis.legend()
     figure.suptitle(pair, fontsize=9)

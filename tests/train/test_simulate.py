@@ -66,7 +66,11 @@ def test_config_rejects_bad_input_and_names_both_arms_of_one_experiment(tmp_path
     config.write_text("[train]\nlearning_rate = 1e-4\n[simulate]\nmax_words = 12\n")
     pref, sim = sim_stages.load_simulation_config(str(config), str(tmp_path), 2, "concise", False)
     ctrl, sim_ctrl = sim_stages.load_simulation_config(str(config), str(tmp_path), 3, "concise", True)
-    assert pref.learning_rate == 1e-4 and sim.max_words == 12 and pref.max_new_tokens == 48  # file, then defaults
+    assert (
+        pref.learning_rate == 1e-4
+        and sim.max_words == 12
+        and pref.max_new_tokens == sim_stages.TRAIN_DEFAULTS["max_new_tokens"]
+    )
     assert pref.eval_fraction == 0.0 and pref.mode == "onpolicy"
     pair = sim_stages.pair_id(pref, sim)
     assert pair == sim_stages.pair_id(ctrl, sim_ctrl)  # rounds and the arm do not change the experiment
