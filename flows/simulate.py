@@ -13,10 +13,12 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.runtime import call, publish_artifact, run_flow
+from pipelines.lock import writer_lock
+from pipelines.publish import publish_catalog
 from pipelines.sources import InputError
 from train import loop
 from train import simulate as sim_stages
@@ -74,18 +76,20 @@ def simulate(train_config: dict, simulate_config: dict) -> dict:
     """Run one arm until `train_config["rounds"]` rounds are complete, then compare it with the other arm."""
     cfg, sim = TrainConfig(**train_config), sim_stages.SimulateConfig(**simulate_config)
     pair = sim_stages.pair_id(cfg, sim)
-    simulation = setup(cfg, sim)
-    rows_out = [baseline(simulation)]
-    for round_index in range(simulation.state.completed_rounds + 1, cfg.rounds + 1):
-        started_at = datetime.now(UTC)
-        rows, regen_metrics = sample_and_answer(simulation, round_index)
-        train_metrics = train(simulation, round_index, rows)
-        eval_metrics = evaluate(simulation, round_index)
-        rows_out.append(
-            checkpoint(simulation, round_index, {**regen_metrics, **train_metrics, **eval_metrics}, started_at)
-        )
-    png, md, markdown = compare(cfg.root, pair)
-    create_markdown_artifact(key=pair, markdown=markdown, description=f"simulated user {sim.user}: both arms")
+    # A simulation writes checkpoints and training_rounds rows: it holds the root's writer lock like refresh.
+    with writer_lock(cfg.root, "simulate"):
+        simulation = call(setup, cfg, sim)
+        rows_out = [call(baseline, simulation)]
+        for round_index in range(simulation.state.completed_rounds + 1, cfg.rounds + 1):
+            started_at = datetime.now(UTC)
+            rows, regen_metrics = call(sample_and_answer, simulation, round_index)
+            train_metrics = call(train, simulation, round_index, rows)
+            eval_metrics = call(evaluate, simulation, round_index)
+            metrics = {**regen_metrics, **train_metrics, **eval_metrics}
+            rows_out.append(call(checkpoint, simulation, round_index, metrics, started_at))
+        png, md, markdown = call(compare, cfg.root, pair)
+        publish_catalog(cfg.root)  # the arm's training_rounds rows, visible to analysts now
+    publish_artifact(pair, markdown, f"simulated user {sim.user}: both arms")
     return {
         "run_id": cfg.run_id,
         "pair": pair,
@@ -104,7 +108,7 @@ def run_simulate(
     config_file: str | None = None,
     prompts: str | None = None,
 ) -> dict:
-    """What the CLI calls: check the input (before Prefect starts), import prompts if given, run the flow."""
+    """What the CLI calls: check the input before any work, import prompts if given, run the flow."""
     try:
         cfg, sim = sim_stages.load_simulation_config(config_file, root, rounds, user, control)
         if prompts:
@@ -112,4 +116,4 @@ def run_simulate(
         sim_stages.read_prompts(root)  # a root without prompts fails here, in one line
     except (ValueError, FileNotFoundError, OSError) as error:
         raise BadInput(str(error)) from error
-    return simulate(train_config=asdict(cfg), simulate_config=asdict(sim))
+    return run_flow(simulate, train_config=asdict(cfg), simulate_config=asdict(sim))
