@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from flows.config import ScoringConfig
+from flows.config import RunConfig, ScoringConfig
 from flows.scoring import score_night_shard, shard_path
 from pipelines import storage
 from pipelines.ingest import IngestConfig, ingest_records
@@ -137,3 +137,14 @@ def test_nightly_scores_the_real_sample_and_token_advantages_reproduce(tmp_path,
             np.testing.assert_allclose(np.array(stored), expected, atol=1e-4, rtol=0)
         np.testing.assert_allclose(np.array(advantage), np.array(teacher) - np.array(student), atol=1e-6)
     assert json.loads(json.dumps(summary))["scoring_run"] == summary["scoring_run"]
+
+
+def test_bad_chat_template_kwargs_fail_before_the_model_loads_and_write_nothing(tmp_path, tiny_model_dir):
+    store_interactions(tmp_path, [wildchat_record(1)])
+    cfg = RunConfig.from_dict({"score": {"model": str(tiny_model_dir), "chat_template_kwargs": {"thinking": False}}})
+    with pytest.raises(ValueError, match="chat_template_kwargs"):
+        score_night_shard(str(tmp_path), NIGHT_DATE, 0, cfg.score)
+    assert not (tmp_path / "scores").exists()
+    with pytest.raises(ValueError, match="chat_template_kwargs"):
+        RunConfig.from_dict({"score": {"chat_template_kwargs": {"enable_thinking": [False]}}})
+    assert RunConfig.from_dict({"score": {"truncation": "equal_cut"}}).score.hindsight.truncation == "equal_cut"

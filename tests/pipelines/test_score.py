@@ -275,3 +275,16 @@ def test_smollm2_on_real_wildchat_matches_naive_transformers(tmp_path_factory):
         assert_close(result.student_T, naive.student_T, 1e-4)
         assert_close(result.teacher_T, naive.teacher_T, 1e-4)
         np.testing.assert_array_equal(result.topk_ids_T_K[:, 0], naive.topk_ids_T_K[:, 0])
+
+
+def test_bad_chat_template_kwargs_stop_scoring_before_the_backend_runs():
+    calls = []
+
+    def score_fn(sequences):
+        calls.append(len(sequences))
+        return []
+
+    cfg = ScoreConfig("run-1", "tiny", "abc123", hindsight=HindsightConfig(chat_template_kwargs={"thinking": False}))
+    with pytest.raises(ValueError, match=r"chat_template_kwargs has keys .* \['thinking'\]"):
+        score_interactions(make_interactions(3), score_fn, make_tokenizer(), cfg)
+    assert calls == []
