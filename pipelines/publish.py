@@ -66,15 +66,13 @@ def publish_catalog(root: str) -> str:
 
 
 def create_views(con: duckdb.DuckDBPyConnection, root: str, prefix: str, temporary: bool = False) -> None:
-    """Every catalog view over the files under `root`, their paths written as `prefix` + path in the root."""
+    """Every catalog view over the files under `root`, their globs written as `prefix` + glob in the root
+    (`prefix` is "" for paths relative to the root, or the root itself with its glob characters escaped)."""
     kind = "temp view" if temporary else "view"
     for table, module in TABLES.items():
-        absolute_root = os.path.abspath(root)
-        relative = os.path.relpath(storage.table_glob(absolute_root, table), absolute_root)
-        found = glob.glob(os.path.join(glob.escape(absolute_root), relative))
-        con.execute(
-            f"create or replace {kind} {table} as {_table_select(con, module.SCHEMA, prefix + relative, found)}"
-        )
+        pattern = prefix + storage.table_pattern(table)
+        found = glob.glob(storage.table_glob(root, table))
+        con.execute(f"create or replace {kind} {table} as {_table_select(con, module.SCHEMA, pattern, found)}")
     for view in DERIVED_VIEWS:
         con.execute(f"create or replace {kind} {view} as {read_sql(view)}")
     _comment_columns(con)

@@ -7,6 +7,7 @@ configuration locked. Only SELECT-like statements run (`copy`, `export`, `pragma
 and DML are refused before anything executes). `afterword query --root R "select ..."` calls it.
 """
 
+import glob
 import os
 
 import duckdb
@@ -49,8 +50,10 @@ def open_catalog(root: str) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(path, read_only=True)
     try:
         # Temporary views shadow the published ones and read the files under this root as it is now.
-        create_views(con, root, prefix=absolute_root + os.sep, temporary=True)
-        folders = sorted({_table_folder(absolute_root, table) for table in TABLES})
+        create_views(con, root, prefix=glob.escape(absolute_root) + os.sep, temporary=True)
+        # The views name the root with its glob characters escaped (`root[1]` is `root[[]1]`): both spellings.
+        roots = {absolute_root, glob.escape(absolute_root)}
+        folders = sorted({_table_folder(r, table) for r in roots for table in TABLES})
         con.execute("set allowed_directories = ?", [folders])
         con.execute("set enable_external_access = false")
         con.execute("set lock_configuration = true")
@@ -62,8 +65,7 @@ def open_catalog(root: str) -> duckdb.DuckDBPyConnection:
 
 def _table_folder(absolute_root: str, table: str) -> str:
     """The folder under which every file of `table` lives (the part of its glob before the first wildcard)."""
-    relative = os.path.relpath(storage.table_glob(absolute_root, table), absolute_root)
-    return os.path.join(absolute_root, relative.split(os.sep)[0]) + os.sep
+    return os.path.join(absolute_root, storage.table_pattern(table).split(os.sep)[0]) + os.sep
 
 
 def _first_line(error: Exception) -> str:

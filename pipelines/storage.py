@@ -37,17 +37,20 @@ def table_files(root: str, table: str) -> list[str]:
     return sorted(glob.glob(os.path.join(glob.escape(root), table, "ingest_date=*", "data.parquet")))
 
 
-def table_glob(root: str, table: str) -> str:
-    """Glob over every file of `table` (what the catalog's views read); the root's own `[`, `*`, `?` are escaped
-    (DuckDB reads the same escapes as Python's glob)."""
-    root = glob.escape(os.path.abspath(root))
+def table_pattern(table: str) -> str:
+    """Glob over every file of `table`, relative to the root (what the catalog's views read)."""
     if table == "runs":
-        return os.path.join(root, "runs", "*", "run.parquet")
+        return os.path.join("runs", "*", "run.parquet")
     if table == "training_rounds":
-        return os.path.join(root, "training_rounds", "run_id=*", "round-*.parquet")
+        return os.path.join("training_rounds", "run_id=*", "round-*.parquet")
     if table == "scores":
-        return os.path.join(root, "scores", "run_id=*", "round=*", "scores-*.parquet")
-    return os.path.join(root, table, "ingest_date=*", "data.parquet")
+        return os.path.join("scores", "run_id=*", "round=*", "scores-*.parquet")
+    return os.path.join(table, "ingest_date=*", "data.parquet")
+
+
+def table_glob(root: str, table: str) -> str:
+    """`table_pattern` under `root`, the root's own `[`, `*`, `?` escaped (DuckDB reads Python's glob escapes)."""
+    return os.path.join(glob.escape(os.path.abspath(root)), table_pattern(table))
 
 
 def night_of(path: str) -> date:

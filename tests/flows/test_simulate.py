@@ -36,7 +36,10 @@ def test_both_arms_run_resume_and_are_compared(tmp_path, prefect_harness):
     assert {r["arm"] for r in stored} == {"preference", "control"}
     assert Path(control["plot"]).read_bytes()[:4] == b"\x89PNG" and control["plot"].endswith(".png")
     assert "| control | 2 |" in control["markdown"] and "points" in Path(control["table"]).read_text()
-    html = Path(write_run_report(root)).read_text()  # `afterword report` links the comparison beside it
+    # `afterword report --run` on the arm's regenerated replies links the comparison beside it.
+    scoring_run = next((tmp_path / "root" / "scores").iterdir()).name.removeprefix("run_id=")
+    report_path, _ = write_run_report(root, scoring_run)
+    html = Path(report_path).read_text()
     assert f'<a href="{first["pair"]}.png">' in html and f'<a href="{first["pair"]}.md">table</a>' in html
 
 

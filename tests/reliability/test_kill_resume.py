@@ -13,13 +13,13 @@ import time
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pyarrow.parquet as pq
 import pytest
 
 from flows.nightly import nightly
 from pipelines import storage
 from pipelines.lock import LOCK_FILE, RootLockedError
+from pipelines.query import open_catalog
 from tests.conftest import NIGHT, wildchat_record, write_jsonl
 from tests.reliability.nightly_child import CONFIG
 
@@ -79,7 +79,7 @@ def test_kill_9_at_five_points_then_resume_equals_an_uninterrupted_run(tmp_path,
     for key in ("records_in", "conversations", "rejects", "interactions", "reject_reasons"):
         assert resumed[key] == expected[key], key
     assert leftovers(root) == [] and not os.listdir(root / "_staging")
-    with duckdb.connect(storage.catalog_path(str(root)), read_only=True) as con:
+    with open_catalog(str(root)) as con:
         assert con.sql("select count(*) from runs").fetchall() == [(1,)]
         assert con.sql("select count(*), count(distinct conversation_id) from conversations").fetchall() == [(12, 12)]
 

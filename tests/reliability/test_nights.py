@@ -5,13 +5,13 @@ import errno
 import json
 from datetime import date
 
-import duckdb
 import pyarrow.parquet as pq
 import pytest
 
 import flows.nightly
 from flows.nightly import NightPublishedError, nightly
 from pipelines import ingest, storage
+from pipelines.query import open_catalog
 from tests.conftest import wildchat_record, write_jsonl
 from tests.reliability.nightly_child import CONFIG
 
@@ -49,7 +49,7 @@ def test_failure_3_5_backfill_rerun_and_other_inputs_under_a_root_named_with_bra
     with open(storage.night_manifest(str(root), date(2026, 11, 21))) as handle:
         manifest = json.load(handle)
     assert list(manifest["inputs"]) == [str(earlier)] and manifest["inputs"][str(earlier)].startswith("sha256:")
-    with duckdb.connect(storage.catalog_path(str(root)), read_only=True) as con:
+    with open_catalog(str(root)) as con:
         ids = con.sql("select count(*), count(distinct conversation_id) from conversations").fetchall()
     assert ids == [(10, 10)]  # no id on two nights
 
