@@ -48,6 +48,11 @@ def table_pattern(table: str) -> str:
     return os.path.join(table, "ingest_date=*", "data.parquet")
 
 
+def training_round_path(root: str, run_id: str, round_index: int) -> str:
+    """The `training_rounds` row of one round of a training run."""
+    return os.path.join(root, "training_rounds", f"run_id={run_id}", f"round-{round_index:04d}.parquet")
+
+
 def table_glob(root: str, table: str) -> str:
     """`table_pattern` under `root`, the root's own `[`, `*`, `?` escaped (DuckDB reads Python's glob escapes)."""
     return os.path.join(glob.escape(os.path.abspath(root)), table_pattern(table))

@@ -9,6 +9,7 @@ logged. Other derived values (gradient accumulation, steps per round) are comput
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import tomllib
@@ -173,3 +174,13 @@ def load_train_config(path: str | None, **overrides: object) -> TrainConfig:
     if unknown:
         raise ValueError(f"unknown train config keys {unknown}; known: {sorted(known)}")
     return TrainConfig(**values)
+
+
+def parse_train_args(argv: list[str] | None = None) -> TrainConfig:
+    """`python -m train.loop --root R --rounds N [--config FILE]` (also under torchrun) → TrainConfig."""
+    parser = argparse.ArgumentParser(prog="python -m train.loop", description="The refresh trainer.")
+    parser.add_argument("--root", required=True, help="storage root (interactions in; scores, checkpoints out)")
+    parser.add_argument("--rounds", type=int, default=None, help="refresh rounds to reach")
+    parser.add_argument("--config", default=None, help="TOML file with a [train] table")
+    args = parser.parse_args(argv)
+    return load_train_config(args.config, root=args.root, rounds=args.rounds)

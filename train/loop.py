@@ -14,7 +14,6 @@ Axis letters: B replies in a micro-batch, L prefix + reply tokens, T reply token
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
@@ -33,6 +32,7 @@ import torch.distributed as dist
 
 from flows.progress import report
 from flows.scoring import shard_path
+from pipelines import storage
 from pipelines.hindsight import HindsightConfig
 from pipelines.io import code_version, write_table
 from pipelines.lock import writer_lock
@@ -41,9 +41,9 @@ from pipelines.publish import publish_catalog
 from pipelines.score import ScoreConfig, take_sample
 from schemas import training_rounds
 from train import checkpoint, data, distributed, losses, model
-from train.config import TrainConfig, load_train_config
+from train.config import TrainConfig, parse_train_args
 from train.evaluate import evaluate_policy
-from train.metrics import append_record, tensorboard_writer, truncate_after
+from train.metrics import append_record, tensorboard_writer, token_mean_advantage, truncate_after
 from train.regen import RegenConfig, regenerate
 
 log = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ def regenerate_round(state: RunState, round_index: int) -> tuple[list[data.Train
             write_table(scores, path)
         if state.world > 1 and not state.rank:
             dist.barrier()
-        summary.update({"scores_path": path, "regen/mean_advantage": _token_mean_advantage(scores)})
+        summary.update({"scores_path": path, "regen/mean_advantage": token_mean_advantage(scores)})
     summary["regen/reply_tokens"] = float(pc.mean(scores["n_tokens"]).as_py() or 0.0)
     summary["time/regen_s"] = time.perf_counter() - started
     return data.build_rows(scores, state.interactions, state.tokenizer, cfg.hindsight), summary
@@ -445,9 +445,7 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
     # Columns a caller adds to the round's metrics under their own names (the simulation's evaluation).
     row.update({name: metrics[name] for name in training_rounds.SCHEMA.names if name not in row and name in metrics})
     table = pa.Table.from_pylist([row], schema=training_rounds.SCHEMA)
-    write_table(
-        table, os.path.join(cfg.root, "training_rounds", f"run_id={state.run_id}", f"round-{round_index:04d}.parquet")
-    )
+    write_table(table, storage.training_round_path(cfg.root, state.run_id, round_index))
     numbers = {k: v for k, v in metrics.items() if "/" in k and isinstance(v, int | float)}
     write_metrics(state, {"step": state.global_step, "round": round_index, **numbers})
     if state.world > 1:
@@ -490,23 +488,8 @@ def summarize(state: RunState, rows: list[dict]) -> dict:
     }
 
 
-def _token_mean_advantage(scores: pa.Table) -> float:
-    tokens = pc.sum(scores["n_tokens"]).as_py() or 0
-    return float((pc.sum(scores["sum_advantage"]).as_py() or 0.0) / max(tokens, 1))
-
-
-def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    """`python -m train.loop --root R --rounds N [--config FILE]` (also under torchrun) → TrainConfig."""
-    parser = argparse.ArgumentParser(prog="python -m train.loop", description=__doc__.splitlines()[0])
-    parser.add_argument("--root", required=True, help="storage root (interactions in; scores, checkpoints out)")
-    parser.add_argument("--rounds", type=int, default=None, help="refresh rounds to reach")
-    parser.add_argument("--config", default=None, help="TOML file with a [train] table")
-    args = parser.parse_args(argv)
-    return load_train_config(args.config, root=args.root, rounds=args.rounds)
-
-
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    summary = main(parse_args())
+    summary = main(parse_train_args())
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(summary, indent=2, default=str))

@@ -10,6 +10,9 @@ import json
 import logging
 import os
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from pipelines.io import write_text
 
 log = logging.getLogger(__name__)
@@ -52,3 +55,9 @@ def tensorboard_writer(log_dir: str):
     from torch.utils.tensorboard import SummaryWriter
 
     return SummaryWriter(log_dir=log_dir)
+
+
+def token_mean_advantage(scores: pa.Table) -> float:
+    """Mean advantage per scored token over a scores table (nats)."""
+    tokens = pc.sum(scores["n_tokens"]).as_py() or 0
+    return float((pc.sum(scores["sum_advantage"]).as_py() or 0.0) / max(tokens, 1))

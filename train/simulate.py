@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flows.scoring import shard_path
+from pipelines import storage
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
 from pipelines.io import write_table, write_text
 from pipelines.score import ScoreConfig, score_interactions, take_sample
@@ -289,14 +290,10 @@ def evaluate_simulation(simulation: Simulation, round_index: int) -> dict:
     }
 
 
-def round_row_path(root: str, run_id: str, round_index: int) -> str:
-    return os.path.join(root, "training_rounds", f"run_id={run_id}", f"round-{round_index:04d}.parquet")
-
-
 def baseline_round(simulation: Simulation) -> dict:
     """Round 0: evaluate the starting weights and store that row (once; a rerun reads it back)."""
     state, cfg = simulation.state, simulation.state.cfg
-    path = round_row_path(cfg.root, state.run_id, 0)
+    path = storage.training_round_path(cfg.root, state.run_id, 0)
     if os.path.exists(path):
         return pq.read_table(path).to_pylist()[0]
     started_at = datetime.now(UTC)

@@ -13,6 +13,7 @@ from transformers import AutoModelForCausalLM
 from tests.train.conftest_train import write_interactions, write_tiny_model
 from tests.train.test_loop import _write_logged_scores
 from train import loop
+from train.config import load_train_config
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +62,7 @@ def test_two_ranks_train_like_one_process_with_the_same_global_batch(tmp_path):
     assert done.returncode == 0, done.stderr[-4000:]
 
     single_root = _root(tmp_path / "single")
-    cfg = loop.load_train_config(None, root=str(single_root), model=str(model_dir), accumulation_steps=2, **SETTINGS)
+    cfg = load_train_config(None, root=str(single_root), model=str(model_dir), accumulation_steps=2, **SETTINGS)
     single = loop.main(cfg)
     assert single["global_step"] == 2
 

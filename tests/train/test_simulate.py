@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines import storage
 from tests.train.conftest_train import tiny_config, write_tiny_model
 from train import loop
 from train import simulate as sim_stages
@@ -107,7 +108,7 @@ def test_a_round_writes_the_users_follow_ups_scores_them_and_trains(tmp_path, co
     evaluation = sim_stages.evaluate_simulation(simulation, 1)
     assert evaluation["unrelated_drift_kl"] > 0.0 and evaluation["arm"] == sim.arm
     row = loop.checkpoint_round(simulation.state, 1, {**metrics, **train_metrics, **evaluation}, datetime.now(UTC))
-    stored = pq.read_table(sim_stages.round_row_path(root, cfg.run_id, 1)).to_pylist()[0]
+    stored = pq.read_table(storage.training_round_path(root, cfg.run_id, 1)).to_pylist()[0]
     assert stored["simulated_user"] == "sign-off" and stored["complaint_rate"] == 1.0 == row["complaint_rate"]
     assert stored["unrelated_drift_kl"] == pytest.approx(evaluation["unrelated_drift_kl"])
 
