@@ -1,5 +1,9 @@
 """Training throughput on one GPU: a plain Hugging Face SFT step against the trainer's reply-only loss step.
 
+Over 500 lines as one self-contained script copied to a device machine. Its "ours" step is still its own
+micro-batching and chunked LM head, not the shipped trainer's (`train/loop.py`): until the trainer ships that
+path, its figures describe this script, not the product.
+
 Randomly initialised Qwen3-0.6B- and Qwen3-4B-shaped models (tied embeddings) in bf16 with gradient
 checkpointing and AdamW, a few optimizer steps each of
   baseline: one sample per row, right-padded to 2048 tokens, attention mask, `model(..., labels=...)`

@@ -196,16 +196,10 @@ def _sniff_records(data: bytes, container: str):
     """JSON objects from the top of a file; junk lines before the first record are skipped here
     (ingest rejects them one by one)."""
     if container.startswith("jsonl"):
-        for line in data.removeprefix(BOM).split(b"\n")[:SNIFF_LINES]:
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                yield record
-        return
-    items, _ = _parse_json_document(data.removeprefix(BOM))
-    for item in items[:FORMAT_SNIFF_RECORDS]:
+        candidates = data.removeprefix(BOM).split(b"\n")[:SNIFF_LINES]
+    else:
+        candidates = _parse_json_document(data.removeprefix(BOM))[0][:FORMAT_SNIFF_RECORDS]
+    for item in candidates:
         try:
             record = orjson.loads(item)
         except orjson.JSONDecodeError:
