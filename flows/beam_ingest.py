@@ -15,9 +15,9 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from flows.progress import polling
 from pipelines import ingest, segment, sources
 from pipelines.io import write_json, write_table
+from pipelines.progress import polling
 
 STAGED_TABLES = ("conversations", "rejects", "interactions")
 

@@ -7,44 +7,34 @@ model, DESIGN.md §6) moves them about as much for both. Writes `<root>/competen
 `afterword competence --root R --night D [--n 32]` runs it.
 """
 
-import os
 from datetime import date
 
 import numpy as np
 
-from flows.config import ScoringConfig
-from flows.scoring import make_score_fn, scoring_run_id
 from pipelines import storage
 from pipelines.io import write_json
+from pipelines.scorer import ScoringConfig, open_scorer, scoring_run_id
 
 
 def check_teacher_competence(root: str, night: date, cfg: ScoringConfig, n: int) -> dict:
     """Mean |advantage| per token under real vs swapped follow-ups, and how often the real one moves more."""
     import pyarrow.parquet as pq
 
-    from pipelines.hindsight import check_chat_template_kwargs
-    from pipelines.models import load_tokenizer, resolve_model
-    from pipelines.score import ScoreConfig, score_interactions, swap_followups, take_sample
+    from pipelines.score import ScoreRun, score_interactions, swap_followups, take_sample
 
-    source = resolve_model(cfg.model)
     interactions = take_sample(pq.read_table(storage.night_file(root, "interactions", night)), n)
-    tokenizer = load_tokenizer(cfg.model)
-    check_chat_template_kwargs(tokenizer, cfg.chat_template_kwargs)  # a bad setting fails before the model loads
-    score_fn = make_score_fn(cfg, source.path)
-    score_cfg = ScoreConfig(
-        run_id=f"competence-{scoring_run_id(night, cfg, source.revision)}",
-        model_id=source.model_id,
-        model_revision=source.revision,
-        hindsight=cfg.hindsight,
-    )
-    real = score_interactions(interactions, score_fn, tokenizer, score_cfg)
-    swapped = score_interactions(swap_followups(interactions), score_fn, tokenizer, score_cfg)
+    scorer = open_scorer(cfg)
+    source = scorer.source
+    run_id = f"competence-{scoring_run_id(night, cfg, source.revision)}"
+    score_cfg = ScoreRun(run_id, source.model_id, source.revision, hindsight=cfg.hindsight)
+    real = score_interactions(interactions, scorer.score_fn, scorer.tokenizer, score_cfg)
+    swapped = score_interactions(swap_followups(interactions), scorer.score_fn, scorer.tokenizer, score_cfg)
     real_N, swapped_N = _mean_abs_advantage(real), _mean_abs_advantage(swapped)
     result = {
         "night": night.isoformat(),
         "model_id": source.model_id,
         "model_revision": source.revision,
-        "template": cfg.template,
+        "template": cfg.hindsight.template,
         "interactions": real.num_rows,
         "mean_abs_advantage_real": float(real_N.mean()),
         "mean_abs_advantage_swapped": float(swapped_N.mean()),
@@ -52,7 +42,7 @@ def check_teacher_competence(root: str, night: date, cfg: ScoringConfig, n: int)
         "ratio_real_to_swapped": float(real_N.mean() / max(swapped_N.mean(), 1e-12)),
         "share_real_moves_more": float((real_N > swapped_N).mean()),
     }
-    write_json(result, os.path.join(root, "competence", f"{night.isoformat()}-{score_cfg.run_id}.json"))
+    write_json(result, storage.competence_path(root, night, run_id))
     return result
 
 

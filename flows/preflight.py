@@ -21,16 +21,16 @@ def parse_night(text: str, flag: str = "--date") -> date:
         raise InputError(f"{flag} {text!r}: use YYYY-MM-DD, e.g. 2026-11-27") from None
 
 
-def run_config(path: str | None) -> RunConfig:
-    """The nightly RunConfig from a TOML file (or the defaults), with the file and the problem named."""
-    return _load(path, load_config)
+def run_config(path: str | None, flags: dict[str, str] | None = None) -> RunConfig:
+    """The nightly RunConfig from a TOML file (or the defaults) and dotted flags, with the problem named."""
+    return _load(path, lambda p: load_config(p, flags))
 
 
-def train_config(path: str | None, **overrides: object):
-    """The trainer's TrainConfig from a TOML file's [train] table plus command-line overrides."""
+def train_config(path: str | None, flags: dict[str, str] | None = None, **overrides: object):
+    """The trainer's TrainConfig from a TOML file's [train] table plus command-line flags and overrides."""
     from train.config import load_train_config  # the trainer's imports load only for `refresh`
 
-    return _load(path, lambda p: load_train_config(p, **overrides))
+    return _load(path, lambda p: load_train_config(p, flags, **overrides))
 
 
 def _load(path: str | None, loader):

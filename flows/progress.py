@@ -1,14 +1,12 @@
-"""Progress of long stages: counts, rate and ETA on the terminal while ingest, scoring, sampling and training run.
+"""Progress bars of long stages: counts, rate and ETA on the terminal while ingest, scoring, sampling and training run.
 
-Stages report `report(stage, done, total)` (or `polling(...)` for work other processes finish, e.g. Beam
-workers, counted from the files they leave); the events travel on the `afterword.progress` logger, so a stage
-knows nothing about terminals and nothing is drawn unless the command installs `progress_bars` (library use
-and tests stay silent). `afterword nightly|score|refresh|competence|demo` show them.
+Stages send `pipelines.progress.report` events on the `afterword.progress` logger; `progress_bars` draws them
+while a command runs (library use and tests install nothing and stay silent).
+`afterword nightly|score|refresh|competence|demo` show them.
 """
 
 import logging
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -23,33 +21,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-LOGGER = logging.getLogger("afterword.progress")
-
-
-def report(stage: str, done: int, total: int) -> None:
-    """`done` of `total` units of `stage` are finished (absolute, so a repeated event is harmless)."""
-    if LOGGER.isEnabledFor(logging.DEBUG):
-        LOGGER.debug("%s: %d/%d", stage, done, total, extra={"progress": (stage, done, total)})
-
-
-@contextmanager
-def polling(stage: str, total: int, count: Callable[[], int], interval_s: float = 0.5) -> Iterator[None]:
-    """Report `count()` of `total` every `interval_s` while the block runs, and once more at its end."""
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.wait(interval_s):
-            report(stage, count(), total)
-
-    watcher = threading.Thread(target=watch, name=f"progress-{stage}", daemon=True)
-    report(stage, count(), total)
-    watcher.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        watcher.join()
-        report(stage, count(), total)
+from pipelines.progress import LOGGER
 
 
 class _Counts(MofNCompleteColumn):

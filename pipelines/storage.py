@@ -3,8 +3,11 @@
 `<root>/<table>/ingest_date=YYYY-MM-DD/data.parquet` holds one night of one table; `<root>/nights/
 ingest_date=YYYY-MM-DD/manifest.json` marks the night published and records its inputs' fingerprints (a
 published night changes only when a run says --replace); `<root>/scores/run_id=<run>/round=NNNN/` holds a
-scoring run's shards; `<root>/runs/<run_id>/` holds a run's manifest; `<root>/_staging/` holds the resumable
-work of unfinished nights; `<root>/catalog.duckdb` holds the analyst views.
+scoring run's shards (a Hive partition: readers see `round` as a column); a training run's per-round outputs
+are named `round-NNNN` (`checkpoints/run_id=<run>/round-NNNN/`, `training_rounds/run_id=<run>/round-NNNN.parquet`,
+`simulations/...`); `<root>/runs/<run_id>/` holds a run's manifest; `<root>/_staging/` holds the resumable
+work of unfinished nights; `<root>/catalog.duckdb` holds the analyst views. Every path under a root is built
+or parsed here.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -25,6 +29,7 @@ if TYPE_CHECKING:  # sources imports the ingest stage; storage stays light for r
 TABLES = ("conversations", "rejects", "interactions", "filter_report")
 STAGED = ("conversations", "rejects", "interactions")  # what the per-chunk work leaves in the staging folder
 DATA_SETTINGS = ("ingest", "segment", "select")  # config sections that decide a night's rows
+SHARD_NAME = re.compile(r"scores-(\d+)-of-(\d+)\.parquet$")
 
 
 def night_file(root: str, table: str, night: date) -> str:
@@ -48,9 +53,95 @@ def table_pattern(table: str) -> str:
     return os.path.join(table, "ingest_date=*", "data.parquet")
 
 
+def round_name(round_index: int) -> str:
+    """A training run's per-round folder or file name (`round-0003`)."""
+    return f"round-{round_index:04d}"
+
+
 def training_round_path(root: str, run_id: str, round_index: int) -> str:
     """The `training_rounds` row of one round of a training run."""
-    return os.path.join(root, "training_rounds", f"run_id={run_id}", f"round-{round_index:04d}.parquet")
+    return os.path.join(root, "training_rounds", f"run_id={run_id}", f"{round_name(round_index)}.parquet")
+
+
+def training_round_files(root: str, run_id: str) -> list[str]:
+    """Every stored `training_rounds` row file of a training run, in round order."""
+    folder = os.path.join(glob.escape(root), "training_rounds", f"run_id={glob.escape(run_id)}")
+    return sorted(glob.glob(os.path.join(folder, "round-*.parquet")))
+
+
+def training_dir(root: str, run_id: str) -> str:
+    """A training run's metrics (`metrics.jsonl`) and TensorBoard events."""
+    return os.path.join(root, "training", run_id)
+
+
+def checkpoints_dir(root: str, run_id: str) -> str:
+    """Every round checkpoint of one training run."""
+    return os.path.join(root, "checkpoints", f"run_id={run_id}")
+
+
+def checkpoint_path(root: str, run_id: str, round_index: int) -> str:
+    """The checkpoint written at the end of round `round_index`."""
+    return os.path.join(checkpoints_dir(root, run_id), round_name(round_index))
+
+
+def checkpoint_dirs(root: str, run_id: str) -> list[str]:
+    """The round checkpoint folders of a run (complete or not), oldest first."""
+    return sorted(glob.glob(os.path.join(glob.escape(checkpoints_dir(root, run_id)), "round-[0-9][0-9][0-9][0-9]")))
+
+
+def simulation_path(root: str, run_id: str, round_index: int) -> str:
+    """One simulated round's replies, follow-ups and verdicts."""
+    return os.path.join(root, "simulations", f"run_id={run_id}", f"{round_name(round_index)}.parquet")
+
+
+def prompts_path(root: str) -> str:
+    """The simulation's prompts, stored under the root once."""
+    return os.path.join(root, "prompts", "prompts.parquet")
+
+
+def report_path(root: str, name: str, extension: str = "html") -> str:
+    """A report written under the root (`reports/<name>.<extension>`)."""
+    return os.path.join(root, "reports", f"{name}.{extension}")
+
+
+def competence_path(root: str, night: date, run_id: str) -> str:
+    """The result of one teacher-competence check."""
+    return os.path.join(root, "competence", f"{night.isoformat()}-{run_id}.json")
+
+
+def score_round_dir(root: str, run_id: str, round_index: int) -> str:
+    """One round of a scoring run: round 0 = logged replies, k >= 1 = replies regenerated in round k."""
+    return os.path.join(root, "scores", f"run_id={run_id}", f"round={round_index:04d}")
+
+
+def score_shard_path(root: str, run_id: str, round_index: int, shard: int, shards: int) -> str:
+    """Where one shard of one round of a scoring run lives."""
+    return os.path.join(score_round_dir(root, run_id, round_index), f"scores-{shard:05d}-of-{shards:05d}.parquet")
+
+
+def score_shard_files(root: str, run_id: str = "*", round_index: int | None = None) -> list[str]:
+    """The shards of a scoring run (every run for `*`), of one round or of all of them, sorted."""
+    run = run_id if run_id == "*" else glob.escape(run_id)
+    round_folder = "round=*" if round_index is None else f"round={round_index:04d}"
+    pattern = os.path.join(glob.escape(root), "scores", f"run_id={run}", round_folder, "scores-*.parquet")
+    return sorted(glob.glob(pattern))
+
+
+def scoring_runs_with_round(root: str, round_index: int) -> list[str]:
+    """Ids of the scoring runs that have a folder for round `round_index`, sorted."""
+    folders = glob.glob(os.path.join(glob.escape(root), "scores", "run_id=*", f"round={round_index:04d}"))
+    return sorted(os.path.basename(os.path.dirname(path)).removeprefix("run_id=") for path in folders)
+
+
+def scoring_run_of(shard_path: str) -> str:
+    """The scoring run a shard file belongs to, from its folder names."""
+    return os.path.basename(os.path.dirname(os.path.dirname(shard_path))).removeprefix("run_id=")
+
+
+def shard_of(shard_path: str) -> tuple[str, int, int] | None:
+    """(round folder, shard, shards) from a shard file's path; None for a file not named like a shard."""
+    match = SHARD_NAME.search(os.path.basename(shard_path))
+    return (os.path.basename(os.path.dirname(shard_path)), int(match[1]), int(match[2])) if match else None
 
 
 def table_glob(root: str, table: str) -> str:

@@ -31,6 +31,8 @@ def mistakes(tmp_path, dump):
     bad_toml.write_text("[select]\nlanguages = \n")
     unknown_key = tmp_path / "unknown.toml"
     unknown_key.write_text("[select]\nlanguage = ['English']\n")
+    moved_key = tmp_path / "moved.toml"
+    moved_key.write_text('[score]\ntemplate = "offline"\n')
     return {
         "missing input": (["nightly", "--input", str(tmp_path / "nope.jsonl"), "--root", str(fresh)], "does not exist"),
         "glob matching nothing": (["nightly", "--input", str(tmp_path / "*.gz"), "--root", str(fresh)], "matches no"),
@@ -50,6 +52,14 @@ def mistakes(tmp_path, dump):
         ),
         "score, bad shard": (["score", "--root", str(fresh), "--night", "2026-11-20", "--shard", "9/8"], "0 <= I < N"),
         "score, bad night": (["score", "--root", str(fresh), "--night", "yesterday", "--shard", "0/1"], "YYYY-MM-DD"),
+        "bad flag value": (
+            ["nightly", "--input", str(dump), "--root", str(fresh), "--score.shards", "zero"],
+            "[score] shards = 'zero': expected an integer",
+        ),
+        "moved key": (
+            ["nightly", "--input", str(dump), "--root", str(fresh), "--config", str(moved_key)],
+            "[score] template has moved: set it as [score.hindsight] template",
+        ),
     }
 
 
@@ -103,3 +113,24 @@ def test_query_formats_and_row_limit(tmp_path, dump, capsys, monkeypatch):
     assert json.loads(out) == [{"conversation_id": f"hash000{i}", "turn_index": 1} for i in range(3)]
     code, out, _ = run(["query", "--root", root, "select count(*) as interactions_total from interactions"], capsys)
     assert "interactions_total" in out  # a header is never squeezed
+
+
+def test_dotted_flags_set_nested_settings_on_top_of_the_config_file(tmp_path):
+    from flows import preflight
+    from pipelines.configs import flag_settings
+
+    config = tmp_path / "night.toml"
+    config.write_text('[score]\nshards = 4\n[score.hindsight]\ntemplate = "online"\nmax_reply_tokens = 64\n')
+    argv = ["nightly", "--input", "d.jsonl", "--root", "r", "--config", str(config), "--score.hindsight.template"]
+    argv += ["offline", "--select.languages", '["English", "French"]', "--score.model", "123"]
+    flags = flag_settings(afterword_cli.build_parser().parse_args(argv))
+    cfg = preflight.run_config(str(config), flags)
+    assert (cfg.score.hindsight.template, cfg.score.hindsight.max_reply_tokens, cfg.score.shards) == ("offline", 64, 4)
+    assert cfg.select.languages == ("English", "French") and cfg.score.model == "123"  # text fields stay text
+
+    argv = ["refresh", "--root", "r", "--rounds", "2", "--train.regen.max_new_tokens", "24"]
+    argv += ["--train.hindsight.chat_template_kwargs", "{enable_thinking = true}", "--train.learning_rate", "2e-6"]
+    args = afterword_cli.build_parser().parse_args(argv)
+    train = preflight.train_config(None, flag_settings(args), root=args.root, rounds=args.rounds)
+    assert (train.regen.max_new_tokens, train.learning_rate, train.rounds) == (24, 2e-6, 2)
+    assert train.hindsight.chat_template_kwargs == {"enable_thinking": True}

@@ -11,7 +11,6 @@ their weights, and `keep_last` bounds how many rounds are kept at all.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import random
@@ -23,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from pipelines import storage
 from pipelines.io import write_json
 from train.model import merged_copy
 
@@ -34,20 +34,9 @@ ADAPTER_DIR = "adapter"
 META_FILE = "meta.json"
 
 
-def checkpoints_dir(root: str, run_id: str) -> str:
-    """Folder holding one training run's round checkpoints."""
-    return os.path.join(root, "checkpoints", f"run_id={run_id}")
-
-
-def checkpoint_path(root: str, run_id: str, round_index: int) -> str:
-    """The checkpoint written at the end of round `round_index`."""
-    return os.path.join(checkpoints_dir(root, run_id), f"round-{round_index:04d}")
-
-
 def round_checkpoints(root: str, run_id: str) -> list[str]:
     """A run's complete round checkpoints (renamed into place, meta.json inside), oldest first."""
-    found = sorted(glob.glob(os.path.join(glob.escape(checkpoints_dir(root, run_id)), "round-[0-9][0-9][0-9][0-9]")))
-    return [path for path in found if os.path.exists(os.path.join(path, META_FILE))]
+    return [path for path in storage.checkpoint_dirs(root, run_id) if os.path.exists(os.path.join(path, META_FILE))]
 
 
 def latest_checkpoint(root: str, run_id: str) -> str | None:

@@ -1,9 +1,12 @@
 """The trainer's one frozen config, `TrainConfig`, loadable from a TOML file's `[train]` table.
 
-Every field documents its unit and sentinel; `__post_init__` rejects impossible combinations with the
-fix in the message and resolves the per-mode defaults (`ignore_first_tokens`, `center_advantages`,
-`topk_support`; table in train/README.md) to concrete values, so they are hashed into the run id and
-logged. Other derived values (gradient accumulation, steps per round) are computed in `train/loop.py`.
+It nests the scorer's own `HindsightConfig` (`[train.hindsight]`: template, token limits, truncation,
+chat-template arguments, show_earlier_reply) and the sampling-only `RegenConfig` (`[train.regen]`:
+temperature, max_new_tokens, batch_size), so each setting and its default exist once. Every field documents
+its unit and sentinel; `__post_init__` rejects impossible combinations with the fix in the message and
+resolves the per-mode defaults (`ignore_first_tokens`, `center_advantages`, `topk_support`; table in
+train/README.md) to concrete values, so they are hashed into the run id and logged. Other derived values
+(gradient accumulation, steps per round) are computed in `train/loop.py`.
 `afterword refresh --config FILE` reads the file.
 """
 
@@ -13,15 +16,12 @@ import argparse
 import hashlib
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
-from pipelines.hindsight import (
-    TEMPLATES,
-    TRUNCATIONS,
-    HindsightConfig,
-    check_kwargs_types,
-    default_chat_template_kwargs,
-)
+from pipelines.backends import MAX_BATCH_TOKENS
+from pipelines.configs import add_config_flags, build_config, flag_settings, with_flags
+from pipelines.hindsight import HindsightConfig
+from pipelines.scorer import DEFAULT_MODEL
 
 MODES = ("logged", "onpolicy")
 TEACHERS = ("live", "ema", "frozen", "stored")
@@ -36,10 +36,30 @@ MODE_DEFAULTS = {
 }
 
 
+# Keys a [train] table once held that now live in its nested tables.
+MOVED_KEYS = {
+    **{f"{name}": f"[train.hindsight] {name}" for name in HindsightConfig.__dataclass_fields__},
+    "temperature": "[train.regen] temperature",
+    "max_new_tokens": "[train.regen] max_new_tokens",
+    "generate_batch_size": "[train.regen] batch_size",
+}
+
+
+@dataclass(frozen=True)
+class RegenConfig:
+    temperature: float = 1.0  # 1.0 = sample from p_θ itself (stored student log-probs = behaviour log-probs)
+    max_new_tokens: int = 256  # longest sampled reply, tokens
+    batch_size: int = 8  # prompts per generate() call, left-padded
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0 or self.max_new_tokens < 1 or self.batch_size < 1:
+            raise ValueError("temperature must be > 0, max_new_tokens >= 1 and batch_size >= 1")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     root: str  # storage root: interactions are read and scores, checkpoints and metrics written under it
-    model: str = "smollm2-135m-instruct"  # initial weights: Hugging Face id in the local cache, local dir, built-in
+    model: str = DEFAULT_MODEL  # initial weights: Hugging Face id in the local cache, local dir, built-in
     run_id: str = ""  # training run name; "" = derived from the settings (same settings → same run → resume)
     mode: str = "onpolicy"  # logged: train on round-0 scores of logged replies; onpolicy: regenerate every round
     rounds: int = 1  # refresh rounds to reach (a resumed run continues up to this many)
@@ -51,19 +71,10 @@ class TrainConfig:
     eval_max_interactions: int = 16  # held-out interactions evaluated each round (stable hash sample); 0 = none
     interactions_per_round: int = 64  # training interactions consumed per round (regenerated in onpolicy mode)
     epochs_per_round: int = 1  # passes over a round's replies
-    # --- regeneration ---
-    temperature: float = 1.0  # sampling temperature; 1.0 makes the scorer's student log-probs the behaviour ones
-    max_new_tokens: int = 256  # longest sampled reply, tokens
-    generate_batch_size: int = 8  # prompts per generate() call (left-padded)
-    # --- hindsight scoring (same settings as the nightly scorer) ---
-    template: str = "paper"  # hindsight block: paper, offline or online (DESIGN.md §1)
-    show_earlier_reply: bool = False  # teacher of regenerated replies also sees the logged reply (DESIGN.md §2)
-    max_context_tokens: int = 2048  # contexts left-truncated to this many tokens
-    max_reply_tokens: int = 2048  # replies right-truncated to this many tokens
-    truncation: str = "independent"  # independent: each context keeps its last tokens (published); equal_cut
-    # arguments of every chat-template render (scoring, sampling, training, evaluation); default used where read
-    chat_template_kwargs: dict = field(default_factory=default_chat_template_kwargs)
-    score_max_batch_tokens: int = 8192  # transformers scorer: padded tokens per forward
+    regen: RegenConfig = field(default_factory=RegenConfig)  # sampling of on-policy replies ([train.regen])
+    # hindsight rendering of every scoring, sampling, training and evaluation render ([train.hindsight])
+    hindsight: HindsightConfig = field(default_factory=HindsightConfig)
+    score_max_batch_tokens: int = MAX_BATCH_TOKENS  # transformers scorer: padded tokens per forward
     # --- loss and teacher ---
     loss: str = "sampled_token"  # sampled_token (paper) or topk (top-K + tail, SDPO)
     teacher: str = "live"  # live (current weights, no grad; paper), ema, frozen (initial weights), stored (shards)
@@ -97,11 +108,9 @@ class TrainConfig:
             (self.mode in MODES, f"mode={self.mode!r}: use one of {MODES}"),
             (self.teacher in TEACHERS, f"teacher={self.teacher!r}: use one of {TEACHERS}"),
             (self.loss in LOSSES, f"loss={self.loss!r}: use one of {LOSSES}"),
-            (self.template in TEMPLATES, f"template={self.template!r}: use one of {sorted(TEMPLATES)}"),
             (self.rounds >= 1 and self.limit >= 0, "rounds must be >= 1 and limit >= 0 (0 = all)"),
             (0.0 <= self.eval_fraction < 1.0, "eval_fraction must be in [0, 1)"),
             (self.interactions_per_round >= 1 and self.epochs_per_round >= 1, "interactions/epochs per round >= 1"),
-            (self.temperature > 0 and self.max_new_tokens >= 1, "temperature must be > 0, max_new_tokens >= 1"),
             (0.0 < self.ema_rate <= 1.0, "ema_rate must be in (0, 1]"),
             (0.0 <= self.alpha <= 1.0, "alpha must be in [0, 1] (0 forward KL, 0.5 JSD, 1 reverse KL)"),
             (self.importance_clip >= 1.0, "importance_clip must be >= 1 (SDPO uses 2)"),
@@ -110,7 +119,6 @@ class TrainConfig:
             (0.0 <= self.warmup_fraction < 1.0, "warmup_fraction must be in [0, 1)"),
             (self.keep_last >= 0, "keep_last must be >= 0 (0 = keep every round's checkpoint)"),
             (not (self.loss == "topk" and self.top_k < 1), "the topk loss needs top_k >= 1"),
-            (self.truncation in TRUNCATIONS, f"truncation={self.truncation!r}: use one of {TRUNCATIONS}"),
             (self.ignore_first_tokens >= -1, "ignore_first_tokens must be >= 0 (-1 = the mode's default)"),
             (
                 self.topk_support in ("", *TOPK_SUPPORTS),
@@ -121,14 +129,13 @@ class TrainConfig:
                 "a stored teacher keeps only its own top-K: use topk_support='teacher' (or '') with teacher='stored'",
             ),
             (
-                not (self.mode == "logged" and self.show_earlier_reply),
-                "show_earlier_reply applies to regenerated replies only: use mode='onpolicy' or drop it",
+                not (self.mode == "logged" and self.hindsight.show_earlier_reply),
+                "hindsight.show_earlier_reply applies to regenerated replies only: use mode='onpolicy' or drop it",
             ),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
-        check_kwargs_types(self.chat_template_kwargs)
         # Frozen: resolve the sentinels once, so every reader (loop, run id, logs) sees the same values.
         defaults = MODE_DEFAULTS[self.mode]
         if self.ignore_first_tokens == -1:
@@ -138,49 +145,60 @@ class TrainConfig:
         if not self.topk_support:
             object.__setattr__(self, "topk_support", "teacher" if self.teacher == "stored" else "student")
 
-    @property
-    def hindsight(self) -> HindsightConfig:
-        """The scorer's hindsight settings."""
-        return HindsightConfig(
-            template=self.template,
-            max_context_tokens=self.max_context_tokens,
-            max_reply_tokens=self.max_reply_tokens,
-            show_earlier_reply=self.show_earlier_reply,
-            truncation=self.truncation,
-            chat_template_kwargs=dict(self.chat_template_kwargs),
-        )
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """Build from plain data (a `[train]` table, flow parameters); unknown keys raise ConfigError."""
+        return build_config(cls, values, "[train]", MOVED_KEYS)
+
+    def to_dict(self) -> dict:
+        """Plain data, JSON-ready (flow parameters, checkpoint meta.json)."""
+        return asdict(self)
+
+    def digest_settings(self) -> dict:
+        """Every setting under the flat names the run id has always hashed (so stored runs keep their ids)."""
+        settings = {k: v for k, v in asdict(self).items() if k not in ("regen", "hindsight")}
+        settings.update(asdict(self.hindsight))
+        regen = self.regen
+        settings.update(temperature=regen.temperature, max_new_tokens=regen.max_new_tokens)
+        settings["generate_batch_size"] = regen.batch_size
+        return settings
 
     def resolved_run_id(self) -> str:
         """`run_id`, or `refresh-<mode>-<hash of every setting that changes the run>`."""
         if self.run_id:
             return self.run_id
-        settings = {
-            k: v for k, v in asdict(self).items() if k not in ("root", "rounds", "run_id", "tensorboard", "keep_last")
-        }
+        ignored = ("root", "rounds", "run_id", "tensorboard", "keep_last")
+        settings = {k: v for k, v in self.digest_settings().items() if k not in ignored}
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
         return f"refresh-{self.mode}-{digest}"
 
 
-def load_train_config(path: str | None, **overrides: object) -> TrainConfig:
-    """TrainConfig from a TOML file's `[train]` table (or top level), then keyword overrides; unknown keys raise."""
+def load_train_config(path: str | None, flags: dict[str, str] | None = None, **overrides: object) -> TrainConfig:
+    """TrainConfig from a TOML file's `[train]` table (or top level), then dotted command-line flags
+    (`train.regen.max_new_tokens`), then keyword overrides (None = unset); unknown keys raise."""
     values: dict = {}
     if path:
         with open(path, "rb") as handle:
             document = tomllib.load(handle)
         values = dict(document.get("train", document))
+    values = with_flags(values, flags or {}, TrainConfig, "train")
     values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown train config keys {unknown}; known: {sorted(known)}")
-    return TrainConfig(**values)
+    return TrainConfig.from_dict(values)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """`--root`, `--rounds`, `--config` and a `--train.<key>` flag per TrainConfig setting (the CLI's
+    `afterword refresh` and `python -m train.loop` alike)."""
+    parser.add_argument("--root", required=True, help="storage root (interactions in; scores, checkpoints out)")
+    parser.add_argument("--rounds", type=int, required=True, help="rounds to reach (a rerun resumes)")
+    parser.add_argument("--config", help="TOML file with a [train] table (fields of train/config.py TrainConfig)")
+    add_config_flags(parser, TrainConfig, "train", skip=("train.root", "train.rounds", *skip))
 
 
 def parse_train_args(argv: list[str] | None = None) -> TrainConfig:
-    """`python -m train.loop --root R --rounds N [--config FILE]` (also under torchrun) → TrainConfig."""
+    """`python -m train.loop --root R --rounds N [--config FILE] [--train.KEY VALUE ...]` (also under
+    torchrun) → TrainConfig."""
     parser = argparse.ArgumentParser(prog="python -m train.loop", description="The refresh trainer.")
-    parser.add_argument("--root", required=True, help="storage root (interactions in; scores, checkpoints out)")
-    parser.add_argument("--rounds", type=int, default=None, help="refresh rounds to reach")
-    parser.add_argument("--config", default=None, help="TOML file with a [train] table")
+    add_train_arguments(parser)
     args = parser.parse_args(argv)
-    return load_train_config(args.config, root=args.root, rounds=args.rounds)
+    return load_train_config(args.config, flag_settings(args), root=args.root, rounds=args.rounds)

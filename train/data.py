@@ -9,9 +9,7 @@ token ids and stored log-probs. Used by `train/loop.py`.
 
 from __future__ import annotations
 
-import glob
 import hashlib
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,16 +45,11 @@ def split_interactions(interactions: pa.Table, fraction: float) -> tuple[pa.Tabl
     return interactions.filter(pc.invert(held)), interactions.filter(held)
 
 
-def round_dir(root: str, run_id: str, round_index: int) -> str:
-    """Folder of one round of a scoring run's shards (the layout of flows/scoring.py)."""
-    return os.path.join(root, "scores", f"run_id={run_id}", f"round={round_index:04d}")
-
-
 def read_scores(root: str, run_id: str, round_index: int) -> pa.Table:
     """All shards of one round of a scoring run."""
-    files = sorted(glob.glob(os.path.join(glob.escape(round_dir(root, run_id, round_index)), "scores-*.parquet")))
+    files = storage.score_shard_files(root, run_id, round_index)
     if not files:
-        raise FileNotFoundError(f"no score shards in {round_dir(root, run_id, round_index)}")
+        raise FileNotFoundError(f"no score shards in {storage.score_round_dir(root, run_id, round_index)}")
     return pa.concat_tables(pq.read_table(f) for f in files)
 
 
@@ -64,12 +57,10 @@ def find_logged_run(root: str, scores_run_id: str) -> str:
     """The scoring run holding the logged replies: `scores_run_id`, or the only run with a round 0."""
     if scores_run_id:
         return scores_run_id
-    runs = sorted(
-        os.path.basename(os.path.dirname(p)) for p in glob.glob(os.path.join(root, "scores", "*", "round=0000"))
-    )
+    runs = storage.scoring_runs_with_round(root, 0)
     if len(runs) != 1:
         raise ValueError(f"logged mode needs one round-0 scoring run, found {runs}; set scores_run_id")
-    return runs[0].removeprefix("run_id=")
+    return runs[0]
 
 
 @dataclass

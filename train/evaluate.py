@@ -16,10 +16,11 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
-from pipelines.score import ScoreConfig, score_interactions
+from pipelines.score import ScoreRun, score_interactions
+from train.config import RegenConfig
 from train.data import build_rows, collate
 from train.model import reply_logits
-from train.regen import RegenConfig, sample_replies
+from train.regen import sample_replies
 
 
 @torch.no_grad()
@@ -29,14 +30,20 @@ def evaluate_policy(
     tokenizer: PreTrainedTokenizerBase,
     held_out: pa.Table,
     regen: RegenConfig,
-    judge: ScoreConfig,
+    seed: int,
+    judge: ScoreRun,
+    max_batch_tokens: int,
     batch_size: int,
 ) -> dict[str, float]:
-    """`eval/approval`, `eval/drift_kl`, `eval/reply_tokens` and `eval/replies` for `held_out`."""
+    """`eval/approval`, `eval/drift_kl`, `eval/reply_tokens` and `eval/replies` for `held_out`.
+
+    Replies are sampled with `seed` from the judge's own prompts (`judge.hindsight`) and judged by
+    `reference` through the scorer (`max_batch_tokens` padded tokens per forward).
+    """
     if held_out.num_rows == 0:
         return {}
-    sampled = sample_replies(policy, tokenizer, held_out, regen)
-    scorer = make_scorer(reference, TransformersBackendConfig(max_batch_tokens=regen.max_batch_tokens))
+    sampled = sample_replies(policy, tokenizer, held_out, regen, judge.hindsight, seed)
+    scorer = make_scorer(reference, TransformersBackendConfig(max_batch_tokens=max_batch_tokens))
     judged = score_interactions(sampled, scorer, tokenizer, judge)
     n_tokens = np.asarray(judged["n_tokens"].to_numpy(), np.float64)
     advantage_sum = np.nan_to_num(np.asarray(judged["sum_advantage"].to_numpy(zero_copy_only=False), np.float64))

@@ -2,8 +2,9 @@
 
 Reads interactions (and, in logged mode, round-0 score shards) under `cfg.root`; writes regenerated score
 shards (`scores/run_id=<run>/round=NNNN/`), checkpoints (`checkpoints/run_id=<run>/round-NNNN/`), metrics
-(`training/<run>/metrics.jsonl`) and one `training_rounds` row per round. Each stage of a round is its own
-function over `RunState`, so `flows/refresh.py` can run them as Prefect tasks; `main` runs them in order.
+(`training/<run>/metrics.jsonl`) and one `training_rounds` row per round (paths from `pipelines/storage.py`).
+`main` owns the round loop: `setup_run`, then `run_round` (regenerate → train → evaluate → checkpoint) per
+round; the `refresh` Prefect flow calls `main` and only adds a markdown artifact per round.
 Rerunning the same config resumes after the newest complete checkpoint. `afterword refresh --root R` runs it;
 so does `python -m train.loop --root R --rounds N [--config FILE]`, also under `torchrun --nproc_per_node N`:
 then every rank trains on its own micro-batches of each step, gradients are summed across ranks, and rank 0
@@ -20,6 +21,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,21 +32,20 @@ import pyarrow.parquet as pq
 import torch
 import torch.distributed as dist
 
-from flows.progress import report
-from flows.scoring import shard_path
 from pipelines import storage
-from pipelines.hindsight import HindsightConfig
+from pipelines.backends.transformers_backend import TransformersBackendConfig
 from pipelines.io import code_version, write_table
 from pipelines.lock import writer_lock
 from pipelines.models import load_model, load_tokenizer, weights_revision
+from pipelines.progress import report
 from pipelines.publish import publish_catalog
-from pipelines.score import ScoreConfig, take_sample
+from pipelines.score import ScoreRun, take_sample
 from schemas import training_rounds
 from train import checkpoint, data, distributed, losses, model
 from train.config import TrainConfig, parse_train_args
 from train.evaluate import evaluate_policy
 from train.metrics import append_record, tensorboard_writer, token_mean_advantage, truncate_after
-from train.regen import RegenConfig, regenerate
+from train.regen import regenerate
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +102,13 @@ def setup_run(cfg: TrainConfig, interactions: pa.Table | None = None) -> RunStat
     # ----------------------------------------------------------------- setup
     rank, world, device = distributed.init_distributed(cfg)
     run_id = cfg.resolved_run_id()
-    training_dir = os.path.join(cfg.root, "training", run_id)
+    training_dir = storage.training_dir(cfg.root, run_id)
     if rank == 0:
         os.makedirs(training_dir, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    if cfg.temperature != 1.0 and cfg.mode == "onpolicy":
+    if cfg.regen.temperature != 1.0 and cfg.mode == "onpolicy":
         log.warning(
-            "temperature=%s: stored student log-probs are not the behaviour log-probs; use 1.0", cfg.temperature
+            "temperature=%s: stored student log-probs are not the behaviour log-probs; use 1.0", cfg.regen.temperature
         )
 
     # ----------------------------------------------------------------- data
@@ -147,9 +148,9 @@ def setup_run(cfg: TrainConfig, interactions: pa.Table | None = None) -> RunStat
     if cfg.accumulation_steps:
         accumulation = cfg.accumulation_steps
     else:
-        reply_tokens = (
-            float(pc.mean(logged_scores["n_tokens"]).as_py() or 1) if logged_scores is not None else cfg.max_new_tokens
-        )
+        reply_tokens = cfg.regen.max_new_tokens
+        if logged_scores is not None:
+            reply_tokens = float(pc.mean(logged_scores["n_tokens"]).as_py() or 1)
         accumulation = max(1, round(cfg.target_tokens_per_step / (cfg.micro_batch_size * reply_tokens * world)))
     per_round = min(cfg.interactions_per_round, len(train_ids)) * cfg.epochs_per_round
     steps_per_round = math.ceil(math.ceil(per_round / cfg.micro_batch_size) / (accumulation * world))
@@ -223,17 +224,21 @@ def regenerate_round(state: RunState, round_index: int) -> tuple[list[data.Train
     if cfg.mode == "logged":
         scores = state.logged_scores.filter(pc.is_in(state.logged_scores["interaction_id"], pa.array(ids)))
     else:
-        path = shard_path(cfg.root, state.run_id, round_index, 0, 1)
+        path = storage.score_shard_path(cfg.root, state.run_id, round_index, 0, 1)
         if state.rank:  # rank 0 samples and writes the shard; the others read it (same weights everywhere)
             dist.barrier()
             scores = pq.read_table(path)
         elif os.path.exists(path):  # an interrupted round already wrote it: same weights and seed, same rows
             scores = pq.read_table(path)
         else:
-            score_cfg = ScoreConfig(
+            score_cfg = ScoreRun(
                 state.run_id, state.model_id, state.revision, round_index, "regenerated", cfg.hindsight
             )
-            scores = regenerate(state.policy, state.tokenizer, chosen, regen_config(cfg, round_index), score_cfg)
+            stores_topk = cfg.loss == "topk" and cfg.teacher == "stored"
+            top_k = cfg.top_k if stores_topk else 0
+            backend = TransformersBackendConfig(max_batch_tokens=cfg.score_max_batch_tokens, top_k=top_k)
+            seed = sampling_seed(cfg, round_index)
+            scores = regenerate(state.policy, state.tokenizer, chosen, cfg.regen, seed, score_cfg, backend)
             write_table(scores, path)
         if state.world > 1 and not state.rank:
             dist.barrier()
@@ -243,18 +248,9 @@ def regenerate_round(state: RunState, round_index: int) -> tuple[list[data.Train
     return data.build_rows(scores, state.interactions, state.tokenizer, cfg.hindsight), summary
 
 
-def regen_config(cfg: TrainConfig, round_index: int, hindsight: HindsightConfig | None = None) -> RegenConfig:
-    """Sampling settings of one round; the seed depends on the round, never on global RNG state."""
-    stores_topk = cfg.loss == "topk" and cfg.teacher == "stored"
-    return RegenConfig(
-        temperature=cfg.temperature,
-        max_new_tokens=cfg.max_new_tokens,
-        batch_size=cfg.generate_batch_size,
-        seed=cfg.seed * 1_000_003 + round_index,
-        hindsight=hindsight or cfg.hindsight,
-        max_batch_tokens=cfg.score_max_batch_tokens,
-        top_k=cfg.top_k if stores_topk else 0,
-    )
+def sampling_seed(cfg: TrainConfig, round_index: int) -> int:
+    """The seed of one round's sampling: it depends on the round, never on global RNG state."""
+    return cfg.seed * 1_000_003 + round_index
 
 
 def compute_loss(state: RunState, batch: data.Batch, n_replies: int) -> tuple[torch.Tensor, dict]:
@@ -392,14 +388,14 @@ def evaluate_round(state: RunState, round_index: int) -> dict:
         return {}
     started = time.perf_counter()
     plain = replace(cfg.hindsight, show_earlier_reply=False)  # the judge's own template, same rendering
-    sampling = regen_config(cfg, round_index, plain)
-    regen = replace(sampling, seed=sampling.seed + 7_919, top_k=0)  # eval samples never equal training samples
-    judge = ScoreConfig(
+    seed = sampling_seed(cfg, round_index) + 7_919  # eval samples never equal training samples
+    judge = ScoreRun(
         f"{state.run_id}-eval", state.model_id, state.base_revision, max(round_index, 1), "regenerated", plain
     )
     metrics = evaluate_policy(
-        state.policy, state.reference, state.tokenizer, state.held_out, regen, judge, cfg.micro_batch_size
-    )
+        state.policy, state.reference, state.tokenizer, state.held_out, cfg.regen, seed, judge,
+        cfg.score_max_batch_tokens, cfg.micro_batch_size,
+    )  # fmt: skip
     metrics["time/eval_s"] = time.perf_counter() - started
     return metrics
 
@@ -408,7 +404,7 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
     """Save the round's checkpoint, then its training_rounds row and round metrics line (rank 0 writes)."""
     # ----------------------------------------------------------------- checkpoint
     cfg = state.cfg
-    path = checkpoint.checkpoint_path(cfg.root, state.run_id, round_index)
+    path = storage.checkpoint_path(cfg.root, state.run_id, round_index)
     if state.rank:  # wait for rank 0's checkpoint, then take its revision (the weights are the same)
         dist.barrier()
         state.revision, state.completed_rounds = weights_revision(Path(path)), round_index
@@ -422,7 +418,7 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
         "total_steps": state.steps_per_round * cfg.rounds,
     }
     meta = {"run_id": state.run_id, "round": round_index, "global_step": state.global_step, "model_id": state.model_id,
-            "base_revision": state.base_revision, "code_version": code_version(), "config": asdict(cfg),
+            "base_revision": state.base_revision, "code_version": code_version(), "config": cfg.to_dict(),
             "metrics": metrics, "written_at": datetime.now(UTC).isoformat()}  # fmt: skip
     checkpoint.save_checkpoint(
         path, state.policy, state.tokenizer, trainer_state, meta, state.teacher if cfg.teacher == "ema" else None
@@ -453,22 +449,32 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
     return row
 
 
-def main(cfg: TrainConfig) -> dict:
-    """Run rounds until `cfg.rounds` are complete (resuming a partly done run); returns a summary."""
+def run_round(state: RunState, round_index: int) -> dict:
+    """One round: regenerate (or take logged replies) → train → evaluate → checkpoint; its training_rounds row."""
+    started_at = datetime.now(UTC)
+    rows, regen_metrics = regenerate_round(state, round_index)
+    train_metrics = train_round(state, round_index, rows)
+    eval_metrics = evaluate_round(state, round_index)
+    row = checkpoint_round(state, round_index, {**regen_metrics, **train_metrics, **eval_metrics}, started_at)
+    if not state.rank:
+        publish_catalog(state.cfg.root)  # analysts see the round's shards and training_rounds row at once
+    return row
+
+
+def main(cfg: TrainConfig, after_round: Callable[[dict], None] | None = None) -> dict:
+    """Run rounds until `cfg.rounds` are complete (resuming a partly done run); returns a summary.
+
+    `after_round(row)` is called with each finished round's training_rounds row (the flow's artifact).
+    """
     rank, _, _ = distributed.init_distributed(cfg)
+    # The whole run holds the root's writer lock: a nightly run or a second refresh on this root fails fast.
     with writer_lock(cfg.root, "refresh") if rank == 0 else contextlib.nullcontext():  # rank 0 alone writes
         state = setup_run(cfg)
         rows_out = []
         for round_index in range(state.completed_rounds + 1, cfg.rounds + 1):
-            started_at = datetime.now(UTC)
-            rows, regen_metrics = regenerate_round(state, round_index)
-            train_metrics = train_round(state, round_index, rows)
-            eval_metrics = evaluate_round(state, round_index)
-            rows_out.append(
-                checkpoint_round(state, round_index, {**regen_metrics, **train_metrics, **eval_metrics}, started_at)
-            )
-            if not state.rank:
-                publish_catalog(cfg.root)  # analysts see the round's shards and training_rounds row at once
+            rows_out.append(run_round(state, round_index))
+            if after_round is not None and not state.rank:
+                after_round(rows_out[-1])
     if state.writer is not None:
         state.writer.close()
     if state.world > 1:

@@ -1,52 +1,47 @@
 """On-policy regeneration: sample fresh replies y' ~ p_θ(·|x) and score them through the nightly scoring path.
 
 `sample_replies` returns the interactions with `response` replaced by a sampled reply (the logged one is kept
-as `logged_response`); `regenerate` hands that table to `pipelines.score.score_interactions` with the
-transformers backend over the *same* weights, so the stored student log-probs are the behaviour log-probs
-of the sample (exactly so at temperature 1.0 with no top-k/top-p: the sampler draws from p_θ itself).
-The loop writes the result as a new round of score shards. Sampling is seeded per call, not from global RNG.
+as `logged_response`), sampled as `RegenConfig` (train/config.py) says; `regenerate` hands that table to
+`pipelines.score.score_interactions` with the transformers backend over the *same* weights, so the stored
+student log-probs are the behaviour log-probs of the sample (exactly so at temperature 1.0 with no
+top-k/top-p: the sampler draws from p_θ itself). The loop writes the result as a new round of score shards.
+Sampling is seeded per call, not from global RNG.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import pyarrow as pa
 import torch
 from transformers import GenerationConfig, PreTrainedTokenizerBase
 
-from flows.progress import report
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
 from pipelines.hindsight import HindsightConfig, build_sequences, check_chat_template_kwargs
-from pipelines.score import ScoreConfig, score_interactions
-
-
-@dataclass(frozen=True)
-class RegenConfig:
-    temperature: float = 1.0  # 1.0 = sample from p_θ itself (stored student log-probs = behaviour log-probs)
-    max_new_tokens: int = 256  # longest sampled reply, tokens
-    batch_size: int = 8  # prompts per generate() call, left-padded
-    seed: int = 0  # sampling seed; the same seed and weights give the same replies
-    hindsight: HindsightConfig = HindsightConfig()  # prompt rendering and truncation identical to the scorer's
-    max_batch_tokens: int = 8192  # scorer: padded tokens per forward
-    top_k: int = 0  # scorer: teacher top-K kept per token; 0 = off
+from pipelines.progress import report
+from pipelines.score import ScoreRun, score_interactions
+from train.config import RegenConfig
 
 
 @torch.no_grad()
 def sample_replies(
-    model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, interactions: pa.Table, cfg: RegenConfig
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    interactions: pa.Table,
+    cfg: RegenConfig,
+    hindsight: HindsightConfig,
+    seed: int,
 ) -> pa.Table:
     """`interactions` sorted by id, with `response` := a sampled reply and the logged reply in `logged_response`.
 
-    Each prompt is the scorer's own student prefix (same chat-template arguments, same truncation), so the
-    sampled reply continues exactly the context it is scored in.
+    Each prompt is the scorer's own student prefix (`hindsight`: same chat-template arguments, same
+    truncation), so the sampled reply continues exactly the context it is scored in. The same `seed` and
+    weights give the same replies.
     """
-    check_chat_template_kwargs(tokenizer, cfg.hindsight.chat_template_kwargs)
+    check_chat_template_kwargs(tokenizer, hindsight.chat_template_kwargs)
     interactions = interactions.sort_by("interaction_id")
     rows = interactions.select(["context", "response", "followup"]).to_pylist()
     prompts = [
         build_sequences(
-            r["context"], "", r["followup"], tokenizer, cfg.hindsight, earlier_reply=r["response"]
+            r["context"], "", r["followup"], tokenizer, hindsight, earlier_reply=r["response"]
         ).student_prefix_ids
         for r in rows
     ]
@@ -66,7 +61,7 @@ def sample_replies(
     model.eval()
     texts: list[str] = []
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(seed)
         for start in range(0, len(prompts), cfg.batch_size):
             chunk = prompts[start : start + cfg.batch_size]
             width = max(len(p) for p in chunk)
@@ -92,9 +87,11 @@ def regenerate(
     tokenizer: PreTrainedTokenizerBase,
     interactions: pa.Table,
     cfg: RegenConfig,
-    score_cfg: ScoreConfig,
+    seed: int,
+    score_cfg: ScoreRun,
+    backend: TransformersBackendConfig,
 ) -> pa.Table:
-    """Sample replies with `model` and score them with the same weights: a `schemas.scores` table.
+    """Sample replies with `model` and score them with the same weights (`backend`): a `schemas.scores` table.
 
     The sampled text is re-tokenized by the scorer (render(x + [assistant: y']) minus render(x)), so the
     scored ids can differ from the sampled ids where a tokenizer has several spellings of one text; the
@@ -102,9 +99,9 @@ def regenerate(
     """
     if score_cfg.reply_source != "regenerated":
         raise ValueError("regenerated replies are scored with reply_source='regenerated' and round >= 1")
-    sampled = sample_replies(model, tokenizer, interactions, cfg)
+    sampled = sample_replies(model, tokenizer, interactions, cfg, score_cfg.hindsight, seed)
     was_training = model.training
-    scorer = make_scorer(model, TransformersBackendConfig(max_batch_tokens=cfg.max_batch_tokens, top_k=cfg.top_k))
+    scorer = make_scorer(model, backend)
     scores = score_interactions(sampled, scorer, tokenizer, score_cfg)
     model.train(was_training)
     return scores

@@ -20,7 +20,6 @@ Under the root: `prompts/prompts.parquet` (imported once from a prompts file), `
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import io
 import json
@@ -29,7 +28,7 @@ import statistics
 import tempfile
 import time
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,18 +36,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flows.scoring import shard_path
 from pipelines import storage
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
+from pipelines.configs import with_flags
 from pipelines.io import write_table, write_text
-from pipelines.score import ScoreConfig, score_interactions, take_sample
+from pipelines.score import ScoreRun, score_interactions, take_sample
 from schemas import interactions as interactions_schema
 from schemas import training_rounds
 from train import data, loop
 from train.config import TrainConfig
 from train.evaluate import evaluate_policy
-from train.regen import RegenConfig, sample_replies
-from train.simulated_users import USERS, SimulatedUser, word_count
+from train.regen import sample_replies
+from train.simulated_users import USERS, SimulateConfig, word_count
 
 BUNDLED_PROMPTS = Path(__file__).resolve().parents[1] / "data" / "prompts" / "everyday_requests.jsonl"
 SPLITS = ("train", "held_out", "unrelated")
@@ -59,8 +58,10 @@ PROMPTS_SCHEMA = pa.schema(
 # 3 rounds fits ~20 minutes on 2 CPU cores with the default 135M model (measured in README "does it learn?").
 TRAIN_DEFAULTS = {
     "interactions_per_round": 32,
-    "max_new_tokens": 40,  # ~30 words: a reply cut here still breaks the concise user's 20-word limit
-    "generate_batch_size": 32,  # one generate() call per round's prompts (CPU throughput grows with batch)
+    "regen": {
+        "max_new_tokens": 40,  # ~30 words: a reply cut here still breaks the concise user's 20-word limit
+        "batch_size": 32,  # one generate() call per round's prompts (CPU throughput grows with batch)
+    },
     "learning_rate": 2e-5,  # 5e-5 shortened replies in one round but broke them into gibberish (KL 0.68)
     "warmup_fraction": 0.0,
     "micro_batch_size": 4,
@@ -68,40 +69,25 @@ TRAIN_DEFAULTS = {
 }
 
 
-@dataclass(frozen=True)
-class SimulateConfig:
-    user: str = "concise"  # the simulated user's preference: concise, no-emoji, no-lists, sign-off
-    control: bool = False  # True: the control arm (complaints replaced by same-length changes of topic)
-    max_words: int = 20  # concise: longest satisfying reply, words
-    eval_prompts: int = 32  # held-out prompts evaluated each round (stable sample); 0 = all
-    unrelated_prompts: int = 8  # unrelated prompts for drift each round (stable sample); 0 = all
-
-    def __post_init__(self) -> None:
-        SimulatedUser(self.user, self.control, self.max_words)  # raises on an unknown user
-        if self.eval_prompts < 0 or self.unrelated_prompts < 0:
-            raise ValueError("eval_prompts and unrelated_prompts must be >= 0 (0 = all)")
-
-    @property
-    def arm(self) -> str:
-        return "control" if self.control else "preference"
-
-    @property
-    def simulated_user(self) -> SimulatedUser:
-        return SimulatedUser(self.user, self.control, self.max_words)
-
-
 def pair_id(train: TrainConfig, sim: SimulateConfig) -> str:
     """Name shared by the two arms of one experiment: user + hash of every setting but the arm and rounds."""
-    settings = {k: v for k, v in asdict(train).items() if k not in ("root", "rounds", "run_id", "tensorboard")}
+    ignored = ("root", "rounds", "run_id", "tensorboard")
+    settings = {k: v for k, v in train.digest_settings().items() if k not in ignored}
     settings.update({k: v for k, v in asdict(sim).items() if k != "control"})
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     return f"simulate-{sim.user}-{digest}"
 
 
 def load_simulation_config(
-    config_file: str | None, root: str, rounds: int, user: str | None, control: bool
+    config_file: str | None,
+    root: str,
+    rounds: int,
+    user: str | None,
+    control: bool,
+    flags: dict[str, str] | None = None,
 ) -> tuple[TrainConfig, SimulateConfig]:
-    """TrainConfig (`TRAIN_DEFAULTS`, then the file's [train] table) and SimulateConfig ([simulate] table, flags)."""
+    """TrainConfig (`TRAIN_DEFAULTS`, then the file's [train] table and `--train.*` flags) and SimulateConfig
+    ([simulate] table, `--simulate.*` flags, the command's own flags)."""
     if user is not None and user not in USERS:
         raise ValueError(f"unknown simulated user {user!r}: use one of {', '.join(USERS)}")
     if rounds < 1:
@@ -110,26 +96,26 @@ def load_simulation_config(
     if config_file:
         with open(config_file, "rb") as handle:
             document = tomllib.load(handle)
-    sim_values = {**document.get("simulate", {}), **({"user": user} if user else {}), "control": control}
+    document = {
+        "train": with_flags(document.get("train", {}), flags or {}, TrainConfig, "train"),
+        "simulate": with_flags(document.get("simulate", {}), flags or {}, SimulateConfig, "simulate"),
+    }
+    sim_values = {**document["simulate"], **({"user": user} if user else {}), "control": control}
     known = {f.name for f in fields(SimulateConfig)}
     if set(sim_values) - known:
         raise ValueError(f"unknown simulate config keys {sorted(set(sim_values) - known)}; known: {sorted(known)}")
     sim = SimulateConfig(**sim_values)
-    train_values = {**TRAIN_DEFAULTS, **document.get("train", {}), "root": root, "rounds": rounds}
+    given = document.get("train", {})
+    train_values = {**TRAIN_DEFAULTS, **given, "root": root, "rounds": rounds}
+    if isinstance(given.get("regen"), dict):  # the file's [train.regen] keys on top of the defaults'
+        train_values["regen"] = {**TRAIN_DEFAULTS["regen"], **given["regen"]}
     # The held-out and unrelated prompts are the evaluation: the trainer's own split is off.
     train_values.update(mode="onpolicy", eval_fraction=0.0, eval_max_interactions=0, run_id="")
-    known = {f.name for f in fields(TrainConfig)}
-    if set(train_values) - known:
-        raise ValueError(f"unknown train config keys {sorted(set(train_values) - known)}; known: {sorted(known)}")
-    train = TrainConfig(**train_values)
-    return TrainConfig(**{**train_values, "run_id": f"{pair_id(train, sim)}-{sim.arm}"}), sim
+    train = TrainConfig.from_dict(train_values)
+    return replace(train, run_id=f"{pair_id(train, sim)}-{sim.arm}"), sim
 
 
 # ----------------------------------------------------------------- prompts
-
-
-def prompts_path(root: str) -> str:
-    return os.path.join(root, "prompts", "prompts.parquet")
 
 
 def import_prompts(root: str, source: str) -> str:
@@ -140,8 +126,8 @@ def import_prompts(root: str, source: str) -> str:
         [{name: row.get(name) for name in PROMPTS_SCHEMA.names} for row in rows], schema=PROMPTS_SCHEMA
     )
     check_prompts(table, source)
-    write_table(table, prompts_path(root))
-    return prompts_path(root)
+    write_table(table, storage.prompts_path(root))
+    return storage.prompts_path(root)
 
 
 def check_prompts(table: pa.Table, where: str) -> None:
@@ -160,7 +146,7 @@ def check_prompts(table: pa.Table, where: str) -> None:
 
 def read_prompts(root: str) -> pa.Table:
     """The root's stored prompts, or a one-line error saying how to add them."""
-    path = prompts_path(root)
+    path = storage.prompts_path(root)
     if not os.path.exists(path):
         raise FileNotFoundError(
             f"no prompts under {root} ({path} is missing): pass --prompts {os.path.relpath(BUNDLED_PROMPTS)} "
@@ -210,10 +196,6 @@ def setup_simulation(cfg: TrainConfig, sim: SimulateConfig) -> Simulation:
     )
 
 
-def dialogue_path(root: str, run_id: str, round_index: int) -> str:
-    return os.path.join(root, "simulations", f"run_id={run_id}", f"round-{round_index:04d}.parquet")
-
-
 def simulate_round(simulation: Simulation, round_index: int) -> tuple[list[data.TrainingRow], dict]:
     """Sample the round's replies, let the simulated user answer each, score them; advances the cursor."""
     state, cfg, user = simulation.state, simulation.state.cfg, simulation.sim.simulated_user
@@ -221,13 +203,14 @@ def simulate_round(simulation: Simulation, round_index: int) -> tuple[list[data.
     ids, state.cursor = data.take_interactions(state.train_ids, state.cursor, cfg.interactions_per_round, cfg.seed)
     chosen = state.interactions.filter(pc.is_in(state.interactions["interaction_id"], pa.array(ids)))
     shard, talk = (
-        shard_path(cfg.root, state.run_id, round_index, 0, 1),
-        dialogue_path(cfg.root, state.run_id, round_index),
+        storage.score_shard_path(cfg.root, state.run_id, round_index, 0, 1),
+        storage.simulation_path(cfg.root, state.run_id, round_index),
     )
     if os.path.exists(shard) and os.path.exists(talk):  # an interrupted round: same weights and seed, same rows
         dialogue, scores = pq.read_table(talk), pq.read_table(shard)
     else:
-        sampled = sample_replies(state.policy, state.tokenizer, chosen, loop.regen_config(cfg, round_index))
+        seed = loop.sampling_seed(cfg, round_index)
+        sampled = sample_replies(state.policy, state.tokenizer, chosen, cfg.regen, cfg.hindsight, seed)
         written = [
             user.followup(reply, cfg.seed, f"{round_index}:{interaction_id}")
             for reply, interaction_id in zip(
@@ -240,7 +223,7 @@ def simulate_round(simulation: Simulation, round_index: int) -> tuple[list[data.
         write_table(dialogue, talk)
         was_training = state.policy.training
         scorer = make_scorer(state.policy, TransformersBackendConfig(max_batch_tokens=cfg.score_max_batch_tokens))
-        score_cfg = ScoreConfig(state.run_id, state.model_id, state.revision, round_index, "regenerated", cfg.hindsight)
+        score_cfg = ScoreRun(state.run_id, state.model_id, state.revision, round_index, "regenerated", cfg.hindsight)
         scores = score_interactions(dialogue, scorer, state.tokenizer, score_cfg)
         state.policy.train(was_training)
         write_table(scores, shard)
@@ -262,24 +245,19 @@ def evaluate_simulation(simulation: Simulation, round_index: int) -> dict:
     state, cfg = simulation.state, simulation.state.cfg
     started = time.perf_counter()
     # One seed for every round and both arms: rounds and arms differ by their weights, not their dice.
-    regen = RegenConfig(
-        temperature=cfg.temperature,
-        max_new_tokens=cfg.max_new_tokens,
-        batch_size=cfg.generate_batch_size,
-        seed=cfg.seed * 1_000_003 + 7_919,
-        hindsight=cfg.hindsight,
-        max_batch_tokens=cfg.score_max_batch_tokens,
-    )
-    replies = sample_replies(state.policy, state.tokenizer, simulation.held_out, regen)["response"].to_pylist()
+    seed = cfg.seed * 1_000_003 + 7_919
+    sampled = sample_replies(state.policy, state.tokenizer, simulation.held_out, cfg.regen, cfg.hindsight, seed)
+    replies = sampled["response"].to_pylist()
     user = simulation.sim.simulated_user
     drift = 0.0
     if round_index > 0:  # round 0 is the starting model itself
-        judge = ScoreConfig(
+        judge = ScoreRun(
             f"{state.run_id}-eval", state.model_id, state.base_revision, round_index, "regenerated", cfg.hindsight
         )
         drift = evaluate_policy(
-            state.policy, state.reference, state.tokenizer, simulation.unrelated, regen, judge, cfg.micro_batch_size
-        ).get("eval/drift_kl", 0.0)
+            state.policy, state.reference, state.tokenizer, simulation.unrelated, cfg.regen, seed, judge,
+            cfg.score_max_batch_tokens, cfg.micro_batch_size,
+        ).get("eval/drift_kl", 0.0)  # fmt: skip
     return {
         "simulated_user": simulation.sim.user,
         "arm": simulation.sim.arm,
@@ -316,8 +294,7 @@ def arm_rows(root: str, pair: str) -> dict[str, list[dict]]:
     """Stored training_rounds rows of both arms of `pair`, by arm, in round order (an arm not run yet: [])."""
     out = {}
     for arm in ("preference", "control"):
-        folder = os.path.join(glob.escape(root), "training_rounds", f"run_id={glob.escape(pair)}-{arm}")
-        rows = [pq.read_table(f).to_pylist()[0] for f in glob.glob(os.path.join(folder, "round-*.parquet"))]
+        rows = [pq.read_table(f).to_pylist()[0] for f in storage.training_round_files(root, f"{pair}-{arm}")]
         out[arm] = sorted(rows, key=lambda r: r["round"])
     return out
 
@@ -379,8 +356,7 @@ def write_comparison(root: str, pair: str) -> tuple[str, str, str]:
     """Write `reports/<pair>.png` and `.md` from the stored rows; returns (png path, md path, markdown)."""
     rows = arm_rows(root, pair)
     markdown = comparison_markdown(pair, rows)
-    md_path = os.path.join(root, "reports", f"{pair}.md")
-    png_path = os.path.join(root, "reports", f"{pair}.png")
+    md_path, png_path = storage.report_path(root, pair, "md"), storage.report_path(root, pair, "png")
     write_text(markdown, md_path)
     os.makedirs(os.path.dirname(png_path), exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=os.path.dirname(png_path), prefix=f".{pair}.png.", suffix=".tmp")

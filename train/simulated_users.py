@@ -11,6 +11,7 @@ Preferences (all expressible by a 135M model):
 - `no-emoji`: no emoji characters;
 - `no-lists`: no bulleted or numbered list lines;
 - `sign-off`: the reply ends with the fixed sign-off "Hope this helps!".
+`SimulateConfig` (the `[simulate]` table of `afterword simulate --config`) names the user and the evaluation.
 """
 
 from __future__ import annotations
@@ -142,3 +143,25 @@ def control_message(n_words: int, rng: random.Random) -> str:
 
 
 USERS = tuple(COMPLAINTS)
+
+
+@dataclass(frozen=True)
+class SimulateConfig:
+    user: str = "concise"  # the simulated user's preference: concise, no-emoji, no-lists, sign-off
+    control: bool = False  # True: the control arm (complaints replaced by same-length changes of topic)
+    max_words: int = 20  # concise: longest satisfying reply, words
+    eval_prompts: int = 32  # held-out prompts evaluated each round (stable sample); 0 = all
+    unrelated_prompts: int = 8  # unrelated prompts for drift each round (stable sample); 0 = all
+
+    def __post_init__(self) -> None:
+        SimulatedUser(self.user, self.control, self.max_words)  # raises on an unknown user
+        if self.eval_prompts < 0 or self.unrelated_prompts < 0:
+            raise ValueError("eval_prompts and unrelated_prompts must be >= 0 (0 = all)")
+
+    @property
+    def arm(self) -> str:
+        return "control" if self.control else "preference"
+
+    @property
+    def simulated_user(self) -> SimulatedUser:
+        return SimulatedUser(self.user, self.control, self.max_words)

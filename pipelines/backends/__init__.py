@@ -14,6 +14,9 @@ import numpy as np
 
 from pipelines.hindsight import HindsightSequences
 
+# Padded tokens per forward of the transformers backend: the one default of every config that sets it.
+MAX_BATCH_TOKENS = 8192
+
 
 @dataclass(frozen=True)
 class ReplyLogprobs:

@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from transformers import DynamicCache, PreTrainedModel
 
-from pipelines.backends import ReplyLogprobs
+from pipelines.backends import MAX_BATCH_TOKENS, ReplyLogprobs
 from pipelines.hindsight import HindsightSequences
 
 
 @dataclass(frozen=True)
 class TransformersBackendConfig:
-    max_batch_tokens: int = 8192  # padded KV slots per forward (2 rows per request × longest row); bounds memory
+    max_batch_tokens: int = MAX_BATCH_TOKENS  # padded KV slots per forward (2 rows × longest row); bounds memory
     logits_chunk_tokens: int = 256  # reply positions with live full-vocab logits; 256 × 49k vocab × 4 B ≈ 50 MB
     top_k: int = 0  # teacher top-K token ids + log-probs per reply token; 0 = disabled
 

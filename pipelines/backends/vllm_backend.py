@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipelines.backends import ReplyLogprobs
-from pipelines.hindsight import TEMPLATES, TRUNCATIONS, HindsightConfig, HindsightSequences
+from pipelines.hindsight import HindsightConfig, HindsightSequences
 
 if TYPE_CHECKING:
     from vllm import LLM, RequestOutput, SamplingParams
@@ -185,59 +185,40 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="scores Parquet file to write (atomically)")
     parser.add_argument("--run-id", required=True, help="scoring run these rows belong to")
     parser.add_argument("--round", type=int, default=0, help="0 = logged replies; k >= 1 = regenerated in round k")
-    parser.add_argument("--template", default="paper", choices=sorted(TEMPLATES), help="hindsight template")
-    parser.add_argument("--max-context-tokens", type=int, default=2048)
-    parser.add_argument("--max-reply-tokens", type=int, default=2048)
-    parser.add_argument("--truncation", default="independent", choices=TRUNCATIONS, help="how long contexts are cut")
-    parser.add_argument(
-        "--chat-template-kwargs",
-        type=json.loads,
-        default={"enable_thinking": False},
-        help="JSON object passed to every chat-template render (default: '{\"enable_thinking\": false}')",
-    )
-    # Backend flags mirror VllmBackendConfig field by field, so the two cannot drift apart.
-    for field in dataclasses.fields(VllmBackendConfig):
-        flag = "--" + field.name.replace("_", "-")
-        if isinstance(field.default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            parser.add_argument(flag, type=type(field.default), default=field.default)
+    # Hindsight and backend flags mirror HindsightConfig and VllmBackendConfig field by field (defaults
+    # included), so they cannot drift apart; --chat-template-kwargs takes a JSON object.
+    for config_class in (HindsightConfig, VllmBackendConfig):
+        for field in dataclasses.fields(config_class):
+            flag = "--" + field.name.replace("_", "-")
+            default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+            if isinstance(default, bool):
+                parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            else:
+                kind = json.loads if isinstance(default, dict) else type(default)
+                parser.add_argument(flag, type=kind, default=default)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     import pyarrow.parquet as pq
 
-    from pipelines.hindsight import check_chat_template_kwargs
     from pipelines.io import write_table
-    from pipelines.models import load_tokenizer, resolve_model
-    from pipelines.score import ScoreConfig, score_interactions
+    from pipelines.score import ScoreRun, score_interactions
+    from pipelines.scorer import ScoringConfig, open_scorer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     backend_cfg = VllmBackendConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(VllmBackendConfig)})
-    source = resolve_model(args.model)
-    cfg = ScoreConfig(
-        run_id=args.run_id,
-        model_id=source.model_id,
-        model_revision=source.revision,
-        round=args.round,
-        reply_source="logged" if args.round == 0 else "regenerated",
-        hindsight=HindsightConfig(
-            template=args.template,
-            max_context_tokens=args.max_context_tokens,
-            max_reply_tokens=args.max_reply_tokens,
-            truncation=args.truncation,
-            chat_template_kwargs=args.chat_template_kwargs,
-        ),
-    )
+    hindsight = HindsightConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(HindsightConfig)})
+    scoring = ScoringConfig(args.model, "vllm", dtype=args.dtype, hindsight=hindsight, top_k=args.top_k)
+    scorer = open_scorer(scoring, vllm=backend_cfg)  # the chat-template arguments are checked before the engine
+    reply_source = "logged" if args.round == 0 else "regenerated"
+    source = scorer.source
+    cfg = ScoreRun(args.run_id, source.model_id, source.revision, args.round, reply_source, hindsight)
     # Whole table: score_interactions picks the columns it needs.
     interactions = pq.read_table(args.interactions)
-    tokenizer = load_tokenizer(args.model)
-    check_chat_template_kwargs(tokenizer, cfg.hindsight.chat_template_kwargs)  # before the engine starts
-    scorer = make_vllm_scorer(source.path, backend_cfg)
     started = time.perf_counter()
-    scores = score_interactions(interactions, scorer, tokenizer, cfg)
+    scores = score_interactions(interactions, scorer.score_fn, scorer.tokenizer, cfg)
     seconds = time.perf_counter() - started
     write_table(scores, args.out)
     n_tokens = sum(scores["n_tokens"].to_pylist())

@@ -2,8 +2,9 @@ import json
 from collections import Counter
 
 from flows.competence import check_teacher_competence
-from flows.config import ScoringConfig
+from pipelines.hindsight import HindsightConfig
 from pipelines.score import swap_followups
+from pipelines.scorer import ScoringConfig
 from tests.conftest import wildchat_record
 from tests.flows.test_scoring import NIGHT_DATE, store_interactions, tiny_model_dir  # noqa: F401 (fixture)
 
@@ -22,7 +23,7 @@ def test_swapped_followups_are_a_stable_derangement(tmp_path):
 def test_competence_check_scores_real_and_swapped_followups(tmp_path, tiny_model_dir):  # noqa: F811
     turns = [[("user", f"Question {i}?"), ("assistant", f"Answer {i}."), ("user", "no" * (i + 1))] for i in range(5)]
     store_interactions(tmp_path, [wildchat_record(i, turns=t) for i, t in enumerate(turns)])
-    cfg = ScoringConfig(model=str(tiny_model_dir), max_context_tokens=256, max_reply_tokens=64)
+    cfg = ScoringConfig(str(tiny_model_dir), hindsight=HindsightConfig(max_context_tokens=256, max_reply_tokens=64))
     result = check_teacher_competence(str(tmp_path), NIGHT_DATE, cfg, n=4)
     assert result["interactions"] == 4
     assert result["mean_abs_advantage_real"] > 0 and result["mean_abs_advantage_swapped"] > 0

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.progress import polling, progress_bars, report
+from flows.progress import progress_bars
+from pipelines.progress import polling, report
 from tests.conftest import SHARED_DATA, wildchat_record, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]

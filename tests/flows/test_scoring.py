@@ -8,11 +8,13 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from flows.config import RunConfig, ScoringConfig
-from flows.scoring import score_night_shard, shard_path
+from flows.config import RunConfig
+from flows.scoring import score_night_shard
 from pipelines import storage
+from pipelines.hindsight import HindsightConfig
 from pipelines.ingest import IngestConfig, ingest_records
 from pipelines.query import open_catalog
+from pipelines.scorer import ScoringConfig
 from pipelines.segment import SegmentConfig, segment_turns
 from schemas import interactions as interactions_schema
 from schemas import scores as scores_schema
@@ -53,7 +55,9 @@ def read_run(root, run_id):
 @pytest.mark.slow
 def test_killed_scoring_run_resumes_to_the_same_rows_as_a_straight_run(tmp_path, tiny_model_dir):
     records = [wildchat_record(i) for i in range(12)]
-    cfg = ScoringConfig(model=str(tiny_model_dir), shards=4, max_context_tokens=256, max_reply_tokens=64)
+    cfg = ScoringConfig(
+        str(tiny_model_dir), shards=4, hindsight=HindsightConfig(max_context_tokens=256, max_reply_tokens=64)
+    )
     straight_root, resumed_root = tmp_path / "straight", tmp_path / "resumed"
     for root in (straight_root, resumed_root):
         store_interactions(root, records)
@@ -81,12 +85,15 @@ def test_run_id_changes_with_settings_that_change_the_rows(tmp_path, tiny_model_
     store_interactions(tmp_path, [wildchat_record(1)])
     paper = score_night_shard(str(tmp_path), NIGHT_DATE, 0, ScoringConfig(model=str(tiny_model_dir)))
     online = score_night_shard(
-        str(tmp_path), NIGHT_DATE, 0, ScoringConfig(model=str(tiny_model_dir), template="online")
+        str(tmp_path),
+        NIGHT_DATE,
+        0,
+        ScoringConfig(model=str(tiny_model_dir), hindsight=HindsightConfig(template="online")),
     )
     again = score_night_shard(str(tmp_path), NIGHT_DATE, 0, ScoringConfig(model=str(tiny_model_dir)))
     assert paper["run_id"] != online["run_id"]
     assert again == {**paper, "skipped": True}
-    assert paper["path"] == shard_path(str(tmp_path), paper["run_id"], 0, 0, 1)
+    assert paper["path"] == storage.score_shard_path(str(tmp_path), paper["run_id"], 0, 0, 1)
 
 
 @pytest.mark.slow
@@ -141,10 +148,14 @@ def test_nightly_scores_the_real_sample_and_token_advantages_reproduce(tmp_path,
 
 def test_bad_chat_template_kwargs_fail_before_the_model_loads_and_write_nothing(tmp_path, tiny_model_dir):
     store_interactions(tmp_path, [wildchat_record(1)])
-    cfg = RunConfig.from_dict({"score": {"model": str(tiny_model_dir), "chat_template_kwargs": {"thinking": False}}})
+    hindsight = {"chat_template_kwargs": {"thinking": False}}
+    cfg = RunConfig.from_dict({"score": {"model": str(tiny_model_dir), "hindsight": hindsight}})
     with pytest.raises(ValueError, match="chat_template_kwargs"):
         score_night_shard(str(tmp_path), NIGHT_DATE, 0, cfg.score)
     assert not (tmp_path / "scores").exists()
     with pytest.raises(ValueError, match="chat_template_kwargs"):
-        RunConfig.from_dict({"score": {"chat_template_kwargs": {"enable_thinking": [False]}}})
-    assert RunConfig.from_dict({"score": {"truncation": "equal_cut"}}).score.hindsight.truncation == "equal_cut"
+        RunConfig.from_dict({"score": {"hindsight": {"chat_template_kwargs": {"enable_thinking": [False]}}}})
+    cfg = RunConfig.from_dict({"score": {"hindsight": {"truncation": "equal_cut"}}})
+    assert cfg.score.hindsight.truncation == "equal_cut"
+    with pytest.raises(ValueError, match=r"\[score\] truncation has moved: set it as \[score.hindsight\] truncation"):
+        RunConfig.from_dict({"score": {"truncation": "equal_cut"}})

@@ -18,8 +18,8 @@ def test_both_arms_run_resume_and_are_compared(tmp_path, prefect_harness):
     root = str(tmp_path / "root")
     config = tmp_path / "sim.toml"
     config.write_text(
-        f'[train]\nmodel = "{model_dir}"\ninteractions_per_round = 3\nmax_new_tokens = 4\nmicro_batch_size = 2\n'
-        "max_context_tokens = 256\nmax_reply_tokens = 16\ntensorboard = false\n"
+        f'[train]\nmodel = "{model_dir}"\ninteractions_per_round = 3\nmicro_batch_size = 2\ntensorboard = false\n'
+        "[train.regen]\nmax_new_tokens = 4\n[train.hindsight]\nmax_context_tokens = 256\nmax_reply_tokens = 16\n"
         "[simulate]\neval_prompts = 3\nunrelated_prompts = 2\n"
     )
     first = run_simulate(root, "sign-off", 1, False, str(config), str(sim_stages.BUNDLED_PROMPTS))

@@ -10,13 +10,15 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pipelines.backends.transformers_backend import TransformersBackendConfig
 from pipelines.hindsight import HindsightConfig, build_sequences, check_chat_template_kwargs
-from pipelines.score import ScoreConfig
+from pipelines.score import ScoreRun
 from tests.conftest import shared_file
 from tests.pipelines.conftest_scoring import make_model, need_smollm2, smollm2_cache_dir
 from tests.train.conftest_train import interactions_table
+from train.config import RegenConfig
 from train.data import build_rows
-from train.regen import RegenConfig, regenerate
+from train.regen import regenerate
 
 pytestmark = pytest.mark.slow  # converts the bundled model once per session (~40 s)
 
@@ -72,10 +74,10 @@ def test_regeneration_samples_from_the_scored_student_prefix_and_training_rebuil
     model.generate = recording_generate
     interactions = interactions_table(3)
     hindsight = HindsightConfig(max_context_tokens=32)  # cuts the teacher prefixes, not the student ones
-    score_cfg = ScoreConfig("regen-test", "tiny", "0", round=1, reply_source="regenerated", hindsight=hindsight)
-    regen_cfg = RegenConfig(max_new_tokens=3, batch_size=2, hindsight=hindsight)
+    score_cfg = ScoreRun("regen-test", "tiny", "0", round=1, reply_source="regenerated", hindsight=hindsight)
+    regen_cfg = RegenConfig(max_new_tokens=3, batch_size=2)
     with torch.no_grad():
-        scores = regenerate(model, tokenizer, interactions, regen_cfg, score_cfg)
+        scores = regenerate(model, tokenizer, interactions, regen_cfg, 0, score_cfg, TransformersBackendConfig())
 
     rows = interactions.sort_by("interaction_id").to_pylist()
     assert len(prompts) == len(rows) == scores.num_rows

@@ -14,7 +14,7 @@ from pipelines.backends.transformers_backend import (
     plan_request,
 )
 from pipelines.hindsight import HindsightConfig, HindsightSequences, build_sequences
-from pipelines.score import ScoreConfig, score_interactions, shard_of, summarize_advantages, take_shard
+from pipelines.score import ScoreRun, score_interactions, shard_of, summarize_advantages, take_shard
 from schemas import interactions as interactions_schema
 from schemas import scores as scores_schema
 from tests.pipelines.conftest_scoring import (
@@ -28,7 +28,7 @@ from tests.pipelines.conftest_scoring import (
     smollm2_cache_dir,
 )
 
-CFG = ScoreConfig(run_id="run-1", model_id="tiny", model_revision="abc123")
+CFG = ScoreRun(run_id="run-1", model_id="tiny", model_revision="abc123")
 
 
 def make_interactions(n: int) -> pa.Table:
@@ -253,7 +253,7 @@ def test_check_alignment_catches_a_short_list():
 def test_score_config_rejects_bad_values(kwargs, message):
     base = {"run_id": "r", "model_id": "m", "model_revision": "v"}
     with pytest.raises(ValueError, match=message):
-        ScoreConfig(**(base | kwargs))
+        ScoreRun(**(base | kwargs))
 
 
 @pytest.mark.slow
@@ -284,7 +284,7 @@ def test_bad_chat_template_kwargs_stop_scoring_before_the_backend_runs():
         calls.append(len(sequences))
         return []
 
-    cfg = ScoreConfig("run-1", "tiny", "abc123", hindsight=HindsightConfig(chat_template_kwargs={"thinking": False}))
+    cfg = ScoreRun("run-1", "tiny", "abc123", hindsight=HindsightConfig(chat_template_kwargs={"thinking": False}))
     with pytest.raises(ValueError, match=r"chat_template_kwargs has keys .* \['thinking'\]"):
         score_interactions(make_interactions(3), score_fn, make_tokenizer(), cfg)
     assert calls == []

@@ -122,7 +122,7 @@ def test_vllm_cpu_matches_transformers_on_real_wildchat(tmp_path, tmp_path_facto
     from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
     from pipelines.hindsight import HindsightConfig
     from pipelines.models import load_model, load_tokenizer, resolve_model
-    from pipelines.score import ScoreConfig, score_interactions
+    from pipelines.score import ScoreRun, score_interactions
 
     cache_dir = smollm2_cache_dir(tmp_path_factory)
     source = resolve_model("smollm2-135m-instruct", cache_dir)
@@ -155,7 +155,7 @@ def test_vllm_cpu_matches_transformers_on_real_wildchat(tmp_path, tmp_path_facto
 
     model, _ = load_model("smollm2-135m-instruct", cache_dir=cache_dir)
     tokenizer = load_tokenizer("smollm2-135m-instruct", cache_dir=cache_dir)
-    cfg = ScoreConfig("hf-test", source.model_id, source.revision, hindsight=HindsightConfig(**limits))
+    cfg = ScoreRun("hf-test", source.model_id, source.revision, hindsight=HindsightConfig(**limits))
     hf_scores = score_interactions(interactions, make_scorer(model, TransformersBackendConfig(top_k=4)), tokenizer, cfg)
 
     assert vllm_scores.schema == hf_scores.schema

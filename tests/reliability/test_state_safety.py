@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from flows.config import ConfigError, RunConfig
+from flows.config import RunConfig
 from pipelines import storage
+from pipelines.configs import ConfigError
 from pipelines.lock import LOCK_FILE, RootLockedError, writer_lock
 from train import checkpoint
 from train.metrics import truncate_after
@@ -115,7 +116,7 @@ def test_failure_8_trainer_state_has_no_pickle_and_a_pickled_file_runs_nothing(t
 
 def fake_round(root: str, run_id: str, index: int) -> str:
     """A round checkpoint's files (sizes don't matter here; save_checkpoint's own test writes real ones)."""
-    path = checkpoint.checkpoint_path(root, run_id, index)
+    path = storage.checkpoint_path(root, run_id, index)
     os.makedirs(os.path.join(path, checkpoint.ADAPTER_DIR))
     for name in ("model.safetensors", checkpoint.STATE_TENSORS, checkpoint.STATE_JSON, checkpoint.EMA_FILE):
         Path(path, name).write_bytes(b"x")

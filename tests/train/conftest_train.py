@@ -65,14 +65,13 @@ def tiny_config(root: Path, model_dir: Path, **overrides) -> TrainConfig:
         interactions_per_round=4,
         eval_fraction=0.25,
         eval_max_interactions=2,
-        max_new_tokens=6,
+        regen=dict(max_new_tokens=6),
         micro_batch_size=2,
         accumulation_steps=1,
         learning_rate=1e-3,
         warmup_fraction=0.0,
-        max_context_tokens=256,
-        max_reply_tokens=32,
+        hindsight=dict(max_context_tokens=256, max_reply_tokens=32),
         tensorboard=False,
     )
     values.update(overrides)
-    return TrainConfig(**values)
+    return TrainConfig.from_dict(values)

@@ -1,5 +1,7 @@
 import pytest
 
+from pipelines.configs import ConfigError
+from pipelines.hindsight import HindsightConfig
 from train.config import TrainConfig, load_train_config
 
 
@@ -29,9 +31,44 @@ def test_topk_support_defaults_to_the_student_except_for_a_stored_teacher():
 
 def test_rendering_settings_reach_the_hindsight_config(tmp_path):
     path = tmp_path / "refresh.toml"
-    path.write_text('[train]\nroot = "r"\ntruncation = "equal_cut"\nchat_template_kwargs = {enable_thinking = true}\n')
+    hindsight = 'truncation = "equal_cut"\nchat_template_kwargs = {enable_thinking = true}\n'
+    path.write_text('[train]\nroot = "r"\n[train.hindsight]\n' + hindsight)
     cfg = load_train_config(str(path))
     assert (cfg.hindsight.truncation, cfg.hindsight.chat_template_kwargs) == ("equal_cut", {"enable_thinking": True})
     assert TrainConfig(root="r").hindsight.chat_template_kwargs == {"enable_thinking": False}
     with pytest.raises(ValueError, match="chat_template_kwargs"):
-        TrainConfig(root="r", chat_template_kwargs={"enable_thinking": None})
+        TrainConfig(root="r", hindsight=HindsightConfig(chat_template_kwargs={"enable_thinking": None}))
+
+
+def test_a_key_that_moved_to_a_nested_table_names_its_new_place(tmp_path):
+    path = tmp_path / "refresh.toml"
+    path.write_text('[train]\nroot = "r"\nmax_new_tokens = 32\n')
+    with pytest.raises(
+        ConfigError, match=r"\[train\] max_new_tokens has moved: set it as \[train.regen\] max_new_tokens"
+    ):
+        load_train_config(str(path))
+    with pytest.raises(ConfigError, match=r"\[train.regen\] temperature = 'hot': expected a number"):
+        TrainConfig.from_dict({"root": "r", "regen": {"temperature": "hot"}})
+
+
+def test_the_run_id_hashes_the_settings_under_their_original_flat_names():
+    # Stored runs keep their ids: the digest input is the flat dict the trainer hashed before the settings
+    # were nested. The id below was written by the trainer before nesting, for the same settings.
+    cfg = TrainConfig.from_dict(
+        {
+            "root": "r",
+            "rounds": 1,
+            "limit": 8,
+            "interactions_per_round": 4,
+            "eval_max_interactions": 2,
+            "regen": {"max_new_tokens": 16, "batch_size": 4},
+            "micro_batch_size": 4,
+            "target_tokens_per_step": 256,
+            "learning_rate": 1e-5,
+            "hindsight": {"max_context_tokens": 512},
+        }
+    )
+    settings = cfg.digest_settings()
+    assert (settings["generate_batch_size"], settings["max_new_tokens"], settings["max_context_tokens"]) == (4, 16, 512)
+    assert not {"regen", "hindsight", "batch_size"} & set(settings)
+    assert cfg.resolved_run_id() == "refresh-onpolicy-6f690405cd"

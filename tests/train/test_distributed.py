@@ -25,12 +25,11 @@ SETTINGS = dict(
     interactions_per_round=8,
     eval_fraction=0.25,
     eval_max_interactions=2,
-    max_new_tokens=6,
+    regen=dict(max_new_tokens=6),
     micro_batch_size=2,
     learning_rate=1e-3,
     warmup_fraction=0.0,
-    max_context_tokens=256,
-    max_reply_tokens=32,
+    hindsight=dict(max_context_tokens=256, max_reply_tokens=32),
     tensorboard=False,
 )
 
@@ -41,7 +40,11 @@ def _toml(values: dict) -> str:
             return "true" if value else "false"
         return f'"{value}"' if isinstance(value, str) else repr(value)
 
-    return "[train]\n" + "".join(f"{k} = {literal(v)}\n" for k, v in values.items())
+    tables = {k: v for k, v in values.items() if isinstance(v, dict)}
+    lines = ["[train]", *(f"{k} = {literal(v)}" for k, v in values.items() if k not in tables)]
+    for name, table in tables.items():
+        lines += [f"[train.{name}]", *(f"{k} = {literal(v)}" for k, v in table.items())]
+    return "\n".join(lines) + "\n"
 
 
 def _root(path: Path) -> Path:

@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
-from flows.scoring import shard_path
+from pipelines import storage
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
-from pipelines.score import ScoreConfig, score_interactions
+from pipelines.score import ScoreRun, score_interactions
 from schemas import scores as scores_schema
 from schemas import training_rounds
 from tests.pipelines.conftest_scoring import make_model, make_tokenizer
@@ -40,7 +40,7 @@ def test_two_onpolicy_rounds_write_shards_checkpoints_and_round_rows(tmp_path, m
         assert len(sources.fetchall()) == 2  # '<model> round 1' and '<model> round 2'
 
     for round_index in (1, 2):
-        scores = pq.read_table(shard_path(str(root), run_id, round_index, 0, 1))
+        scores = pq.read_table(storage.score_shard_path(str(root), run_id, round_index, 0, 1))
         assert scores.schema.equals(scores_schema.SCHEMA) and scores.num_rows == 4
         assert set(scores["reply_source"].to_pylist()) == {"regenerated"}
         assert set(scores["round"].to_pylist()) == {round_index}
@@ -56,10 +56,10 @@ def test_two_onpolicy_rounds_write_shards_checkpoints_and_round_rows(tmp_path, m
     # Round 2 was sampled by the round-1 weights, whose revision is recorded.
     assert (
         rounds["model_revision"][1].as_py()
-        == pq.read_table(shard_path(str(root), run_id, 2, 0, 1))["model_revision"][0].as_py()
+        == pq.read_table(storage.score_shard_path(str(root), run_id, 2, 0, 1))["model_revision"][0].as_py()
     )
     held_out = {i for i in data.read_interactions(str(root))["interaction_id"].to_pylist() if data.is_held_out(i, 0.25)}
-    trained = set(pq.read_table(shard_path(str(root), run_id, 1, 0, 1))["interaction_id"].to_pylist())
+    trained = set(pq.read_table(storage.score_shard_path(str(root), run_id, 1, 0, 1))["interaction_id"].to_pylist())
     assert held_out and not held_out & trained
     with open(summary["metrics"]) as lines:
         keys = {k for line in lines for k in json.loads(line)}
@@ -167,10 +167,10 @@ def test_interrupted_round_resumes_to_the_same_weights_as_a_straight_run(tmp_pat
 
 def _write_logged_scores(root, run_id, top_k):
     interactions = data.read_interactions(str(root))
-    cfg = ScoreConfig(run_id, "tiny", "rev0")
+    cfg = ScoreRun(run_id, "tiny", "rev0")
     scorer = make_scorer(make_model(), TransformersBackendConfig(top_k=top_k))
     scores = score_interactions(interactions, scorer, make_tokenizer(), cfg)
-    path = shard_path(str(root), run_id, 0, 0, 1)
+    path = storage.score_shard_path(str(root), run_id, 0, 0, 1)
     (root / "scores" / f"run_id={run_id}" / "round=0000").mkdir(parents=True)
     pq.write_table(scores, path)
 

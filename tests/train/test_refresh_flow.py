@@ -19,9 +19,9 @@ def test_refresh_flow_runs_two_rounds_and_resumes(tmp_path, prefect_harness):
     write_interactions(root, 10)
     config = tmp_path / "refresh.toml"
     config.write_text(
-        f'[train]\nmodel = "{model_dir}"\ninteractions_per_round = 4\nmax_new_tokens = 4\nmicro_batch_size = 2\n'
-        "accumulation_steps = 1\neval_max_interactions = 1\neval_fraction = 0.2\nmax_reply_tokens = 16\n"
-        "tensorboard = false\n"
+        f'[train]\nmodel = "{model_dir}"\ninteractions_per_round = 4\nmicro_batch_size = 2\n'
+        "accumulation_steps = 1\neval_max_interactions = 1\neval_fraction = 0.2\n"
+        "tensorboard = false\n[train.regen]\nmax_new_tokens = 4\n[train.hindsight]\nmax_reply_tokens = 16\n"
     )
     first = run_refresh(str(root), rounds=1, mode="onpolicy", limit=8, config_file=str(config))
     second = run_refresh(str(root), rounds=2, mode="onpolicy", limit=8, config_file=str(config))

@@ -70,7 +70,7 @@ def test_config_rejects_bad_input_and_names_both_arms_of_one_experiment(tmp_path
     assert (
         pref.learning_rate == 1e-4
         and sim.max_words == 12
-        and pref.max_new_tokens == sim_stages.TRAIN_DEFAULTS["max_new_tokens"]
+        and pref.regen.max_new_tokens == sim_stages.TRAIN_DEFAULTS["regen"]["max_new_tokens"]
     )
     assert pref.eval_fraction == 0.0 and pref.mode == "onpolicy"
     pair = sim_stages.pair_id(pref, sim)
@@ -94,7 +94,7 @@ def test_a_round_writes_the_users_follow_ups_scores_them_and_trains(tmp_path, co
     assert baseline["round"] == 0 and baseline["satisfaction"] == 0.0 and baseline["unrelated_drift_kl"] == 0.0
 
     rows, metrics = sim_stages.simulate_round(simulation, 1)
-    talk = pq.read_table(sim_stages.dialogue_path(root, cfg.run_id, 1)).to_pylist()
+    talk = pq.read_table(storage.simulation_path(root, cfg.run_id, 1)).to_pylist()
     pool = CONTROL if control else COMPLAINTS["sign-off"]
     # A random model never signs off: every reply draws a complaint (or its control stand-in).
     assert len(talk) == 4 and all(t["followup"] in pool and not t["satisfied"] for t in talk)
