@@ -27,8 +27,10 @@ IGNORED = {
     ("training_rounds", "finished_at"): "wall-clock time",
     ("training_rounds", "tokens_per_s"): "wall-clock throughput",
 }
-# Columns compared after parsing their JSON, so a reordering of keys is no difference; the resolved config
-# is compared with `[score.hindsight]` moved up into `[score]`, the layout before that table existed.
+# Columns compared after parsing their JSON, so a reordering of keys is no difference. The resolved config
+# is compared with `[score.hindsight]` moved up into `[score]`, the layout before that table existed, and
+# without its `show_earlier_reply = false` (a HindsightConfig key the flat [score] table never had; scoring
+# run ids leave it out when false for the same reason).
 JSON_COLUMNS = {("runs", "config_json")}
 
 
@@ -37,7 +39,10 @@ def flat_config(text: str | None):
         return text
     config = json.loads(text)
     if isinstance(config.get("score"), dict) and isinstance(config["score"].get("hindsight"), dict):
-        config["score"].update(config["score"].pop("hindsight"))
+        hindsight = config["score"].pop("hindsight")
+        if hindsight.get("show_earlier_reply") is False:
+            del hindsight["show_earlier_reply"]
+        config["score"].update(hindsight)
     return config
 
 

@@ -62,11 +62,12 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class, prefix: str,
     """One `--<prefix>.<field>` flag per settable key of `config_class`, nested dataclasses included
     (`--score.hindsight.template`); `skip` names keys the command sets through flags of its own."""
     group = parser.add_argument_group(f"settings ({config_class.__name__}; on top of --config)")
+    comments = _comments(config_class, prefix)
     for name, annotation, default in _leaves(config_class, prefix):
         if name in skip:
             continue
         shown = "required" if default is dataclasses.MISSING else f"default {default!r}"
-        meaning = _comments(config_class, prefix).get(name, "")
+        meaning = comments.get(name, "")
         group.add_argument(
             f"--{name}",
             dest=_FLAG + name,

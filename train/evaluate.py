@@ -17,7 +17,7 @@ from transformers import PreTrainedTokenizerBase
 
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
 from pipelines.score import ScoreRun, score_interactions
-from train.config import RegenConfig
+from train.config import TrainConfig
 from train.data import build_rows, collate
 from train.model import reply_logits
 from train.regen import sample_replies
@@ -29,21 +29,20 @@ def evaluate_policy(
     reference: torch.nn.Module,
     tokenizer: PreTrainedTokenizerBase,
     held_out: pa.Table,
-    regen: RegenConfig,
-    seed: int,
     judge: ScoreRun,
-    max_batch_tokens: int,
-    batch_size: int,
+    seed: int,
+    cfg: TrainConfig,
 ) -> dict[str, float]:
     """`eval/approval`, `eval/drift_kl`, `eval/reply_tokens` and `eval/replies` for `held_out`.
 
-    Replies are sampled with `seed` from the judge's own prompts (`judge.hindsight`) and judged by
-    `reference` through the scorer (`max_batch_tokens` padded tokens per forward).
+    Replies are sampled (`cfg.regen`, `seed`) from the judge's own prompts (`judge.hindsight`) and judged by
+    `reference` through the scorer; the drift is computed `cfg.micro_batch_size` replies at a time.
     """
     if held_out.num_rows == 0:
         return {}
-    sampled = sample_replies(policy, tokenizer, held_out, regen, judge.hindsight, seed)
-    scorer = make_scorer(reference, TransformersBackendConfig(max_batch_tokens=max_batch_tokens))
+    batch_size = cfg.micro_batch_size
+    sampled = sample_replies(policy, tokenizer, held_out, cfg.regen, judge.hindsight, seed)
+    scorer = make_scorer(reference, TransformersBackendConfig(max_batch_tokens=cfg.score_max_batch_tokens))
     judged = score_interactions(sampled, scorer, tokenizer, judge)
     n_tokens = np.asarray(judged["n_tokens"].to_numpy(), np.float64)
     advantage_sum = np.nan_to_num(np.asarray(judged["sum_advantage"].to_numpy(zero_copy_only=False), np.float64))

@@ -392,10 +392,7 @@ def evaluate_round(state: RunState, round_index: int) -> dict:
     judge = ScoreRun(
         f"{state.run_id}-eval", state.model_id, state.base_revision, max(round_index, 1), "regenerated", plain
     )
-    metrics = evaluate_policy(
-        state.policy, state.reference, state.tokenizer, state.held_out, cfg.regen, seed, judge,
-        cfg.score_max_batch_tokens, cfg.micro_batch_size,
-    )  # fmt: skip
+    metrics = evaluate_policy(state.policy, state.reference, state.tokenizer, state.held_out, judge, seed, cfg)
     metrics["time/eval_s"] = time.perf_counter() - started
     return metrics
 

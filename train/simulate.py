@@ -254,10 +254,9 @@ def evaluate_simulation(simulation: Simulation, round_index: int) -> dict:
         judge = ScoreRun(
             f"{state.run_id}-eval", state.model_id, state.base_revision, round_index, "regenerated", cfg.hindsight
         )
-        drift = evaluate_policy(
-            state.policy, state.reference, state.tokenizer, simulation.unrelated, cfg.regen, seed, judge,
-            cfg.score_max_batch_tokens, cfg.micro_batch_size,
-        ).get("eval/drift_kl", 0.0)  # fmt: skip
+        unrelated = simulation.unrelated
+        metrics = evaluate_policy(state.policy, state.reference, state.tokenizer, unrelated, judge, seed, cfg)
+        drift = metrics.get("eval/drift_kl", 0.0)
     return {
         "simulated_user": simulation.sim.user,
         "arm": simulation.sim.arm,
