@@ -21,12 +21,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from flows.config import RunConfig
 from flows.progress import progress_bars
 from pipelines.configs import add_config_flags, flag_settings
-from pipelines.scorer import ScoringConfig
-from train.config import TrainConfig, add_train_arguments
-from train.simulated_users import SimulateConfig
 
 PROJECT_DIR = Path(__file__).resolve().parent
 SAMPLE = PROJECT_DIR / "data" / "sample" / "wildchat_sample.jsonl"
@@ -257,7 +253,7 @@ def _json_ready(values):
 
 
 # ------------------------------------------------------------------ subcommands: one block each
-def add_nightly(commands) -> None:
+def add_nightly(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser("nightly", help="ingest, segment, select and score one night of raw dumps")
     parser.add_argument("--input", nargs="+", required=True, metavar="PATH", help="files, folders or globs")
     parser.add_argument("--root", required=True, help="storage root (a local folder)")
@@ -267,60 +263,65 @@ def add_nightly(commands) -> None:
     parser.add_argument("--no-score", action="store_true", help="stop after the data tables (no scoring stage)")
     parser.add_argument("--score-limit", type=int, help="score at most N interactions (a stable sample)")
     parser.add_argument("--replace", action="store_true", help="replace the night if already published")
-    add_config_flags(parser, RunConfig, "")
     parser.set_defaults(
         handler=lambda a: run_nightly(
             a.input, a.root, a.date, a.config, a.format, not a.no_score, a.score_limit, a.replace, flag_settings(a)
         )
     )
+    return parser
 
 
-def add_score(commands) -> None:
+def add_score(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser("score", help="score one shard of a night's interactions (worker mode)")
     parser.add_argument("--root", required=True)
     parser.add_argument("--night", required=True, help="YYYY-MM-DD")
     parser.add_argument("--shard", required=True, help="I/N: this worker's shard out of N")
     parser.add_argument("--config", help="TOML file; its [score] table sets model, backend, template, ...")
     parser.add_argument("--score-limit", type=int, help="score at most N of the night's interactions (stable sample)")
-    add_config_flags(parser, ScoringConfig, "score", skip=("score.shards",))
     parser.set_defaults(
         handler=lambda a: run_score_shard(a.root, a.night, a.shard, a.config, a.score_limit, flag_settings(a))
     )
+    return parser
 
 
-def add_query(commands) -> None:
+def add_query(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser("query", help="run one read-only SQL query against the catalog")
     parser.add_argument("--root", required=True)
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table", help="(%(default)s)")
     parser.add_argument("--max-rows", type=int, default=1000, help="rows shown at most; 0 = all (%(default)s)")
     parser.add_argument("sql")
     parser.set_defaults(handler=lambda a: print_query(a.root, a.sql, fmt=a.format, max_rows=a.max_rows))
+    return parser
 
 
-def add_report(commands) -> None:
+def add_report(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser("report", help="write the HTML heat-map report of a scoring run")
     parser.add_argument("--root", required=True)
     parser.add_argument("--run", help="scoring run id (default: the newest nightly scoring run)")
     parser.add_argument("--out", help="HTML file to write (default: <root>/reports/<run>.html)")
     parser.set_defaults(handler=lambda a: run_report(a.root, a.run, a.out))
+    return parser
 
 
-def add_competence(commands) -> None:
+def add_competence(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser("competence", help="teacher-competence check: real vs swapped follow-ups")
     parser.add_argument("--root", required=True)
     parser.add_argument("--night", required=True, help="YYYY-MM-DD")
     parser.add_argument("--n", type=int, default=32, help="interactions to score twice (%(default)s)")
     parser.add_argument("--config", help="TOML file; its [score] table sets model, backend, template, ...")
-    add_config_flags(parser, ScoringConfig, "score")
     parser.set_defaults(handler=lambda a: run_competence(a.root, a.night, a.n, a.config, flag_settings(a)))
+    return parser
 
 
-def add_refresh(commands) -> None:
+def add_refresh(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser("refresh", help="training rounds: regenerate, score in hindsight, train")
     parser.add_argument("--mode", choices=["logged", "onpolicy"], help="default: onpolicy")
     parser.add_argument("--limit", type=int, help="use at most M interactions (a stable sample)")
-    add_train_arguments(parser, skip=("train.mode", "train.limit"))
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--rounds", type=int, required=True, help="rounds to reach (a rerun resumes)")
+    parser.add_argument("--config", help="TOML file with a [train] table (fields of train/config.py TrainConfig)")
     parser.set_defaults(handler=lambda a: run_training(a.root, a.rounds, a.mode, a.limit, a.config, flag_settings(a)))
+    return parser
 
 
 def run_simulation(args) -> None:
@@ -331,7 +332,7 @@ def run_simulation(args) -> None:
     console.print(summary["markdown"] + f"plot: {summary['plot']}\ntable: {summary['table']}")
 
 
-def add_simulate(commands) -> None:
+def add_simulate(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser("simulate", help="simulated users: does training learn what they ask? (one arm)")
     parser.add_argument("--root", required=True, help="storage root holding the prompts (see --prompts)")
     parser.add_argument("--user", required=True, help="preference: concise, no-emoji, no-lists or sign-off")
@@ -339,17 +340,17 @@ def add_simulate(commands) -> None:
     parser.add_argument("--control", action="store_true", help="the control arm: follow-ups say nothing about it")
     parser.add_argument("--config", help="TOML file with [train] and [simulate] tables")
     parser.add_argument("--prompts", help="JSON-lines prompts to store under the root first (data/prompts/...)")
-    add_config_flags(parser, TrainConfig, "train", skip=("train.root", "train.rounds"))
-    add_config_flags(parser, SimulateConfig, "simulate", skip=("simulate.user", "simulate.control"))
     parser.set_defaults(handler=run_simulation)
+    return parser
 
 
-def add_demo(commands) -> None:
+def add_demo(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser("demo", help="the nightly flow on the bundled sample, then example queries")
     parser.add_argument("--root", default="afterword-demo", help="storage root for the demo (default: %(default)s)")
     parser.add_argument("--date", default="2026-01-01", help="night to file the sample under")
     parser.add_argument("--score-limit", type=int, default=32, help="interactions scored on CPU (%(default)s)")
     parser.set_defaults(handler=run_demo)
+    return parser
 
 
 def run_demo(args) -> None:
@@ -369,16 +370,43 @@ def run_demo(args) -> None:
 SUBCOMMANDS = (add_nightly, add_score, add_query, add_report, add_competence, add_refresh, add_simulate, add_demo)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
+    """The `--section.key` flags of the config dataclasses `command` reads (their modules load only for it)."""
+    if command == "nightly":
+        from flows.config import RunConfig
+
+        add_config_flags(parser, RunConfig, "")
+    elif command in ("score", "competence"):
+        from pipelines.scorer import ScoringConfig
+
+        add_config_flags(parser, ScoringConfig, "score", skip=("score.shards",) if command == "score" else ())
+    elif command in ("refresh", "simulate"):
+        from train.config import TrainConfig
+
+        own = ("train.mode", "train.limit") if command == "refresh" else ()
+        add_config_flags(parser, TrainConfig, "train", skip=("train.root", "train.rounds", *own))
+    if command == "simulate":
+        from train.simulated_users import SimulateConfig
+
+        add_config_flags(parser, SimulateConfig, "simulate", skip=("simulate.user", "simulate.control"))
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every subcommand; the config flags of `command` only (None: of every subcommand)."""
     parser = argparse.ArgumentParser(prog="afterword", description="Hindsight signal from real chat logs.")
     commands = parser.add_subparsers(dest="command", required=True)
     for add in SUBCOMMANDS:
-        add(commands)
+        subparser = add(commands)
+        name = subparser.prog.split()[-1]
+        if command in (None, name):
+            add_settings(subparser, name)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # Only the chosen subcommand's config modules load: `query` and `report` start in a fraction of a second.
+    args = build_parser(next((word for word in argv if not word.startswith("-")), None)).parse_args(argv)
     configure_environment()
     from pipelines.lock import RootLockedError
     from pipelines.sources import InputError

@@ -38,7 +38,7 @@ MODE_DEFAULTS = {
 
 # Keys a [train] table once held that now live in its nested tables.
 MOVED_KEYS = {
-    **{f"{name}": f"[train.hindsight] {name}" for name in HindsightConfig.__dataclass_fields__},
+    **{name: f"[train.hindsight] {name}" for name in HindsightConfig.__dataclass_fields__},
     "temperature": "[train.regen] temperature",
     "max_new_tokens": "[train.regen] max_new_tokens",
     "generate_batch_size": "[train.regen] batch_size",
@@ -71,6 +71,7 @@ class TrainConfig:
     eval_max_interactions: int = 16  # held-out interactions evaluated each round (stable hash sample); 0 = none
     interactions_per_round: int = 64  # training interactions consumed per round (regenerated in onpolicy mode)
     epochs_per_round: int = 1  # passes over a round's replies
+    # --- regeneration and hindsight scoring (the scorer's own HindsightConfig, as the nightly [score.hindsight]) ---
     regen: RegenConfig = field(default_factory=RegenConfig)  # sampling of on-policy replies ([train.regen])
     # hindsight rendering of every scoring, sampling, training and evaluation render ([train.hindsight])
     hindsight: HindsightConfig = field(default_factory=HindsightConfig)
@@ -186,19 +187,13 @@ def load_train_config(path: str | None, flags: dict[str, str] | None = None, **o
     return TrainConfig.from_dict(values)
 
 
-def add_train_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """`--root`, `--rounds`, `--config` and a `--train.<key>` flag per TrainConfig setting (the CLI's
-    `afterword refresh` and `python -m train.loop` alike)."""
-    parser.add_argument("--root", required=True, help="storage root (interactions in; scores, checkpoints out)")
-    parser.add_argument("--rounds", type=int, required=True, help="rounds to reach (a rerun resumes)")
-    parser.add_argument("--config", help="TOML file with a [train] table (fields of train/config.py TrainConfig)")
-    add_config_flags(parser, TrainConfig, "train", skip=("train.root", "train.rounds", *skip))
-
-
 def parse_train_args(argv: list[str] | None = None) -> TrainConfig:
     """`python -m train.loop --root R --rounds N [--config FILE] [--train.KEY VALUE ...]` (also under
-    torchrun) → TrainConfig."""
+    torchrun) → TrainConfig; the `--train.*` flags are `afterword refresh`'s."""
     parser = argparse.ArgumentParser(prog="python -m train.loop", description="The refresh trainer.")
-    add_train_arguments(parser)
+    parser.add_argument("--root", required=True, help="storage root (interactions in; scores, checkpoints out)")
+    parser.add_argument("--rounds", type=int, default=None, help="refresh rounds to reach (default: the config's)")
+    parser.add_argument("--config", help="TOML file with a [train] table (fields of train/config.py TrainConfig)")
+    add_config_flags(parser, TrainConfig, "train", skip=("train.root", "train.rounds"))
     args = parser.parse_args(argv)
     return load_train_config(args.config, flag_settings(args), root=args.root, rounds=args.rounds)
