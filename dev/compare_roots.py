@@ -6,6 +6,14 @@ and reports per table: files only one root has, schema differences, row counts a
 differ. Paths inside values are compared with each root (and checkout, `--code-dir-*`) replaced by a marker.
 Columns that must differ between two runs of the same commands are listed in `IGNORED` with the reason; the
 exit status is 1 when anything else differs.
+
+The check of the config refactor (nested [score.hindsight], [train.regen], [train.hindsight]) ran, in a
+checkout of the previous commit and in this one, with `[score] max_interactions = 12, shards = 2`:
+    afterword nightly --input data/sample/wildchat_sample.jsonl --root R --date 2026-01-01 --config night.toml
+    afterword refresh --root R --rounds 1 --limit 8 --config train.toml
+    afterword refresh --root R --rounds 1 --mode logged --config train.toml
+(train.toml: data/demo_train.toml with max_new_tokens 16, its keys in the flat layout before and nested
+after); every table, run id and shard name came out identical.
 """
 
 import argparse
