@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from pipelines import ingest, segment, sources
+from pipelines import ingest, segment, sources, storage
 from pipelines.io import write_json, write_table
 from pipelines.progress import polling
 
@@ -33,7 +33,7 @@ class IngestChunk:
 
     def __call__(self, chunk_fields: dict) -> dict:
         chunk = sources.Chunk(**chunk_fields)
-        marker = Path(self.staging_dir) / "_done" / f"{chunk.key}.json"
+        marker = Path(storage.chunk_done_marker(self.staging_dir, chunk.key))
         if marker.exists():
             return json.loads(marker.read_text())
         raw, blank_lines = sources.read_chunk(chunk)
@@ -41,7 +41,7 @@ class IngestChunk:
         candidates = segment.segment_turns(result.conversations, self.segment_cfg)
         staged = dict(zip(STAGED_TABLES, (result.conversations, result.rejects, candidates), strict=True))
         for table, rows in staged.items():
-            write_table(rows, Path(self.staging_dir) / table / f"{chunk.key}.parquet")
+            write_table(rows, storage.staged_part(self.staging_dir, table, chunk.key))
         counts = {
             "chunk": chunk.key,
             "path": chunk.path,
@@ -76,7 +76,8 @@ def run_ingest_pipeline(
         root_logger.removeFilter(_drop_bigquery_notice)
 
     # Beam's default local runner first tries to download Prism; the in-process runner works offline.
-    pending = [asdict(chunk) for chunk in chunks if not (Path(staging_dir) / "_done" / f"{chunk.key}.json").exists()]
+    done = [Path(storage.chunk_done_marker(staging_dir, chunk.key)) for chunk in chunks]
+    pending = [asdict(chunk) for chunk, marker in zip(chunks, done, strict=True) if not marker.exists()]
     workers = max(1, min(len(pending), os.cpu_count() or 1))
     # One process per core when there is more than one chunk; in-process otherwise (no start-up cost).
     defaults = [
@@ -89,7 +90,6 @@ def run_ingest_pipeline(
     body = IngestChunk(staging_dir, ingest_date, asdict(ingest_cfg), asdict(segment_cfg))
     if pending:
         log_path = Path(staging_dir) / "beam-workers.log"
-        done = [Path(staging_dir) / "_done" / f"{chunk.key}.json" for chunk in chunks]
         watch = polling("ingest chunks", len(chunks), lambda: sum(marker.exists() for marker in done))
         with watch, _stderr_to(log_path), beam.Pipeline(options=options) as pipeline:
             (
@@ -98,7 +98,7 @@ def run_ingest_pipeline(
                 | "Spread" >> beam.Reshuffle()
                 | "IngestAndSegment" >> beam.Map(body)
             )
-    return [json.loads((Path(staging_dir) / "_done" / f"{chunk.key}.json").read_text()) for chunk in chunks]
+    return [json.loads(marker.read_text()) for marker in done]
 
 
 @contextlib.contextmanager

@@ -26,9 +26,9 @@ def check_teacher_competence(root: str, night: date, cfg: ScoringConfig, n: int)
     scorer = open_scorer(cfg)
     source = scorer.source
     run_id = f"competence-{scoring_run_id(night, cfg, source.revision)}"
-    score_cfg = ScoreRun(run_id, source.model_id, source.revision, hindsight=cfg.hindsight)
-    real = score_interactions(interactions, scorer.score_fn, scorer.tokenizer, score_cfg)
-    swapped = score_interactions(swap_followups(interactions), scorer.score_fn, scorer.tokenizer, score_cfg)
+    score_run = ScoreRun(run_id, source.model_id, source.revision, hindsight=cfg.hindsight)
+    real = score_interactions(interactions, scorer.score_fn, scorer.tokenizer, score_run)
+    swapped = score_interactions(swap_followups(interactions), scorer.score_fn, scorer.tokenizer, score_run)
     real_N, swapped_N = _mean_abs_advantage(real), _mean_abs_advantage(swapped)
     result = {
         "night": night.isoformat(),

@@ -9,7 +9,6 @@ where the night defaults to last night (yesterday, UTC).
 `afterword nightly --input dump.jsonl --root out/` calls it.
 """
 
-import glob
 import hashlib
 import json
 import os
@@ -67,7 +66,7 @@ def ingest_and_segment(chunks: list[sources.Chunk], staging: str, night: date, c
 def select_and_store(root: str, staging: str, night: date, cfg: RunConfig) -> dict:
     """DuckDB: staged parts + every other night → the night's four tables, written beside the staged parts
     (`commit_night` moves them into place), then the data contracts."""
-    staged = {table: glob.glob(os.path.join(glob.escape(staging), table, "*.parquet")) for table in storage.STAGED}
+    staged = {table: storage.staged_parts(staging, table) for table in storage.STAGED}
     # Every other stored night, earlier or later: a backfill keeps only what no other night holds.
     others = {table: storage.other_night_files(root, table, night) for table in ("conversations", "interactions")}
     settings = {"memory_limit": cfg.duckdb_memory_limit, "temp_directory": os.path.join(staging, "duckdb")}
@@ -216,7 +215,7 @@ def _records_per_file(chunk_counts: list[dict]) -> dict[str, int]:
 def _record_run(root: str, summary: dict, cfg: RunConfig, started: datetime) -> None:
     finished = datetime.now(UTC)
     version = code_version()
-    folder = storage.run_dir(root, summary["run_id"])
+    manifest_path, row_path = storage.run_files(root, summary["run_id"])
     manifest = {
         **summary,
         "config": cfg.to_dict(),
@@ -224,7 +223,7 @@ def _record_run(root: str, summary: dict, cfg: RunConfig, started: datetime) -> 
         "started_at": started.isoformat(),
         "finished_at": finished.isoformat(),
     }
-    write_json(manifest, os.path.join(folder, "manifest.json"))
+    write_json(manifest, manifest_path)
     row = {
         "run_id": summary["run_id"],
         "started_at": started,
@@ -238,7 +237,7 @@ def _record_run(root: str, summary: dict, cfg: RunConfig, started: datetime) -> 
         "config_json": json.dumps(cfg.to_dict(), default=str, sort_keys=True),
         "ingest_date": date.fromisoformat(summary["night"]),
     }
-    write_table(pa.Table.from_pylist([row], schema=runs.SCHEMA), os.path.join(folder, "run.parquet"))
+    write_table(pa.Table.from_pylist([row], schema=runs.SCHEMA), row_path)
 
 
 def _summary_markdown(summary: dict) -> str:

@@ -1,8 +1,8 @@
 """Score: interactions (x, y, o) → scores, the per-token hindsight advantage of every reply.
 
-`score_interactions(interactions, score_fn, tokenizer, run)` builds student and teacher token
+`score_interactions(interactions, score_fn, tokenizer, cfg)` builds student and teacher token
 sequences (`pipelines/hindsight.py`), hands them to the injected backend `score_fn`
-(`pipelines/backends/`), and returns a `schemas.scores` table sorted by interaction_id; `ScoreRun` names
+(`pipelines/backends/`), and returns a `schemas.scores` table sorted by interaction_id; `cfg: ScoreRun` names
 the run, model revision and round the rows belong to and their hindsight settings (the user-facing settings
 are `pipelines.scorer.ScoringConfig`). No I/O here: callers pick a shard with `take_shard` and write the
 result; the same rows come back on every rerun.

@@ -6,8 +6,8 @@ published night changes only when a run says --replace); `<root>/scores/run_id=<
 scoring run's shards (a Hive partition: readers see `round` as a column); a training run's per-round outputs
 are named `round-NNNN` (`checkpoints/run_id=<run>/round-NNNN/`, `training_rounds/run_id=<run>/round-NNNN.parquet`,
 `simulations/...`); `<root>/runs/<run_id>/` holds a run's manifest; `<root>/_staging/` holds the resumable
-work of unfinished nights; `<root>/catalog.duckdb` holds the analyst views. Every path under a root is built
-or parsed here.
+work of unfinished nights; `<root>/catalog.duckdb` holds the analyst views. Every table, run, round,
+checkpoint, report and staged-part path under a root is built or parsed here.
 """
 
 from __future__ import annotations
@@ -159,9 +159,34 @@ def staging_dir(root: str, night: date, plan_key: str) -> str:
     return os.path.join(root, "_staging", f"{night.isoformat()}-{plan_key}")
 
 
+def chunk_done_marker(staging: str, chunk_key: str) -> str:
+    """Written last for a finished input chunk of a night's run (its counts); a rerun skips the chunk."""
+    return os.path.join(staging, "_done", f"{chunk_key}.json")
+
+
+def staged_part(staging: str, table: str, chunk_key: str) -> str:
+    """One input chunk's part of a staged table."""
+    return os.path.join(staging, table, f"{chunk_key}.parquet")
+
+
+def staged_parts(staging: str, table: str) -> list[str]:
+    """Every chunk's part of a staged table."""
+    return glob.glob(os.path.join(glob.escape(staging), table, "*.parquet"))
+
+
 def run_dir(root: str, run_id: str) -> str:
     """Manifest and summary row of one run."""
     return os.path.join(root, "runs", run_id)
+
+
+def run_files(root: str, run_id: str) -> tuple[str, str]:
+    """A run's `manifest.json` and its `runs` table row (`run.parquet`)."""
+    return os.path.join(run_dir(root, run_id), "manifest.json"), os.path.join(run_dir(root, run_id), "run.parquet")
+
+
+def metrics_path(root: str, run_id: str) -> str:
+    """A training run's metrics, one JSON line per step and round."""
+    return os.path.join(training_dir(root, run_id), "metrics.jsonl")
 
 
 def catalog_path(root: str) -> str:

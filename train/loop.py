@@ -176,7 +176,7 @@ def setup_run(cfg: TrainConfig, interactions: pa.Table | None = None) -> RunStat
         accumulation=accumulation,
         steps_per_round=steps_per_round,
         revision=source.revision,
-        metrics_path=os.path.join(training_dir, "metrics.jsonl"),
+        metrics_path=storage.metrics_path(cfg.root, run_id),
         rank=rank,
         world=world,
     )
@@ -231,14 +231,14 @@ def regenerate_round(state: RunState, round_index: int) -> tuple[list[data.Train
         elif os.path.exists(path):  # an interrupted round already wrote it: same weights and seed, same rows
             scores = pq.read_table(path)
         else:
-            score_cfg = ScoreRun(
+            score_run = ScoreRun(
                 state.run_id, state.model_id, state.revision, round_index, "regenerated", cfg.hindsight
             )
             stores_topk = cfg.loss == "topk" and cfg.teacher == "stored"
             top_k = cfg.top_k if stores_topk else 0
             backend = TransformersBackendConfig(max_batch_tokens=cfg.score_max_batch_tokens, top_k=top_k)
             seed = sampling_seed(cfg, round_index)
-            scores = regenerate(state.policy, state.tokenizer, chosen, cfg.regen, seed, score_cfg, backend)
+            scores = regenerate(state.policy, state.tokenizer, chosen, cfg.regen, seed, score_run, backend)
             write_table(scores, path)
         if state.world > 1 and not state.rank:
             dist.barrier()

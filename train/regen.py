@@ -88,7 +88,7 @@ def regenerate(
     interactions: pa.Table,
     cfg: RegenConfig,
     seed: int,
-    score_cfg: ScoreRun,
+    score_run: ScoreRun,
     backend: TransformersBackendConfig,
 ) -> pa.Table:
     """Sample replies with `model` and score them with the same weights (`backend`): a `schemas.scores` table.
@@ -97,11 +97,11 @@ def regenerate(
     scored ids can differ from the sampled ids where a tokenizer has several spellings of one text; the
     stored student log-probs are p_θ of the scored ids, which is what the trainer optimizes.
     """
-    if score_cfg.reply_source != "regenerated":
+    if score_run.reply_source != "regenerated":
         raise ValueError("regenerated replies are scored with reply_source='regenerated' and round >= 1")
-    sampled = sample_replies(model, tokenizer, interactions, cfg, score_cfg.hindsight, seed)
+    sampled = sample_replies(model, tokenizer, interactions, cfg, score_run.hindsight, seed)
     was_training = model.training
     scorer = make_scorer(model, backend)
-    scores = score_interactions(sampled, scorer, tokenizer, score_cfg)
+    scores = score_interactions(sampled, scorer, tokenizer, score_run)
     model.train(was_training)
     return scores

@@ -223,8 +223,8 @@ def simulate_round(simulation: Simulation, round_index: int) -> tuple[list[data.
         write_table(dialogue, talk)
         was_training = state.policy.training
         scorer = make_scorer(state.policy, TransformersBackendConfig(max_batch_tokens=cfg.score_max_batch_tokens))
-        score_cfg = ScoreRun(state.run_id, state.model_id, state.revision, round_index, "regenerated", cfg.hindsight)
-        scores = score_interactions(dialogue, scorer, state.tokenizer, score_cfg)
+        score_run = ScoreRun(state.run_id, state.model_id, state.revision, round_index, "regenerated", cfg.hindsight)
+        scores = score_interactions(dialogue, scorer, state.tokenizer, score_run)
         state.policy.train(was_training)
         write_table(scores, shard)
     satisfied = dialogue["satisfied"].to_pylist()

@@ -74,10 +74,10 @@ def test_regeneration_samples_from_the_scored_student_prefix_and_training_rebuil
     model.generate = recording_generate
     interactions = interactions_table(3)
     hindsight = HindsightConfig(max_context_tokens=32)  # cuts the teacher prefixes, not the student ones
-    score_cfg = ScoreRun("regen-test", "tiny", "0", round=1, reply_source="regenerated", hindsight=hindsight)
+    score_run = ScoreRun("regen-test", "tiny", "0", round=1, reply_source="regenerated", hindsight=hindsight)
     regen_cfg = RegenConfig(max_new_tokens=3, batch_size=2)
     with torch.no_grad():
-        scores = regenerate(model, tokenizer, interactions, regen_cfg, 0, score_cfg, TransformersBackendConfig())
+        scores = regenerate(model, tokenizer, interactions, regen_cfg, 0, score_run, TransformersBackendConfig())
 
     rows = interactions.sort_by("interaction_id").to_pylist()
     assert len(prompts) == len(rows) == scores.num_rows
