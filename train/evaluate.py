@@ -17,7 +17,8 @@ from transformers import PreTrainedTokenizerBase
 
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
 from pipelines.score import ScoreConfig, score_interactions
-from train.data import build_rows, collate
+from train.batches import collate
+from train.data import build_rows
 from train.model import reply_logits
 from train.regen import RegenConfig, sample_replies
 

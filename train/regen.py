@@ -1,10 +1,11 @@
 """On-policy regeneration: sample fresh replies y' ~ p_θ(·|x) and score them through the nightly scoring path.
 
 `sample_replies` returns the interactions with `response` replaced by a sampled reply (the logged one is kept
-as `logged_response`); `regenerate` hands that table to `pipelines.score.score_interactions` with the
+as `logged_response`); `score_replies` hands that table to `pipelines.score.score_interactions` with the
 transformers backend over the *same* weights, so the stored student log-probs are the behaviour log-probs
 of the sample (exactly so at temperature 1.0 with no top-k/top-p: the sampler draws from p_θ itself).
-The loop writes the result as a new round of score shards. Sampling is seeded per call, not from global RNG.
+`regenerate` does both; the loop calls the two apart to time them and writes the result as a new round
+of score shards. Sampling is seeded per call, not from global RNG.
 """
 
 from __future__ import annotations
@@ -87,14 +88,14 @@ def sample_replies(
     return table.set_column(table.schema.get_field_index("response"), "response", pa.array(texts, pa.string()))
 
 
-def regenerate(
+def score_replies(
     model: torch.nn.Module,
     tokenizer: PreTrainedTokenizerBase,
-    interactions: pa.Table,
+    sampled: pa.Table,
     cfg: RegenConfig,
     score_cfg: ScoreConfig,
 ) -> pa.Table:
-    """Sample replies with `model` and score them with the same weights: a `schemas.scores` table.
+    """Score `sample_replies`' output with the same weights: a `schemas.scores` table.
 
     The sampled text is re-tokenized by the scorer (render(x + [assistant: y']) minus render(x)), so the
     scored ids can differ from the sampled ids where a tokenizer has several spellings of one text; the
@@ -102,9 +103,19 @@ def regenerate(
     """
     if score_cfg.reply_source != "regenerated":
         raise ValueError("regenerated replies are scored with reply_source='regenerated' and round >= 1")
-    sampled = sample_replies(model, tokenizer, interactions, cfg)
     was_training = model.training
     scorer = make_scorer(model, TransformersBackendConfig(max_batch_tokens=cfg.max_batch_tokens, top_k=cfg.top_k))
     scores = score_interactions(sampled, scorer, tokenizer, score_cfg)
     model.train(was_training)
     return scores
+
+
+def regenerate(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    interactions: pa.Table,
+    cfg: RegenConfig,
+    score_cfg: ScoreConfig,
+) -> pa.Table:
+    """Sample replies with `model` and score them with the same weights (`sample_replies`, `score_replies`)."""
+    return score_replies(model, tokenizer, sample_replies(model, tokenizer, interactions, cfg), cfg, score_cfg)

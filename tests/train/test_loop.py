@@ -15,7 +15,7 @@ from schemas import scores as scores_schema
 from schemas import training_rounds
 from tests.pipelines.conftest_scoring import make_model, make_tokenizer
 from tests.train.conftest_train import tiny_config, write_interactions, write_tiny_model
-from train import data, loop, model
+from train import batches, data, loop, model
 from train.config import TrainConfig
 
 pytestmark = pytest.mark.slow
@@ -72,16 +72,16 @@ def test_behaviour_logprobs_from_the_scorer_match_the_trainers_forward(tmp_path,
     write_interactions(tmp_path / "root", 8)
     state = loop.setup_run(tiny_config(tmp_path / "root", model_dir))
     rows, _ = loop.regenerate_round(state, 1)
-    batch = data.collate(rows)
+    batch = batches.collate(rows)
     with torch.no_grad():
-        logp_B_T_V = model.reply_logits(
+        logp_B_T = model.reply_logprobs(
             state.policy,
             batch.student_ids_B_L,
             batch.student_mask_B_L,
             batch.student_first_B,
-            batch.reply_ids_B_T.shape[1],
-        )
-    logp_B_T = model.token_logp(logp_B_T_V, batch.reply_ids_B_T) * batch.mask_B_T
+            batch.reply_ids_B_T,
+            batch.mask_B_T,
+        ).token_B_T
     torch.testing.assert_close(logp_B_T, batch.behaviour_logp_B_T * batch.mask_B_T, atol=1e-5, rtol=0)
 
 
