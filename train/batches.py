@@ -31,12 +31,17 @@ class TrainingRow:
     topk_logp_T_K: np.ndarray | None  # their stored log-probs
 
 
-def micro_batches(rows: list[TrainingRow], size: int, seed: int, round_index: int, epochs: int) -> list[list[int]]:
-    """Row indices per micro-batch: length buckets of at most `size` rows, in a seeded order of buckets per epoch.
+def micro_batches(
+    rows: list[TrainingRow], size: int, seed: int, round_index: int, epochs: int, max_tokens: int = 0
+) -> list[list[int]]:
+    """Row indices per micro-batch: length buckets of at most `size` rows (and `max_tokens` padded prefix +
+    reply tokens; 0 = no budget), in a seeded order of whole buckets per epoch.
 
-    The number of micro-batches per epoch is ⌈rows / size⌉, as the step count planned in `train/loop.py` assumes.
+    With no token budget an epoch has ⌈rows / size⌉ micro-batches, the count `train/loop.py` plans its
+    steps and learning-rate schedule on; the trainer passes none, benchmarks may.
     """
-    buckets = length_buckets([(len(r.student_prefix_ids) + len(r.reply_ids),) for r in rows], max_items=size)
+    widths = [(len(r.student_prefix_ids) + len(r.reply_ids),) for r in rows]
+    buckets = length_buckets(widths, max_tokens=max_tokens, max_items=size)
     out = []
     for epoch in range(epochs):
         order = np.random.default_rng([seed, round_index, epoch]).permutation(len(buckets)).tolist()
