@@ -129,6 +129,7 @@ def print_summary(summary: dict) -> None:
 def run_training(root: str, rounds: int, mode: str | None, limit: int | None, config_path: str | None) -> dict:
     from flows import preflight
     from flows.refresh import run_refresh
+    from train.loop import describe_time_split
 
     cfg = preflight.train_config(config_path, root=root, rounds=rounds, mode=mode, limit=limit)
     preflight.refresh_ready(cfg)
@@ -145,6 +146,8 @@ def run_training(root: str, rounds: int, mode: str | None, limit: int | None, co
             )
         )
     console.print(table)
+    for row in summary["rounds"]:
+        console.print(f"round {row['round']} time split: {describe_time_split(row)}")
     console.print(f"checkpoint: {summary['checkpoint']}  (AutoModelForCausalLM.from_pretrained loads it)")
     return summary
 

@@ -384,7 +384,7 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
     )
     checkpoint.prune_checkpoints(cfg.root, state.run_id, cfg.keep_last)
     metrics = {**metrics, "time/save_s": time.perf_counter() - save_started}
-    round_revision, split = state.revision, time_split(metrics)  # the weights that sampled and scored this round
+    round_revision = state.revision  # the weights that sampled and scored this round
     state.revision, state.completed_rounds = weights_revision(Path(path)), round_index
     row = {
         "run_id": state.run_id, "round": round_index, "mode": cfg.mode, "model_id": state.model_id,
@@ -397,11 +397,9 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
         "drift_kl": metrics.get("eval/drift_kl"), "eval_reply_tokens": metrics.get("eval/reply_tokens"),
         "tokens_per_s": metrics.get("time/tokens_per_s"), "scores_path": metrics.get("scores_path"),
         "checkpoint_path": path, "started_at": started_at, "finished_at": datetime.now(UTC),
-        **split,
+        **time_split(metrics),
     }  # fmt: skip
-    log.info(
-        "round %d time split: %s", round_index, " ".join(f"{k}={v:.3g}" for k, v in split.items() if v is not None)
-    )
+    log.info("round %d time split: %s", round_index, describe_time_split(row))
     # Columns a caller adds to the round's metrics under their own names (the simulation's evaluation).
     row.update({name: metrics[name] for name in training_rounds.SCHEMA.names if name not in row and name in metrics})
     table = pa.Table.from_pylist([row], schema=training_rounds.SCHEMA)
@@ -414,14 +412,25 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
 
 
 def time_split(metrics: dict) -> dict:
-    """The round's seconds and tokens/s per stage (training_rounds columns); a stage that did not run has 0 s."""
+    """The round's seconds and tokens/s per stage (training_rounds columns); a stage that did not run has 0 s.
+
+    Sampling, scoring and saving are rated by the round's reply tokens; training's rate is `tokens_per_s`.
+    """
     round_tokens = metrics.get("regen/round_tokens", 0)
     split = {"train_s": metrics.get("time/train_s")}
     for stage in ("sample", "score", "save"):
-        seconds = metrics.get(f"time/{stage}_s")
-        split[f"{stage}_s"] = seconds
+        seconds = split[f"{stage}_s"] = metrics.get(f"time/{stage}_s")
         split[f"{stage}_tokens_per_s"] = round_tokens / seconds if seconds and round_tokens else None
     return split
+
+
+def describe_time_split(row: dict) -> str:
+    """'sample 1.2 s (340 tok/s), score …, train …, save …' from a training_rounds row."""
+    parts = []
+    for stage in ("sample", "score", "train", "save"):
+        rate = row.get("tokens_per_s" if stage == "train" else f"{stage}_tokens_per_s")
+        parts.append(f"{stage} {row.get(f'{stage}_s') or 0.0:.3g} s" + (f" ({rate:.3g} tok/s)" if rate else ""))
+    return ", ".join(parts)
 
 
 def main(cfg: TrainConfig) -> dict:
