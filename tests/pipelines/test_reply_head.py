@@ -46,3 +46,21 @@ def test_a_frozen_head_gets_no_gradient_and_empty_input_works():
     assert head.weight.grad is None and hidden_N_H.grad is not None
     empty, ids = gathered_logprobs(torch.zeros(0, 4, dtype=torch.float64), head, torch.zeros(0, 1, dtype=torch.long))
     assert empty.shape == (0, 1) and ids.shape == (0, 0)
+
+
+@pytest.mark.parametrize("setting", ["cpu autocast bf16", "bf16 weights"])
+def test_bf16_head_gives_float32_logprobs_and_gradients_of_the_input_dtypes(setting):
+    torch.manual_seed(0)
+    dtype = torch.bfloat16 if setting == "bf16 weights" else torch.float32
+    head = torch.nn.Linear(16, 50, bias=False).to(dtype)
+    hidden_N_H = torch.randn(9, 16, dtype=dtype, requires_grad=True)
+    ids_N_J = torch.randint(0, 50, (9, 1))
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting == "cpu autocast bf16"):
+        logp_N_M, _ = gathered_logprobs(hidden_N_H, head, ids_N_J, top_k=4, chunk=4)
+    logp_N_M.sum().backward()
+    logits_N_V = torch.nn.functional.linear(hidden_N_H.detach().float(), head.weight.detach().float())
+    reference_N_V = torch.log_softmax(logits_N_V, dim=-1)
+    assert logp_N_M.dtype == torch.float32
+    torch.testing.assert_close(logp_N_M[:, :1], reference_N_V.gather(1, ids_N_J), rtol=0, atol=0.1)
+    assert hidden_N_H.grad.dtype == dtype and head.weight.grad.dtype == dtype
+    assert torch.isfinite(hidden_N_H.grad).all() and head.weight.grad.abs().sum() > 0
