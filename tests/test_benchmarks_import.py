@@ -1,10 +1,15 @@
 """Benchmarks time the shipped code: they call the package's functions and implement no forward or loss of their own.
 
-Read from the source (AST), nothing run: a benchmark may compute log-softmax, call a decoder or build a
-loss only inside the baselines named below, and its "ours" side must call the package functions.
+Read from the source (AST): a benchmark may compute log-softmax, call a decoder or build a loss only inside
+the baselines named below, and its "ours" side must call the package functions. The `--tiny` CPU modes of
+the training and scoring benchmarks also run here (slow), so they keep working between device runs.
 """
 
 import ast
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +73,29 @@ def test_the_check_would_catch_a_second_implementation():
     source = "def ours(model, h):\n    return torch.log_softmax(model.get_output_embeddings()(h), -1)\n"
     definitions = _top_level_definitions(ast.parse(source))
     assert _called_names(definitions[0]) & MODEL_MATH == {"log_softmax", "get_output_embeddings"}
+
+
+def _run_benchmark(script: str, *args: str, tmp_path) -> dict:
+    out = tmp_path / f"{script}.json"
+    command = [sys.executable, str(BENCHMARKS / script), *args, "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_train_bench_tiny_runs_the_shipped_trainer_on_cpu(tmp_path):
+    result = _run_benchmark("train_bench.py", "--tiny", "--shapes", "tiny-a", "--steps", "1", tmp_path=tmp_path)
+    shape = result["shapes"]["tiny-a"]
+    assert result["heavy_modules_imported"] == [] and shape["ours"]["steps"] == 1
+    assert shape["max_abs_logp_diff"] < 1e-4
+    assert shape["padding_per_useful_token"]["buckets"] < shape["padding_per_useful_token"]["shuffled_rows"]
+
+
+@pytest.mark.slow
+def test_score_bench_tiny_runs_the_shipped_scorer_on_cpu(tmp_path):
+    args = ("--tiny", "--n-small", "4", "--n-large", "4", "--sweep", "", "--skip-baseline")
+    result = _run_benchmark("score_bench.py", *args, tmp_path=tmp_path)
+    assert result["backend_error"] is None and result["heavy_modules_imported"] == []
+    assert set(result["shapes"]) == {"tiny-a", "tiny-b"}
