@@ -15,7 +15,6 @@ memory, MFU = 6·params·tokens/s / bf16 matmul rate measured in this run (8192�
 baseline and to the reference numbers. Imports torch, transformers, numpy and the torch-only trainer
 modules (a subprocess checks that no pyarrow/duckdb/prefect/beam comes along). `--tiny`: same code on CPU.
 Run: python benchmarks/train_bench.py --out results.json | python benchmarks/train_bench.py --tiny
-Longer than the house 500 lines on purpose: one self-contained script is what gets copied to a device machine.
 """
 
 from __future__ import annotations
