@@ -142,6 +142,7 @@ def run_training(
 ) -> dict:
     from flows import preflight
     from flows.refresh import run_refresh
+    from train.loop import describe_time_split
 
     cfg = preflight.train_config(config_path, flags, root=root, rounds=rounds, mode=mode, limit=limit)
     preflight.refresh_ready(cfg)
@@ -158,6 +159,8 @@ def run_training(
             )
         )
     console.print(table)
+    for row in summary["rounds"]:
+        console.print(f"round {row['round']} time split: {describe_time_split(row)}")
     console.print(f"checkpoint: {summary['checkpoint']}  (AutoModelForCausalLM.from_pretrained loads it)")
     return summary
 

@@ -1,26 +1,20 @@
-"""Training throughput on one GPU: a plain Hugging Face SFT step against the trainer's reply-only loss step.
-
-Over 500 lines as one self-contained script copied to a device machine. Its "ours" step is still its own
-micro-batching and chunked LM head, not the shipped trainer's (`train/loop.py`): until the trainer ships that
-path, its figures describe this script, not the product.
+"""Training throughput on one GPU: a plain Hugging Face SFT step against the shipped trainer's step.
 
 Randomly initialised Qwen3-0.6B- and Qwen3-4B-shaped models (tied embeddings) in bf16 with gradient
 checkpointing and AdamW, a few optimizer steps each of
   baseline: one sample per row, right-padded to 2048 tokens, attention mask, `model(..., labels=...)`
             (full-vocabulary logits at every position + cross-entropy), as a plain HF trainer runs it;
-  ours:     the same kind of samples (WildChat-like prompt x ≈ 490, reply y ≈ 285 tokens), length-sorted and
-            cut into micro-batches of at most `--batch-tokens` padded tokens, each row padded only to its
-            micro-batch's longest; the decoder runs once, the LM head only at reply-token positions (chunked,
-            each chunk recomputed in backward), and the loss is `train.losses.sampled_token_loss` over reply
-            tokens (stored-teacher log-probs; `--live-teacher` adds the no-grad teacher forward over x ⊕ o ⊕ y).
-Packing choice: SDPA has no varlen path in transformers (position_ids-reset packing needs flash-attn), so
-rows are not concatenated; right padding with no attention mask is exact under a causal mask (a real token
-never sees the padding after it), keeps SDPA on its causal fast path, and length sorting keeps padding small.
-Reports tokens/s (real and padded), peak CUDA memory, MFU = 6·params·tokens/s / bf16 matmul rate measured in
-this run (8192³), and the ratio to the baseline and to the reference numbers. Imports only torch,
-transformers, numpy and train/losses.py (checked in a subprocess). `--tiny` runs the same code on CPU in float32.
+  ours:     the trainer's own code on the same kind of samples (WildChat-like prompt x ≈ 490, reply
+            y ≈ 285 tokens) as `TrainingRow`s: `train.batches.micro_batches` (length buckets under
+            `--batch-tokens` padded tokens), `collate`, and `train.objective.micro_batch_loss` (decoder once,
+            LM head only at reply positions in chunks recomputed in backward, `sampled_token_loss` with
+            stored-teacher log-probs; `--live-teacher` adds the no-grad teacher forward over x ⊕ o ⊕ y).
+This script implements no forward or loss of its own (tests/test_benchmarks_import.py checks it).
+Reports tokens/s (real and padded), padding slots per useful token (buckets vs shuffled rows), peak CUDA
+memory, MFU = 6·params·tokens/s / bf16 matmul rate measured in this run (8192³), and the ratio to the
+baseline and to the reference numbers. Imports torch, transformers, numpy and the torch-only trainer
+modules (a subprocess checks that no pyarrow/duckdb/prefect/beam comes along). `--tiny`: same code on CPU.
 Run: python benchmarks/train_bench.py --out results.json | python benchmarks/train_bench.py --tiny
-Longer than the house 500 lines on purpose: one self-contained script is what gets copied to a device machine.
 """
 
 from __future__ import annotations
@@ -34,12 +28,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.checkpoint import checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # the GPU image runs the script from a plain checkout, not an install
 
-from train import losses  # noqa: E402  (pure torch)
+from pipelines.batching import length_buckets, padded_slots  # noqa: E402
+from train import batches, objective  # noqa: E402  (torch, transformers, numpy: no pyarrow)
+from train import model as train_model  # noqa: E402
+from train.batches import TrainingRow  # noqa: E402
+from train.config import TrainConfig  # noqa: E402
 
 GIB = 1024**3
 HEAVY_MODULES = ("duckdb", "prefect", "apache_beam", "vllm", "pyarrow", "datasets")
@@ -187,121 +184,79 @@ def baseline_step(model, optimizer, micro_batches: list[tuple]) -> dict:
 # ================================================================ ours: length-sorted reply batches, reply-only head
 
 
-def pack_micro_batches(samples: list[dict], batch_tokens: int, live_teacher: bool) -> list[list[int]]:
-    """Sample indices per micro-batch: sorted by length, rows added while rows × longest ≤ `batch_tokens`."""
-
-    def length(i: int) -> int:
-        s = samples[i]
-        return len(s["prompt"]) + len(s["reply"]) + (len(s["followup"]) + 8 if live_teacher else 0)
-
-    order = sorted(range(len(samples)), key=length)
-    batches, current = [], []
-    for i in order:
-        if current and (len(current) + 1) * length(i) > batch_tokens:
-            batches.append(current)
-            current = []
-        current.append(i)
-    return batches + [current] if current else batches
-
-
-def collate_replies(samples: list[dict], prefix_key: str, device: str) -> dict:
-    """Right-padded prefix ⊕ reply rows (no attention mask: causal attention never looks right), the flat
-    (row, position) of every reply token's predicting position, and reply-aligned [B, T] tensors."""
-    prefixes = [s["prompt"] if prefix_key == "prompt" else s["prompt"] + s["followup"] for s in samples]
-    width = max(len(p) + len(s["reply"]) for p, s in zip(prefixes, samples, strict=True))
-    n_reply = max(len(s["reply"]) for s in samples)
-    ids_B_L = torch.zeros((len(samples), width), dtype=torch.long)
-    mask_B_T = torch.zeros((len(samples), n_reply))
-    teacher_B_T = torch.zeros((len(samples), n_reply))
-    rows, positions = [], []
-    for r, (prefix, sample) in enumerate(zip(prefixes, samples, strict=True)):
-        tokens = prefix + sample["reply"]
-        ids_B_L[r, : len(tokens)] = torch.tensor(tokens)
-        k = len(sample["reply"])
-        mask_B_T[r, :k] = 1
-        teacher_B_T[r, :k] = torch.from_numpy(sample["teacher_logp"])
-        rows += [r] * k
-        positions += list(range(len(prefix) - 1, len(prefix) - 1 + k))
-    reply_B_T = torch.zeros((len(samples), n_reply), dtype=torch.long)
-    for r, sample in enumerate(samples):
-        reply_B_T[r, : len(sample["reply"])] = torch.tensor(sample["reply"])
-    flat = mask_B_T.bool()
-    return {
-        "ids_B_L": ids_B_L.to(device),
-        "rows_N": torch.tensor(rows, device=device),
-        "positions_N": torch.tensor(positions, device=device),
-        "targets_N": reply_B_T[flat].to(device),
-        "flat_B_T": flat.to(device),
-        "mask_B_T": mask_B_T.to(device),
-        "teacher_B_T": teacher_B_T.to(device),
-        "real_tokens": sum(len(p) + len(s["reply"]) for p, s in zip(prefixes, samples, strict=True)),
-        "padded_tokens": ids_B_L.numel(),
-    }
+def training_rows(samples: list[dict]) -> list[TrainingRow]:
+    """The samples as the trainer's rows: student prefix x, teacher prefix x ⊕ o, stored-teacher log-probs."""
+    return [
+        TrainingRow(
+            interaction_id=f"s{i}",
+            student_prefix_ids=s["prompt"],
+            teacher_prefix_ids=s["prompt"] + s["followup"],
+            reply_ids=s["reply"],
+            behaviour_logp_T=None,
+            teacher_logp_T=s["teacher_logp"],
+            topk_ids_T_K=None,
+            topk_logp_T_K=None,
+        )
+        for i, s in enumerate(samples)
+    ]
 
 
-def _chunk_logp(head_weight: torch.Tensor, hidden_N_H: torch.Tensor, targets_N: torch.Tensor) -> torch.Tensor:
-    logits_N_V = (hidden_N_H @ head_weight.T).float()
-    return logits_N_V.gather(-1, targets_N[:, None])[:, 0] - torch.logsumexp(logits_N_V, dim=-1)
-
-
-def reply_token_logp(model, batch: dict, chunk: int, grad: bool) -> torch.Tensor:
-    """log p of each reply token, [N] (N = real reply tokens): decoder once, LM head on reply positions only,
-    in chunks of `chunk` tokens, each recomputed in backward so one chunk's logits exist at a time."""
-    hidden_B_L_H = model.get_decoder()(input_ids=batch["ids_B_L"]).last_hidden_state
-    hidden_N_H = hidden_B_L_H[batch["rows_N"], batch["positions_N"]]
-    weight = model.get_output_embeddings().weight
-    parts = []
-    for start in range(0, hidden_N_H.shape[0], chunk):
-        piece, targets = hidden_N_H[start : start + chunk], batch["targets_N"][start : start + chunk]
-        if grad:
-            parts.append(checkpoint(_chunk_logp, weight, piece, targets, use_reentrant=False))
-        else:
-            parts.append(_chunk_logp(weight, piece, targets))
-    return torch.cat(parts)
-
-
-def ours_step(model, optimizer, samples: list[dict], args: argparse.Namespace, device: str) -> dict:
-    """One optimizer step over `samples`: `sampled_token_loss` summed over length-sorted micro-batches."""
-    batches = pack_micro_batches(samples, args.batch_tokens, args.live_teacher)
+def ours_step(model, optimizer, rows: list[TrainingRow], args: argparse.Namespace, step: int) -> dict:
+    """One optimizer step of the shipped trainer over `rows`: `train.batches.micro_batches` (length buckets
+    under `--batch-tokens`), `collate`, and `train.objective.micro_batch_loss` per micro-batch."""
+    cfg = TrainConfig(
+        root="-", mode="logged", teacher="live" if args.live_teacher else "stored", ignore_first_tokens=2,
+        grad_clip=1.0,
+    )  # fmt: skip
+    micro = batches.micro_batches(rows, len(rows), args.seed, step, 1, max_tokens=args.batch_tokens)
     stats = {"real_tokens": 0, "padded_tokens": 0, "reply_tokens": 0, "teacher_tokens": 0, "micro_batches": 0}
     total = 0.0
-    for indices in batches:
-        chosen = [samples[i] for i in indices]
-        batch = collate_replies(chosen, "prompt", device)
-        logp_N = reply_token_logp(model, batch, args.logit_chunk, grad=True)
-        logp_B_T = torch.zeros(batch["flat_B_T"].shape, device=device, dtype=logp_N.dtype)
-        logp_B_T = logp_B_T.masked_scatter(batch["flat_B_T"], logp_N)
-        teacher_B_T = batch["teacher_B_T"]
-        if args.live_teacher:  # the paper's live teacher: the same weights, no grad, on x ⊕ o ⊕ y
-            teacher = collate_replies(chosen, "followup", device)
-            with torch.no_grad():
-                teacher_N = reply_token_logp(model, teacher, args.logit_chunk, grad=False).float()
-            teacher_B_T = torch.zeros_like(teacher_B_T).masked_scatter(batch["flat_B_T"], teacher_N)
-            stats["teacher_tokens"] += teacher["real_tokens"]
-        mask_B_T = losses.skip_first_tokens(batch["mask_B_T"], 2)
-        advantage_B_T = (teacher_B_T - logp_B_T.detach()) * mask_B_T
-        weight_B_T = torch.ones_like(logp_B_T)
-        loss = losses.sampled_token_loss(logp_B_T, advantage_B_T, mask_B_T, weight_B_T, len(samples))
+    for indices in micro:
+        batch = batches.collate([rows[i] for i in indices])
+        loss, loss_stats = objective.micro_batch_loss(cfg, model, model, batch, len(rows))
         loss.backward()
         total += float(loss)
-        stats["real_tokens"] += batch["real_tokens"]
-        stats["padded_tokens"] += batch["padded_tokens"]
-        stats["reply_tokens"] += int(batch["mask_B_T"].sum())
+        stats["real_tokens"] += int(batch.student_mask_B_L.sum())
+        stats["padded_tokens"] += batch.student_ids_B_L.numel()
+        stats["reply_tokens"] += int(batch.mask_B_T.sum())
+        stats["teacher_tokens"] += int(batch.teacher_mask_B_L.sum()) if args.live_teacher else 0
         stats["micro_batches"] += 1
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return {**stats, "loss": total}
 
 
+def padding_per_useful_token(rows: list[TrainingRow], batch_tokens: int, seed: int) -> dict[str, float]:
+    """Padded slots per useful prefix+reply token: the shipped length buckets vs the same number of
+    micro-batches cut from a seeded shuffle of the rows (how the trainer batched before buckets)."""
+    widths = [(len(r.student_prefix_ids) + len(r.reply_ids),) for r in rows]
+    buckets = length_buckets(widths, max_tokens=batch_tokens)
+    size = -(-len(rows) // len(buckets))
+    order = np.random.default_rng(seed).permutation(len(rows)).tolist()
+    shuffled = [order[i : i + size] for i in range(0, len(order), size)]
+    out = {}
+    for name, grouping in (("buckets", buckets), ("shuffled_rows", shuffled)):
+        padded, useful = padded_slots(widths, grouping)
+        out[name] = (padded - useful) / useful
+    return out
+
+
 @torch.no_grad()
-def check_reply_logp(model, samples: list[dict], device: str, chunk: int) -> float:
-    """max |Δ log p| between the reply-only chunked path and full-logits log-softmax (padded rows, 2 samples)."""
-    batch = collate_replies(samples[:2], "prompt", device)
-    ours_N = reply_token_logp(model, batch, chunk, grad=False).float()
-    full_B_L_V = torch.log_softmax(model(input_ids=batch["ids_B_L"]).logits.float(), dim=-1)
-    reference_N = full_B_L_V[batch["rows_N"], batch["positions_N"]].gather(-1, batch["targets_N"][:, None])[:, 0]
-    return float((ours_N - reference_N).abs().max())
+def check_reply_logp(model, rows: list[TrainingRow], device: str) -> float:
+    """max |Δ log p| between the shipped reply log-probs and full-logits log-softmax (padded rows, 2 samples)."""
+    batch = batches.collate(rows[:2])
+    ids_B_L, mask_B_L = batch.student_ids_B_L.to(device), batch.student_mask_B_L.to(device)
+    reply_B_T, real_B_T = batch.reply_ids_B_T.to(device), batch.mask_B_T.to(device)
+    ours_B_T = train_model.reply_logprobs(
+        model, ids_B_L, mask_B_L, batch.student_first_B.to(device), reply_B_T, real_B_T
+    ).token_B_T
+    full_B_L_V = torch.log_softmax(model(input_ids=ids_B_L, attention_mask=mask_B_L).logits.float(), dim=-1)
+    positions_B_T = batch.student_first_B.to(device)[:, None] + torch.arange(reply_B_T.shape[1], device=device)
+    positions_B_T = positions_B_T.clamp(max=ids_B_L.shape[1] - 1)
+    reference_B_T = full_B_L_V.gather(1, positions_B_T[..., None].expand(-1, -1, full_B_L_V.shape[-1]))
+    reference_B_T = reference_B_T.gather(-1, reply_B_T[..., None])[..., 0]
+    return float(((ours_B_T - reference_B_T) * real_B_T).abs().max())
 
 
 # ================================================================ timing
@@ -376,16 +331,20 @@ def bench_shape(name: str, shape: dict, args: argparse.Namespace, setup: dict, s
         torch.cuda.empty_cache()
 
     # ours: `replies_per_step` samples per step, length-sorted micro-batches of ≤ batch_tokens padded tokens
-    samples = make_samples(args.replies_per_step * n_steps, vocab, args.seed + 2, scale, MAX_PROMPT + MAX_REPLY)
-    steps = [samples[i : i + args.replies_per_step] for i in range(0, len(samples), args.replies_per_step)]
+    rows = training_rows(
+        make_samples(args.replies_per_step * n_steps, vocab, args.seed + 2, scale, MAX_PROMPT + MAX_REPLY)
+    )
+    steps = [rows[i : i + args.replies_per_step] for i in range(0, len(rows), args.replies_per_step)]
+    out["padding_per_useful_token"] = padding_per_useful_token(steps[0], args.batch_tokens, args.seed)
+    log(start, f"{name}: padding slots per useful token {out['padding_per_useful_token']}")
     model.eval()  # no dropout either way; eval only for the check below
-    out["max_abs_logp_diff"] = check_reply_logp(model, samples, device, args.logit_chunk)
+    out["max_abs_logp_diff"] = check_reply_logp(model, rows, device)
     model.train()
     log(start, f"{name}: reply-only log-probs vs full logits: max |Δ| {out['max_abs_logp_diff']:.2e}")
     log(start, f"{name}: ours, {args.replies_per_step} replies per step, ≤ {args.batch_tokens} tokens per micro-batch")
     try:
         result = timed_steps(
-            "ours", lambda i: ours_step(model, optimizer, steps[i], args, device), args.steps, args.warmup, device,
+            "ours", lambda i: ours_step(model, optimizer, steps[i], args, i), args.steps, args.warmup, device,
             start, args.phase_budget_s,
         )  # fmt: skip
         out["ours"] = {**result, **rates(result, params, setup["matmul"])}
@@ -441,7 +400,7 @@ def print_table(name: str, result: dict) -> None:
 
 
 def heavy_modules_on_import() -> list[str]:
-    """Import this script and train.losses in a fresh interpreter and list which heavy modules came along."""
+    """Import this script (and so the trainer modules it uses) in a fresh interpreter; list the heavy modules."""
     code = (
         "import importlib.util, json, sys\n"
         f"spec = importlib.util.spec_from_file_location('train_bench', {str(Path(__file__).resolve())!r})\n"
@@ -492,7 +451,7 @@ def run(args: argparse.Namespace) -> dict:
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "mfu": "6 · params (tied embedding once) · tokens/s / matmul rate; 'real' counts non-padding tokens, "
         "'padded' every token slot run (the baseline's 2048 per row)",
-        "packing": "length-sorted rows right-padded to the micro-batch's longest, no attention mask (SDPA causal)",
+        "packing": "train.batches.micro_batches: length buckets, rows right-padded to the bucket's longest, with mask",
         "reference": {k: {"tokens_per_s": t, "mfu": m} for k, (t, m) in REFERENCE.items()},
         "shapes": results,
         "wall_s": time.perf_counter() - start,
@@ -510,13 +469,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--baseline-accumulation", type=int, default=2, help="baseline micro-batches per step")
     parser.add_argument("--replies-per-step", type=int, default=64, help="ours: replies per optimizer step")
     parser.add_argument("--batch-tokens", type=int, default=16384, help="ours: padded tokens per micro-batch")
-    parser.add_argument("--logit-chunk", type=int, default=4096, help="ours: reply tokens per LM-head chunk")
     parser.add_argument("--live-teacher", action="store_true", help="ours: add the no-grad teacher forward")
     parser.add_argument("--phase-budget-s", type=float, default=60.0, help="stop a path's timed steps after this")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.tiny:
-        defaults = {"steps": 2, "baseline_rows": 4, "replies_per_step": 16, "batch_tokens": 1024, "logit_chunk": 64}
+        defaults = {"steps": 2, "baseline_rows": 4, "replies_per_step": 16, "batch_tokens": 1024}
         for key, value in defaults.items():
             if getattr(args, key) == parser.get_default(key):
                 setattr(args, key, value)

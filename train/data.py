@@ -4,7 +4,7 @@ Reads `<root>/interactions/ingest_date=*/data.parquet` and a round of `<root>/sc
 shards, holds out a deterministic share of interactions (stable hash of interaction_id, never trained on),
 walks the rest with a resumable `Cursor`, and turns scored replies into `TrainingRow`s: the student and
 teacher prefixes rebuilt by `pipelines.hindsight.build_sequences` (the scorer's own code) plus the scored
-token ids and stored log-probs. Used by `train/loop.py`.
+token ids and stored log-probs (batched by `train/batches.py`). Used by `train/loop.py`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import torch
 from transformers import PreTrainedTokenizerBase
 
 from pipelines import storage
 from pipelines.hindsight import HindsightConfig, build_sequences
 from pipelines.score import take_sample
+from train.batches import TrainingRow
 
 
 def read_interactions(root: str, limit: int = 0) -> pa.Table:
@@ -92,20 +92,6 @@ def take_interactions(ids: list[str], cursor: Cursor, n: int, seed: int) -> tupl
     return taken, Cursor(epoch, position)
 
 
-@dataclass(frozen=True)
-class TrainingRow:
-    """One scored reply, ready to batch."""
-
-    interaction_id: str
-    student_prefix_ids: list[int]  # render(x) with generation prompt, left-truncated
-    teacher_prefix_ids: list[int]  # render(x ⊕ o), left-truncated by the same count
-    reply_ids: list[int]  # the scored tokens
-    behaviour_logp_T: np.ndarray | None  # log-probs of the weights that sampled the reply; None for logged replies
-    teacher_logp_T: np.ndarray  # stored teacher log-probs (the `stored` teacher)
-    topk_ids_T_K: np.ndarray | None  # stored teacher top-K ids, when the scorer kept them
-    topk_logp_T_K: np.ndarray | None  # their stored log-probs
-
-
 def build_rows(
     scores: pa.Table, interactions: pa.Table, tokenizer: PreTrainedTokenizerBase, hindsight: HindsightConfig
 ) -> list[TrainingRow]:
@@ -138,73 +124,3 @@ def build_rows(
             )
         )
     return rows
-
-
-def micro_batches(rows: list[TrainingRow], size: int, seed: int, round_index: int, epochs: int) -> list[list[int]]:
-    """Row indices per micro-batch: each epoch a seeded permutation of the round's rows, cut in `size`s."""
-    out = []
-    for epoch in range(epochs):
-        order = np.random.default_rng([seed, round_index, epoch]).permutation(len(rows)).tolist()
-        out.extend(order[i : i + size] for i in range(0, len(order), size))
-    return out
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Padded tensors for one micro-batch; replies sit at the same positions after both prefixes."""
-
-    student_ids_B_L: torch.Tensor  # prefix + reply, right-padded with 0
-    student_mask_B_L: torch.Tensor
-    student_first_B: torch.Tensor  # position whose output predicts reply token 0 (= prefix length − 1)
-    teacher_ids_B_L: torch.Tensor
-    teacher_mask_B_L: torch.Tensor
-    teacher_first_B: torch.Tensor
-    reply_ids_B_T: torch.Tensor  # right-padded with 0
-    mask_B_T: torch.Tensor  # 1 on real reply tokens
-    behaviour_logp_B_T: torch.Tensor | None  # None when every reply is logged
-    stored_teacher_B_T: torch.Tensor
-    topk_ids_B_T_K: torch.Tensor | None
-    topk_logp_B_T_K: torch.Tensor | None
-
-
-def _pad(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.zeros((len(rows), width), dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for r, row in enumerate(rows):
-        ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[r, : len(row)] = 1
-    return ids, mask
-
-
-def _pad_values(values: list[np.ndarray], width: int, fill: float = 0.0) -> torch.Tensor:
-    out = torch.full((len(values), width, *values[0].shape[1:]), fill, dtype=torch.from_numpy(values[0]).dtype)
-    for r, v in enumerate(values):
-        out[r, : len(v)] = torch.from_numpy(v)
-    return out
-
-
-def collate(rows: list[TrainingRow]) -> Batch:
-    """Stack rows into a `Batch` (mixing logged and regenerated replies is not supported)."""
-    student_ids, student_mask = _pad([r.student_prefix_ids + r.reply_ids for r in rows])
-    teacher_ids, teacher_mask = _pad([r.teacher_prefix_ids + r.reply_ids for r in rows])
-    reply_ids, mask = _pad([r.reply_ids for r in rows])
-    width = reply_ids.shape[1]
-    behaviour = [r.behaviour_logp_T for r in rows]
-    if any(b is None for b in behaviour) and not all(b is None for b in behaviour):
-        raise ValueError("a micro-batch mixes logged and regenerated replies")
-    has_topk = all(r.topk_ids_T_K is not None for r in rows)
-    return Batch(
-        student_ids_B_L=student_ids,
-        student_mask_B_L=student_mask,
-        student_first_B=torch.tensor([len(r.student_prefix_ids) - 1 for r in rows]),
-        teacher_ids_B_L=teacher_ids,
-        teacher_mask_B_L=teacher_mask,
-        teacher_first_B=torch.tensor([len(r.teacher_prefix_ids) - 1 for r in rows]),
-        reply_ids_B_T=reply_ids,
-        mask_B_T=mask,
-        behaviour_logp_B_T=None if behaviour[0] is None else _pad_values(behaviour, width),
-        stored_teacher_B_T=_pad_values([r.teacher_logp_T for r in rows], width),
-        topk_ids_B_T_K=_pad_values([r.topk_ids_T_K for r in rows], width) if has_topk else None,
-        topk_logp_B_T_K=_pad_values([r.topk_logp_T_K for r in rows], width, fill=-1e4) if has_topk else None,
-    )

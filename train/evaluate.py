@@ -17,8 +17,9 @@ from transformers import PreTrainedTokenizerBase
 
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
 from pipelines.score import ScoreRun, score_interactions
+from train.batches import collate
 from train.config import TrainConfig
-from train.data import build_rows, collate
+from train.data import build_rows
 from train.model import reply_logits
 from train.regen import sample_replies
 

@@ -41,11 +41,11 @@ from pipelines.progress import report
 from pipelines.publish import publish_catalog
 from pipelines.score import ScoreRun, take_sample
 from schemas import training_rounds
-from train import checkpoint, data, distributed, losses, model
+from train import batches, checkpoint, data, distributed, model, objective
 from train.config import TrainConfig, parse_train_args
 from train.evaluate import evaluate_policy
 from train.metrics import append_record, tensorboard_writer, token_mean_advantage, truncate_after
-from train.regen import regenerate
+from train.regen import sample_replies, score_replies
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def regenerate_round(state: RunState, round_index: int) -> tuple[list[data.Train
     started = time.perf_counter()
     ids, state.cursor = data.take_interactions(state.train_ids, state.cursor, cfg.interactions_per_round, cfg.seed)
     chosen = state.interactions.filter(pc.is_in(state.interactions["interaction_id"], pa.array(ids)))
-    summary: dict = {"regen/replies": len(ids), "scores_path": None}
+    summary: dict = {"regen/replies": len(ids), "scores_path": None, "time/sample_s": 0.0, "time/score_s": 0.0}
     if cfg.mode == "logged":
         scores = state.logged_scores.filter(pc.is_in(state.logged_scores["interaction_id"], pa.array(ids)))
     else:
@@ -237,13 +237,17 @@ def regenerate_round(state: RunState, round_index: int) -> tuple[list[data.Train
             stores_topk = cfg.loss == "topk" and cfg.teacher == "stored"
             top_k = cfg.top_k if stores_topk else 0
             backend = TransformersBackendConfig(max_batch_tokens=cfg.score_max_batch_tokens, top_k=top_k)
-            seed = sampling_seed(cfg, round_index)
-            scores = regenerate(state.policy, state.tokenizer, chosen, cfg.regen, seed, score_run, backend)
+            seed, stage_started = sampling_seed(cfg, round_index), time.perf_counter()
+            sampled = sample_replies(state.policy, state.tokenizer, chosen, cfg.regen, cfg.hindsight, seed)
+            summary["time/sample_s"], stage_started = time.perf_counter() - stage_started, time.perf_counter()
+            scores = score_replies(state.policy, state.tokenizer, sampled, score_run, backend)
+            summary["time/score_s"] = time.perf_counter() - stage_started
             write_table(scores, path)
         if state.world > 1 and not state.rank:
             dist.barrier()
         summary.update({"scores_path": path, "regen/mean_advantage": token_mean_advantage(scores)})
     summary["regen/reply_tokens"] = float(pc.mean(scores["n_tokens"]).as_py() or 0.0)
+    summary["regen/round_tokens"] = int(pc.sum(scores["n_tokens"]).as_py() or 0)
     summary["time/regen_s"] = time.perf_counter() - started
     return data.build_rows(scores, state.interactions, state.tokenizer, cfg.hindsight), summary
 
@@ -251,59 +255,6 @@ def regenerate_round(state: RunState, round_index: int) -> tuple[list[data.Train
 def sampling_seed(cfg: TrainConfig, round_index: int) -> int:
     """The seed of one round's sampling: it depends on the round, never on global RNG state."""
     return cfg.seed * 1_000_003 + round_index
-
-
-def compute_loss(state: RunState, batch: data.Batch, n_replies: int) -> tuple[torch.Tensor, dict]:
-    """The configured loss of one micro-batch and its token-summed statistics."""
-    cfg, device = state.cfg, next(state.policy.parameters()).device
-    ids = (batch.student_ids_B_L.to(device), batch.student_mask_B_L.to(device), batch.student_first_B.to(device))
-    teacher_args = (
-        batch.teacher_ids_B_L.to(device),
-        batch.teacher_mask_B_L.to(device),
-        batch.teacher_first_B.to(device),
-    )
-    reply_B_T = batch.reply_ids_B_T.to(device)
-    n_tokens = reply_B_T.shape[1]
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        logp_B_T_V = model.reply_logits(state.policy, *ids, n_tokens)
-        topk_ids_B_T_K = topk_logp_B_T_K = None
-        if cfg.teacher == "stored":
-            teacher_B_T = batch.stored_teacher_B_T.to(device)
-            if cfg.loss == "topk":
-                if batch.topk_ids_B_T_K is None:
-                    raise ValueError("teacher='stored' with loss='topk' needs shards scored with top_k > 0")
-                topk_ids_B_T_K, topk_logp_B_T_K = batch.topk_ids_B_T_K.to(device), batch.topk_logp_B_T_K.to(device)
-        else:
-            with torch.no_grad():
-                judge = state.policy if cfg.teacher == "live" else state.teacher
-                teacher_B_T_V = model.reply_logits(judge, *teacher_args, n_tokens)
-                teacher_B_T = model.token_logp(teacher_B_T_V, reply_B_T)
-                if cfg.loss == "topk":
-                    topk_ids_B_T_K, topk_logp_B_T_K = losses.topk_support(
-                        logp_B_T_V, teacher_B_T_V, cfg.top_k, cfg.topk_support
-                    )
-    logp_B_T = model.token_logp(logp_B_T_V, reply_B_T)
-    mask_B_T = losses.skip_first_tokens(batch.mask_B_T.to(device), cfg.ignore_first_tokens).float()
-    advantage_B_T = (teacher_B_T - logp_B_T.detach()) * mask_B_T
-    if cfg.center_advantages:
-        advantage_B_T = losses.centre_advantages(advantage_B_T, mask_B_T)
-    if batch.behaviour_logp_B_T is None:  # logged replies: the paper uses no importance weights
-        weight_B_T = torch.ones_like(logp_B_T)
-    else:
-        weight_B_T = losses.importance_weights(logp_B_T, batch.behaviour_logp_B_T.to(device), cfg.importance_clip)
-    if cfg.loss == "sampled_token":
-        loss = losses.sampled_token_loss(logp_B_T, advantage_B_T, mask_B_T, weight_B_T, n_replies)
-    else:
-        loss = losses.topk_tail_loss(
-            logp_B_T_V, topk_ids_B_T_K, topk_logp_B_T_K, mask_B_T, weight_B_T, cfg.alpha, n_replies
-        )
-    stats = {
-        "tokens": float(mask_B_T.sum()),
-        "advantage": float((advantage_B_T * mask_B_T).sum()),
-        "weight": float((weight_B_T * mask_B_T).sum()),
-        "clipped": float(((weight_B_T >= cfg.importance_clip) * mask_B_T).sum()),
-    }
-    return loss, stats
 
 
 def apply_step(state: RunState) -> float:
@@ -332,9 +283,10 @@ def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow])
     # ----------------------------------------------------------------- loop
     cfg = state.cfg
     state.policy.train()
-    batches = data.micro_batches(rows, cfg.micro_batch_size, cfg.seed, round_index, cfg.epochs_per_round)
+    micro_batches = batches.micro_batches(rows, cfg.micro_batch_size, cfg.seed, round_index, cfg.epochs_per_round)
     per_step = state.accumulation * state.world
-    steps = [batches[i : i + per_step] for i in range(0, len(batches), per_step)]
+    steps = [micro_batches[i : i + per_step] for i in range(0, len(micro_batches), per_step)]
+    judge = state.policy if cfg.teacher == "live" else state.teacher
     totals = {"loss": 0.0, "tokens": 0.0, "advantage": 0.0, "weight": 0.0, "clipped": 0.0, "replies": 0}
     train_seconds = 0.0
     for step_index, micro in enumerate(steps):
@@ -342,7 +294,8 @@ def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow])
         n_replies = sum(len(m) for m in micro)
         step_loss, step_stats = 0.0, {"tokens": 0.0, "advantage": 0.0, "weight": 0.0, "clipped": 0.0}
         for indices in micro[state.rank :: state.world]:
-            loss, stats = compute_loss(state, data.collate([rows[i] for i in indices]), n_replies)
+            batch = batches.collate([rows[i] for i in indices])
+            loss, stats = objective.micro_batch_loss(state.cfg, state.policy, judge, batch, n_replies)
             loss.backward()
             step_loss += float(loss.detach())
             step_stats = {k: step_stats[k] + stats[k] for k in step_stats}
@@ -417,10 +370,12 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
     meta = {"run_id": state.run_id, "round": round_index, "global_step": state.global_step, "model_id": state.model_id,
             "base_revision": state.base_revision, "code_version": code_version(), "config": cfg.to_dict(),
             "metrics": metrics, "written_at": datetime.now(UTC).isoformat()}  # fmt: skip
+    save_started = time.perf_counter()
     checkpoint.save_checkpoint(
         path, state.policy, state.tokenizer, trainer_state, meta, state.teacher if cfg.teacher == "ema" else None
     )
     checkpoint.prune_checkpoints(cfg.root, state.run_id, cfg.keep_last)
+    metrics = {**metrics, "time/save_s": time.perf_counter() - save_started}
     round_revision = state.revision  # the weights that sampled and scored this round
     state.revision, state.completed_rounds = weights_revision(Path(path)), round_index
     row = {
@@ -434,7 +389,9 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
         "drift_kl": metrics.get("eval/drift_kl"), "eval_reply_tokens": metrics.get("eval/reply_tokens"),
         "tokens_per_s": metrics.get("time/tokens_per_s"), "scores_path": metrics.get("scores_path"),
         "checkpoint_path": path, "started_at": started_at, "finished_at": datetime.now(UTC),
+        **time_split(metrics),
     }  # fmt: skip
+    log.info("round %d time split: %s", round_index, describe_time_split(row))
     # Columns a caller adds to the round's metrics under their own names (the simulation's evaluation).
     row.update({name: metrics[name] for name in training_rounds.SCHEMA.names if name not in row and name in metrics})
     table = pa.Table.from_pylist([row], schema=training_rounds.SCHEMA)
@@ -456,6 +413,28 @@ def run_round(state: RunState, round_index: int) -> dict:
     if not state.rank:
         publish_catalog(state.cfg.root)  # analysts see the round's shards and training_rounds row at once
     return row
+
+
+def time_split(metrics: dict) -> dict:
+    """The round's seconds and tokens/s per stage (training_rounds columns); a stage that did not run has 0 s.
+
+    Sampling, scoring and saving are rated by the round's reply tokens; training's rate is `tokens_per_s`.
+    """
+    round_tokens = metrics.get("regen/round_tokens", 0)
+    split = {"train_s": metrics.get("time/train_s")}
+    for stage in ("sample", "score", "save"):
+        seconds = split[f"{stage}_s"] = metrics.get(f"time/{stage}_s")
+        split[f"{stage}_tokens_per_s"] = round_tokens / seconds if seconds and round_tokens else None
+    return split
+
+
+def describe_time_split(row: dict) -> str:
+    """'sample 1.2 s (340 tok/s), score …, train …, save …' from a training_rounds row."""
+    parts = []
+    for stage in ("sample", "score", "train", "save"):
+        rate = row.get("tokens_per_s" if stage == "train" else f"{stage}_tokens_per_s")
+        parts.append(f"{stage} {row.get(f'{stage}_s') or 0.0:.3g} s" + (f" ({rate:.3g} tok/s)" if rate else ""))
+    return ", ".join(parts)
 
 
 def main(cfg: TrainConfig, after_round: Callable[[dict], None] | None = None) -> dict:

@@ -4,8 +4,9 @@ Inputs are reply-aligned tensors (B replies × T reply tokens, right-padded, `ma
 each loss returns a scalar whose gradient, summed over the micro-batches of one optimizer step, equals the
 gradient of (token mean per reply, then mean over the step's `n_replies`). Two losses (DESIGN.md §1-2):
 `sampled_token_loss`, the one-sample policy-gradient estimator −sg(A_i)·log p_θ(y_i), and `topk_tail_loss`,
-an α-divergence over K support tokens plus one tail bucket; `topk_support` picks the support from the
-student's top-K (SDPO, TRL's local teacher) or the teacher's (the only choice for a stored teacher). Both
+an α-divergence over K support tokens plus one tail bucket, the support being the student's top-K (SDPO,
+TRL's local teacher) or the teacher's (the only choice for a stored teacher), gathered in the LM head's
+chunked pass (`train/model.py`), so no loss here sees a full-vocabulary tensor. Both
 take a per-token weight, `importance_weights`: min(p_θ / p_behaviour, clip) for replies sampled by older weights.
 """
 
@@ -92,26 +93,8 @@ def alpha_divergence(student_B_T_K: torch.Tensor, teacher_B_T_K: torch.Tensor, a
     return alpha * kl_teacher_B_T + (1 - alpha) * kl_student_B_T
 
 
-def topk_support(
-    student_logp_B_T_V: torch.Tensor, teacher_logp_B_T_V: torch.Tensor, k: int, support: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(support ids, teacher log-probs there), both B×T×K: the student's or the teacher's K most likely tokens.
-
-    The bias differs (train/README.md): the student's support holds the mass the student actually puts
-    down, where reverse KL (α = 1) is summed, so over-confident student tokens the teacher rejects are
-    penalised one by one; teacher tokens the student misses only count through the tail bucket. The
-    teacher's support is the mirror image, the natural one for forward KL (α = 0).
-    """
-    if support not in ("student", "teacher"):
-        raise ValueError(f"support={support!r}: use student or teacher")
-    ranked_B_T_V = student_logp_B_T_V if support == "student" else teacher_logp_B_T_V
-    ids_B_T_K = ranked_B_T_V.detach().topk(k, dim=-1).indices
-    return ids_B_T_K, teacher_logp_B_T_V.detach().gather(-1, ids_B_T_K)
-
-
 def topk_tail_loss(
-    student_logp_B_T_V: torch.Tensor,
-    support_ids_B_T_K: torch.Tensor,
+    student_support_logp_B_T_K: torch.Tensor,
     teacher_support_logp_B_T_K: torch.Tensor,
     mask_B_T: torch.Tensor,
     weight_B_T: torch.Tensor,
@@ -121,11 +104,16 @@ def topk_tail_loss(
     """Σ_replies mean_i[w_i·D_α(student ‖ teacher) on K support tokens + tail] / n_replies.
 
     Args:
-        student_logp_B_T_V: full-vocabulary student log-softmax at each reply position, with gradient.
-        support_ids_B_T_K: K token ids per position (any order): the student's or teacher's top-K (`topk_support`).
-        teacher_support_logp_B_T_K: teacher log-probs of those ids, nats (no gradient flows to the teacher).
+        student_support_logp_B_T_K: student log-probs at the K support ids, with gradient.
+        teacher_support_logp_B_T_K: teacher log-probs at the same ids, nats (no gradient flows to the teacher).
+
+    The support is the student's or the teacher's top-K (`topk_support` in the config). The bias differs
+    (train/README.md): the student's support holds the mass the student actually puts down, where reverse
+    KL (α = 1) is summed, so over-confident student tokens the teacher rejects are penalised one by one;
+    teacher tokens the student misses only count through the tail bucket. The teacher's support is the
+    mirror image, the natural one for forward KL (α = 0).
     """
-    student_B_T_K1 = topk_with_tail(student_logp_B_T_V.gather(-1, support_ids_B_T_K.long()))
+    student_B_T_K1 = topk_with_tail(student_support_logp_B_T_K.float())
     teacher_B_T_K1 = topk_with_tail(teacher_support_logp_B_T_K.detach().float())
-    divergence_B_T = alpha_divergence(student_B_T_K1.float(), teacher_B_T_K1, alpha)
+    divergence_B_T = alpha_divergence(student_B_T_K1, teacher_B_T_K1, alpha)
     return reply_means(weight_B_T.detach() * divergence_B_T, mask_B_T).sum() / n_replies

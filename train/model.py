@@ -1,20 +1,25 @@
 """The policy and its teachers: loading (full or LoRA), reply log-probs, EMA updates.
 
-`reply_logp` runs the decoder once over prefix + reply and applies the LM head only at reply positions
-(full-vocabulary logits exist for B × T rows, never B × L), so its log-probs are the ones the scorer in
-`pipelines/backends/transformers_backend.py` computes for the same tokens. Used by `train/loop.py`.
+`reply_logprobs` runs the decoder once over prefix + reply and applies the LM head only at real reply
+positions, a chunk at a time, through `pipelines.reply_head.gathered_logprobs`, the function the scorer in
+`pipelines/backends/transformers_backend.py` uses, so trainer and scorer compute the same log-probs.
+Used by `train/objective.py`.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import dataclass
 
 import torch
 from transformers import PreTrainedModel
 
+from pipelines.reply_head import gathered_logprobs
+
 log = logging.getLogger(__name__)
 
+LOGITS_CHUNK = 512  # reply positions with live full-vocabulary logits: 512 × 49,152 × 4 B ≈ 100 MB
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -72,11 +77,44 @@ def reply_hidden(
 def reply_logits(
     model: torch.nn.Module, ids_B_L: torch.Tensor, mask_B_L: torch.Tensor, first_B: torch.Tensor, n_tokens: int
 ) -> torch.Tensor:
-    """float32 log-softmax over the vocabulary at each reply position: [B, T, V]."""
+    """float32 log-softmax over the vocabulary at each reply position: [B, T, V] (evaluation only, no grad)."""
     hidden_B_T_H = reply_hidden(model, ids_B_L, mask_B_L, first_B, n_tokens)
     return torch.log_softmax(model.get_output_embeddings()(hidden_B_T_H).float(), dim=-1)
 
 
-def token_logp(logp_B_T_V: torch.Tensor, reply_ids_B_T: torch.Tensor) -> torch.Tensor:
-    """log p of each reply token: [B, T]."""
-    return logp_B_T_V.gather(-1, reply_ids_B_T[..., None])[..., 0]
+@dataclass(frozen=True)
+class ReplyLogprobs:
+    """Log-probs at reply positions, reply-aligned and zero on padding."""
+
+    token_B_T: torch.Tensor  # log p of each reply token
+    support_B_T_K: torch.Tensor | None  # log p at the K support ids (given ones, else the model's own top-K)
+    support_ids_B_T_K: torch.Tensor | None  # those ids
+
+
+def reply_logprobs(
+    model: torch.nn.Module,
+    ids_B_L: torch.Tensor,
+    mask_B_L: torch.Tensor,
+    first_B: torch.Tensor,
+    reply_B_T: torch.Tensor,
+    reply_mask_B_T: torch.Tensor,
+    support_ids_B_T_K: torch.Tensor | None = None,
+    top_k: int = 0,
+) -> ReplyLogprobs:
+    """Reply-token log-probs, plus log-probs at K support ids (given, or the model's own top-`top_k`).
+
+    The LM head runs only at real reply positions, in chunks recomputed in backward
+    (`pipelines.reply_head.gathered_logprobs`): no [B, T, V] tensor exists, with or without grad.
+    """
+    flat_B_T = reply_mask_B_T.bool()
+    hidden_N_H = reply_hidden(model, ids_B_L, mask_B_L, first_B, reply_B_T.shape[1])[flat_B_T]
+    ids_N_J = reply_B_T[flat_B_T][:, None]
+    if support_ids_B_T_K is not None:
+        ids_N_J = torch.cat([ids_N_J, support_ids_B_T_K[flat_B_T].long()], dim=1)
+        top_k = 0
+    logp_N_M, topk_ids_N_K = gathered_logprobs(hidden_N_H, model.get_output_embeddings(), ids_N_J, top_k, LOGITS_CHUNK)
+    logp_B_T_M = logp_N_M.new_zeros((*flat_B_T.shape, logp_N_M.shape[1])).index_put((flat_B_T,), logp_N_M)
+    if support_ids_B_T_K is None and top_k:
+        support_ids_B_T_K = topk_ids_N_K.new_zeros((*flat_B_T.shape, top_k)).index_put((flat_B_T,), topk_ids_N_K)
+    has_support = support_ids_B_T_K is not None
+    return ReplyLogprobs(logp_B_T_M[..., 0], logp_B_T_M[..., 1:] if has_support else None, support_ids_B_T_K)

@@ -1,11 +1,11 @@
 """On-policy regeneration: sample fresh replies y' ~ p_θ(·|x) and score them through the nightly scoring path.
 
 `sample_replies` returns the interactions with `response` replaced by a sampled reply (the logged one is kept
-as `logged_response`), sampled as `RegenConfig` (train/config.py) says; `regenerate` hands that table to
+as `logged_response`), sampled as `RegenConfig` (train/config.py) says; `score_replies` hands that table to
 `pipelines.score.score_interactions` with the transformers backend over the *same* weights, so the stored
 student log-probs are the behaviour log-probs of the sample (exactly so at temperature 1.0 with no
-top-k/top-p: the sampler draws from p_θ itself). The loop writes the result as a new round of score shards.
-Sampling is seeded per call, not from global RNG.
+top-k/top-p: the sampler draws from p_θ itself). `regenerate` does both; the loop calls the two apart to time
+them and writes the result as a new round of score shards. Sampling is seeded per call, not from global RNG.
 """
 
 from __future__ import annotations
@@ -82,6 +82,28 @@ def sample_replies(
     return table.set_column(table.schema.get_field_index("response"), "response", pa.array(texts, pa.string()))
 
 
+def score_replies(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    sampled: pa.Table,
+    score_run: ScoreRun,
+    backend: TransformersBackendConfig,
+) -> pa.Table:
+    """Score `sample_replies`' output with the same weights (`backend`): a `schemas.scores` table.
+
+    The sampled text is re-tokenized by the scorer (render(x + [assistant: y']) minus render(x)), so the
+    scored ids can differ from the sampled ids where a tokenizer has several spellings of one text; the
+    stored student log-probs are p_θ of the scored ids, which is what the trainer optimizes.
+    """
+    if score_run.reply_source != "regenerated":
+        raise ValueError("regenerated replies are scored with reply_source='regenerated' and round >= 1")
+    was_training = model.training
+    scorer = make_scorer(model, backend)
+    scores = score_interactions(sampled, scorer, tokenizer, score_run)
+    model.train(was_training)
+    return scores
+
+
 def regenerate(
     model: torch.nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -91,17 +113,6 @@ def regenerate(
     score_run: ScoreRun,
     backend: TransformersBackendConfig,
 ) -> pa.Table:
-    """Sample replies with `model` and score them with the same weights (`backend`): a `schemas.scores` table.
-
-    The sampled text is re-tokenized by the scorer (render(x + [assistant: y']) minus render(x)), so the
-    scored ids can differ from the sampled ids where a tokenizer has several spellings of one text; the
-    stored student log-probs are p_θ of the scored ids, which is what the trainer optimizes.
-    """
-    if score_run.reply_source != "regenerated":
-        raise ValueError("regenerated replies are scored with reply_source='regenerated' and round >= 1")
+    """Sample replies with `model` and score them with the same weights (`sample_replies`, `score_replies`)."""
     sampled = sample_replies(model, tokenizer, interactions, cfg, score_run.hindsight, seed)
-    was_training = model.training
-    scorer = make_scorer(model, backend)
-    scores = score_interactions(sampled, scorer, tokenizer, score_run)
-    model.train(was_training)
-    return scores
+    return score_replies(model, tokenizer, sampled, score_run, backend)

@@ -1,10 +1,12 @@
 """Hindsight scoring with a transformers causal LM, on CPU or GPU.
 
 Takes `HindsightSequences`, returns student and teacher log-probs of every reply token (`ReplyLogprobs`).
-Three choices keep it fast: requests are batched by a padded-token budget after sorting by length; the
-token prefix shared by student and teacher (x up to the end of the last user message's text) is run
-once and its KV cache reused for both continuations; full-vocabulary logits exist only for reply
-positions, a chunk at a time. Built by `make_scorer(model, cfg)` and passed to `score_interactions`.
+Three choices keep it fast: requests are batched by a padded-token budget after sorting by length
+(`pipelines.batching.length_buckets`, the trainer's rule too); the token prefix shared by student and
+teacher (x up to the end of the last user message's text) is run once and its KV cache reused for both
+continuations; full-vocabulary logits exist only for reply positions, a chunk at a time
+(`pipelines.reply_head.gathered_logprobs`, the trainer's function too). Built by `make_scorer(model, cfg)`
+and passed to `score_interactions`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import torch
 from transformers import DynamicCache, PreTrainedModel
 
 from pipelines.backends import MAX_BATCH_TOKENS, ReplyLogprobs
+from pipelines.batching import length_buckets
 from pipelines.hindsight import HindsightSequences
+from pipelines.reply_head import gathered_logprobs
 
 
 @dataclass(frozen=True)
@@ -83,28 +87,15 @@ def plan_request(seq: HindsightSequences) -> _Plan:
 
 
 def batch_plans(plans: Sequence[_Plan], max_batch_tokens: int) -> list[list[int]]:
-    """Indices of `plans` grouped so each group's padded continuation pass fits the token budget."""
+    """Indices of `plans` grouped so each group's padded pass (2 rows per request) fits the token budget."""
     # Requests without a shared prefix (only after heavy left truncation) skip the prefix pass, so they
-    # never share a batch with the others; within a kind, sorting by length keeps padding small.
-    order = sorted(range(len(plans)), key=lambda i: (plans[i].has_shared, plans[i].cost))
-    batches: list[list[int]] = []
-    current: list[int] = []
-    widest_shared = widest_continuation = 0
-    for i in order:
-        plan = plans[i]
-        shared = max(widest_shared, len(plan.shared_ids))
-        continuation = max(widest_continuation, plan.longest_continuation)
-        if current and (
-            plans[current[0]].has_shared != plan.has_shared
-            or 2 * (len(current) + 1) * (shared + continuation) > max_batch_tokens
-        ):
-            batches.append(current)
-            current, shared, continuation = [], len(plan.shared_ids), plan.longest_continuation
-        current.append(i)
-        widest_shared, widest_continuation = shared, continuation
-    if current:
-        batches.append(current)
-    return batches
+    # never share a batch with the others.
+    return length_buckets(
+        [(len(p.shared_ids), p.longest_continuation) for p in plans],
+        max_batch_tokens,
+        rows_per_item=2,
+        kinds=[p.has_shared for p in plans],
+    )
 
 
 def _pad(rows: Sequence[Sequence[int]], width: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -191,38 +182,24 @@ class TransformersScorer:
     def _reply_logprobs(
         self, hidden_B_L_H: torch.Tensor, plans: Sequence[_Plan], firsts: Sequence[int], top_k: int
     ) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
-        """Per request: log p of each reply token (+ top-K); logits exist one chunk of positions at a time."""
+        """Per request: log p of each reply token (+ top-K), through the trainer's chunked LM-head function."""
         lengths = [len(p.reply_ids) for p in plans]
         row_N = torch.cat([torch.full((n,), b, dtype=torch.long) for b, n in enumerate(lengths)])
         pos_N = torch.cat([torch.arange(first, first + n) for first, n in zip(firsts, lengths, strict=True)])
         target_N = torch.tensor([t for p in plans for t in p.reply_ids], dtype=torch.long)
         hidden_N_H = hidden_B_L_H[row_N.to(self.device), pos_N.to(self.device)]
-
-        logp_N = torch.empty(len(target_N), dtype=torch.float32)
-        topk_ids_N_K = torch.empty((len(target_N), top_k), dtype=torch.int32)
-        topk_logp_N_K = torch.empty((len(target_N), top_k), dtype=torch.float32)
-        step = self.cfg.logits_chunk_tokens
-        for start in range(0, len(target_N), step):
-            end = min(start + step, len(target_N))
-            logits_C_V = self.lm_head(hidden_N_H[start:end]).float()
-            logp_C_V = torch.log_softmax(logits_C_V, dim=-1)
-            target_C = target_N[start:end].to(self.device)
-            logp_N[start:end] = logp_C_V.gather(1, target_C[:, None])[:, 0].cpu()
-            if top_k:
-                values, indices = logp_C_V.topk(top_k, dim=-1)
-                topk_logp_N_K[start:end] = values.cpu()
-                topk_ids_N_K[start:end] = indices.to(torch.int32).cpu()
-
+        logp_N_M, topk_ids_N_K = gathered_logprobs(
+            hidden_N_H, self.lm_head, target_N[:, None].to(self.device), top_k, self.cfg.logits_chunk_tokens
+        )
+        logp_N_M = logp_N_M.float().cpu()
+        topk_ids_N_K = topk_ids_N_K.to(torch.int32).cpu()
         out = []
-        start = 0
-        for n in lengths:
-            part = slice(start, start + n)
-            start += n
+        for part in torch.arange(len(target_N)).split(lengths):
             out.append(
                 (
-                    logp_N[part].numpy(),
+                    logp_N_M[part, 0].numpy(),
                     topk_ids_N_K[part].numpy() if top_k else None,
-                    topk_logp_N_K[part].numpy() if top_k else None,
+                    logp_N_M[part, 1:].numpy() if top_k else None,
                 )
             )
         return out

@@ -15,7 +15,7 @@ from schemas import scores as scores_schema
 from schemas import training_rounds
 from tests.pipelines.conftest_scoring import make_model, make_tokenizer
 from tests.train.conftest_train import tiny_config, write_interactions, write_tiny_model
-from train import data, loop, model
+from train import batches, data, loop, model
 from train.config import TrainConfig
 
 pytestmark = pytest.mark.slow
@@ -52,6 +52,9 @@ def test_two_onpolicy_rounds_write_shards_checkpoints_and_round_rows(tmp_path, m
     rounds = pq.read_table(root / "training_rounds" / f"run_id={run_id}").sort_by("round")
     assert rounds.schema.equals(training_rounds.SCHEMA) and rounds["round"].to_pylist() == [1, 2]
     assert rounds["steps"].to_pylist() == [2, 2]
+    for stage in ("sample", "score", "save"):  # the round's time split: every stage ran and took time
+        assert all(v > 0 for v in rounds[f"{stage}_s"].to_pylist() + rounds[f"{stage}_tokens_per_s"].to_pylist())
+    assert all(v > 0 for v in rounds["train_s"].to_pylist())
     assert all(x is not None for x in rounds["approval"].to_pylist() + rounds["drift_kl"].to_pylist())
     # Round 2 was sampled by the round-1 weights, whose revision is recorded.
     assert (
@@ -72,16 +75,16 @@ def test_behaviour_logprobs_from_the_scorer_match_the_trainers_forward(tmp_path,
     write_interactions(tmp_path / "root", 8)
     state = loop.setup_run(tiny_config(tmp_path / "root", model_dir))
     rows, _ = loop.regenerate_round(state, 1)
-    batch = data.collate(rows)
+    batch = batches.collate(rows)
     with torch.no_grad():
-        logp_B_T_V = model.reply_logits(
+        logp_B_T = model.reply_logprobs(
             state.policy,
             batch.student_ids_B_L,
             batch.student_mask_B_L,
             batch.student_first_B,
-            batch.reply_ids_B_T.shape[1],
-        )
-    logp_B_T = model.token_logp(logp_B_T_V, batch.reply_ids_B_T) * batch.mask_B_T
+            batch.reply_ids_B_T,
+            batch.mask_B_T,
+        ).token_B_T
     torch.testing.assert_close(logp_B_T, batch.behaviour_logp_B_T * batch.mask_B_T, atol=1e-5, rtol=0)
 
 
@@ -186,8 +189,12 @@ def test_modes_losses_and_teachers_run_a_round(tmp_path, model_dir, mode, loss, 
     summary = loop.main(tiny_config(root, model_dir, mode=mode, loss=loss, teacher=teacher, top_k=5))
     row = summary["rounds"][0]
     assert row["mode"] == mode and row["steps"] == 2 and row["loss"] == row["loss"]  # not NaN
+    assert row["train_s"] > 0 and row["save_s"] > 0
     if mode == "logged":
         assert row["scores_path"] is None and row["mean_importance_weight"] == 1.0
+        assert row["sample_s"] == row["score_s"] == 0.0 and row["sample_tokens_per_s"] is None
+    else:
+        assert row["sample_s"] > 0 and row["score_tokens_per_s"] > 0
 
 
 def test_config_rejects_bad_values_and_loads_toml(tmp_path):
