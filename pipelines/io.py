@@ -80,6 +80,32 @@ def parquet_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str], sc
         con.from_arrow(schema.empty_table()).create_view(name)
 
 
+def staged_view(
+    con: duckdb.DuckDBPyConnection, name: str, files: list[str], schema: pa.Schema, record_offsets: dict[str, int]
+) -> None:
+    """Like `parquet_view`, over staged parts named `<chunk key>.parquet`, with each part's record numbers
+    moved on by its chunk's offset (the lines of the file's earlier chunks; 0 when not listed)."""
+    if not files:
+        parquet_view(con, name, files, schema)
+        return
+    offsets = pa.table({"part": list(record_offsets), "record_offset": list(record_offsets.values())})
+    con.from_arrow(offsets.cast(pa.schema([("part", pa.string()), ("record_offset", pa.int64())]))).create_view(
+        f"{name}_offsets"
+    )
+    con.read_parquet(sorted(files), hive_partitioning=False, union_by_name=True, filename=True).create_view(
+        f"{name}_parts"
+    )
+    # Our own fixed view names, not input.
+    con.execute(
+        f"""create or replace view {name} as
+        select parts.* exclude (filename)
+            replace (parts.source_record + coalesce(offsets.record_offset, 0) as source_record)
+        from {name}_parts as parts
+        left join {name}_offsets as offsets
+            on parse_filename(parts.filename, true) = offsets.part"""
+    )
+
+
 def read_sql(name: str) -> str:
     """Text of `pipelines/sql/<name>.sql`."""
     return (SQL_DIR / f"{name}.sql").read_text()
