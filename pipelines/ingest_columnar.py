@@ -42,17 +42,22 @@ def ingest_columnar(
     if source_format is None or cfg.keep_private_fields:
         # An unreadable file's rows are all rejects; private fields are rare enough to read per record.
         return ingest.ingest_records(raw, source_format, ingest_date, cfg)
-    numbered = raw.append_column("row_id", pa.array(range(raw.num_rows), pa.int64()))
-    with duckdb.connect(config={"threads": 1}) as con:
-        con.register("raw_records", numbered)
-        parsed = run_sql(con, "parse_records", _parse_params(source_format, cfg)).to_arrow_table()
-    fast = _as_conversations(parsed, numbered, source_format, ingest_date, cfg)
-    rest = pc.invert(pc.is_in(numbered.column("row_id"), parsed.column("row_id")))
+    parsed = parse_records(raw, source_format, cfg)
+    fast = _as_conversations(parsed, raw, source_format, ingest_date, cfg)
+    rest = pc.invert(pc.is_in(pa.array(range(raw.num_rows), pa.int64()), parsed.column("row_id")))
     fallback = ingest.ingest_records(raw.filter(rest), source_format, ingest_date, cfg)
     conversations = pa.concat_tables([fast, fallback.conversations])
     if fallback.conversations.num_rows:
         conversations = conversations.sort_by("source_record")
     return ingest.IngestResult(conversations, fallback.rejects)
+
+
+def parse_records(raw: pa.Table, source_format: str, cfg: ingest.IngestConfig) -> pa.Table:
+    """The rows DuckDB normalises on its own (`sql/parse_records.sql`), `row_id` = their index in `raw`."""
+    numbered = raw.append_column("row_id", pa.array(range(raw.num_rows), pa.int64()))
+    with duckdb.connect(config={"threads": 1}) as con:
+        con.register("raw_records", numbered)
+        return run_sql(con, "parse_records", _parse_params(source_format, cfg)).to_arrow_table()
 
 
 def _parse_params(source_format: str, cfg: ingest.IngestConfig) -> dict:
