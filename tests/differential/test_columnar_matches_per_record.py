@@ -21,7 +21,10 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def assert_same_tables(paths, ingest_cfg=IngestConfig(), segment_cfg=SegmentConfig(), chunk_bytes=None):
+DEFAULT_INGEST, DEFAULT_SEGMENT = IngestConfig(), SegmentConfig()
+
+
+def assert_same_tables(paths, ingest_cfg=DEFAULT_INGEST, segment_cfg=DEFAULT_SEGMENT, chunk_bytes=None):
     """Every chunk of `paths` through both paths; returns the conversations, rejects and candidates counted, and
     how many conversations DuckDB normalised without the per-record path."""
     totals = [0, 0, 0, 0]
@@ -214,7 +217,8 @@ def test_fuzz_file_of_malformed_lines(tmp_path):
 
 def test_fuzz_lines_in_the_other_formats(tmp_path):
     sharegpt = [
-        {"id": "s1", "conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}, {"from": "human", "value": "F"}]},
+        {"id": "s1", "conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"},
+                                       {"from": "human", "value": "F"}]},
         {"id": 5, "conversations": [{"from": "human", "value": "Q"}]},
         {"conversations": [{"from": "human", "value": "no id"}]},
         {"id": "s2", "conversations": [{"from": "bot", "value": "Q"}]},
@@ -222,8 +226,10 @@ def test_fuzz_lines_in_the_other_formats(tmp_path):
     ]  # fmt: skip
     openai = [
         {"id": "o1", "messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]},
-        {"conversation_id": "o2", "messages": [{"role": "developer", "content": "be brief"}, {"role": "user", "content": "Q"}]},
-        {"id": None, "conversation_id": "o3", "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]},
+        {"conversation_id": "o2", "messages": [{"role": "developer", "content": "be brief"},
+                                               {"role": "user", "content": "Q"}]},
+        {"id": None, "conversation_id": "o3",
+         "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]},
         {"id": "o4", "messages": "nope"},
     ]  # fmt: skip
     for name, records in (("sharegpt.jsonl", sharegpt), ("openai.jsonl", openai)):
