@@ -88,22 +88,16 @@ def staged_view(
     if not files:
         parquet_view(con, name, files, schema)
         return
-    offsets = pa.table({"part": list(record_offsets), "record_offset": list(record_offsets.values())})
-    con.from_arrow(offsets.cast(pa.schema([("part", pa.string()), ("record_offset", pa.int64())]))).create_view(
-        f"{name}_offsets"
+    offsets = pa.table(
+        {"part": list(record_offsets), "record_offset": list(record_offsets.values())},
+        schema=pa.schema([("part", pa.string()), ("record_offset", pa.int64())]),
     )
-    con.read_parquet(sorted(files), hive_partitioning=False, union_by_name=True, filename=True).create_view(
-        f"{name}_parts"
-    )
-    # Our own fixed view names, not input.
-    con.execute(
-        f"""create or replace view {name} as
-        select parts.* exclude (filename)
-            replace (parts.source_record + coalesce(offsets.record_offset, 0) as source_record)
-        from {name}_parts as parts
-        left join {name}_offsets as offsets
-            on parse_filename(parts.filename, true) = offsets.part"""
-    )
+    parts = con.read_parquet(sorted(files), hive_partitioning=False, union_by_name=True, filename=True)
+    joined = parts.join(con.from_arrow(offsets), "parse_filename(filename, true) = part", how="left")
+    joined.project(
+        "* exclude (filename, part, record_offset) "
+        "replace (source_record + coalesce(record_offset, 0) as source_record)"
+    ).create_view(name)
 
 
 def read_sql(name: str) -> str:

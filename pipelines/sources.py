@@ -177,7 +177,7 @@ def read_chunk(chunk: Chunk) -> RawChunk:
         _read_parquet_group(chunk, rows)
     table = _to_table(chunk.path, rows)
     if lines is not None:
-        table = pa.concat_tables([_to_table(chunk.path, [], lines), table])
+        table = pa.concat_tables([_lines_table(chunk.path, lines), table])
     return RawChunk(table, blank, line_count)
 
 
@@ -461,15 +461,26 @@ def _read_parquet_group(chunk: Chunk, rows: list) -> None:
         rows.append((chunk.first_record + offset, orjson.dumps(record, default=str), None))
 
 
-def _to_table(path: str, rows: list, lines: pa.Table | None = None) -> pa.Table:
-    numbers = lines.column("source_record") if lines is not None else pa.array([r[0] for r in rows], pa.int64())
-    raw = lines.column("raw") if lines is not None else pa.array([r[1] for r in rows], pa.binary())
+def _to_table(path: str, rows: list) -> pa.Table:
     return pa.table(
         {
-            "source_file": pa.array([path] * len(numbers), pa.string()),
-            "source_record": numbers,
-            "raw": raw,
-            "read_error": pa.array([r[2] for r in rows] if lines is None else [None] * len(numbers), pa.string()),
+            "source_file": pa.array([path] * len(rows), pa.string()),
+            "source_record": pa.array([r[0] for r in rows], pa.int64()),
+            "raw": pa.array([r[1] for r in rows], pa.binary()),
+            "read_error": pa.array([r[2] for r in rows], pa.string()),
+        },
+        schema=RAW_SCHEMA,
+    )
+
+
+def _lines_table(path: str, lines: pa.Table) -> pa.Table:
+    """`split_lines`' columns as raw records of `path`."""
+    return pa.table(
+        {
+            "source_file": pa.array([path] * lines.num_rows, pa.string()),
+            "source_record": lines.column("source_record"),
+            "raw": lines.column("raw"),
+            "read_error": pa.nulls(lines.num_rows, pa.string()),
         },
         schema=RAW_SCHEMA,
     )
