@@ -217,15 +217,16 @@ def _sniff_format(path: str, container: str) -> str:
         found = detect_format(dict.fromkeys(names))
         what = f"its columns {names[:8]}"
     else:
-        head = _read_gzip_head(path) if container.endswith(".gz") else _read_head(path)
+        # A megabyte nearly always holds a record of known format; the long read is for files that start
+        # with junk.
+        for limit in (QUICK_SNIFF_BYTES, SNIFF_BYTES):
+            head = _read_gzip_head(path, limit) if container.endswith(".gz") else _read_head(path, limit)
+            found = next(filter(None, map(detect_format, _sniff_records(head, container))), None)
+            if found or len(head) < limit:
+                break
         if not head.removeprefix(BOM).strip():
             problem = _read_gzip(path)[1] if container.endswith(".gz") else ""
             raise _Unusable(problem or "no records: the file holds only blank lines")
-        found = None
-        for record in _sniff_records(head, container):
-            found = detect_format(record)
-            if found:
-                break
         what = "its first records"
     if found is None:
         raise _Unusable(f"can't tell the format from {what}; pass --format (one of {', '.join(FORMATS)})")
@@ -249,15 +250,16 @@ def _sniff_records(data: bytes, container: str):
 
 
 SNIFF_BYTES = 64 * 1024 * 1024  # most (decompressed) bytes read to detect a file's format
+QUICK_SNIFF_BYTES = 1024 * 1024  # read first; the rest of SNIFF_BYTES only when no known record is in it
 
 
-def _read_head(path: str) -> bytes:
+def _read_head(path: str, limit: int) -> bytes:
     with open(path, "rb") as handle:
-        return handle.read(SNIFF_BYTES)
+        return handle.read(limit)
 
 
-def _read_gzip_head(path: str) -> bytes:
-    """Up to SNIFF_BYTES of the first gzip member, or what inflates before damage (no checksum needed)."""
+def _read_gzip_head(path: str, limit: int) -> bytes:
+    """Up to `limit` bytes of the first gzip member, or what inflates before damage (no checksum needed)."""
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     out: list[bytes] = []
     size = 0
@@ -267,9 +269,9 @@ def _read_gzip_head(path: str) -> bytes:
             block = block[_gzip_header_end(block, 0) :]
         except ValueError:
             return b""
-        while block and size < SNIFF_BYTES and not inflater.eof:
+        while block and size < limit and not inflater.eof:
             try:
-                piece = inflater.decompress(block, SNIFF_BYTES - size)
+                piece = inflater.decompress(block, limit - size)
             except zlib.error:
                 break
             out.append(piece)
