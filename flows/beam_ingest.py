@@ -3,9 +3,10 @@
 Each chunk is read (`pipelines.sources`), ingested (`pipelines.ingest_columnar`) and segmented
 (`pipelines.segment`) by one DoFn, which writes the chunk's conversations, rejects and candidate
 interactions to the staging folder, then a `_done/<chunk>.json` marker with its counts. A rerun skips
-chunks whose marker exists, so an interrupted night resumes. Locally it runs on Beam's in-process runner with one worker per core; pass
-`--runner` and its options (Dask, Flink, Spark, Dataflow) through `pipeline_args` to scale out (README:
-"Running the ingest on a cluster"); every chunk read and part write goes through Beam's FileSystems.
+chunks whose marker exists, so an interrupted night resumes. Locally it runs on Beam's in-process runner
+with one worker per core; pass `--runner` and its options (Dask, Flink, Spark, Dataflow) through
+`pipeline_args` to scale out (README: "Running the ingest on a cluster"); every chunk read and part
+write goes through Beam's FileSystems.
 """
 
 import contextlib
