@@ -248,17 +248,6 @@ def run_baseline(files: list[Path], out_dir: Path, num_proc: int) -> dict:
     return counts
 
 
-def baseline_main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="ingest_bench.py baseline", description="run only the datasets baseline")
-    parser.add_argument("--input", type=Path, nargs="+", required=True, help="jsonl files, in order")
-    parser.add_argument("--out", type=Path, required=True, help="output directory (emptied first)")
-    parser.add_argument("--num-proc", type=int, default=2, help="worker processes for .map (default 2)")
-    args = parser.parse_args(argv)
-    shutil.rmtree(args.out, ignore_errors=True)
-    args.out.mkdir(parents=True)
-    print(json.dumps(run_baseline(args.input, args.out, args.num_proc), indent=2))
-
-
 # ---------------------------------------------------------------- bare DuckDB script (runs in its own process)
 
 # What an analyst would write with DuckDB alone: read_json with a projection, then SQL for the same rules.
@@ -367,15 +356,17 @@ def run_duckdb_script(files: list[Path], out_dir: Path, threads: int) -> dict:
     return counts
 
 
-def duckdb_main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="ingest_bench.py duckdb", description="run only the bare DuckDB script")
+def side_main(side: str, argv: list[str]) -> None:
+    """Run only the `datasets` baseline or only the bare DuckDB script (the subcommands each side runs in)."""
+    parser = argparse.ArgumentParser(prog=f"ingest_bench.py {side}", description=f"run only the {side} side")
     parser.add_argument("--input", type=Path, nargs="+", required=True, help="jsonl files, in order")
     parser.add_argument("--out", type=Path, required=True, help="output directory (emptied first)")
-    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (default 2)")
+    parser.add_argument("--num-proc", type=int, default=2, help="worker processes / DuckDB threads (default 2)")
     args = parser.parse_args(argv)
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
-    print(json.dumps(run_duckdb_script(args.input, args.out, args.threads), indent=2))
+    run = run_baseline if side == "baseline" else run_duckdb_script
+    print(json.dumps(run(args.input, args.out, args.num_proc), indent=2))
 
 
 # ---------------------------------------------------------------- measurement
@@ -486,23 +477,14 @@ def run_ours(files: list[Path], workdir: Path) -> tuple[Measurement, dict]:
     return measurement, read_catalog_counts(root)
 
 
-def run_baseline_measured(files: list[Path], workdir: Path, num_proc: int) -> tuple[Measurement, dict]:
-    out = workdir / "baseline"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "baseline", "--input", *map(str, files)]
+def run_side_measured(side: str, files: list[Path], workdir: Path, num_proc: int) -> tuple[Measurement, dict]:
+    """The `baseline` or `duckdb` side in its own subprocess; its output goes to <workdir>/<side>."""
+    out = workdir / side
+    cmd = [sys.executable, str(Path(__file__).resolve()), side, "--input", *map(str, files)]
     cmd += ["--out", str(out), "--num-proc", str(num_proc)]
-    measurement = run_measured(cmd, workdir / "baseline.log")
+    measurement = run_measured(cmd, workdir / f"{side}.log")
     if measurement.returncode != 0:
-        raise RuntimeError(f"baseline exited with {measurement.returncode}; see {workdir / 'baseline.log'}")
-    return measurement, json.loads((out / "counts.json").read_text())
-
-
-def run_duckdb_measured(files: list[Path], workdir: Path, threads: int) -> tuple[Measurement, dict]:
-    out = workdir / "duckdb"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "duckdb", "--input", *map(str, files)]
-    cmd += ["--out", str(out), "--threads", str(threads)]
-    measurement = run_measured(cmd, workdir / "duckdb.log")
-    if measurement.returncode != 0:
-        raise RuntimeError(f"duckdb script exited with {measurement.returncode}; see {workdir / 'duckdb.log'}")
+        raise RuntimeError(f"{side} exited with {measurement.returncode}; see {workdir / f'{side}.log'}")
     return measurement, json.loads((out / "counts.json").read_text())
 
 
@@ -582,11 +564,8 @@ def print_report(n_lines: int, sides: dict[str, tuple[Measurement, dict] | None]
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["baseline"]:
-        baseline_main(sys.argv[2:])
-        return
-    if sys.argv[1:2] == ["duckdb"]:
-        duckdb_main(sys.argv[2:])
+    if sys.argv[1:2] in (["baseline"], ["duckdb"]):
+        side_main(sys.argv[1], sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200_000, help="conversations (lines) in the dump (default 200000)")
@@ -614,10 +593,10 @@ def main() -> None:
         ours = run_ours(files, args.workdir)
     if not args.skip_baseline:
         print("running datasets baseline ...", flush=True)
-        base = run_baseline_measured(files, args.workdir, args.num_proc)
+        base = run_side_measured("baseline", files, args.workdir, args.num_proc)
     if not args.skip_duckdb:
         print("running bare DuckDB script ...", flush=True)
-        duck = run_duckdb_measured(files, args.workdir, args.num_proc)
+        duck = run_side_measured("duckdb", files, args.workdir, args.num_proc)
     results = {
         "n_lines": n_lines,
         "files": [str(f) for f in files],
