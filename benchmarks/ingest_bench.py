@@ -1,10 +1,11 @@
-"""Time `afterword nightly --no-score` against a Hugging Face `datasets` baseline on one synthetic dump.
+"""Time `afterword nightly --no-score` against a Hugging Face `datasets` baseline and a bare DuckDB script.
 
 Input: a make_dump.py dump (generated into --dump unless wildchat-*.jsonl files are there). Output: a table of
-wall time, conversations/s, speed ratio, peak tree RSS (summed over /proc every 0.2 s) and counts, plus
+wall time, conversations/s, speed ratios, peak tree RSS (summed over /proc every 0.2 s) and counts, plus
 <workdir>/results.json. Each side runs in its own subprocess; the baseline (`baseline` subcommand) is the
-obvious `datasets` pipeline: read lines, validate and parse with batched multi-process `.map`, segment, Parquet.
-Run: python benchmarks/ingest_bench.py --n 200000   (baseline alone: ... baseline --input F [F ...] --out DIR)
+obvious `datasets` pipeline: read lines, validate and parse with batched multi-process `.map`, segment, Parquet;
+the DuckDB script (`duckdb` subcommand) is what an analyst would write: read_json with a projection, then SQL.
+Run: python benchmarks/ingest_bench.py --n 200000   (one side alone: ... baseline|duckdb --input F [F ...] --out DIR)
 """
 
 import argparse
@@ -28,6 +29,7 @@ PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 TARGET_SPEEDUP = 10.0
 TARGET_1M_SECONDS = 120.0
 TARGET_RSS_BYTES = 4 * 1024**3
+TARGET_DUCKDB_RATIO = 1.5
 
 # ---------------------------------------------------------------- default ingest rules, baseline side
 # The same rules `afterword nightly` applies by default; reason names are this script's own.
@@ -246,15 +248,125 @@ def run_baseline(files: list[Path], out_dir: Path, num_proc: int) -> dict:
     return counts
 
 
-def baseline_main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="ingest_bench.py baseline", description="run only the datasets baseline")
+# ---------------------------------------------------------------- bare DuckDB script (runs in its own process)
+
+# What an analyst would write with DuckDB alone: read_json with a projection, then SQL for the same rules.
+DUCKDB_SCRIPT = """
+create table records as
+select
+    row_number() over () as position,
+    conversation_hash as conversation_id,
+    case when json_type(language) = 'VARCHAR' and language ->> '$' <> '' then language ->> '$' end as language,
+    from_json(conversation, '[{"role": "JSON", "content": "JSON"}]') as messages,
+    json_type(conversation) = 'ARRAY' as is_list
+from read_json(
+    $files, format = 'newline_delimited', ignore_errors = true, maximum_object_size = 1073741824,
+    columns = {conversation_hash: 'VARCHAR', language: 'JSON', conversation: 'JSON'}
+);
+
+create table valid as
+select
+    position,
+    conversation_id,
+    language,
+    list_transform(messages, lambda m: {role: m.role ->> '$', content: m.content ->> '$'}) as messages
+from records
+where is_list
+    and len(messages) > 0
+    and list_bool_and(list_transform(messages, lambda m: m is not null
+        and m.role in ('"user"', '"assistant"', '"system"') and starts_with(m.content, '"')));
+
+create table english as
+select *
+from (
+    select *, row_number() over (partition by conversation_id order by position) as occurrence
+    from valid
+)
+where occurrence = 1
+    and coalesce(language, guess_language(array_to_string(
+        [m.content for m in messages if m.role = 'user'], chr(10)))) = 'English';
+
+create table kept as
+select conversation_id, position, kept
+from (
+    select *, list_filter(messages, lambda m: m.role <> 'system' and trim(m.content) <> '') as kept
+    from english
+)
+where len(kept) >= 3
+    and list_sum([length(m.content) for m in kept]) <= 100000
+    and list_max([length(m.content) for m in kept]) <= 4096;
+
+copy (
+    select
+        conversation_id,
+        i - 1 as response_index,
+        context,
+        kept[i].content as response,
+        kept[i + 1].content as followup
+    from (
+        select
+            conversation_id,
+            position,
+            kept,
+            i,
+            list_filter(
+                recent,
+                lambda m, j: j >= coalesce(nullif(list_position([r.role for r in recent], 'user'), 0), 999)
+                and (j = 1 or m.role <> recent[j - 1].role)
+            ) as context
+        from (
+            select *, list_slice(kept, greatest(i - 5, 1), i - 1) as recent
+            from (select *, unnest(range(1, len(kept))) as i from kept)
+            where kept[i].role = 'assistant' and kept[i + 1].role = 'user'
+        )
+    )
+    where len(context) > 0 and context[-1].role = 'user'
+    order by position, i
+) to '$out' (format parquet);
+"""
+
+
+def guess_language(text: str) -> str:
+    code, _ = langid.classify(text)
+    return LANGUAGE_NAMES.get(code, code)
+
+
+def run_duckdb_script(files: list[Path], out_dir: Path, threads: int) -> dict:
+    """The bare DuckDB version of the default ingest; writes interactions.parquet and counts.json."""
+    import duckdb
+
+    t0 = time.perf_counter()
+    con = duckdb.connect(config={"threads": threads})
+    con.execute("set enable_progress_bar = false")
+    # Conversations without language metadata: py3langid on their user text, as the other two sides do.
+    con.create_function("guess_language", guess_language, ["VARCHAR"], "VARCHAR")
+    output = out_dir / "interactions.parquet"
+    script = DUCKDB_SCRIPT.replace("$out", str(output).replace("'", "''"))
+    for statement in filter(str.strip, script.split(";")):
+        params = {"files": [str(f) for f in files]} if "$files" in statement else None
+        con.execute(statement, params)
+    counts = {
+        "lines": con.execute("select count(*) from records").fetchone()[0],
+        "conversations_kept": con.execute("select count(*) from kept").fetchone()[0],
+        "interactions": con.execute("select count(*) from read_parquet($path)", {"path": str(output)}).fetchone()[0],
+        "drop_reasons": {},
+        "seconds_in_process": round(time.perf_counter() - t0, 2),
+    }
+    (out_dir / "counts.json").write_text(json.dumps(counts, indent=2) + "\n")
+    return counts
+
+
+def side_main(side: str, argv: list[str]) -> None:
+    """Run only the `datasets` baseline or only the bare DuckDB script (the subcommands each side runs in)."""
+    parser = argparse.ArgumentParser(prog=f"ingest_bench.py {side}", description=f"run only the {side} side")
     parser.add_argument("--input", type=Path, nargs="+", required=True, help="jsonl files, in order")
     parser.add_argument("--out", type=Path, required=True, help="output directory (emptied first)")
-    parser.add_argument("--num-proc", type=int, default=2, help="worker processes for .map (default 2)")
+    parser.add_argument("--num-proc", type=int, default=2, help="worker processes / DuckDB threads (default 2)")
     args = parser.parse_args(argv)
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
-    print(json.dumps(run_baseline(args.input, args.out, args.num_proc), indent=2))
+    run = run_baseline if side == "baseline" else run_duckdb_script
+    print(json.dumps(run(args.input, args.out, args.num_proc), indent=2))
 
 
 # ---------------------------------------------------------------- measurement
@@ -365,13 +477,14 @@ def run_ours(files: list[Path], workdir: Path) -> tuple[Measurement, dict]:
     return measurement, read_catalog_counts(root)
 
 
-def run_baseline_measured(files: list[Path], workdir: Path, num_proc: int) -> tuple[Measurement, dict]:
-    out = workdir / "baseline"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "baseline", "--input", *map(str, files)]
+def run_side_measured(side: str, files: list[Path], workdir: Path, num_proc: int) -> tuple[Measurement, dict]:
+    """The `baseline` or `duckdb` side in its own subprocess; its output goes to <workdir>/<side>."""
+    out = workdir / side
+    cmd = [sys.executable, str(Path(__file__).resolve()), side, "--input", *map(str, files)]
     cmd += ["--out", str(out), "--num-proc", str(num_proc)]
-    measurement = run_measured(cmd, workdir / "baseline.log")
+    measurement = run_measured(cmd, workdir / f"{side}.log")
     if measurement.returncode != 0:
-        raise RuntimeError(f"baseline exited with {measurement.returncode}; see {workdir / 'baseline.log'}")
+        raise RuntimeError(f"{side} exited with {measurement.returncode}; see {workdir / f'{side}.log'}")
     return measurement, json.loads((out / "counts.json").read_text())
 
 
@@ -397,59 +510,62 @@ def gigabytes(n: int) -> str:
     return f"{n / 1024**3:.2f} GiB"
 
 
-def print_report(n_lines: int, ours: tuple[Measurement, dict] | None, base: tuple[Measurement, dict] | None) -> None:
+def print_report(n_lines: int, sides: dict[str, tuple[Measurement, dict] | None]) -> None:
     """The comparison table, then the targets and any count mismatch."""
+    ours, base, duck = sides["afterword nightly"], sides["datasets baseline"], sides["bare DuckDB script"]
 
-    def row(label: str, fn) -> tuple[str, str, str]:
-        return label, *("-" if side is None else fn(*side) for side in (ours, base))
+    def row(label: str, fn) -> tuple[str, ...]:
+        return label, *("-" if side is None else fn(*side) for side in sides.values())
 
     def rejected(m: Measurement, c: dict) -> str:
         if "rejects" in c:
             return f"{c['rejects']:,}"
+        if not c["drop_reasons"]:
+            return "-"
         return f"{sum(n for r, n in c['drop_reasons'].items() if r in RECORD_REASONS):,}"
 
     rows = [
-        ("", "afterword nightly", "datasets baseline"),
+        ("", *sides),
         row("wall time", lambda m, c: f"{m.wall_s:.1f} s"),
         row("conversations/s", lambda m, c: f"{n_lines / m.wall_s:,.0f}"),
         row("peak RSS (tree sum)", lambda m, c: gigabytes(m.peak_rss_bytes)),
         row("peak PSS (tree sum)", lambda m, c: gigabytes(m.peak_pss_bytes)),
         row("records rejected", rejected),
-        row("conversations kept", lambda m, c: f"{c['conversations_kept']:,}"),
         row("interactions", lambda m, c: f"{c['interactions']:,}"),
     ]
-    widths = [max(len(r[k]) for r in rows) for k in range(3)]
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     print(f"\ninput: {n_lines:,} lines")
     for r in rows:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
     if base is not None:
         print(f"baseline drop reasons: {base[1]['drop_reasons']}")
-    if ours is not None:
-        print(f"afterword rejects: {ours[1]['reject_reasons']}")
-        print(f"afterword filter report: {ours[1]['filter_report']}")
     if ours is None:
         return
     m, counts = ours
+    print(f"afterword rejects: {counts['reject_reasons']}")
+    print(f"afterword filter report: {counts['filter_report']}")
     print(
         f"target: 1M conversations <= {TARGET_1M_SECONDS:.0f} s; linear projection from this run: "
         f"{m.wall_s * 1_000_000 / n_lines:.0f} s"
     )
     print(f"target: peak RSS <= {gigabytes(TARGET_RSS_BYTES)}; this run: {gigabytes(m.peak_rss_bytes)}")
-    if base is None:
-        return
-    ratio = base[0].wall_s / m.wall_s
-    print(f"target: >= {TARGET_SPEEDUP:.0f}x the baseline; speed ratio (baseline time / ours): {ratio:.1f}x")
-    if counts["interactions"] != base[1]["interactions"]:
+    if base is not None:
+        ratio = base[0].wall_s / m.wall_s
+        print(f"target: >= {TARGET_SPEEDUP:.0f}x the baseline; speed ratio (baseline time / ours): {ratio:.1f}x")
+    if duck is not None:
+        ratio = m.wall_s / duck[0].wall_s
+        print(f"target: <= {TARGET_DUCKDB_RATIO}x the bare DuckDB script's time; ours / DuckDB script: {ratio:.2f}x")
+    others = {name: side[1]["interactions"] for name, side in sides.items() if side is not None}
+    if len(set(others.values())) > 1:
         print(
-            f"WARNING: interaction counts differ: afterword {counts['interactions']:,}, "
-            f"baseline {base[1]['interactions']:,}; compare the reasons above (afterword also drops exact "
-            "(context, response, followup) repeats as interaction/duplicate_interaction; the baseline does not)"
+            f"WARNING: interaction counts differ: {others}; afterword also drops exact (context, response, "
+            "followup) repeats as interaction/duplicate_interaction; the other two do not"
         )
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["baseline"]:
-        baseline_main(sys.argv[2:])
+    if sys.argv[1:2] in (["baseline"], ["duckdb"]):
+        side_main(sys.argv[1], sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200_000, help="conversations (lines) in the dump (default 200000)")
@@ -459,7 +575,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="dump seed when generating (default 0)")
     parser.add_argument("--num-proc", type=int, default=2, help="baseline worker processes (default 2)")
     parser.add_argument("--skip-baseline", action="store_true", help="time only afterword")
-    parser.add_argument("--skip-ours", action="store_true", help="time only the baseline")
+    parser.add_argument("--skip-duckdb", action="store_true", help="do not time the bare DuckDB script")
+    parser.add_argument("--skip-ours", action="store_true", help="time only the other sides")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     args.dump = args.dump or args.workdir / f"dump-{args.n}"
@@ -470,21 +587,27 @@ def main() -> None:
         if manifest.exists()
         else sum(1 for f in files for _ in f.open("rb"))
     )
-    ours = base = None
+    ours = base = duck = None
     if not args.skip_ours:
         print("running afterword nightly ...", flush=True)
         ours = run_ours(files, args.workdir)
     if not args.skip_baseline:
         print("running datasets baseline ...", flush=True)
-        base = run_baseline_measured(files, args.workdir, args.num_proc)
+        base = run_side_measured("baseline", files, args.workdir, args.num_proc)
+    if not args.skip_duckdb:
+        print("running bare DuckDB script ...", flush=True)
+        duck = run_side_measured("duckdb", files, args.workdir, args.num_proc)
     results = {
         "n_lines": n_lines,
         "files": [str(f) for f in files],
         "ours": None if ours is None else {**asdict(ours[0]), "counts": ours[1]},
         "baseline": None if base is None else {**asdict(base[0]), "counts": base[1]},
+        "duckdb_script": None if duck is None else {**asdict(duck[0]), "counts": duck[1]},
+        "uptime": Path("/proc/loadavg").read_text().strip(),
     }
     (args.workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print_report(n_lines, ours, base)
+    print_report(n_lines, {"afterword nightly": ours, "datasets baseline": base, "bare DuckDB script": duck})
+    print(f"load average (1, 5, 15 min) at the end: {results['uptime']}")
 
 
 if __name__ == "__main__":

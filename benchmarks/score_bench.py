@@ -159,7 +159,7 @@ def build_wildchat_interactions(n: int) -> list[dict]:
 
     rows: list[dict] = []
     for chunk in plan_chunks([str(WILDCHAT_SMALL)]):
-        raw, _ = read_chunk(chunk)
+        raw = read_chunk(chunk).records
         conversations = ingest_records(raw, chunk.source_format, INGEST_DATE, IngestConfig()).conversations
         candidates = segment_turns(conversations, SegmentConfig())
         kept = candidates.filter(pc.is_null(candidates["drop_reason"]))

@@ -1,10 +1,12 @@
 """The per-record half of the nightly run as an Apache Beam pipeline: chunks → staged Parquet parts.
 
-Each chunk is read, ingested (`pipelines.ingest`) and segmented (`pipelines.segment`) by one DoFn,
-which writes the chunk's conversations, rejects and candidate interactions to the staging folder,
-then a `_done/<chunk>.json` marker with its counts. A rerun skips chunks whose marker exists, so an
-interrupted night resumes. Locally it runs on Beam's in-process runner with one worker per core; pass
-`--runner` and its options (Flink, Spark, Dataflow) through `pipeline_args` to scale out.
+Each chunk is read (`pipelines.sources`), ingested (`pipelines.ingest_columnar`) and segmented
+(`pipelines.segment`) by one DoFn, which writes the chunk's conversations, rejects and candidate
+interactions to the staging folder, then a `_done/<chunk>.json` marker with its counts. A rerun skips
+chunks whose marker exists, so an interrupted night resumes. Locally it runs on Beam's in-process runner
+with one worker per core; pass `--runner` and its options (Dask, Flink, Spark, Dataflow) through
+`pipeline_args` to scale out (README: "Running the ingest on a cluster"); every chunk read and part
+write goes through Beam's FileSystems.
 """
 
 import contextlib
@@ -12,18 +14,29 @@ import json
 import logging
 import os
 import sys
+import tempfile
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from pipelines import ingest, segment, sources, storage
-from pipelines.io import write_json, write_table
+from pipelines.ingest_columnar import ingest_columnar
+from pipelines.io import ROW_GROUP_ROWS
 from pipelines.progress import polling
 
 STAGED_TABLES = ("conversations", "rejects", "interactions")
 
 
 class IngestChunk:
-    """Beam DoFn body (wrapped in `run_ingest_pipeline`): one chunk in, its counts out."""
+    """Beam DoFn body (wrapped in `run_ingest_pipeline`): one chunk in, its counts out.
+
+    Every read and write goes through Beam's FileSystems, so the inputs and the staging folder may be
+    local paths or, with Beam's extras for them, gs:// or s3:// URLs. A part is written to a temporary
+    name and renamed into place; the marker goes last.
+    """
 
     def __init__(self, staging_dir: str, ingest_date: str, ingest_cfg: dict, segment_cfg: dict):
         self.staging_dir = staging_dir
@@ -32,28 +45,54 @@ class IngestChunk:
         self.segment_cfg = segment.SegmentConfig(**segment_cfg)
 
     def __call__(self, chunk_fields: dict) -> dict:
+        from apache_beam.io.filesystems import FileSystems
+
         chunk = sources.Chunk(**chunk_fields)
-        marker = Path(storage.chunk_done_marker(self.staging_dir, chunk.key))
-        if marker.exists():
-            return json.loads(marker.read_text())
-        raw, blank_lines = sources.read_chunk(chunk)
-        result = ingest.ingest_records(raw, chunk.source_format, self.ingest_date, self.ingest_cfg)
+        marker = storage.chunk_done_marker(self.staging_dir, chunk.key)
+        if FileSystems.exists(marker):
+            return read_marker(marker)
+        raw = sources.read_chunk(chunk)
+        result = ingest_columnar(raw.records, chunk.source_format, self.ingest_date, self.ingest_cfg)
         candidates = segment.segment_turns(result.conversations, self.segment_cfg)
         staged = dict(zip(STAGED_TABLES, (result.conversations, result.rejects, candidates), strict=True))
         for table, rows in staged.items():
-            write_table(rows, storage.staged_part(self.staging_dir, table, chunk.key))
+            sink = pa.BufferOutputStream()
+            pq.write_table(rows, sink, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+            _write_atomically(storage.staged_part(self.staging_dir, table, chunk.key), sink.getvalue())
         counts = {
             "chunk": chunk.key,
             "path": chunk.path,
-            "records": raw.num_rows,
-            "blank_lines": blank_lines,
+            "records": raw.records.num_rows,
+            "blank_lines": raw.blank_lines,
+            "lines": raw.lines,
             "conversations": result.conversations.num_rows,
             "rejects": result.rejects.num_rows,
             "candidates": candidates.num_rows,
         }
         # The marker goes last: it is what makes the chunk count as finished.
-        write_json(counts, marker)
+        _write_atomically(marker, (json.dumps(counts, indent=2, sort_keys=True) + "\n").encode())
         return counts
+
+
+def read_marker(path: str) -> dict:
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(path) as handle:
+        return json.loads(handle.read())
+
+
+def _write_atomically(path: str, payload: bytes) -> None:
+    """Write under a temporary name beside `path`, then rename: a reader never sees half a file."""
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    folder, name = FileSystems.split(path)
+    if "://" not in path:
+        os.makedirs(folder, exist_ok=True)  # object stores have no folders to make
+    temporary = FileSystems.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
+    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        handle.write(payload)
+    FileSystems.rename([temporary], [path])  # replaces a part left by a run killed before its marker
 
 
 def run_ingest_pipeline(
@@ -71,13 +110,14 @@ def run_ingest_pipeline(
     root_logger.addFilter(_drop_bigquery_notice)
     try:
         import apache_beam as beam
+        from apache_beam.io.filesystems import FileSystems
         from apache_beam.options.pipeline_options import PipelineOptions
     finally:
         root_logger.removeFilter(_drop_bigquery_notice)
 
     # Beam's default local runner first tries to download Prism; the in-process runner works offline.
-    done = [Path(storage.chunk_done_marker(staging_dir, chunk.key)) for chunk in chunks]
-    pending = [asdict(chunk) for chunk, marker in zip(chunks, done, strict=True) if not marker.exists()]
+    markers = [storage.chunk_done_marker(staging_dir, chunk.key) for chunk in chunks]
+    pending = [asdict(chunk) for chunk, marker in zip(chunks, markers, strict=True) if not FileSystems.exists(marker)]
     workers = max(1, min(len(pending), os.cpu_count() or 1))
     # One process per core when there is more than one chunk; in-process otherwise (no start-up cost).
     defaults = [
@@ -89,16 +129,24 @@ def run_ingest_pipeline(
     options = PipelineOptions(pipeline_args or defaults)
     body = IngestChunk(staging_dir, ingest_date, asdict(ingest_cfg), asdict(segment_cfg))
     if pending:
-        log_path = Path(staging_dir) / "beam-workers.log"
-        watch = polling("ingest chunks", len(chunks), lambda: sum(marker.exists() for marker in done))
-        with watch, _stderr_to(log_path), beam.Pipeline(options=options) as pipeline:
+        local = "://" not in staging_dir
+        log_path = Path(staging_dir if local else tempfile.gettempdir()) / "beam-workers.log"
+        watch = polling("ingest chunks", len(chunks), lambda: sum(map(FileSystems.exists, markers)))
+        with watch, _stderr_to(log_path):
+            pipeline = beam.Pipeline(options=options)
             (
                 pipeline
                 | "Chunks" >> beam.Create(pending)
                 | "Spread" >> beam.Reshuffle()
                 | "IngestAndSegment" >> beam.Map(body)
             )
-    return [json.loads(marker.read_text()) for marker in done]
+            result = pipeline.run()
+            result.wait_until_finish()
+            # Beam's Dask runner leaves its distributed client connected; it would outlive the cluster.
+            client = getattr(result, "client", None)
+            if client is not None:
+                client.close()
+    return [read_marker(marker) for marker in markers]
 
 
 @contextlib.contextmanager

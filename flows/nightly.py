@@ -28,7 +28,7 @@ from flows.config import RunConfig
 from flows.runtime import call, is_transient, last_night, publish_artifact, run_logger
 from flows.scoring import score_night_shard
 from pipelines import segment, sources, storage
-from pipelines.io import code_version, parquet_view, run_checks, write_json, write_query, write_table
+from pipelines.io import code_version, parquet_view, run_checks, staged_view, write_json, write_query, write_table
 from pipelines.lock import holds_writer_lock
 from pipelines.publish import publish_catalog
 from pipelines.select import select_night
@@ -63,17 +63,18 @@ def ingest_and_segment(chunks: list[sources.Chunk], staging: str, night: date, c
 
 
 @task(retries=1, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NONE)
-def select_and_store(root: str, staging: str, night: date, cfg: RunConfig) -> dict:
-    """DuckDB: staged parts + every other night → the night's four tables, written beside the staged parts
-    (`commit_night` moves them into place), then the data contracts."""
+def select_and_store(root: str, staging: str, night: date, cfg: RunConfig, record_offsets: dict[str, int]) -> dict:
+    """DuckDB: staged parts (record numbers moved on by `record_offsets` per chunk) + every other night → the
+    night's four tables, written beside the staged parts (`commit_night` moves them into place), then the data
+    contracts."""
     staged = {table: storage.staged_parts(staging, table) for table in storage.STAGED}
     # Every other stored night, earlier or later: a backfill keeps only what no other night holds.
     others = {table: storage.other_night_files(root, table, night) for table in ("conversations", "interactions")}
     settings = {"memory_limit": cfg.duckdb_memory_limit, "temp_directory": os.path.join(staging, "duckdb")}
     with duckdb.connect(config=settings) as con:
-        parquet_view(con, "staged_conversations", staged["conversations"], conversations.SCHEMA)
-        parquet_view(con, "staged_rejects", staged["rejects"], rejects.SCHEMA)
-        parquet_view(con, "staged_interactions", staged["interactions"], segment.CANDIDATE_SCHEMA)
+        staged_view(con, "staged_conversations", staged["conversations"], conversations.SCHEMA, record_offsets)
+        staged_view(con, "staged_rejects", staged["rejects"], rejects.SCHEMA, record_offsets)
+        staged_view(con, "staged_interactions", staged["interactions"], segment.CANDIDATE_SCHEMA, record_offsets)
         parquet_view(con, "earlier_conversations", others["conversations"], conversations.SCHEMA)
         parquet_view(con, "earlier_interactions", others["interactions"], interactions.SCHEMA)
         tables = select_night(con, night, cfg.select)._asdict()
@@ -150,7 +151,9 @@ def nightly(
     timings["ingest_segment_s"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    result = call(select_and_store, root, staging, night_date, cfg)
+    # JSONL ranges are numbered from 1 by the workers; their files' earlier ranges give the offsets.
+    offsets = sources.line_offsets(chunks, {counts["chunk"]: counts["lines"] for counts in chunk_counts})
+    result = call(select_and_store, root, staging, night_date, cfg, offsets)
     timings["select_store_s"] = time.perf_counter() - clock
 
     records_in = sum(c["records"] for c in chunk_counts)

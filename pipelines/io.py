@@ -80,6 +80,26 @@ def parquet_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str], sc
         con.from_arrow(schema.empty_table()).create_view(name)
 
 
+def staged_view(
+    con: duckdb.DuckDBPyConnection, name: str, files: list[str], schema: pa.Schema, record_offsets: dict[str, int]
+) -> None:
+    """Like `parquet_view`, over staged parts named `<chunk key>.parquet`, with each part's record numbers
+    moved on by its chunk's offset (the lines of the file's earlier chunks; 0 when not listed)."""
+    if not files:
+        parquet_view(con, name, files, schema)
+        return
+    offsets = pa.table(
+        {"part": list(record_offsets), "record_offset": list(record_offsets.values())},
+        schema=pa.schema([("part", pa.string()), ("record_offset", pa.int64())]),
+    )
+    parts = con.read_parquet(sorted(files), hive_partitioning=False, union_by_name=True, filename=True)
+    joined = parts.join(con.from_arrow(offsets), "parse_filename(filename, true) = part", how="left")
+    joined.project(
+        "* exclude (filename, part, record_offset) "
+        "replace (source_record + coalesce(record_offset, 0) as source_record)"
+    ).create_view(name)
+
+
 def read_sql(name: str) -> str:
     """Text of `pipelines/sql/<name>.sql`."""
     return (SQL_DIR / f"{name}.sql").read_text()

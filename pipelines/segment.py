@@ -1,6 +1,7 @@
 """Segment: conversations → candidate interactions (x, y, o), one per (assistant reply, next user message).
 
-Works on the usable messages (user/assistant, non-whitespace) and builds the history x with the
+Works in DuckDB (`sql/segment_turns.sql`: messages unnested as lists, the history cut with list
+windows) on the usable messages (user/assistant, non-whitespace) and builds the history x with the
 published rules: the last `history_messages` messages before y, leading assistant messages dropped,
 a message repeating the previous kept role dropped, and skipped unless x is non-empty and ends with a
 user message. Every message is stripped of outer whitespace, as the published WildChat preprocessing
@@ -9,15 +10,24 @@ is scored. Returns every candidate with a `drop_reason` (null = kept); selection
 Run per chunk inside the nightly Beam pipeline (`afterword nightly ...`).
 """
 
-import hashlib
-import re
 from dataclasses import dataclass
 
-import orjson
+import duckdb
 import pyarrow as pa
 
-from pipelines.ingest import is_usable
+from pipelines.io import run_sql
 from schemas import interactions as interactions_schema
+
+# The characters Python's str.strip() and str.isspace() treat as whitespace (the published rules strip with
+# Python), for DuckDB's trim(); a test checks it against every code point.
+PYTHON_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+
+_WHITESPACE_CLASS = "".join(f"\\x{{{ord(character):x}}}" for character in PYTHON_WHITESPACE)
+EDGE_WHITESPACE = f"^[{_WHITESPACE_CLASS}]|[{_WHITESPACE_CLASS}]$"  # text that strip() would change
+NON_WHITESPACE = f"[^{_WHITESPACE_CLASS}]"  # text that is not all whitespace
 
 # Reason codes of this stage (level 'interaction' in filter_report).
 EMPTY_HISTORY = "empty_history"  # nothing usable before the reply once leading assistant turns are dropped
@@ -47,84 +57,17 @@ class SegmentConfig:
 
 def segment_turns(conversations: pa.Table, cfg: SegmentConfig) -> pa.Table:
     """One candidate row per usable assistant message directly followed by a usable user message."""
-    rows: list[dict] = []
-    columns = (
-        "conversation_id",
-        "messages",
-        "model",
-        "language",
-        "timestamp",
-        "source_format",
-        "ingest_date",
-        "source_file",
-        "source_record",
-    )
-    data = {name: conversations.column(name).to_pylist() for name in columns}
-    for i, conversation_id in enumerate(data["conversation_id"]):
-        # Remember each usable message's index in the logged list: it makes interaction ids stable.
-        usable = [
-            (index, _stripped(m) if cfg.strip_messages else m)
-            for index, m in enumerate(data["messages"][i])
-            if is_usable(m)
-        ]
-        for position in range(len(usable) - 1):
-            turn_index, reply = usable[position]
-            followup = usable[position + 1][1]
-            if reply["role"] != "assistant" or followup["role"] != "user":
-                continue
-            context, drop_reason = build_history([m for _, m in usable[:position]], cfg.history_messages)
-            rows.append(
-                {
-                    "interaction_id": f"{conversation_id}:{turn_index}",
-                    "conversation_id": conversation_id,
-                    "turn_index": turn_index,
-                    "context": context,
-                    "response": reply["content"],
-                    "followup": followup["content"],
-                    "content_hash": hash_interaction(context, reply["content"], followup["content"]),
-                    "model": data["model"][i],
-                    "language": data["language"][i],
-                    "timestamp": data["timestamp"][i],
-                    "source_format": data["source_format"][i],
-                    "ingest_date": data["ingest_date"][i],
-                    "source_file": data["source_file"][i],
-                    "source_record": data["source_record"][i],
-                    "drop_reason": drop_reason,
-                }
-            )
-    return pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA)
-
-
-def _stripped(message: dict) -> dict:
-    return {"role": message["role"], "content": message["content"].strip()}
-
-
-# orjson writes control characters as \u00xx; DuckDB's to_json (the hash's original definition, kept so
-# hashes stored on earlier nights still match) writes \u00XX. An escape follows an even run of backslashes.
-_LOWER_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u00([0-9a-f]{2})")
-
-
-def hash_interaction(context: list[dict], response: str, followup: str) -> str:
-    """content_hash: md5 of compact JSON of x, NUL, y, NUL, o (= DuckDB md5(to_json(x) || chr(0) || ...))."""
-    context_json = orjson.dumps(context)
-    if b"\\u00" in context_json:
-        context_json = _LOWER_ESCAPE.sub(lambda m: m.group(1) + b"\\u00" + m.group(2).upper(), context_json)
-    payload = b"\0".join((context_json, response.encode(), followup.encode()))
-    return hashlib.md5(payload).hexdigest()
-
-
-def build_history(before: list[dict], history_messages: int) -> tuple[list[dict], str | None]:
-    """x from the usable messages before the reply, and why it is unusable (None when it is fine)."""
-    window = before[-history_messages:]
-    while window and window[0]["role"] == "assistant":
-        window = window[1:]
-    history: list[dict] = []
-    for message in window:
-        if history and history[-1]["role"] == message["role"]:
-            continue
-        history.append({"role": message["role"], "content": message["content"]})
-    if not history:
-        return history, EMPTY_HISTORY
-    if history[-1]["role"] != "user":
-        return history, HISTORY_NOT_ENDING_WITH_USER
-    return history, None
+    numbered = conversations.append_column("row_order", pa.array(range(conversations.num_rows), pa.int64()))
+    params = {
+        "strip_messages": cfg.strip_messages,
+        "whitespace": PYTHON_WHITESPACE,
+        "edge_whitespace": EDGE_WHITESPACE,
+        "non_whitespace": NON_WHITESPACE,
+        "history_messages": cfg.history_messages,
+        "empty_history": EMPTY_HISTORY,
+        "history_not_ending_with_user": HISTORY_NOT_ENDING_WITH_USER,
+    }
+    with duckdb.connect(config={"threads": 1}) as con:
+        con.register("conversations", numbered)
+        candidates = run_sql(con, "segment_turns", params).to_arrow_table()
+    return candidates.cast(CANDIDATE_SCHEMA)

@@ -15,7 +15,7 @@ from tests.conftest import NIGHT, shared_file
 def ingest_file(path):
     results = []
     for chunk in plan_chunks([str(path)]):
-        raw, _ = read_chunk(chunk)
+        raw = read_chunk(chunk).records
         results.append((chunk.source_format, ingest_records(raw, chunk.source_format, NIGHT, IngestConfig())))
     return results
 

@@ -2,7 +2,7 @@ from datetime import date
 
 from pipelines import segment
 from pipelines.ingest import IngestConfig, ingest_records
-from pipelines.segment import SegmentConfig, build_history, segment_turns
+from pipelines.segment import SegmentConfig, segment_turns
 from tests.conftest import NIGHT, raw_table, wildchat_record
 
 
@@ -65,16 +65,27 @@ def test_blank_and_system_messages_are_skipped_and_ids_keep_logged_positions():
 
 
 def test_role_repeats_are_dropped_and_drop_reasons_are_named():
-    assert build_history([m("user", "a"), m("user", "b"), m("assistant", "c"), m("user", "d")], 5) == (
-        [m("user", "a"), m("assistant", "c"), m("user", "d")],
-        None,
-    )
-    assert build_history([m("assistant", "hello")], 5) == ([], segment.EMPTY_HISTORY)
-    assert build_history([], 5) == ([], segment.EMPTY_HISTORY)
-    assert build_history([m("user", "a"), m("assistant", "b")], 5) == (
+    turns = [("user", "a"), ("user", "b"), ("assistant", "c"), ("user", "d"), ("assistant", "R"), ("user", "F")]
+    last = candidates(turns)[-1]
+    assert (last["context"], last["drop_reason"]) == ([m("user", "a"), m("assistant", "c"), m("user", "d")], None)
+    first = candidates([("assistant", "hello"), ("user", "hi"), ("assistant", "R"), ("user", "F")])
+    assert [(r["context"], r["drop_reason"]) for r in first] == [
+        ([], segment.EMPTY_HISTORY),
+        ([m("user", "hi")], None),  # the leading assistant message is dropped from the window
+    ]
+    (two_replies,) = candidates([("user", "a"), ("assistant", "b"), ("assistant", "R"), ("user", "F")])
+    assert (two_replies["context"], two_replies["drop_reason"]) == (
         [m("user", "a"), m("assistant", "b")],
         segment.HISTORY_NOT_ENDING_WITH_USER,
     )
+
+
+def test_whitespace_is_python_whitespace_everywhere():
+    assert "".join(chr(c) for c in range(0x110000) if chr(c).isspace()) == segment.PYTHON_WHITESPACE
+    turns = [("user", "\u3000Q1\xa0"), ("assistant", "\u2028"), ("assistant", "A1\x85"), ("user", "\u200bno")]
+    (row,) = candidates(turns)
+    # U+2028 alone is blank (skipped); U+200B is not whitespace to Python, so it stays.
+    assert (row["context"], row["response"], row["followup"]) == ([m("user", "Q1")], "A1", "\u200bno")
 
 
 def test_every_message_is_stripped_by_default_and_kept_verbatim_on_request():

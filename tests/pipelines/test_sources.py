@@ -5,16 +5,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.sources import InputError, expand_inputs, plan_chunks, read_chunk
+from pipelines.sources import InputError, expand_inputs, line_offsets, plan_chunks, read_chunk
 from tests.conftest import wildchat_record, write_jsonl
 
 
 def read_all(paths, **kwargs):
+    """Every record of the files, numbered as the nightly flow numbers them (ranges moved on by line_offsets)."""
+    chunks = plan_chunks([str(p) for p in paths], **kwargs)
+    reads = {chunk.key: read_chunk(chunk) for chunk in chunks}
+    offsets = line_offsets(chunks, {key: read.lines for key, read in reads.items()})
     rows, blank = [], 0
-    for chunk in plan_chunks([str(p) for p in paths], **kwargs):
-        table, skipped = read_chunk(chunk)
-        rows += list(zip(table["source_record"].to_pylist(), table["raw"].to_pylist(), strict=True))
-        blank += skipped
+    for chunk in chunks:
+        table = reads[chunk.key].records
+        numbers = [number + offsets[chunk.key] for number in table["source_record"].to_pylist()]
+        rows += list(zip(numbers, table["raw"].to_pylist(), strict=True))
+        blank += reads[chunk.key].blank_lines
     return rows, blank
 
 
@@ -57,7 +62,7 @@ def test_truncated_gzip_keeps_what_it_can_and_marks_the_break(tmp_path):
     data = gzip.compress(b"".join(json.dumps(wildchat_record(i)).encode() + b"\n" for i in range(200)))
     path = tmp_path / "broken.jsonl.gz"
     path.write_bytes(data[: len(data) // 2])
-    (table, _) = read_chunk(plan_chunks([str(path)], input_format="wildchat")[0])
+    table = read_chunk(plan_chunks([str(path)], input_format="wildchat")[0]).records
     errors = [e for e in table["read_error"].to_pylist() if e]
     assert len(errors) == 1 and "gzip" in errors[0]
     assert 0 < table.num_rows < 200

@@ -97,7 +97,7 @@ def real_interactions(n: int) -> pa.Table:
     """The first `n` kept interactions of the real WildChat sample, built by the project's own stages."""
     tables = []
     for chunk in plan_chunks([str(WILDCHAT_SMALL)]):
-        raw, _ = read_chunk(chunk)
+        raw = read_chunk(chunk).records
         conversations = ingest_records(raw, chunk.source_format, "2024-01-01", IngestConfig()).conversations
         tables.append(segment_turns(conversations, SegmentConfig()))
     candidates = pa.concat_tables(tables)

@@ -2,8 +2,9 @@
 
 `python -m tests.reliability.nightly_child ROOT NIGHT KILL_AT PAUSE_FILE INPUT...` runs the real flow with
 scoring off; the first atomic rename into ROOT whose target contains KILL_AT ("" = never) is replaced by
-kill -9 of this process, and with PAUSE_FILE set the first rename waits until that file is removed (so a
-second writer can try the root meanwhile). Prints the renames it made, one per line, as `rename <path>`.
+kill -9 of this process (os.replace and os.rename both count), and with PAUSE_FILE set the first rename
+waits until that file is removed (so a second writer can try the root meanwhile). Prints the renames it
+made, one per line, as `rename <path>`.
 """
 
 import os
@@ -19,9 +20,12 @@ CONFIG = {
 
 def main() -> None:
     root, night, kill_at, pause_file, *inputs = sys.argv[1:]
-    real_root, real_replace, count = os.path.realpath(root), os.replace, [0]
+    real_root, count = os.path.realpath(root), [0]
 
-    def replace(source, target, **kwargs):
+    def killable(real_rename):
+        return lambda source, target, **kwargs: rename(real_rename, source, target, **kwargs)
+
+    def rename(real_rename, source, target, **kwargs):
         if os.path.realpath(target).startswith(real_root + os.sep):
             count[0] += 1
             if kill_at and kill_at in os.path.relpath(target, root):
@@ -31,9 +35,11 @@ def main() -> None:
                 while os.path.exists(pause_file):
                     time.sleep(0.05)
             print("rename", os.path.relpath(target, root), flush=True)
-        return real_replace(source, target, **kwargs)
+        return real_rename(source, target, **kwargs)
 
-    os.replace = replace
+    # Our writes rename with os.replace; the Beam pipeline's parts and markers go through Beam's FileSystems,
+    # whose local rename is os.rename.
+    os.replace, os.rename = killable(os.replace), killable(os.rename)
     from flows.nightly import nightly
 
     nightly(inputs=inputs, root=root, night=night, config=CONFIG, score=False)

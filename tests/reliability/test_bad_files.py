@@ -20,7 +20,7 @@ def ingest_paths(paths: list[str], cfg: IngestConfig | None = None):
     """Plan, read and ingest like one night does; returns records in, conversations and rejects."""
     records_in, conversations, rejects = 0, [], []
     for chunk in plan_chunks([str(p) for p in paths]):
-        raw, _ = read_chunk(chunk)
+        raw = read_chunk(chunk).records
         result = ingest_records(raw, chunk.source_format, NIGHT, cfg or IngestConfig())
         records_in += raw.num_rows
         conversations.append(result.conversations)
