@@ -2,9 +2,8 @@
 
 Takes the table `pipelines.sources.read_chunk` produces (source_file, source_record, raw bytes,
 read_error) and returns both tables. Every input row lands in exactly one of them; a record is never
-dropped and never crashes the run. This is the per-record path: the nightly flow's Beam pipeline runs
-`pipelines.ingest_columnar`, which hands it only the records DuckDB can't vouch for (all rejects among them),
-so the reject reasons here are the only ones (`afterword nightly --input dump.jsonl --root out/`).
+dropped and never crashes the run. Run per chunk by the nightly flow's Beam pipeline
+(`afterword nightly --input dump.jsonl --root out/`).
 """
 
 import hashlib
