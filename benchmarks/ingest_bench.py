@@ -122,6 +122,8 @@ def read_catalog_counts(root: Path) -> dict:
         ).fetchall()
     counts["filter_report"] = {f"{level}/{reason}": int(n) for level, reason, n in report}
     counts["conversations_kept"] = counts["filter_report"].get("conversation/kept", 0)
+    manifests = sorted((root / "runs").glob("*/manifest.json"))  # the run manifest: where the wall time went
+    counts["phases_s"] = json.loads(manifests[-1].read_text()).get("timings", {}) if manifests else {}
     return counts
 
 
@@ -204,6 +206,8 @@ def print_report(n_lines: int, sides: dict[str, tuple[Measurement, dict] | None]
     m, counts = ours
     print(f"afterword rejects: {counts['reject_reasons']}")
     print(f"afterword filter report: {counts['filter_report']}")
+    phases = counts.get("phases_s", {})
+    print(f"afterword phases (s): {phases}; start-up and publishing: {m.wall_s - sum(phases.values()):.1f} s")
     print(
         f"target: 1M conversations <= {TARGET_1M_SECONDS:.0f} s; linear projection from this run: "
         f"{m.wall_s * 1_000_000 / n_lines:.0f} s"

@@ -57,7 +57,9 @@ class IngestChunk:
         staged = dict(zip(STAGED_TABLES, (result.conversations, result.rejects, candidates), strict=True))
         for table, rows in staged.items():
             sink = pa.BufferOutputStream()
-            pq.write_table(rows, sink, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+            # Uncompressed: a staged part is read once, by selection, then deleted; zstd here cost more time
+            # than it saved (benchmarks/README.md). The stored tables are zstd.
+            pq.write_table(rows, sink, compression="none", row_group_size=ROW_GROUP_ROWS)
             _write_atomically(storage.staged_part(self.staging_dir, table, chunk.key), sink.getvalue())
         counts = {
             "chunk": chunk.key,

@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
 import duckdb
@@ -28,7 +29,7 @@ from flows.config import RunConfig
 from flows.runtime import call, is_transient, last_night, publish_artifact, run_logger
 from flows.scoring import score_night_shard
 from pipelines import segment, sources, storage
-from pipelines.io import code_version, parquet_view, run_checks, staged_view, write_json, write_query, write_table
+from pipelines.io import code_version, parquet_view, run_checks, staged_view, write_json, write_queries, write_table
 from pipelines.lock import holds_writer_lock
 from pipelines.publish import publish_catalog
 from pipelines.select import select_night
@@ -77,12 +78,16 @@ def select_and_store(root: str, staging: str, night: date, cfg: RunConfig, recor
         staged_view(con, "staged_interactions", staged["interactions"], segment.CANDIDATE_SCHEMA, record_offsets)
         parquet_view(con, "earlier_conversations", others["conversations"], conversations.SCHEMA)
         parquet_view(con, "earlier_interactions", others["interactions"], interactions.SCHEMA)
-        tables = select_night(con, night, cfg.select)._asdict()
+        for table, relation in select_night(con, night, cfg.select)._asdict().items():
+            relation.create_view(f"selected_{table}")
         outputs = {table: storage.publish_file(staging, table) for table in storage.TABLES}
-        stored = {table: write_query(tables[table], SCHEMAS[table], outputs[table]) for table in storage.TABLES}
+        written = write_queries(con, {f"selected_{t}": (SCHEMAS[t], outputs[t]) for t in storage.TABLES})
+        stored = {table: written[f"selected_{table}"] for table in storage.TABLES}
+        # The contracts read what was written, not the queries that wrote it.
         for table in ("conversations", "interactions"):
             parquet_view(con, f"all_{table}", [*others[table], outputs[table]], SCHEMAS[table])
-        parquet_view(con, "night_interactions", [outputs["interactions"]], interactions.SCHEMA)
+            con.execute(f"drop view if exists night_{table}")  # our own fixed names
+            parquet_view(con, f"night_{table}", [outputs[table]], SCHEMAS[table])
         checks = run_checks(con)
         night_rejects = con.read_parquet(outputs["rejects"])
         reject_reasons = dict(night_rejects.aggregate("reason, count(*)", "reason").order("reason").fetchall())
@@ -133,10 +138,15 @@ def nightly(
 
     clock = time.perf_counter()
     chunks = call(plan_inputs, [path.replace("{night}", night_date.isoformat()) for path in inputs], cfg)
-    fingerprint = storage.night_fingerprint(chunks, cfg.to_dict())
-    refusal = storage.replacement_refusal(root, night_date, fingerprint)
-    if refusal and not replace:
-        raise NightPublishedError(refusal)
+    # Hashing every input byte takes seconds per 10 GB: it overlaps the ingest, unless a published night
+    # has to be compared with this run first.
+    hashing = ThreadPoolExecutor(max_workers=1)
+    fingerprint = hashing.submit(storage.night_fingerprint, chunks, cfg.to_dict())
+    hashing.shutdown(wait=False)  # the submitted hash still runs to the end
+    if os.path.exists(storage.night_manifest(root, night_date)):
+        refusal = storage.replacement_refusal(root, night_date, fingerprint.result())
+        if refusal and not replace:
+            raise NightPublishedError(refusal)
     staging = storage.staging_dir(root, night_date, _plan_key(chunks, cfg))
     swept = storage.sweep_staging(root, night_date, staging)
     if swept:
@@ -162,7 +172,7 @@ def nightly(
         raise CountMismatchError(
             f"records in {records_in} != conversations {stored['conversations']} + rejects {stored['rejects']}"
         )
-    call(commit_night, root, staging, night_date, fingerprint)
+    call(commit_night, root, staging, night_date, fingerprint.result())
     failed = {name: rows for name, rows in result["checks"].items() if rows}
     if failed:
         logger.warning("data contracts failed (rows violating each): %s", failed)
@@ -188,7 +198,7 @@ def nightly(
         "filter_report": [list(row) for row in result["filter_report"]],
         "checks": result["checks"],
         "inputs": _records_per_file(chunk_counts),
-        "input_fingerprints": fingerprint["inputs"],
+        "input_fingerprints": fingerprint.result()["inputs"],
         "scoring_run": scored[0]["run_id"] if scored else None,
         "scored_replies": sum(s["rows"] for s in scored),
         "timings": {name: round(seconds, 3) for name, seconds in timings.items()},

@@ -8,7 +8,7 @@ from datetime import date
 import pyarrow.parquet as pq
 import pytest
 
-import flows.nightly
+import pipelines.io
 from flows.nightly import NightPublishedError, nightly
 from pipelines import ingest, storage
 from pipelines.query import open_catalog
@@ -61,7 +61,7 @@ def test_failure_5_a_failing_run_never_replaces_or_empties_a_night(tmp_path, pre
     nightly(inputs=[str(first)], root=str(root), night="2026-11-20", config=CONFIG, score=False)
     before = {t: pq.read_table(storage.night_file(str(root), t, date(2026, 11, 20))) for t in storage.TABLES}
 
-    real_write, calls = flows.nightly.write_query, []
+    real_write, calls = pipelines.io.write_query, []
 
     def disk_fills_up(relation, schema, path):
         calls.append(path)
@@ -69,7 +69,7 @@ def test_failure_5_a_failing_run_never_replaces_or_empties_a_night(tmp_path, pre
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(relation, schema, path)
 
-    monkeypatch.setattr(flows.nightly, "write_query", disk_fills_up)
+    monkeypatch.setattr(pipelines.io, "write_query", disk_fills_up)
     for night, replace in (("2026-11-20", True), ("2026-11-21", False)):
         with pytest.raises(OSError, match="No space left"):
             nightly(inputs=[str(second)], root=str(root), night=night, config=CONFIG, score=False, replace=replace)
