@@ -1,33 +1,34 @@
 """Segment: conversations → candidate interactions (x, y, o), one per (assistant reply, next user message).
 
-Works in DuckDB (`sql/segment_turns.sql`: messages unnested as lists, the history cut with list
-windows) on the usable messages (user/assistant, non-whitespace) and builds the history x with the
-published rules: the last `history_messages` messages before y, leading assistant messages dropped,
-a message repeating the previous kept role dropped, and skipped unless x is non-empty and ends with a
-user message. Every message is stripped of outer whitespace, as the published WildChat preprocessing
-does (`strip_messages=False` keeps text verbatim), so the interactions table holds exactly the text that
-is scored. Returns every candidate with a `drop_reason` (null = kept); selection does the rest.
-Run per chunk inside the nightly Beam pipeline (`afterword nightly ...`).
+Works on the chunk's messages as flat Arrow columns: the usable ones (user/assistant, non-whitespace) are
+found and stripped with Arrow kernels, and each reply's history x is cut from them with index arithmetic in
+NumPy by the published rules: the last `history_messages` messages before y, leading assistant messages
+dropped, a message repeating the previous kept role dropped, and skipped unless x is non-empty and ends with
+a user message. Only the content hash is computed in DuckDB (`sql/segment_turns.sql`), so its bytes stay
+those of DuckDB's to_json. Every message is stripped of outer whitespace, as the published WildChat
+preprocessing does (`strip_messages=False` keeps text verbatim), so the interactions table holds exactly
+the text that is scored. Returns every candidate with a `drop_reason` (null = kept); selection does the
+rest. Run per chunk inside the nightly Beam pipeline (`afterword nightly ...`).
 """
 
+import functools
+import os
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.io import run_sql
 from schemas import interactions as interactions_schema
 
 # The characters Python's str.strip() and str.isspace() treat as whitespace (the published rules strip with
-# Python), for DuckDB's trim(); a test checks it against every code point.
+# Python), for Arrow's utf8_trim; a test checks it against every code point.
 PYTHON_WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
     "\u2028\u2029\u202f\u205f\u3000"
 )
-
-_WHITESPACE_CLASS = "".join(f"\\x{{{ord(character):x}}}" for character in PYTHON_WHITESPACE)
-EDGE_WHITESPACE = f"^[{_WHITESPACE_CLASS}]|[{_WHITESPACE_CLASS}]$"  # text that strip() would change
-NON_WHITESPACE = f"[^{_WHITESPACE_CLASS}]"  # text that is not all whitespace
 
 # Reason codes of this stage (level 'interaction' in filter_report).
 EMPTY_HISTORY = "empty_history"  # nothing usable before the reply once leading assistant turns are dropped
@@ -43,6 +44,8 @@ CANDIDATE_SCHEMA = pa.schema(
         pa.field("drop_reason", pa.string()),
     ]
 )
+CONVERSATION_COLUMNS = ("model", "language", "timestamp", "source_format")  # copied onto each candidate
+PROVENANCE_COLUMNS = ("ingest_date", "source_file", "source_record")
 
 
 @dataclass(frozen=True)
@@ -57,17 +60,98 @@ class SegmentConfig:
 
 def segment_turns(conversations: pa.Table, cfg: SegmentConfig) -> pa.Table:
     """One candidate row per usable assistant message directly followed by a usable user message."""
-    numbered = conversations.append_column("row_order", pa.array(range(conversations.num_rows), pa.int64()))
-    params = {
-        "strip_messages": cfg.strip_messages,
-        "whitespace": PYTHON_WHITESPACE,
-        "edge_whitespace": EDGE_WHITESPACE,
-        "non_whitespace": NON_WHITESPACE,
-        "history_messages": cfg.history_messages,
-        "empty_history": EMPTY_HISTORY,
-        "history_not_ending_with_user": HISTORY_NOT_ENDING_WITH_USER,
+    usable = _usable_messages(conversations.column("messages").combine_chunks(), cfg.strip_messages)
+    conversation, is_user = usable["conversation"], usable["is_user"]
+    # A reply is the usable message at `reply`; its follow-up comes next, in the same conversation.
+    reply = np.flatnonzero(~is_user[:-1] & is_user[1:] & (conversation[:-1] == conversation[1:]))
+    context, context_is_user = _histories(reply, conversation, is_user, usable["role"], usable["content"], cfg)
+
+    context_lengths = np.diff(context.offsets.to_numpy())
+    last_is_user = np.zeros(len(reply), dtype=bool)
+    last_is_user[context_lengths > 0] = context_is_user[context.offsets.to_numpy()[1:][context_lengths > 0] - 1]
+    drop_reason = np.where(
+        context_lengths == 0, EMPTY_HISTORY, np.where(last_is_user, None, HISTORY_NOT_ENDING_WITH_USER)
+    )
+
+    rows = pa.array(conversation[reply])
+    conversation_id = conversations.column("conversation_id").take(rows)
+    turn_index = pa.array(usable["turn_index"][reply], pa.int32())
+    response = usable["content"].take(pa.array(reply))
+    followup = usable["content"].take(pa.array(reply + 1))
+    columns = {
+        "interaction_id": pc.binary_join_element_wise(conversation_id, pc.cast(turn_index, pa.string()), ":"),
+        "conversation_id": conversation_id,
+        "turn_index": turn_index,
+        "context": context,
+        "response": response,
+        "followup": followup,
+        **{name: conversations.column(name).take(rows) for name in CONVERSATION_COLUMNS},
+        "content_hash": _content_hashes(context, response, followup),
+        **{name: conversations.column(name).take(rows) for name in PROVENANCE_COLUMNS},
+        "drop_reason": pa.array(drop_reason, pa.string()),
     }
-    with duckdb.connect(config={"threads": 1}) as con:
-        con.register("conversations", numbered)
-        candidates = run_sql(con, "segment_turns", params).to_arrow_table()
-    return candidates.cast(CANDIDATE_SCHEMA)
+    return pa.Table.from_pydict(columns).cast(CANDIDATE_SCHEMA)
+
+
+def _usable_messages(messages: pa.ListArray, strip_messages: bool) -> dict:
+    """The usable messages in order, as NumPy arrays (conversation row, logged index, is_user) and Arrow
+    strings (role, content stripped unless `strip_messages` is False)."""
+    flat = messages.flatten()  # skips null lists; offsets below are relative to the values
+    conversation = pc.list_parent_indices(messages).to_numpy()
+    turn_index = np.arange(len(flat)) - (messages.offsets.to_numpy()[conversation] - messages.offsets[0].as_py())
+    role = pc.struct_field(flat, "role")
+    content = pc.struct_field(flat, "content")
+    stripped = pc.utf8_trim(content, PYTHON_WHITESPACE)
+    # Usable = a known role and text that is not all whitespace (Python: not isspace() and not empty).
+    keep = pc.and_(pc.is_in(role, pa.array(["user", "assistant"])), pc.not_equal(pc.binary_length(stripped), 0))
+    keep = pc.fill_null(keep, False)
+    indices = np.flatnonzero(keep.to_numpy(zero_copy_only=False))
+    role = role.take(pa.array(indices))
+    return {
+        "conversation": conversation[indices],
+        "turn_index": turn_index[indices],
+        "is_user": pc.equal(role, "user").to_numpy(zero_copy_only=False),
+        "role": role,
+        "content": (stripped if strip_messages else content).take(pa.array(indices)),
+    }
+
+
+def _histories(reply, conversation, is_user, role, content, cfg: SegmentConfig) -> tuple[pa.ListArray, np.ndarray]:
+    """x for each reply (list<struct<role, content>>) and whether each of its messages is the user's."""
+    first_in_conversation = np.r_[True, conversation[1:] != conversation[:-1]] if len(conversation) else []
+    conversation_start = np.maximum.accumulate(np.where(first_in_conversation, np.arange(len(conversation)), 0))
+    window_start = np.maximum(reply - cfg.history_messages, conversation_start[reply])
+    # The first user message at or after each position (len = none): where x starts in its window.
+    next_user = np.minimum.accumulate(np.where(is_user, np.arange(len(is_user)), len(is_user))[::-1])[::-1]
+    history_start = next_user[window_start]
+
+    # Every (reply, window message) pair, window by window, then the ones x keeps.
+    window_lengths = reply - window_start
+    window_row = np.repeat(np.arange(len(reply)), window_lengths)
+    window_offsets = np.r_[0, np.cumsum(window_lengths)]
+    message = np.arange(window_offsets[-1]) - np.repeat(window_offsets[:-1] - window_start, window_lengths)
+    start = history_start[window_row]
+    # Runs of one role keep their first message; messages before the window's first user message go.
+    keep = (message == start) | ((message > start) & (is_user[message] != is_user[message - 1]))
+    kept = message[keep]
+    offsets = np.r_[0, np.cumsum(np.bincount(window_row[keep], minlength=len(reply)))]
+    items = pa.StructArray.from_arrays(
+        [role.take(pa.array(kept)), content.take(pa.array(kept))], fields=list(interactions_schema.MESSAGE)
+    )
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items), is_user[kept]
+
+
+def _content_hashes(context: pa.Array, response: pa.Array, followup: pa.Array) -> pa.Array:
+    """content_hash per candidate, computed by DuckDB (see `sql/segment_turns.sql`)."""
+    candidates = pa.table({"context": context, "response": response, "followup": followup})
+    with _database(os.getpid()).cursor() as con:
+        con.register("candidates", candidates)
+        return run_sql(con, "segment_turns").to_arrow_table().column("content_hash")
+
+
+@functools.cache
+def _database(process_id: int) -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB per process, opened on first use (by process id, so a forked child opens its own):
+    opening, warming up and closing a database per chunk cost about 0.1 s, more than the hashing itself.
+    One thread: Beam already runs one worker process per core."""
+    return duckdb.connect(config={"threads": 1})
