@@ -60,24 +60,31 @@ class SegmentConfig:
 
 def segment_turns(conversations: pa.Table, cfg: SegmentConfig) -> pa.Table:
     """One candidate row per usable assistant message directly followed by a usable user message."""
-    usable = _usable_messages(conversations.column("messages").combine_chunks(), cfg.strip_messages)
+    messages = conversations.column("messages").combine_chunks()
+    role, text, usable = _usable_messages(messages, cfg.strip_messages)
     conversation, is_user = usable["conversation"], usable["is_user"]
-    # A reply is the usable message at `reply`; its follow-up comes next, in the same conversation.
+    # Usable message `reply` is a reply when the next usable one is the user's follow-up in the same conversation.
     reply = np.flatnonzero(~is_user[:-1] & is_user[1:] & (conversation[:-1] == conversation[1:]))
-    context, context_is_user = _histories(reply, conversation, is_user, usable["role"], usable["content"], cfg)
+    history_offsets, history = _histories(reply, conversation, is_user, cfg.history_messages)
 
-    context_lengths = np.diff(context.offsets.to_numpy())
-    last_is_user = np.zeros(len(reply), dtype=bool)
-    last_is_user[context_lengths > 0] = context_is_user[context.offsets.to_numpy()[1:][context_lengths > 0] - 1]
-    drop_reason = np.where(
-        context_lengths == 0, EMPTY_HISTORY, np.where(last_is_user, None, HISTORY_NOT_ENDING_WITH_USER)
+    history_lengths = np.diff(history_offsets)
+    ends_with_user = np.zeros(len(reply), dtype=bool)
+    ends_with_user[history_lengths > 0] = is_user[history[history_offsets[1:][history_lengths > 0] - 1]]
+    reason = np.where(history_lengths == 0, 1, np.where(ends_with_user, 0, 2))
+    drop_reason = pa.array([None, EMPTY_HISTORY, HISTORY_NOT_ENDING_WITH_USER], pa.string()).take(reason)
+
+    history_messages = pa.array(usable["message"][history])
+    context = pa.ListArray.from_arrays(
+        pa.array(history_offsets, pa.int32()),
+        pa.StructArray.from_arrays(
+            [role.take(history_messages), text.take(history_messages)], fields=list(interactions_schema.MESSAGE)
+        ),
     )
-
+    response = text.take(pa.array(usable["message"][reply]))
+    followup = text.take(pa.array(usable["message"][reply + 1]))
     rows = pa.array(conversation[reply])
     conversation_id = conversations.column("conversation_id").take(rows)
     turn_index = pa.array(usable["turn_index"][reply], pa.int32())
-    response = usable["content"].take(pa.array(reply))
-    followup = usable["content"].take(pa.array(reply + 1))
     columns = {
         "interaction_id": pc.binary_join_element_wise(conversation_id, pc.cast(turn_index, pa.string()), ":"),
         "conversation_id": conversation_id,
@@ -88,40 +95,47 @@ def segment_turns(conversations: pa.Table, cfg: SegmentConfig) -> pa.Table:
         **{name: conversations.column(name).take(rows) for name in CONVERSATION_COLUMNS},
         "content_hash": _content_hashes(context, response, followup),
         **{name: conversations.column(name).take(rows) for name in PROVENANCE_COLUMNS},
-        "drop_reason": pa.array(drop_reason, pa.string()),
+        "drop_reason": drop_reason,
     }
     return pa.Table.from_pydict(columns).cast(CANDIDATE_SCHEMA)
 
 
-def _usable_messages(messages: pa.ListArray, strip_messages: bool) -> dict:
-    """The usable messages in order, as NumPy arrays (conversation row, logged index, is_user) and Arrow
-    strings (role, content stripped unless `strip_messages` is False)."""
-    flat = messages.flatten()  # skips null lists; offsets below are relative to the values
-    conversation = pc.list_parent_indices(messages).to_numpy()
-    turn_index = np.arange(len(flat)) - (messages.offsets.to_numpy()[conversation] - messages.offsets[0].as_py())
+def _usable_messages(messages: pa.ListArray, strip_messages: bool) -> tuple[pa.Array, pa.Array, dict]:
+    """Every message's role and text (stripped unless `strip_messages` is False), and the usable ones in order:
+    their place in those arrays (`message`), conversation row, logged index and whether the user wrote them."""
+    offsets = messages.offsets.to_numpy()
+    lengths = np.diff(offsets)
+    # The values, not flatten(): flatten skips null lists, which may still span values.
+    flat = messages.values.slice(offsets[0], offsets[-1] - offsets[0])
+    conversation = np.repeat(np.arange(len(messages)), lengths)
+    turn_index = np.arange(len(flat)) - np.repeat(offsets[:-1] - offsets[0], lengths)
     role = pc.struct_field(flat, "role")
     content = pc.struct_field(flat, "content")
     stripped = pc.utf8_trim(content, PYTHON_WHITESPACE)
     # Usable = a known role and text that is not all whitespace (Python: not isspace() and not empty).
     keep = pc.and_(pc.is_in(role, pa.array(["user", "assistant"])), pc.not_equal(pc.binary_length(stripped), 0))
-    keep = pc.fill_null(keep, False)
-    indices = np.flatnonzero(keep.to_numpy(zero_copy_only=False))
-    role = role.take(pa.array(indices))
-    return {
-        "conversation": conversation[indices],
-        "turn_index": turn_index[indices],
-        "is_user": pc.equal(role, "user").to_numpy(zero_copy_only=False),
-        "role": role,
-        "content": (stripped if strip_messages else content).take(pa.array(indices)),
+    keep = pc.fill_null(keep, False).to_numpy(zero_copy_only=False)
+    if messages.null_count:
+        keep &= messages.is_valid().to_numpy(zero_copy_only=False)[conversation]
+    message = np.flatnonzero(keep)
+    usable = {
+        "message": message,
+        "conversation": conversation[message],
+        "turn_index": turn_index[message],
+        "is_user": pc.equal(role.take(pa.array(message)), "user").to_numpy(zero_copy_only=False),
     }
+    return role, stripped if strip_messages else content, usable
 
 
-def _histories(reply, conversation, is_user, role, content, cfg: SegmentConfig) -> tuple[pa.ListArray, np.ndarray]:
-    """x for each reply (list<struct<role, content>>) and whether each of its messages is the user's."""
-    first_in_conversation = np.r_[True, conversation[1:] != conversation[:-1]] if len(conversation) else []
+def _histories(
+    reply: np.ndarray, conversation: np.ndarray, is_user: np.ndarray, history_messages: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """x for each reply as offsets into a flat list of usable-message positions (both NumPy arrays)."""
+    first_in_conversation = np.r_[True, conversation[1:] != conversation[:-1]]
     conversation_start = np.maximum.accumulate(np.where(first_in_conversation, np.arange(len(conversation)), 0))
-    window_start = np.maximum(reply - cfg.history_messages, conversation_start[reply])
-    # The first user message at or after each position (len = none): where x starts in its window.
+    # No window is longer than the chunk, so a huge history_messages still fits int64 arithmetic.
+    window_start = np.maximum(reply - min(history_messages, len(is_user)), conversation_start[reply])
+    # The first user message at or after each position (len = none): x starts there in its window.
     next_user = np.minimum.accumulate(np.where(is_user, np.arange(len(is_user)), len(is_user))[::-1])[::-1]
     history_start = next_user[window_start]
 
@@ -131,14 +145,9 @@ def _histories(reply, conversation, is_user, role, content, cfg: SegmentConfig) 
     window_offsets = np.r_[0, np.cumsum(window_lengths)]
     message = np.arange(window_offsets[-1]) - np.repeat(window_offsets[:-1] - window_start, window_lengths)
     start = history_start[window_row]
-    # Runs of one role keep their first message; messages before the window's first user message go.
+    # A run of one role keeps its first message; messages before the window's first user message go.
     keep = (message == start) | ((message > start) & (is_user[message] != is_user[message - 1]))
-    kept = message[keep]
-    offsets = np.r_[0, np.cumsum(np.bincount(window_row[keep], minlength=len(reply)))]
-    items = pa.StructArray.from_arrays(
-        [role.take(pa.array(kept)), content.take(pa.array(kept))], fields=list(interactions_schema.MESSAGE)
-    )
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items), is_user[kept]
+    return np.r_[0, np.cumsum(np.bincount(window_row[keep], minlength=len(reply)))], message[keep]
 
 
 def _content_hashes(context: pa.Array, response: pa.Array, followup: pa.Array) -> pa.Array:
