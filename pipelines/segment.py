@@ -1,14 +1,14 @@
 """Segment: conversations → candidate interactions (x, y, o), one per (assistant reply, next user message).
 
-Works on the chunk's messages as flat Arrow columns: the usable ones (user/assistant, non-whitespace) are
-found and stripped with Arrow kernels, and each reply's history x is cut from them with index arithmetic in
-NumPy by the published rules: the last `history_messages` messages before y, leading assistant messages
-dropped, a message repeating the previous kept role dropped, and skipped unless x is non-empty and ends with
-a user message. Only the content hash is computed in DuckDB (`sql/segment_turns.sql`), so its bytes stay
-those of DuckDB's to_json. Every message is stripped of outer whitespace, as the published WildChat
-preprocessing does (`strip_messages=False` keeps text verbatim), so the interactions table holds exactly
-the text that is scored. Returns every candidate with a `drop_reason` (null = kept); selection does the
-rest. Run per chunk inside the nightly Beam pipeline (`afterword nightly ...`).
+The chunk's messages are handled as flat Arrow columns: the usable ones (user/assistant, non-whitespace) are
+found and stripped with Arrow's utf8_trim, and each reply's history x is cut with NumPy index arithmetic by the
+published rules: the last `history_messages` messages before y, leading assistant messages dropped, a message
+repeating the previous kept role dropped, and skipped unless x is non-empty and ends with a user message. Only
+the content hash is SQL (`sql/segment_turns.sql`), so its bytes stay those of DuckDB's to_json. Every message
+is stripped of outer whitespace, as the published WildChat preprocessing does (`strip_messages=False` keeps
+text verbatim), so the interactions table holds exactly the text that is scored. Returns every candidate with
+a `drop_reason` (null = kept); selection does the rest. Run per chunk in the nightly Beam pipeline
+(`afterword nightly ...`).
 """
 
 import functools
