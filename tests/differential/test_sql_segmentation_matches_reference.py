@@ -187,6 +187,13 @@ def fuzz_lines() -> list[bytes]:
             language=None,
         ),  # fmt: skip
         turns(("user", "e\u0301\U0001f600 " * 3), ("assistant", "ok\r\n"), ("user", "\x85more\x1c")),
+        turns(
+            ("user", "".join(chr(c) for c in range(1, 32)) + '\x7f"\\/\\u00e9\u2028\ufeff\U0001f600'),
+            ("assistant", 'q"\\'),
+            ("user", '\\"\x01'),
+            ("assistant", "\U0010ffff\x0b"),
+            ("user", "\x1f end"),
+        ),  # everything JSON escapes, and what it leaves raw, in the hashed history
         b"   " + text.encode(),  # leading whitespace
         text.encode() + b"\r",  # CRLF line ending
         b"",

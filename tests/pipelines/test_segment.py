@@ -1,4 +1,8 @@
+import hashlib
 from datetime import date
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines import segment
 from pipelines.ingest import IngestConfig, ingest_records
@@ -86,6 +90,37 @@ def test_whitespace_is_python_whitespace_everywhere():
     (row,) = candidates(turns)
     # U+2028 alone is blank (skipped); U+200B is not whitespace to Python, so it stays.
     assert (row["context"], row["response"], row["followup"]) == ([m("user", "Q1")], "A1", "\u200bno")
+
+
+def test_arrow_trim_strips_exactly_what_python_strips_for_every_code_point():
+    texts = [f"{chr(c)}{chr(c)}x{chr(c)}" for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    texts += ["", " \t\u3000\x85", "\u200b x\xa0\u2029"]
+    trimmed = pc.utf8_trim(pa.array(texts), segment.PYTHON_WHITESPACE).to_pylist()
+    assert trimmed == [text.strip() for text in texts]
+
+
+def test_content_hash_is_md5_of_duckdb_json_with_its_escapes():
+    (row,) = candidates([("user", 'say "hi" \\ \x01\x1f\x7f\u2028\U0001f600'), ("assistant", "A\x00"), ("user", "ok")])
+    # to_json escapes quote, backslash and control characters (\u00XX upper case); DEL, U+2028 and emoji stay raw.
+    json = '[{"role":"user","content":"say \\"hi\\" \\\\ \\u0001\\u001F\x7f\u2028\U0001f600"}]'
+    assert row["content_hash"] == hashlib.md5(f"{json}\0A\x00\0ok".encode()).hexdigest()
+
+
+def test_null_lists_messages_and_contents_are_not_usable():
+    conversations = ingest_records(
+        raw_table(wildchat_record(1), wildchat_record(2)), "wildchat", NIGHT, IngestConfig()
+    ).conversations
+    message = pa.struct([("role", pa.string()), ("content", pa.string()), ("flagged", pa.bool_())])
+    values = [m("user", "Q"), None, m("assistant", None), m("assistant", "A"), m("user", "F")]
+    values += [m("user", "hidden"), m("assistant", "hidden"), m("user", "hidden")]  # under the null list
+    messages = pa.ListArray.from_arrays(
+        pa.array([0, 5, 8], pa.int32()), pa.array(values, message), mask=pa.array([False, True])
+    )
+    table = conversations.set_column(conversations.schema.get_field_index("messages"), "messages", messages)
+    rows = segment_turns(table, SegmentConfig()).to_pylist()
+    assert [(r["conversation_id"], r["turn_index"], r["context"], r["response"]) for r in rows] == [
+        ("hash0001", 3, [m("user", "Q")], "A")
+    ]
 
 
 def test_every_message_is_stripped_by_default_and_kept_verbatim_on_request():
