@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+import msgspec
 import orjson
 import py3langid
 import pyarrow as pa
 
+from pipelines import fast_ingest
 from schemas import conversations as conversations_schema
 from schemas import rejects as rejects_schema
 
@@ -112,6 +114,7 @@ class IngestConfig:
 class IngestResult(NamedTuple):
     conversations: pa.Table
     rejects: pa.Table
+    fast_records: int = 0  # conversations the msgspec fast path normalised (the rest went record by record)
 
 
 class RecordError(Exception):
@@ -155,35 +158,49 @@ def ingest_records(raw: pa.Table, source_format: str | None, ingest_date: str, c
     date = datetime.strptime(ingest_date, "%Y-%m-%d").date()
     conversations: list[dict] = []
     rejects: list[dict] = []
+    fast_records = 0
     files = raw.column("source_file").to_pylist()
     numbers = raw.column("source_record").to_pylist()
     payloads = raw.column("raw").to_pylist()
     read_errors = raw.column("read_error").to_pylist()
-    for source_file, source_record, payload, read_error in zip(files, numbers, payloads, read_errors, strict=True):
-        try:
-            if read_error is not None:
-                raise RecordError(UNREADABLE_INPUT, read_error)
-            row = _normalise_record(payload, source_format, cfg)
-        except RecordError as error:
-            rejects.append(
-                {
-                    "source_file": source_file,
-                    "source_record": source_record,
-                    "source_format": source_format,
-                    "conversation_id": error.conversation_id,
-                    "reason": error.reason,
-                    "detail": error.detail,
-                    "raw": reject_raw(payload, cfg),
-                    "ingest_date": date,
-                }
-            )
-            continue
+    if source_format is None:
+        vouched = [False] * raw.num_rows
+    else:
+        vouched = fast_ingest.screen_records(raw.column("raw")).tolist()
+        decoder = fast_ingest.record_decoder(source_format)
+    rows = zip(files, numbers, payloads, read_errors, vouched, strict=True)
+    for source_file, source_record, payload, read_error, fast in rows:
+        row = None
+        if fast and read_error is None and len(payload) <= cfg.max_record_bytes:
+            record = fast_ingest.decode_record(decoder, payload)
+            row = None if record is None else _normalise_decoded(record, cfg)
+            fast_records += row is not None
+        if row is None:
+            try:
+                if read_error is not None:
+                    raise RecordError(UNREADABLE_INPUT, read_error)
+                row = _normalise_record(payload, source_format, cfg)
+            except RecordError as error:
+                rejects.append(
+                    {
+                        "source_file": source_file,
+                        "source_record": source_record,
+                        "source_format": source_format,
+                        "conversation_id": error.conversation_id,
+                        "reason": error.reason,
+                        "detail": error.detail,
+                        "raw": reject_raw(payload, cfg),
+                        "ingest_date": date,
+                    }
+                )
+                continue
         row.update(source_format=source_format, source_file=source_file, source_record=source_record)
         row["ingest_date"] = date
         conversations.append(row)
     return IngestResult(
         conversations=pa.Table.from_pylist(conversations, schema=conversations_schema.SCHEMA),
         rejects=pa.Table.from_pylist(rejects, schema=rejects_schema.SCHEMA),
+        fast_records=fast_records,
     )
 
 
@@ -258,6 +275,48 @@ def _normalise_openai(record: dict, cfg: IngestConfig) -> dict:
     conversation_id = _read_id(record.get("id", record.get("conversation_id")))
     messages = _read_messages(record, "messages", "role", "content", conversation_id)
     return _finish(record, messages, conversation_id, cfg)
+
+
+def _normalise_decoded(record: fast_ingest.WildChatRecord, cfg: IngestConfig) -> dict | None:
+    """The row `_normalise_record` gives a record the fast path decoded; None where only that path can tell
+    (it then rejects the record, or reads it differently)."""
+    source_id = record.source_id()
+    if isinstance(source_id, int) and not _in_orjson_int_range(source_id):
+        return None
+    messages = []
+    for item in record.messages:
+        role = ROLE_ALIASES.get(item.role.lower())
+        if role is None:
+            return None
+        messages.append({"role": role, "content": item.content, "flagged": None})
+    timestamp = record.timestamp
+    if not messages or (isinstance(timestamp, int) and not _in_orjson_int_range(timestamp)):
+        return None
+    extra = {}
+    if isinstance(record, fast_ingest.WildChatRecord):
+        moderation = record.openai_moderation
+        extra["moderation_flagged"] = None
+        if moderation is not None and len(moderation) == len(messages):
+            for message, entry in zip(messages, moderation, strict=True):
+                message["flagged"] = entry.flagged
+            known = [entry.flagged for entry in moderation if entry.flagged is not None]
+            extra["moderation_flagged"] = any(known) if known else None
+        if cfg.keep_private_fields:
+            try:
+                header = orjson.loads(bytes(record.header))
+            except orjson.JSONDecodeError:
+                return None
+            extra["hashed_ip"] = record.hashed_ip
+            extra["header"] = None if header is None else json.dumps(header, sort_keys=True)
+    try:
+        return _finish(msgspec.structs.asdict(record), messages, _read_id(source_id), cfg, **extra)
+    except RecordError:
+        return None
+
+
+def _in_orjson_int_range(value: int) -> bool:
+    low, high = fast_ingest.ORJSON_INT_RANGE
+    return low <= value <= high
 
 
 def _read_id(value: object) -> str | None:
