@@ -18,10 +18,10 @@ from msgspec import UNSET, UnsetType
 ORJSON_INT_RANGE = (-(2**63), 2**64 - 1)
 ORJSON_MAX_DEPTH = 1024  # orjson refuses documents nested deeper than this
 
-# A JSON number token that could overflow a double (orjson refuses it, msgspec skips it): an exponent of
-# three or more digits, or 210+ digits before it (10**209 * 10**99 is still finite). Lines are scanned with
-# RE2, a finite automaton, in one pass over the chunk.
-_OVERFLOW_CANDIDATE = r"[^0-9A-Za-z_.+-]-?[0-9]+(\.[0-9]+)?[eE]\+?[0-9]{3,}[^0-9A-Za-z_]|[0-9]{210}"
+# A JSON number token that could overflow a double (orjson refuses it, msgspec skips it unread): an exponent of
+# three or more digits, or 210+ digits in a row (10**209 * 10**99 is still finite). A token starts after
+# `[`, `:`, `,` or whitespace and ends before `,`, `}`, `]` or whitespace. RE2 scans the chunk in one pass.
+_OVERFLOW_CANDIDATE = r"[\[:, \t\r\n]-?[0-9]+(\.[0-9]+)?[eE]\+?[0-9]{3,}[,}\] \t\r\n]|[0-9]{210}"
 
 Id = str | int | None
 

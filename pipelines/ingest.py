@@ -6,6 +6,7 @@ dropped and never crashes the run. Run per chunk by the nightly flow's Beam pipe
 (`afterword nightly --input dump.jsonl --root out/`).
 """
 
+import contextlib
 import hashlib
 import json
 import re
@@ -212,11 +213,14 @@ def reject_raw(payload: bytes, cfg: IngestConfig) -> str:
             record = orjson.loads(payload)
         except orjson.JSONDecodeError:
             record = None
+        cleaned = None
         if isinstance(record, dict):
-            head = orjson.dumps({k: v for k, v in record.items() if k not in PRIVATE_FIELDS})
-            head = head[: cfg.reject_raw_chars * 4]
-        else:
+            with contextlib.suppress(orjson.JSONEncodeError):  # nested deeper than orjson writes
+                cleaned = orjson.dumps({k: v for k, v in record.items() if k not in PRIVATE_FIELDS})
+        if cleaned is None:
             head = _PRIVATE_VALUE.sub(rb'"\1": "[removed]"', head)
+        else:
+            head = cleaned[: cfg.reject_raw_chars * 4]
     return head.decode("utf-8", "replace")[: cfg.reject_raw_chars]
 
 
