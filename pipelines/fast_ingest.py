@@ -19,9 +19,12 @@ ORJSON_INT_RANGE = (-(2**63), 2**64 - 1)
 ORJSON_MAX_DEPTH = 1024  # orjson refuses documents nested deeper than this
 
 # A JSON number token that could overflow a double (orjson refuses it, msgspec skips it unread): an exponent of
-# three or more digits, or 210+ digits in a row (10**209 * 10**99 is still finite). A token starts after
-# `[`, `:`, `,` or whitespace and ends before `,`, `}`, `]` or whitespace. RE2 scans the chunk in one pass.
-_OVERFLOW_CANDIDATE = r"[\[:, \t\r\n]-?[0-9]+(\.[0-9]+)?[eE]\+?[0-9]{3,}[,}\] \t\r\n]|[0-9]{210}"
+# three or more digits, or 210+ digits before the point (10**209 * 10**99 is still finite). A token follows `:`,
+# `,` or `[` (and whitespace) and ends at `,`, `}`, `]` or whitespace. One RE2 pattern per character a token
+# follows: RE2 then jumps between that character's occurrences instead of stepping through every byte, and the
+# three scans take half the time of one.
+_NUMBER = r"[ \t\r\n]*-?(?:[0-9]+(?:\.[0-9]+)?[eE]\+?[0-9]{3,}[,}\] \t\r\n]|[0-9]{210})"
+_OVERFLOW_CANDIDATES = tuple(start + _NUMBER for start in (":", ",", r"\["))
 
 Id = str | int | None
 
@@ -102,7 +105,9 @@ def record_decoder(source_format: str) -> msgspec.json.Decoder:
 def screen_records(raw: pa.ChunkedArray) -> np.ndarray:
     """Per raw record, whether msgspec may decode it: False where a part it would skip unread could hold
     something orjson refuses."""
-    suspect = pc.match_substring_regex(raw, _OVERFLOW_CANDIDATE)
+    suspect = pc.match_substring_regex(raw, _OVERFLOW_CANDIDATES[0])
+    for pattern in _OVERFLOW_CANDIDATES[1:]:
+        suspect = pc.or_(suspect, pc.match_substring_regex(raw, pattern))
     if _msgspec_nests_deeper_than_orjson():
         # Depth is at most the count of opening brackets (those inside strings included).
         openers = pc.add(pc.count_substring(raw, "["), pc.count_substring(raw, "{"))

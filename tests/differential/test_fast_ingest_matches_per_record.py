@@ -117,6 +117,8 @@ def json_differences(text: str) -> list[bytes]:
         *(skipped(value) for value in ("1e308", "1e-400", "1e099", "2.5e+12", "0e999", "1" * 400, "1" * 300)),
         *(skipped(value) for value in ("18446744073709551616", "-9223372036854775809", "123456789" * 5)),
         skipped('{"scores": {"a": 1.5e-06, "b": 1e400}}'),
+        *(skipped(value) for value in ("[1e400]", "[1,1e400]", "[ 2,\n\t-1E+0400 ]", "[-" + "9" * 320 + "]")),
+        *(skipped(value) for value in ("[1e99, 1e-999]", '["1e400", ",1e400,"]', "[1.5e+300]")),
         skipped('"1e400 in a string, then ,1e400, and 1E999}"'),
         skipped('"\\ud800"'),  # lone surrogates
         skipped('"\\udc00"'),
