@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 import msgspec
+import numpy as np
 import orjson
 import py3langid
 import pyarrow as pa
@@ -162,7 +163,7 @@ def ingest_records(raw: pa.Table, source_format: str | None, ingest_date: str, c
     fast_records = 0
     files = raw.column("source_file").to_pylist()
     numbers = raw.column("source_record").to_pylist()
-    payloads = raw.column("raw").to_pylist()
+    payloads = _payloads(raw.column("raw"))
     read_errors = raw.column("read_error").to_pylist()
     if source_format is None:
         vouched = [False] * raw.num_rows
@@ -178,6 +179,7 @@ def ingest_records(raw: pa.Table, source_format: str | None, ingest_date: str, c
             fast_records += row is not None
         if row is None:
             try:
+                payload = bytes(payload)
                 if read_error is not None:
                     raise RecordError(UNREADABLE_INPUT, read_error)
                 row = _normalise_record(payload, source_format, cfg)
@@ -203,6 +205,20 @@ def ingest_records(raw: pa.Table, source_format: str | None, ingest_date: str, c
         rejects=pa.Table.from_pylist(rejects, schema=rejects_schema.SCHEMA),
         fast_records=fast_records,
     )
+
+
+def _payloads(raw: pa.ChunkedArray) -> list[memoryview | bytes | None]:
+    """The raw records as views into Arrow's buffers (`to_pylist` would copy every record)."""
+    payloads: list[memoryview | bytes | None] = []
+    for chunk in raw.chunks:
+        if chunk.null_count:
+            payloads.extend(chunk.to_pylist())
+            continue
+        _, offsets, data = chunk.buffers()
+        bounds = np.frombuffer(offsets, np.int32)[chunk.offset : chunk.offset + len(chunk) + 1].tolist()
+        view = memoryview(b"" if data is None else data)
+        payloads.extend(view[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True))
+    return payloads
 
 
 def reject_raw(payload: bytes, cfg: IngestConfig) -> str:
@@ -289,7 +305,7 @@ def _normalise_decoded(record: fast_ingest.WildChatRecord, cfg: IngestConfig) ->
         return None
     messages = []
     for item in record.messages:
-        role = ROLE_ALIASES.get(item.role.lower())
+        role = ROLE_ALIASES.get(item.role) or ROLE_ALIASES.get(item.role.lower())
         if role is None:
             return None
         messages.append({"role": role, "content": item.content, "flagged": None})
@@ -417,7 +433,7 @@ def _finish(record: dict, messages: list[dict], conversation_id: str | None, cfg
     if conversation_id is None:
         conversation_id = hash_turns(messages)
     # Length rules measure stripped text, as the published preprocessing does (segmentation strips too).
-    usable = [m["content"].strip() for m in messages if is_usable(m)]
+    usable = [len(m["content"].strip()) for m in messages if is_usable(m)]
     language = _read_str(record, "language", conversation_id)
     language_source = "metadata" if language else None
     if not language and cfg.detect_language:
@@ -439,8 +455,8 @@ def _finish(record: dict, messages: list[dict], conversation_id: str | None, cfg
         "messages": messages,
         "message_count": len(messages),
         "usable_message_count": len(usable),
-        "usable_chars": sum(len(text) for text in usable),
-        "longest_usable_message_chars": max((len(text) for text in usable), default=0),
+        "usable_chars": sum(usable),
+        "longest_usable_message_chars": max(usable, default=0),
     }
     row.update(extra)
     return row
