@@ -261,3 +261,17 @@ def test_fuzz_lines_in_the_other_formats(tmp_path):
         conversations, rejects, fast = assert_same_tables([path], IngestConfig(input_format=name))
         assert conversations > 20 and rejects > 20 and fast > 10, name
         assert_same_tables([path], IngestConfig(input_format=name, keep_private_fields=True, detect_language=False))
+
+
+def test_nesting_where_msgspec_goes_deeper_than_orjson(tmp_path):
+    text = json.dumps(wildchat_record(1))
+    lines = [text.replace('"turn": 2', f'"turn": {"[" * depth}{"]" * depth}').encode() for depth in (1000, 1023, 1030)]
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)  # lets msgspec nest past orjson's limit of 1024
+    try:
+        conversations, rejects, _ = assert_same_tables([path], IngestConfig(input_format="wildchat"))
+    finally:
+        sys.setrecursionlimit(limit)
+    assert conversations == 2 and rejects == 1
