@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-import msgspec
 import numpy as np
 import orjson
 import py3langid
@@ -333,10 +332,23 @@ def _normalise_decoded(record: fast_ingest.WildChatRecord, cfg: IngestConfig) ->
                 return None
             extra["hashed_ip"] = record.hashed_ip
             extra["header"] = None if header is None else json.dumps(header, sort_keys=True)
+    conversation_id = _read_id(source_id)
+    if conversation_id is None:
+        conversation_id = hash_turns(messages)
     try:
-        return _finish(msgspec.structs.asdict(record), messages, _read_id(source_id), cfg, **extra)
+        timestamp = _read_timestamp(record.timestamp, conversation_id)
     except RecordError:
         return None
+    # msgspec checked the metadata's types, which `_finish` checks for the per-record path.
+    metadata = {
+        "model": record.model,
+        "timestamp": timestamp,
+        "toxic": record.toxic,
+        "redacted": record.redacted,
+        "country": record.country,
+        "state": record.state,
+    }
+    return _conversation_row(conversation_id, messages, record.language, metadata, cfg, extra)
 
 
 def _in_orjson_int_range(value: int) -> bool:
@@ -415,8 +427,7 @@ def _read_bool(record: dict, key: str, conversation_id: str | None) -> bool | No
     raise RecordError(INVALID_METADATA, f"{key!r} is {value!r}, expected true/false", conversation_id)
 
 
-def _read_timestamp(record: dict, conversation_id: str | None) -> datetime | None:
-    value = record.get("timestamp")
+def _read_timestamp(value: object, conversation_id: str | None) -> datetime | None:
     if value is None:
         return None
     try:
@@ -437,34 +448,43 @@ def _read_timestamp(record: dict, conversation_id: str | None) -> datetime | Non
 def _finish(record: dict, messages: list[dict], conversation_id: str | None, cfg: IngestConfig, **extra) -> dict:
     if conversation_id is None:
         conversation_id = hash_turns(messages)
+    language = _read_str(record, "language", conversation_id)
+    metadata = {
+        "model": _read_str(record, "model", conversation_id),
+        "timestamp": _read_timestamp(record.get("timestamp"), conversation_id),
+        "toxic": _read_bool(record, "toxic", conversation_id),
+        "redacted": _read_bool(record, "redacted", conversation_id),
+        "country": _read_str(record, "country", conversation_id),
+        "state": _read_str(record, "state", conversation_id),
+    }
+    return _conversation_row(conversation_id, messages, language, metadata, cfg, extra)
+
+
+def _conversation_row(
+    conversation_id: str, messages: list[dict], language: str | None, metadata: dict, cfg: IngestConfig, extra: dict
+) -> dict:
+    """A conversations row from normalised messages and checked metadata; both paths end here."""
     # Length rules measure stripped text, as the published preprocessing does (segmentation strips too).
     usable = [len(m["content"].strip()) for m in messages if is_usable(m)]
-    language = _read_str(record, "language", conversation_id)
     language_source = "metadata" if language else None
     if not language and cfg.detect_language:
         language = detect_language([m["content"] for m in messages if m["role"] == "user"], cfg)
         language_source = "detected" if language else None
-    row = {
+    return {
         "conversation_id": conversation_id,
-        "model": _read_str(record, "model", conversation_id),
-        "timestamp": _read_timestamp(record, conversation_id),
         "language": language or None,
         "language_source": language_source,
-        "toxic": _read_bool(record, "toxic", conversation_id),
-        "redacted": _read_bool(record, "redacted", conversation_id),
         "moderation_flagged": None,
-        "country": _read_str(record, "country", conversation_id),
-        "state": _read_str(record, "state", conversation_id),
         "hashed_ip": None,
         "header": None,
+        **metadata,
         "messages": messages,
         "message_count": len(messages),
         "usable_message_count": len(usable),
         "usable_chars": sum(usable),
         "longest_usable_message_chars": max(usable, default=0),
+        **extra,
     }
-    row.update(extra)
-    return row
 
 
 def is_usable(message: dict) -> bool:
