@@ -12,6 +12,7 @@ doesn't parse) goes through the per-record path (orjson + Python checks), which 
 """
 
 import contextlib
+import gc
 import hashlib
 import json
 import re
@@ -175,40 +176,54 @@ def ingest_records(raw: pa.Table, source_format: str | None, ingest_date: str, c
         vouched = fast_ingest.screen_records(raw.column("raw")).tolist()
         decoder = fast_ingest.record_decoder(source_format)
     rows = zip(files, numbers, payloads, read_errors, vouched, strict=True)
-    for source_file, source_record, payload, read_error, fast in rows:
-        row = None
-        if fast and read_error is None and len(payload) <= cfg.max_record_bytes:
-            record = fast_ingest.decode_record(decoder, payload)
-            row = None if record is None else _normalise_decoded(record, cfg)
-            fast_records += row is not None
-        if row is None:
-            try:
-                payload = bytes(payload)
-                if read_error is not None:
-                    raise RecordError(UNREADABLE_INPUT, read_error)
-                row = _normalise_record(payload, source_format, cfg)
-            except RecordError as error:
-                rejects.append(
-                    {
-                        "source_file": source_file,
-                        "source_record": source_record,
-                        "source_format": source_format,
-                        "conversation_id": error.conversation_id,
-                        "reason": error.reason,
-                        "detail": error.detail,
-                        "raw": reject_raw(payload, cfg),
-                        "ingest_date": date,
-                    }
-                )
-                continue
-        row.update(source_format=source_format, source_file=source_file, source_record=source_record)
-        row["ingest_date"] = date
-        conversations.append(row)
+    with _collector_paused():
+        for source_file, source_record, payload, read_error, fast in rows:
+            row = None
+            if fast and read_error is None and len(payload) <= cfg.max_record_bytes:
+                record = fast_ingest.decode_record(decoder, payload)
+                row = None if record is None else _normalise_decoded(record, cfg)
+                fast_records += row is not None
+            if row is None:
+                try:
+                    payload = bytes(payload)
+                    if read_error is not None:
+                        raise RecordError(UNREADABLE_INPUT, read_error)
+                    row = _normalise_record(payload, source_format, cfg)
+                except RecordError as error:
+                    rejects.append(
+                        {
+                            "source_file": source_file,
+                            "source_record": source_record,
+                            "source_format": source_format,
+                            "conversation_id": error.conversation_id,
+                            "reason": error.reason,
+                            "detail": error.detail,
+                            "raw": reject_raw(payload, cfg),
+                            "ingest_date": date,
+                        }
+                    )
+                    continue
+            row.update(source_format=source_format, source_file=source_file, source_record=source_record)
+            row["ingest_date"] = date
+            conversations.append(row)
     return IngestResult(
         conversations=pa.Table.from_pylist(conversations, schema=conversations_schema.SCHEMA),
         rejects=pa.Table.from_pylist(rejects, schema=rejects_schema.SCHEMA),
         fast_records=fast_records,
     )
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Pause Python's cycle collector: a chunk makes some 50k objects without cycles, and the collections their
+    allocations trigger walk every live object in the worker for nothing (a third of the median time)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _payloads(raw: pa.ChunkedArray) -> list[memoryview | bytes | None]:
