@@ -190,18 +190,8 @@ def ingest_records(raw: pa.Table, source_format: str | None, ingest_date: str, c
                         raise RecordError(UNREADABLE_INPUT, read_error)
                     row = _normalise_record(payload, source_format, cfg)
                 except RecordError as error:
-                    rejects.append(
-                        {
-                            "source_file": source_file,
-                            "source_record": source_record,
-                            "source_format": source_format,
-                            "conversation_id": error.conversation_id,
-                            "reason": error.reason,
-                            "detail": error.detail,
-                            "raw": reject_raw(payload, cfg),
-                            "ingest_date": date,
-                        }
-                    )
+                    where = {"source_file": source_file, "source_record": source_record, "ingest_date": date}
+                    rejects.append(reject_row(error, payload, source_format, cfg, where))
                     continue
             row.update(source_format=source_format, source_file=source_file, source_record=source_record)
             row["ingest_date"] = date
@@ -238,6 +228,19 @@ def _payloads(raw: pa.ChunkedArray) -> list[memoryview | bytes | None]:
         view = memoryview(b"" if data is None else data)
         payloads.extend(view[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True))
     return payloads
+
+
+def reject_row(error: RecordError, payload: bytes, source_format: str | None, cfg: IngestConfig, where: dict) -> dict:
+    """The rejects row for a record the per-record path refused; `where` holds source_file, source_record and
+    ingest_date."""
+    return {
+        **where,
+        "source_format": source_format,
+        "conversation_id": error.conversation_id,
+        "reason": error.reason,
+        "detail": error.detail,
+        "raw": reject_raw(payload, cfg),
+    }
 
 
 def reject_raw(payload: bytes, cfg: IngestConfig) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipelines.ingest import UNREADABLE_INPUT, IngestConfig, RecordError, _normalise_record, ingest_records, reject_raw
+from pipelines.ingest import UNREADABLE_INPUT, IngestConfig, RecordError, _normalise_record, ingest_records, reject_row
 from pipelines.sources import plan_chunks, read_chunk
 from schemas import conversations as conversations_schema
 from schemas import rejects as rejects_schema
@@ -34,18 +34,8 @@ def ingest_per_record(raw: pa.Table, source_format: str | None, cfg: IngestConfi
                 raise RecordError(UNREADABLE_INPUT, read_error)
             row = _normalise_record(payload, source_format, cfg)
         except RecordError as error:
-            rejects.append(
-                {
-                    "source_file": source_file,
-                    "source_record": source_record,
-                    "source_format": source_format,
-                    "conversation_id": error.conversation_id,
-                    "reason": error.reason,
-                    "detail": error.detail,
-                    "raw": reject_raw(payload, cfg),
-                    "ingest_date": night,
-                }
-            )
+            where = {"source_file": source_file, "source_record": source_record, "ingest_date": night}
+            rejects.append(reject_row(error, payload, source_format, cfg, where))
             continue
         row.update(source_format=source_format, source_file=source_file, source_record=source_record)
         row["ingest_date"] = night
