@@ -1,11 +1,11 @@
 """Fast decoding for ingest: raw JSON records → typed msgspec Structs holding only what `conversations` keeps.
 
 msgspec decodes each record into the Struct of its source format, checking types in C and skipping the
-fields no column uses (a WildChat record is mostly moderation scores) without building objects for them:
-about 3x less time than `orjson.loads`. Where its reading of JSON differs from orjson's, which the
-per-record path in `pipelines/ingest.py` uses, the record is not vouched for: `screen_records` flags the
-lines whose skipped parts could hold what orjson refuses (numbers that overflow a double, nesting deeper
-than orjson allows), and `decode_record` returns None for invalid UTF-8 and for anything it can't decode.
+fields no column uses (a WildChat record is mostly moderation scores) without building objects for them.
+Where its reading of JSON differs from orjson's, which the per-record path in `pipelines/ingest.py` uses, the
+record is not vouched for: `screen_records` flags the lines whose skipped parts could hold what orjson refuses
+(numbers that overflow a double, nesting deeper than orjson allows), `decode_record` returns None for invalid
+UTF-8 and for anything it can't decode, and `fits_orjson_int` tells the integers both read alike.
 """
 
 import msgspec
@@ -21,8 +21,7 @@ ORJSON_MAX_DEPTH = 1024  # orjson refuses documents nested deeper than this
 # A JSON number token that could overflow a double (orjson refuses it, msgspec skips it unread): an exponent of
 # three or more digits, or 210+ digits before the point (10**209 * 10**99 is still finite). A token follows `:`,
 # `,` or `[` (and whitespace) and ends at `,`, `}`, `]` or whitespace. One RE2 pattern per character a token
-# follows: RE2 then jumps between that character's occurrences instead of stepping through every byte, and the
-# three scans take half the time of one.
+# follows: RE2 then jumps between that character's occurrences (memchr) instead of stepping through every byte.
 _NUMBER = r"[ \t\r\n]*-?(?:[0-9]+(?:\.[0-9]+)?[eE]\+?[0-9]{3,}[,}\] \t\r\n]|[0-9]{210})"
 _OVERFLOW_CANDIDATES = tuple(start + _NUMBER for start in (":", ",", r"\["))
 
@@ -96,6 +95,25 @@ RECORD_TYPES = {
     "sharegpt": ShareGPTRecord,
     "openai": OpenAIRecord,
 }
+
+
+def raw_views(raw: pa.ChunkedArray) -> list[memoryview | bytes | None]:
+    """The raw records as views into Arrow's buffers (`to_pylist` would copy every record)."""
+    payloads: list[memoryview | bytes | None] = []
+    for chunk in raw.chunks:
+        if chunk.null_count:
+            payloads.extend(chunk.to_pylist())
+            continue
+        _, offsets, data = chunk.buffers()
+        bounds = np.frombuffer(offsets, np.int32)[chunk.offset : chunk.offset + len(chunk) + 1].tolist()
+        view = memoryview(b"" if data is None else data)
+        payloads.extend(view[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True))
+    return payloads
+
+
+def fits_orjson_int(value: int) -> bool:
+    """Whether orjson reads this integer as an int too (it reads larger ones as float)."""
+    return ORJSON_INT_RANGE[0] <= value <= ORJSON_INT_RANGE[1]
 
 
 def record_decoder(source_format: str) -> msgspec.json.Decoder:
