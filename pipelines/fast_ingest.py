@@ -89,6 +89,8 @@ class OpenAIRecord(_Record, kw_only=True):
         return None if self.conversation_id is UNSET else self.conversation_id
 
 
+DecodedRecord = WildChatRecord | ShareGPTRecord | OpenAIRecord
+
 RECORD_TYPES = {
     "wildchat": WildChatRecord,
     "lmsys": WildChatRecord,
@@ -133,7 +135,7 @@ def screen_records(raw: pa.ChunkedArray) -> np.ndarray:
     return ~pc.fill_null(suspect, True).to_numpy(zero_copy_only=False)
 
 
-def decode_record(decoder: msgspec.json.Decoder, payload: bytes) -> _Record | None:
+def decode_record(decoder: msgspec.json.Decoder, payload: bytes) -> DecodedRecord | None:
     """The record as a Struct, or None where it isn't the Struct of its format or isn't valid UTF-8."""
     try:
         record = decoder.decode(payload)

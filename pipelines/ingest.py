@@ -305,7 +305,7 @@ def _normalise_openai(record: dict, cfg: IngestConfig) -> dict:
     return _finish(record, messages, conversation_id, cfg)
 
 
-def _normalise_decoded(record: fast_ingest.WildChatRecord, cfg: IngestConfig) -> dict | None:
+def _normalise_decoded(record: fast_ingest.DecodedRecord, cfg: IngestConfig) -> dict | None:
     """The row `_normalise_record` gives a record the fast path decoded; None where only that path can tell
     (it then rejects the record, or reads it differently)."""
     source_id = record.source_id()
