@@ -103,7 +103,7 @@ def raw_views(raw: pa.ChunkedArray) -> list[memoryview | bytes | None]:
     """The raw records as views into Arrow's buffers (`to_pylist` would copy every record)."""
     payloads: list[memoryview | bytes | None] = []
     for chunk in raw.chunks:
-        if chunk.null_count:
+        if chunk.null_count or chunk.type != pa.binary():  # views below read int32 offsets
             payloads.extend(chunk.to_pylist())
             continue
         _, offsets, data = chunk.buffers()
