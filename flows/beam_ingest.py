@@ -1,6 +1,6 @@
 """The per-record half of the nightly run as an Apache Beam pipeline: chunks → staged Parquet parts.
 
-Each chunk is read (`pipelines.sources`), ingested per record (`pipelines.ingest`) and segmented
+Each chunk is read (`pipelines.sources`), ingested (`pipelines.ingest`) and segmented
 (`pipelines.segment`) by one DoFn, which writes the chunk's conversations, rejects and candidate
 interactions to the staging folder, then a `_done/<chunk>.json` marker with its counts. A rerun skips
 chunks whose marker exists, so an interrupted night resumes. Locally it runs on Beam's in-process runner
@@ -51,7 +51,8 @@ class IngestChunk:
         if FileSystems.exists(marker):
             return read_marker(marker)
         raw = sources.read_chunk(chunk)
-        # Per record (orjson): a DuckDB parse of the chunk measured slower (benchmarks/README.md).
+        # msgspec fast path, per-record orjson fallback: a DuckDB parse of the chunk measured slower
+        # (benchmarks/README.md).
         result = ingest.ingest_records(raw.records, chunk.source_format, self.ingest_date, self.ingest_cfg)
         candidates = segment.segment_turns(result.conversations, self.segment_cfg)
         staged = dict(zip(STAGED_TABLES, (result.conversations, result.rejects, candidates), strict=True))

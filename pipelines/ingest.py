@@ -4,8 +4,16 @@ Takes the table `pipelines.sources.read_chunk` produces (source_file, source_rec
 read_error) and returns both tables. Every input row lands in exactly one of them; a record is never
 dropped and never crashes the run. Run per chunk by the nightly flow's Beam pipeline
 (`afterword nightly --input dump.jsonl --root out/`).
+
+Two paths give the same rows. The fast path (`pipelines/fast_ingest.py`) decodes a record with msgspec into a
+typed Struct of only the fields kept, without building the objects `orjson.loads` would make for the rest (most
+of a WildChat record is moderation scores). It never rejects: a record it can't decode or can't vouch for
+(types, JSON orjson reads differently, a timestamp that doesn't parse) goes through the per-record path (orjson
++ Python checks), which alone names reject reasons; tests/differential checks both give identical tables.
 """
 
+import contextlib
+import gc
 import hashlib
 import json
 import re
@@ -17,6 +25,7 @@ import orjson
 import py3langid
 import pyarrow as pa
 
+from pipelines import fast_ingest
 from schemas import conversations as conversations_schema
 from schemas import rejects as rejects_schema
 
@@ -112,6 +121,7 @@ class IngestConfig:
 class IngestResult(NamedTuple):
     conversations: pa.Table
     rejects: pa.Table
+    fast_records: int = 0  # conversations the msgspec fast path normalised (the rest went record by record)
 
 
 class RecordError(Exception):
@@ -155,36 +165,68 @@ def ingest_records(raw: pa.Table, source_format: str | None, ingest_date: str, c
     date = datetime.strptime(ingest_date, "%Y-%m-%d").date()
     conversations: list[dict] = []
     rejects: list[dict] = []
+    fast_records = 0
     files = raw.column("source_file").to_pylist()
     numbers = raw.column("source_record").to_pylist()
-    payloads = raw.column("raw").to_pylist()
+    payloads = fast_ingest.raw_views(raw.column("raw"))
     read_errors = raw.column("read_error").to_pylist()
-    for source_file, source_record, payload, read_error in zip(files, numbers, payloads, read_errors, strict=True):
-        try:
-            if read_error is not None:
-                raise RecordError(UNREADABLE_INPUT, read_error)
-            row = _normalise_record(payload, source_format, cfg)
-        except RecordError as error:
-            rejects.append(
-                {
-                    "source_file": source_file,
-                    "source_record": source_record,
-                    "source_format": source_format,
-                    "conversation_id": error.conversation_id,
-                    "reason": error.reason,
-                    "detail": error.detail,
-                    "raw": reject_raw(payload, cfg),
-                    "ingest_date": date,
-                }
-            )
-            continue
-        row.update(source_format=source_format, source_file=source_file, source_record=source_record)
-        row["ingest_date"] = date
-        conversations.append(row)
+    if source_format is None:
+        vouched = [False] * raw.num_rows
+    else:
+        vouched = fast_ingest.screen_records(raw.column("raw")).tolist()
+        decoder = fast_ingest.record_decoder(source_format)
+    rows = zip(files, numbers, payloads, read_errors, vouched, strict=True)
+    with _collector_paused():
+        for source_file, source_record, payload, read_error, fast in rows:
+            row = None
+            if fast and read_error is None and len(payload) <= cfg.max_record_bytes:
+                record = fast_ingest.decode_record(decoder, payload)
+                row = None if record is None else _normalise_decoded(record, cfg)
+                fast_records += row is not None
+            if row is None:
+                try:
+                    payload = bytes(payload)
+                    if read_error is not None:
+                        raise RecordError(UNREADABLE_INPUT, read_error)
+                    row = _normalise_record(payload, source_format, cfg)
+                except RecordError as error:
+                    where = {"source_file": source_file, "source_record": source_record, "ingest_date": date}
+                    rejects.append(reject_row(error, payload, source_format, cfg, where))
+                    continue
+            row.update(source_format=source_format, source_file=source_file, source_record=source_record)
+            row["ingest_date"] = date
+            conversations.append(row)
     return IngestResult(
         conversations=pa.Table.from_pylist(conversations, schema=conversations_schema.SCHEMA),
         rejects=pa.Table.from_pylist(rejects, schema=rejects_schema.SCHEMA),
+        fast_records=fast_records,
     )
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Pause Python's cycle collector: a chunk makes tens of thousands of objects without cycles, and each
+    collection their allocations trigger walks every live object in the worker for nothing."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def reject_row(error: RecordError, payload: bytes, source_format: str | None, cfg: IngestConfig, where: dict) -> dict:
+    """The rejects row for a record the per-record path refused; `where` holds source_file, source_record and
+    ingest_date."""
+    return {
+        **where,
+        "source_format": source_format,
+        "conversation_id": error.conversation_id,
+        "reason": error.reason,
+        "detail": error.detail,
+        "raw": reject_raw(payload, cfg),
+    }
 
 
 def reject_raw(payload: bytes, cfg: IngestConfig) -> str:
@@ -195,11 +237,14 @@ def reject_raw(payload: bytes, cfg: IngestConfig) -> str:
             record = orjson.loads(payload)
         except orjson.JSONDecodeError:
             record = None
+        cleaned = None
         if isinstance(record, dict):
-            head = orjson.dumps({k: v for k, v in record.items() if k not in PRIVATE_FIELDS})
-            head = head[: cfg.reject_raw_chars * 4]
-        else:
+            with contextlib.suppress(orjson.JSONEncodeError):  # nested deeper than orjson writes
+                cleaned = orjson.dumps({k: v for k, v in record.items() if k not in PRIVATE_FIELDS})
+        if cleaned is None:
             head = _PRIVATE_VALUE.sub(rb'"\1": "[removed]"', head)
+        else:
+            head = cleaned[: cfg.reject_raw_chars * 4]
     return head.decode("utf-8", "replace")[: cfg.reject_raw_chars]
 
 
@@ -258,6 +303,56 @@ def _normalise_openai(record: dict, cfg: IngestConfig) -> dict:
     conversation_id = _read_id(record.get("id", record.get("conversation_id")))
     messages = _read_messages(record, "messages", "role", "content", conversation_id)
     return _finish(record, messages, conversation_id, cfg)
+
+
+def _normalise_decoded(record: fast_ingest.DecodedRecord, cfg: IngestConfig) -> dict | None:
+    """The row `_normalise_record` gives a record the fast path decoded; None where only that path can tell
+    (it then rejects the record, or reads it differently)."""
+    source_id = record.source_id()
+    if isinstance(source_id, int) and not fast_ingest.fits_orjson_int(source_id):
+        return None
+    messages = []
+    for item in record.messages:
+        role = ROLE_ALIASES.get(item.role) or ROLE_ALIASES.get(item.role.lower())
+        if role is None:
+            return None
+        messages.append({"role": role, "content": item.content, "flagged": None})
+    timestamp = record.timestamp
+    if not messages or (isinstance(timestamp, int) and not fast_ingest.fits_orjson_int(timestamp)):
+        return None
+    extra = {}
+    if isinstance(record, fast_ingest.WildChatRecord):
+        moderation = record.openai_moderation
+        extra["moderation_flagged"] = None
+        if moderation is not None and len(moderation) == len(messages):
+            for message, entry in zip(messages, moderation, strict=True):
+                message["flagged"] = entry.flagged
+            known = [entry.flagged for entry in moderation if entry.flagged is not None]
+            extra["moderation_flagged"] = any(known) if known else None
+        if cfg.keep_private_fields:
+            try:
+                header = orjson.loads(bytes(record.header))
+            except orjson.JSONDecodeError:
+                return None
+            extra["hashed_ip"] = record.hashed_ip
+            extra["header"] = None if header is None else json.dumps(header, sort_keys=True)
+    conversation_id = _read_id(source_id)
+    if conversation_id is None:
+        conversation_id = hash_turns(messages)
+    try:
+        timestamp = _read_timestamp(record.timestamp, conversation_id)
+    except RecordError:
+        return None
+    # msgspec checked the metadata's types, which `_finish` checks for the per-record path.
+    metadata = {
+        "model": record.model,
+        "timestamp": timestamp,
+        "toxic": record.toxic,
+        "redacted": record.redacted,
+        "country": record.country,
+        "state": record.state,
+    }
+    return _conversation_row(conversation_id, messages, record.language, metadata, cfg, extra)
 
 
 def _read_id(value: object) -> str | None:
@@ -331,8 +426,7 @@ def _read_bool(record: dict, key: str, conversation_id: str | None) -> bool | No
     raise RecordError(INVALID_METADATA, f"{key!r} is {value!r}, expected true/false", conversation_id)
 
 
-def _read_timestamp(record: dict, conversation_id: str | None) -> datetime | None:
-    value = record.get("timestamp")
+def _read_timestamp(value: object, conversation_id: str | None) -> datetime | None:
     if value is None:
         return None
     try:
@@ -353,34 +447,43 @@ def _read_timestamp(record: dict, conversation_id: str | None) -> datetime | Non
 def _finish(record: dict, messages: list[dict], conversation_id: str | None, cfg: IngestConfig, **extra) -> dict:
     if conversation_id is None:
         conversation_id = hash_turns(messages)
-    # Length rules measure stripped text, as the published preprocessing does (segmentation strips too).
-    usable = [m["content"].strip() for m in messages if is_usable(m)]
     language = _read_str(record, "language", conversation_id)
+    metadata = {
+        "model": _read_str(record, "model", conversation_id),
+        "timestamp": _read_timestamp(record.get("timestamp"), conversation_id),
+        "toxic": _read_bool(record, "toxic", conversation_id),
+        "redacted": _read_bool(record, "redacted", conversation_id),
+        "country": _read_str(record, "country", conversation_id),
+        "state": _read_str(record, "state", conversation_id),
+    }
+    return _conversation_row(conversation_id, messages, language, metadata, cfg, extra)
+
+
+def _conversation_row(
+    conversation_id: str, messages: list[dict], language: str | None, metadata: dict, cfg: IngestConfig, extra: dict
+) -> dict:
+    """A conversations row from normalised messages and checked metadata; both paths end here."""
+    # Length rules measure stripped text, as the published preprocessing does (segmentation strips too).
+    usable = [len(m["content"].strip()) for m in messages if is_usable(m)]
     language_source = "metadata" if language else None
     if not language and cfg.detect_language:
         language = detect_language([m["content"] for m in messages if m["role"] == "user"], cfg)
         language_source = "detected" if language else None
-    row = {
+    return {
         "conversation_id": conversation_id,
-        "model": _read_str(record, "model", conversation_id),
-        "timestamp": _read_timestamp(record, conversation_id),
         "language": language or None,
         "language_source": language_source,
-        "toxic": _read_bool(record, "toxic", conversation_id),
-        "redacted": _read_bool(record, "redacted", conversation_id),
         "moderation_flagged": None,
-        "country": _read_str(record, "country", conversation_id),
-        "state": _read_str(record, "state", conversation_id),
         "hashed_ip": None,
         "header": None,
+        **metadata,
         "messages": messages,
         "message_count": len(messages),
         "usable_message_count": len(usable),
-        "usable_chars": sum(len(text) for text in usable),
-        "longest_usable_message_chars": max((len(text) for text in usable), default=0),
+        "usable_chars": sum(usable),
+        "longest_usable_message_chars": max(usable, default=0),
+        **extra,
     }
-    row.update(extra)
-    return row
 
 
 def is_usable(message: dict) -> bool:

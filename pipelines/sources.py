@@ -150,23 +150,21 @@ def read_chunk(chunk: Chunk) -> RawChunk:
         try:
             with open_input(chunk.path) as handle:
                 handle.seek(chunk.start)
-                data = handle.read(chunk.end - chunk.start + 1)  # one byte more: tells whether the file ends here
+                data = _read_range(handle, chunk.end - chunk.start)
+                at_end = not handle.read(1)  # one byte more tells whether the file ends here
         except OSError as error:
             rows.append((chunk.first_record, b"", f"can't read the file: {error.strerror or error}"))
             return RawChunk(_to_table(chunk.path, rows), 0, 0)
-        at_end = len(data) <= chunk.end - chunk.start
-        data = data[: chunk.end - chunk.start]
-        line_count = data.count(b"\n")
-        if chunk.start == 0:
-            data = data.removeprefix(BOM)
-        lines, blank = split_lines(data, chunk.first_record)
+        if chunk.start == 0 and data[: len(BOM)].tobytes() == BOM:
+            data = data[len(BOM) :]
+        lines, blank, line_count = split_lines(data, chunk.first_record)
         if not len(lines) and chunk.start == 0 and at_end:
             rows.append((0, b"", "no records: the file holds only blank lines"))
     elif chunk.container == "jsonl.gz":
         data, problem = _read_gzip(chunk.path)
         if problem:
             data = data[: data.rfind(b"\n") + 1]  # the last line may be cut mid-way: it goes with the error row
-        lines, blank = split_lines(data.removeprefix(BOM), 1)
+        lines, blank, _ = split_lines(np.frombuffer(data.removeprefix(BOM), np.uint8).copy(), 1)
         if problem:
             rows.append((1 + data.count(b"\n"), b"", problem))
         elif not len(lines):
@@ -297,21 +295,22 @@ def _plan_jsonl(path: str, source_format: str, chunk_bytes: int) -> list[Chunk]:
     return chunks
 
 
-def split_lines(data: bytes, first_line: int) -> tuple[pa.Table, int]:
-    """The non-blank lines of `data` (numbered from first_line, trailing CRs removed) as (source_record, raw)
-    columns, and how many blank lines there were. Vectorised: numpy finds the lines, one join copies them."""
-    buffer = np.frombuffer(data, np.uint8)
+def split_lines(buffer: np.ndarray, first_line: int) -> tuple[pa.Table, int, int]:
+    """The non-blank lines of `buffer` (uint8, numbered from first_line, trailing CRs removed) as (source_record,
+    raw) columns, and how many blank lines and newlines there were. numpy finds the lines; they are moved
+    together in place (overwriting `buffer`) and handed to Arrow without a second copy of the chunk."""
     ends = np.flatnonzero(buffer == ord("\n"))
+    newlines = len(ends)
     starts = np.concatenate(([0], ends + 1))
     ends = np.concatenate((ends, [len(buffer)]))
-    if data.endswith(b"\n") or not data:  # a trailing newline leaves one empty piece that is not a line
+    if not len(buffer) or buffer[-1] == ord("\n"):  # a trailing newline leaves one empty piece, not a line
         starts, ends = starts[:-1], ends[:-1]
     numbers = np.arange(first_line, first_line + len(starts), dtype=np.int64)
     # Only a piece that starts with whitespace (or is empty) can be blank: those few are checked in Python.
     maybe_blank = np.flatnonzero(
         (starts == ends) | np.isin(buffer[np.minimum(starts, max(len(buffer) - 1, 0))], WHITESPACE)
     )
-    blank = [i for i in maybe_blank if not data[starts[i] : ends[i]].strip()]
+    blank = [i for i in maybe_blank if not buffer[starts[i] : ends[i]].tobytes().strip()]
     keep = np.ones(len(starts), bool)
     keep[blank] = False
     starts, ends, numbers = starts[keep], ends[keep], numbers[keep]
@@ -320,13 +319,29 @@ def split_lines(data: bytes, first_line: int) -> tuple[pa.Table, int]:
         if not carriage.any():
             break
         ends = ends - carriage
-    view = memoryview(data)
-    values = b"".join(view[start:end] for start, end in zip(starts.tolist(), ends.tolist(), strict=True))
+    view = memoryview(buffer)
+    size = 0
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        view[size : size + end - start] = view[start:end]  # memmove: a line never moves right
+        size += end - start
     offsets = np.concatenate(([0], np.cumsum(ends - starts))).astype(np.int64)
     raw = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), len(starts), [None, pa.py_buffer(offsets), pa.py_buffer(values)]
+        pa.large_binary(), len(starts), [None, pa.py_buffer(offsets), pa.py_buffer(buffer[:size])]
     )
-    return pa.table({"source_record": numbers, "raw": raw.cast(pa.binary())}), len(blank)
+    return pa.table({"source_record": numbers, "raw": raw.cast(pa.binary())}), len(blank), newlines
+
+
+def _read_range(handle, size: int) -> np.ndarray:
+    """Up to `size` bytes from `handle` into a fresh (not zero-filled) uint8 array; fewer where the file ends."""
+    buffer = np.empty(size, np.uint8)
+    view = memoryview(buffer)
+    filled = 0
+    while filled < size:
+        count = handle.readinto(view[filled:])
+        if not count:
+            break
+        filled += count
+    return buffer[:filled]
 
 
 WHITESPACE = np.frombuffer(b" \t\n\r\x0b\x0c", np.uint8)  # what bytes.strip() removes

@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
@@ -199,3 +200,19 @@ def test_detect_format(record, expected):
 def test_config_rejects_unknown_format():
     with pytest.raises(ValueError, match="input_format"):
         IngestConfig(input_format="csv")
+
+
+def test_valid_records_take_the_fast_path_and_odd_ones_the_per_record_path():
+    good = json.dumps(wildchat_record(1))
+    payloads = [
+        good,
+        json.dumps(wildchat_record(2, conversation_hash=2**64)),  # orjson reads it as a float: invalid_id
+        good.replace('"turn": 2', '"turn": 1e400'),  # msgspec would skip it; orjson refuses the infinity
+        good.encode().replace(b'"turn": 2', b'"turn": "\xff"'),  # invalid UTF-8 where msgspec doesn't look
+        json.dumps(wildchat_record(3, conversation=[{"role": "user", "content": [{"type": "text", "text": "hi"}]}])),
+    ]
+    result = ingest_records(raw_table(*payloads), "wildchat", NIGHT, IngestConfig())
+    assert result.fast_records == 1
+    assert result.conversations.column("conversation_id").to_pylist() == ["hash0001", "hash0003"]
+    assert result.conversations.column("messages").to_pylist()[1][0]["content"] == "hi"
+    assert result.rejects.column("reason").to_pylist() == ["invalid_id", "malformed_json", "invalid_utf8"]
