@@ -29,10 +29,19 @@ from flows.config import RunConfig
 from flows.runtime import call, is_transient, last_night, publish_artifact, run_logger
 from flows.scoring import score_night_shard
 from pipelines import segment, sources, storage
-from pipelines.io import code_version, parquet_view, run_checks, staged_view, write_json, write_queries, write_table
+from pipelines.io import (
+    code_version,
+    parquet_view,
+    run_checks,
+    staged_view,
+    write_concurrently,
+    write_json,
+    write_query,
+    write_table,
+)
 from pipelines.lock import holds_writer_lock
 from pipelines.publish import publish_catalog
-from pipelines.select import select_night
+from pipelines.select import StagedPart, select_night
 from schemas import conversations, filter_report, interactions, rejects, runs
 
 SCHEMAS = {
@@ -78,11 +87,22 @@ def select_and_store(root: str, staging: str, night: date, cfg: RunConfig, recor
         staged_view(con, "staged_interactions", staged["interactions"], segment.CANDIDATE_SCHEMA, record_offsets)
         parquet_view(con, "earlier_conversations", others["conversations"], conversations.SCHEMA)
         parquet_view(con, "earlier_interactions", others["interactions"], interactions.SCHEMA)
-        for table, relation in select_night(con, night, cfg.select)._asdict().items():
-            relation.create_view(f"selected_{table}")
+        # Record offsets come in input order (by file, then position): the order the night's rows are stored in.
+        parts = {
+            table: [
+                StagedPart(storage.staged_part(staging, table, key), offset) for key, offset in record_offsets.items()
+            ]
+            for table in ("conversations", "interactions")
+        }
+        tables = select_night(con, night, cfg.select, parts)._asdict()
         outputs = {table: storage.publish_file(staging, table) for table in storage.TABLES}
-        written = write_queries(con, {f"selected_{t}": (SCHEMAS[t], outputs[t]) for t in storage.TABLES})
-        stored = {table: written[f"selected_{table}"] for table in storage.TABLES}
+        stored = {
+            table: write_query(tables[table], SCHEMAS[table], outputs[table]) for table in ("rejects", "filter_report")
+        }
+        # The two large tables stream from the staged parts at once, one thread each (zstd releases the GIL).
+        stored |= write_concurrently(
+            {table: (tables[table], SCHEMAS[table], outputs[table]) for table in ("conversations", "interactions")}
+        )
         # The contracts read what was written, not the queries that wrote it.
         for table in ("conversations", "interactions"):
             parquet_view(con, f"all_{table}", [*others[table], outputs[table]], SCHEMAS[table])

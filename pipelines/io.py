@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -41,32 +42,46 @@ def write_table(table: pa.Table, path: str | os.PathLike) -> None:
 
 def write_query(relation: duckdb.DuckDBPyRelation, schema: pa.Schema, path: str | os.PathLike) -> int:
     """Stream a DuckDB relation to Parquet atomically in the table's exact schema; returns rows written."""
+    return write_batches(relation.to_arrow_reader(ROW_GROUP_ROWS), schema, path)
+
+
+def write_batches(batches: Iterable[pa.Table | pa.RecordBatch], schema: pa.Schema, path: str | os.PathLike) -> int:
+    """Stream Arrow tables or batches to Parquet atomically, in the table's exact schema and row groups of
+    ROW_GROUP_ROWS whatever size the pieces have; returns rows written."""
     path = Path(path)
     tmp = _temporary_path(path)
+    pending: list[pa.Table] = []
     rows = 0
     try:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            for batch in relation.to_arrow_reader(ROW_GROUP_ROWS):
+            for batch in batches:
                 # DuckDB names list items and time zones its own way; the cast restores our schema.
-                writer.write_table(pa.Table.from_batches([batch]).cast(schema), row_group_size=ROW_GROUP_ROWS)
-                rows += batch.num_rows
+                piece = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+                pending.append(piece.cast(schema))
+                rows += piece.num_rows
+                if sum(table.num_rows for table in pending) >= ROW_GROUP_ROWS:
+                    pending = _write_full_groups(writer, pa.concat_tables(pending))
+            if pending:
+                writer.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP_ROWS)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return rows
 
 
-def write_queries(con: duckdb.DuckDBPyConnection, jobs: dict[str, tuple[pa.Schema, str | os.PathLike]]) -> dict:
-    """`write_query` for several views of `con` at once, one thread each (DuckDB scans and Parquet's zstd
-    release the GIL, so two large tables take the time of one on two cores); rows written per view."""
+def _write_full_groups(writer: pq.ParquetWriter, table: pa.Table) -> list[pa.Table]:
+    """Write every whole row group of `table`; return the rest."""
+    whole = table.num_rows - table.num_rows % ROW_GROUP_ROWS
+    writer.write_table(table.slice(0, whole), row_group_size=ROW_GROUP_ROWS)
+    return [table.slice(whole)] if whole < table.num_rows else []
 
-    def write_view(view: str, schema: pa.Schema, path: str | os.PathLike) -> int:
-        with con.cursor() as cursor:  # a connection runs one query at a time; a cursor is its own
-            return write_query(cursor.sql(f'select * from "{view}"'), schema, path)
 
+def write_concurrently(jobs: dict[str, tuple[Iterable[pa.Table], pa.Schema, str | os.PathLike]]) -> dict[str, int]:
+    """`write_batches` for several tables at once, one thread each (Parquet encoding and zstd release the GIL,
+    so two large tables take about the time of one on two cores); rows written per table."""
     with ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
-        futures = {view: pool.submit(write_view, view, *job) for view, job in jobs.items()}
-        return {view: future.result() for view, future in futures.items()}
+        futures = {name: pool.submit(write_batches, *job) for name, job in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 def write_text(text: str, path: str | os.PathLike) -> None:

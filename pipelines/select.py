@@ -7,14 +7,20 @@ nights, and an optional sampling cap. Out of core: inputs are Parquet views, out
 Run by the nightly flow (`afterword nightly ...`).
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import date
 from typing import NamedTuple
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipelines import ingest, segment
 from pipelines.io import run_sql
+from schemas import interactions as interactions_schema
 
 # Reason codes, level 'conversation' (first failing rule wins, in this order).
 WRONG_LANGUAGE = "wrong_language"
@@ -63,16 +69,26 @@ class SelectConfig:
             raise ValueError("start_date must be before end_date")
 
 
+class StagedPart(NamedTuple):
+    """One chunk's staged rows, in record order: a Parquet part or the rows themselves."""
+
+    rows: str | pa.Table
+    record_offset: int = 0  # added to its source_record numbers (the lines of its file's earlier chunks)
+
+
 class NightTables(NamedTuple):
-    conversations: duckdb.DuckDBPyRelation
+    conversations: Iterator[pa.Table]  # stored rows, part by part in input order
     rejects: duckdb.DuckDBPyRelation
-    interactions: duckdb.DuckDBPyRelation
+    interactions: Iterator[pa.Table]  # stored rows (interactions table columns), part by part in input order
     filter_report: duckdb.DuckDBPyRelation
 
 
-def select_night(con: duckdb.DuckDBPyConnection, ingest_date: date, cfg: SelectConfig) -> NightTables:
+def select_night(
+    con: duckdb.DuckDBPyConnection, ingest_date: date, cfg: SelectConfig, parts: dict[str, list[StagedPart]]
+) -> NightTables:
     """Decide tonight's tables from the views staged_conversations, staged_rejects, staged_interactions,
-    earlier_conversations and earlier_interactions, which the caller has created on `con`."""
+    earlier_conversations and earlier_interactions, which the caller has created on `con` over the same
+    staged `parts` (per table, in input order) it passes here."""
     params = {name.name: getattr(cfg, name.name) for name in fields(cfg)}
     params.update(
         languages=list(cfg.languages),
@@ -92,9 +108,8 @@ def select_night(con: duckdb.DuckDBPyConnection, ingest_date: date, cfg: SelectC
         duplicate_interaction=DUPLICATE_INTERACTION,
         over_sample_cap=OVER_SAMPLE_CAP,
     )
-    # Verdict tables are materialised once and hold keys and reasons only (the interactions' text is read
-    # from the staged Parquet when the selected rows are written, not copied into a table that spills);
-    # the large inputs stay lazy views over Parquet. Rerunning on the same connection replaces them.
+    # Verdict tables are materialised once and hold keys and reasons only; the large inputs stay lazy views
+    # over Parquet. Rerunning on the same connection replaces them.
     for name in ("duplicate_records", "conversation_verdicts", "interaction_verdicts"):
         con.execute(f"drop table if exists {name}")  # our own fixed names
     con.execute("drop view if exists night_conversations")
@@ -102,9 +117,55 @@ def select_night(con: duckdb.DuckDBPyConnection, ingest_date: date, cfg: SelectC
     run_sql(con, "night_conversations", params).create_view("night_conversations")
     run_sql(con, "select_conversations", params).create("conversation_verdicts")
     run_sql(con, "select_interactions", params).create("interaction_verdicts")
+    # The stored rows are the staged parts' own rows, filtered by key in input order: the night's files
+    # come out in record order without sorting their text (a sort of every message spills at 1M records).
+    duplicates = _keys_by_file(con.sql("select source_file, source_record, 0 from duplicate_records"))
+    kept = _keys_by_file(
+        con.sql("select source_file, source_record, turn_index from interaction_verdicts where drop_reason is null")
+    )
     return NightTables(
-        conversations=con.sql("select * from night_conversations"),
+        conversations=_stored_rows(parts["conversations"], duplicates, keep=False, by_turn=False, columns=None),
         rejects=run_sql(con, "night_rejects", params),
-        interactions=run_sql(con, "selected_interactions"),
+        interactions=_stored_rows(
+            parts["interactions"], kept, keep=True, by_turn=True, columns=interactions_schema.SCHEMA.names
+        ),
         filter_report=run_sql(con, "filter_report", {"ingest_date": ingest_date}),
     )
+
+
+def _row_keys(records: np.ndarray, turns: np.ndarray) -> np.ndarray:
+    """One sortable int64 per (record, turn) pair."""
+    return records.astype(np.int64) * 2**32 + turns.astype(np.int64)
+
+
+def _keys_by_file(relation: duckdb.DuckDBPyRelation) -> dict[str, np.ndarray]:
+    """(source_file, source_record, turn) rows → sorted row keys per source file."""
+    rows = relation.to_arrow_table()
+    files, records, turns = (rows.column(i).to_numpy(zero_copy_only=False) for i in range(3))
+    return {
+        file: np.sort(_row_keys(records[files == file], turns[files == file])) for file in np.unique(files).tolist()
+    }
+
+
+def _stored_rows(
+    parts: list[StagedPart], keys: dict[str, np.ndarray], keep: bool, by_turn: bool, columns: list[str] | None
+) -> Iterator[pa.Table]:
+    """Each part's rows with record numbers moved on by its offset, less (keep=False) or only (keep=True) the
+    rows whose key (record, and turn_index when `by_turn`) is in `keys`."""
+    for part in parts:
+        rows = pq.read_table(part.rows) if isinstance(part.rows, str) else part.rows
+        position = rows.schema.get_field_index("source_record")
+        records = pc.add(rows.column(position), part.record_offset)
+        rows = rows.set_column(position, "source_record", records)
+        files = rows.column("source_file").to_numpy(zero_copy_only=False)
+        turns = rows.column("turn_index").to_numpy(zero_copy_only=False) if by_turn else np.zeros(rows.num_rows)
+        row_keys = _row_keys(records.to_numpy(), turns)
+        found = np.zeros(rows.num_rows, dtype=bool)
+        for file in np.unique(files).tolist():
+            wanted = keys.get(file, np.empty(0, np.int64))
+            here = files == file
+            # Parts cover contiguous record ranges: only the keys inside this part's range are compared.
+            low, high = np.searchsorted(wanted, [row_keys[here].min(), row_keys[here].max()], side="left")
+            found[here] = np.isin(row_keys[here], wanted[low : high + 1])
+        rows = rows.filter(pa.array(found if keep else ~found))
+        yield rows.select(columns) if columns else rows

@@ -180,8 +180,8 @@ def read_chunk(chunk: Chunk) -> RawChunk:
 
 
 def line_offsets(chunks: list[Chunk], lines: dict[str, int]) -> dict[str, int]:
-    """Per chunk key, what to add to its record numbers: the lines of its file's earlier JSONL ranges
-    (`lines` holds each chunk's RawChunk.lines by key); 0 for every other chunk."""
+    """Per chunk key, in input order (by file, then position), what to add to its record numbers: the lines of
+    its file's earlier JSONL ranges (`lines` holds each chunk's RawChunk.lines by key); 0 for every other chunk."""
     offsets: dict[str, int] = {}
     seen: dict[str, int] = {}
     for chunk in sorted(chunks, key=lambda c: (c.path, c.start)):

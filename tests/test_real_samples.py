@@ -3,9 +3,11 @@
 import json
 from datetime import date
 
+import pyarrow as pa
+
 from pipelines.ingest import IngestConfig, hash_turns, ingest_records
 from pipelines.segment import SegmentConfig, segment_turns
-from pipelines.select import SelectConfig, select_night
+from pipelines.select import SelectConfig, StagedPart, select_night
 from pipelines.sources import plan_chunks, read_chunk
 from schemas import conversations as conversations_schema
 from schemas import interactions as interactions_schema
@@ -24,10 +26,12 @@ def select_file(con, path):
     ((_, staged),) = ingest_file(path)
     con.register("staged_conversations", staged.conversations)
     con.register("staged_rejects", staged.rejects)
-    con.register("staged_interactions", segment_turns(staged.conversations, SegmentConfig()))
+    candidates = segment_turns(staged.conversations, SegmentConfig())
+    con.register("staged_interactions", candidates)
     con.register("earlier_conversations", conversations_schema.SCHEMA.empty_table())
     con.register("earlier_interactions", interactions_schema.SCHEMA.empty_table())
-    return select_night(con, date.fromisoformat(NIGHT), SelectConfig())
+    parts = {"conversations": [StagedPart(staged.conversations)], "interactions": [StagedPart(candidates)]}
+    return select_night(con, date.fromisoformat(NIGHT), SelectConfig(), parts)
 
 
 def reference_interactions(conversation):
@@ -71,7 +75,7 @@ def test_all_40_small_wildchat_records_ingest_and_follow_the_default_rules(con):
     assert all(hash_turns(r["conversation"]) == r["conversation_hash"] for r in raw)
 
     expected = sorted((json.dumps(x), y, o) for record in raw for x, y, o in reference_interactions(record))
-    selected = select_file(con, path).interactions.to_arrow_table().to_pylist()
+    selected = pa.concat_tables(select_file(con, path).interactions).to_pylist()
     got = sorted((json.dumps(r["context"]), r["response"], r["followup"]) for r in selected)
     assert got == expected
     assert len(got) > 60
@@ -94,4 +98,4 @@ def test_sharegpt_sample_ingests(con):
     assert (result.conversations.num_rows, result.rejects.num_rows) == (200, 0)
     roles = {m["role"] for messages in result.conversations["messages"].to_pylist() for m in messages}
     assert roles == {"user", "assistant"}
-    assert select_file(con, path).interactions.to_arrow_table().num_rows > 100
+    assert pa.concat_tables(select_file(con, path).interactions).num_rows > 100

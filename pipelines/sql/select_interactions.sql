@@ -1,6 +1,6 @@
 -- select_interactions: verdicts for the candidates of the selected conversations: segmentation's
 -- history rules, then exact (x, y, o) repeats tonight or on other nights, then the sampling cap.
--- Only keys and reasons: the text stays in the staged Parquet until selected_interactions reads it,
+-- Only keys and reasons: the text stays in the staged Parquet until the kept rows are copied from it,
 -- so this table stays small enough to hold in memory at a million conversations.
 with candidates as (
     select

@@ -1,11 +1,13 @@
+from collections.abc import Iterator
 from datetime import date
 
+import pyarrow as pa
 import pytest
 
 from pipelines import ingest, select
 from pipelines.ingest import IngestConfig, ingest_records
 from pipelines.segment import SegmentConfig, segment_turns
-from pipelines.select import SelectConfig, select_night
+from pipelines.select import SelectConfig, StagedPart, select_night
 from schemas import conversations as conversations_schema
 from schemas import filter_report as filter_report_schema
 from schemas import interactions as interactions_schema
@@ -20,13 +22,22 @@ DEFAULTS = SelectConfig()
 
 def run_select(con, records, cfg=DEFAULTS, earlier_conversations=None, earlier_interactions=None):
     staged = ingest_records(raw_table(*records), "wildchat", NIGHT, IngestConfig())
+    candidates = segment_turns(staged.conversations, SegmentConfig())
     con.register("staged_conversations", staged.conversations)
     con.register("staged_rejects", staged.rejects)
-    con.register("staged_interactions", segment_turns(staged.conversations, SegmentConfig()))
+    con.register("staged_interactions", candidates)
     con.register("earlier_conversations", earlier_conversations or conversations_schema.SCHEMA.empty_table())
     con.register("earlier_interactions", earlier_interactions or interactions_schema.SCHEMA.empty_table())
-    tables = select_night(con, NIGHT_DATE, cfg)
-    return {name: relation.to_arrow_table() for name, relation in tables._asdict().items()}
+    parts = {"conversations": [StagedPart(staged.conversations)], "interactions": [StagedPart(candidates)]}
+    return night_tables(select_night(con, NIGHT_DATE, cfg, parts))
+
+
+def night_tables(tables) -> dict:
+    """select_night's relations and row streams as Arrow tables."""
+    return {
+        name: pa.concat_tables(rows) if isinstance(rows, Iterator) else rows.to_arrow_table()
+        for name, rows in tables._asdict().items()
+    }
 
 
 def report(tables):
