@@ -61,15 +61,15 @@ def test_failure_5_a_failing_run_never_replaces_or_empties_a_night(tmp_path, pre
     nightly(inputs=[str(first)], root=str(root), night="2026-11-20", config=CONFIG, score=False)
     before = {t: pq.read_table(storage.night_file(str(root), t, date(2026, 11, 20))) for t in storage.TABLES}
 
-    real_write, calls = pipelines.io.write_query, []
+    real_write, calls = pipelines.io.write_batches, []
 
-    def disk_fills_up(relation, schema, path):
+    def disk_fills_up(batches, schema, path):
         calls.append(path)
         if len(calls) % 4 == 3:  # the third table of each attempt
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(relation, schema, path)
+        return real_write(batches, schema, path)
 
-    monkeypatch.setattr(pipelines.io, "write_query", disk_fills_up)
+    monkeypatch.setattr(pipelines.io, "write_batches", disk_fills_up)
     for night, replace in (("2026-11-20", True), ("2026-11-21", False)):
         with pytest.raises(OSError, match="No space left"):
             nightly(inputs=[str(second)], root=str(root), night=night, config=CONFIG, score=False, replace=replace)
