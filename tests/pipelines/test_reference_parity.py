@@ -17,6 +17,7 @@ WildChat's metadata, which two thirds of these records lost upstream).
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
 from pipelines.hindsight import HindsightConfig, add_hindsight, build_sequences, render_text
@@ -94,7 +95,7 @@ def test_same_interactions_prompt_texts_and_scored_ids_as_the_reference(con, tok
     path = shared_file(name)
     ((_, staged),) = ingest_file(path)
     expected = sorted(i for c in staged.conversations.to_pylist() for i in reference_interactions(c))
-    selected = select_file(con, path).interactions.to_arrow_table()
+    selected = pa.concat_tables(select_file(con, path).interactions)
     got = sorted(
         (r["interaction_id"], r["context"], r["response"], r["followup"])
         for r in selected.select(["interaction_id", "context", "response", "followup"]).to_pylist()
@@ -114,7 +115,7 @@ def test_same_interactions_prompt_texts_and_scored_ids_as_the_reference(con, tok
 def test_a_student_context_that_fits_is_kept_whole(con, tokenizer):
     # wildchat_real.jsonl, conversation 7912b507…, reply at message 7: x fits in 2,048 tokens, x ⊕ o does not.
     path = shared_file("wildchat_real.jsonl")
-    rows = select_file(con, path).interactions.to_arrow_table().to_pylist()
+    rows = pa.concat_tables(select_file(con, path).interactions).to_pylist()
     (row,) = [r for r in rows if r["interaction_id"] == "7912b50700d72aebe9113988f08ddc0d:7"]
     args = (row["context"], row["response"], row["followup"], tokenizer)
     seq = build_sequences(*args, HindsightConfig())
