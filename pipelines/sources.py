@@ -334,12 +334,8 @@ def split_lines(buffer: np.ndarray, first_line: int) -> tuple[pa.Table, int, int
 def _read_range(handle, size: int) -> np.ndarray:
     """Up to `size` bytes from `handle` into a fresh (not zero-filled) uint8 array; fewer where the file ends."""
     buffer = np.empty(size, np.uint8)
-    view = memoryview(buffer)
     filled = 0
-    while filled < size:
-        count = handle.readinto(view[filled:])
-        if not count:
-            break
+    while filled < size and (count := handle.readinto(memoryview(buffer)[filled:])):
         filled += count
     return buffer[:filled]
 

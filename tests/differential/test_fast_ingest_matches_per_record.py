@@ -3,7 +3,6 @@ sent through the per-record path (`_normalise_record`, orjson), chunk by chunk, 
 inputs in every format: identical conversations and rejects, schema and every value."""
 
 import json
-import subprocess
 import sys
 from datetime import date
 from pathlib import Path
@@ -85,14 +84,8 @@ def test_bundled_sample_with_other_settings():
     assert_same_tables([sample], IngestConfig(max_record_bytes=3000, reject_raw_chars=50), chunk_bytes=4096)
 
 
-def test_synthetic_wildchat_dump(tmp_path):
-    subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "make_dump.py"), "--n", "20000", "--files", "2"]
-        + ["--out", str(tmp_path)],
-        check=True,
-        capture_output=True,
-    )
-    conversations, rejects, fast = assert_same_tables(sorted(tmp_path.glob("wildchat-*.jsonl")))
+def test_synthetic_wildchat_dump(synthetic_dump):
+    conversations, rejects, fast = assert_same_tables(synthetic_dump)
     assert conversations + rejects == 20000 and rejects > 50  # the dump plants about 0.5% malformed lines
     assert fast >= 0.99 * conversations
 

@@ -3,8 +3,6 @@ replaced (`reference_segment`), chunk by chunk, on real and synthetic inputs ing
 candidate interactions."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -59,14 +57,8 @@ def test_bundled_sample_with_other_settings():
     assert_same_interactions([sample], IngestConfig(detect_language=False, keep_private_fields=True))
 
 
-def test_synthetic_wildchat_dump(tmp_path):
-    subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "make_dump.py"), "--n", "20000", "--files", "2"]
-        + ["--out", str(tmp_path)],
-        check=True,
-        capture_output=True,
-    )
-    conversations, rejects, candidates = assert_same_interactions(sorted(tmp_path.glob("wildchat-*.jsonl")))
+def test_synthetic_wildchat_dump(synthetic_dump):
+    conversations, rejects, candidates = assert_same_interactions(synthetic_dump)
     assert conversations + rejects == 20000 and rejects > 50  # the dump plants about 0.5% malformed lines
     assert candidates > conversations
 
