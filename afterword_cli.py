@@ -331,7 +331,8 @@ def run_simulation(args) -> None:
     from flows.simulate import run_simulate
 
     flags = flag_settings(args)
-    summary = run_simulate(args.root, args.user, args.rounds, args.control, args.config, args.prompts, flags)
+    arm = "control" if args.control else args.arm
+    summary = run_simulate(args.root, args.user, args.rounds, arm, args.config, args.prompts, flags)
     console.print(summary["markdown"] + f"plot: {summary['plot']}\ntable: {summary['table']}")
 
 
@@ -340,7 +341,14 @@ def add_simulate(commands) -> argparse.ArgumentParser:
     parser.add_argument("--root", required=True, help="storage root holding the prompts (see --prompts)")
     parser.add_argument("--user", required=True, help="preference: concise, no-emoji, no-lists or sign-off")
     parser.add_argument("--rounds", type=int, required=True, help="rounds to reach (a rerun resumes)")
-    parser.add_argument("--control", action="store_true", help="the control arm: follow-ups say nothing about it")
+    parser.add_argument(
+        "--arm",
+        choices=["preference", "control", "instruction"],
+        default="preference",
+        help="preference: the user's complaints teach; control: same-length changes of topic instead; "
+        "instruction: the teacher is told the preference as an instruction (the positive control)",
+    )
+    parser.add_argument("--control", action="store_true", help="the same as --arm control")
     parser.add_argument("--config", help="TOML file with [train] and [simulate] tables")
     parser.add_argument("--prompts", help="JSON-lines prompts to store under the root first (data/prompts/...)")
     parser.set_defaults(handler=run_simulation)
@@ -391,7 +399,7 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
     if command == "simulate":
         from train.simulated_users import SimulateConfig
 
-        add_config_flags(parser, SimulateConfig, "simulate", skip=("simulate.user", "simulate.control"))
+        add_config_flags(parser, SimulateConfig, "simulate", skip=("simulate.user", "simulate.arm"))
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

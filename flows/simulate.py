@@ -1,10 +1,11 @@
-"""The `simulate` flow: one arm of the simulated-user experiment as Prefect tasks, and the two-arm comparison.
+"""The `simulate` flow: one arm of the simulated-user experiment as Prefect tasks, and the experiment's report.
 
 Wiring only: the stages are `train/simulate.py`'s (prompts, simulated follow-ups, evaluation, comparison)
 and `train/loop.py`'s (train, checkpoint) over one in-memory state, run one at a time in this process.
-After the last round it writes `reports/<pair>.png` and `.md` (both arms, whichever have run) and a Prefect
-markdown artifact. Rerunning resumes after the newest complete checkpoint. `run_simulate(...)` is what
-`afterword simulate --root R --user U --rounds N [--control] [--config F] [--prompts FILE]` calls.
+After the last round it writes `reports/<experiment>.png` and `.md` (every arm and seed run so far,
+train/simulation_report.py) and a Prefect markdown artifact. Rerunning resumes after the newest complete
+checkpoint. `run_simulate(...)` is what `afterword simulate --root R --user U --rounds N [--arm A] [--config F]
+[--prompts FILE]` calls.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pipelines.sources import InputError
 from train import loop
 from train import simulate as sim_stages
 from train.config import TrainConfig
+from train.simulation_report import write_report
 
 
 class BadInput(InputError):
@@ -66,16 +68,16 @@ def checkpoint(simulation: sim_stages.Simulation, round_index: int, metrics: dic
 
 
 @task(cache_policy=NONE)
-def compare(root: str, pair: str) -> tuple[str, str, str]:
-    """Plot and tabulate both arms from their stored rows."""
-    return sim_stages.write_comparison(root, pair)
+def compare(root: str, experiment: str) -> tuple[str, str, str]:
+    """Plot and tabulate every arm and seed of the experiment from their stored rows."""
+    return write_report(root, experiment)
 
 
 @flow(name="simulate", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=1))
 def simulate(train_config: dict, simulate_config: dict) -> dict:
     """Run one arm until `train_config["rounds"]` rounds are complete, then compare it with the other arm."""
     cfg, sim = TrainConfig.from_dict(train_config), sim_stages.SimulateConfig(**simulate_config)
-    pair = sim_stages.pair_id(cfg, sim)
+    experiment = sim_stages.experiment_of(cfg.run_id)
     # A simulation writes checkpoints and training_rounds rows: it holds the root's writer lock like refresh.
     with writer_lock(cfg.root, "simulate"):
         simulation = call(setup, cfg, sim)
@@ -87,12 +89,12 @@ def simulate(train_config: dict, simulate_config: dict) -> dict:
             eval_metrics = call(evaluate, simulation, round_index)
             metrics = {**regen_metrics, **train_metrics, **eval_metrics}
             rows_out.append(call(checkpoint, simulation, round_index, metrics, started_at))
-        png, md, markdown = call(compare, cfg.root, pair)
+        png, md, markdown = call(compare, cfg.root, experiment)
         publish_catalog(cfg.root)  # the arm's training_rounds rows, visible to analysts now
-    publish_artifact(pair, markdown, f"simulated user {sim.user}: both arms")
+    publish_artifact(experiment, markdown, f"simulated user {sim.user}: every arm and seed")
     return {
         "run_id": cfg.run_id,
-        "pair": pair,
+        "experiment": experiment,
         "rounds": [{k: v for k, v in r.items() if k not in ("started_at", "finished_at")} for r in rows_out],
         "plot": png,
         "table": md,
@@ -104,14 +106,14 @@ def run_simulate(
     root: str,
     user: str | None,
     rounds: int,
-    control: bool = False,
+    arm: str = "preference",
     config_file: str | None = None,
     prompts: str | None = None,
     flags: dict[str, str] | None = None,
 ) -> dict:
     """What the CLI calls: check the input before any work, import prompts if given, run the flow."""
     try:
-        cfg, sim = sim_stages.load_simulation_config(config_file, root, rounds, user, control, flags)
+        cfg, sim = sim_stages.load_simulation_config(config_file, root, rounds, user, arm, flags)
         if prompts:
             sim_stages.import_prompts(root, prompts)
         sim_stages.read_prompts(root)  # a root without prompts fails here, in one line

@@ -34,6 +34,9 @@ TEMPLATES: dict[str, str] = {
         "[The following is a future user message. Use this to guide your answer to the user prompt.]\n"
         "{o}"
     ),
+    # The follow-up itself, appended without a block: the teacher reads it as part of the request (what an
+    # instruction arm's teacher is told; a template the competence check compares with the others).
+    "appended": "\n\n{o}",
 }
 
 # Shown before the template's block when a regenerated reply is scored with the logged reply as context
@@ -252,15 +255,24 @@ def build_sequences(
     tokenizer: PreTrainedTokenizerBase,
     cfg: HindsightConfig,
     earlier_reply: str | None = None,
+    sampled_ids: Sequence[int] | None = None,
+    sampled_cut: bool = False,
 ) -> HindsightSequences:
     """Student prefix, teacher prefix and reply ids for one (x, y, o), truncated to the configured limits.
 
     `earlier_reply` (the logged reply) is required when `cfg.show_earlier_reply` and ignored otherwise.
+    `sampled_ids`: the reply is these ids as a sampler drew them after the student prefix (`response` is
+    then only their text): nothing is re-tokenized and no end-of-turn marker is added; `sampled_cut` says
+    the sampler stopped at its length limit, so the reply counts as truncated.
     """
     if cfg.show_earlier_reply and earlier_reply is None:
         raise ValueError("HindsightConfig.show_earlier_reply needs the logged reply: pass earlier_reply=")
     shown = earlier_reply if cfg.show_earlier_reply else None
-    student_prefix, reply = reply_token_ids(tokenizer, context, response, cfg.chat_template_kwargs)
+    if sampled_ids is None:
+        student_prefix, reply = reply_token_ids(tokenizer, context, response, cfg.chat_template_kwargs)
+    else:
+        student_prefix = _encode(tokenizer, render_text(tokenizer, context, True, cfg.chat_template_kwargs))
+        reply = list(sampled_ids)
     teacher_messages = add_hindsight(context, followup, cfg.template, shown)
     teacher_prefix = _encode(tokenizer, render_text(tokenizer, teacher_messages, True, cfg.chat_template_kwargs))
 
@@ -284,5 +296,5 @@ def build_sequences(
         reply_ids=reply[: cfg.max_reply_tokens],
         student_context_truncated=student_cut > 0,
         teacher_context_truncated=teacher_cut > 0,
-        reply_truncated=len(reply) > cfg.max_reply_tokens,
+        reply_truncated=len(reply) > cfg.max_reply_tokens or sampled_cut,
     )

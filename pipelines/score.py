@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from transformers import PreTrainedTokenizerBase
 
 from pipelines.backends import ReplyLogprobs, ScoreFn
-from pipelines.hindsight import HindsightConfig, build_sequences, check_chat_template_kwargs
+from pipelines.hindsight import HindsightConfig, HindsightSequences, build_sequences, check_chat_template_kwargs
 from schemas import scores as scores_schema
 
 
@@ -106,6 +106,34 @@ def summarize_advantages(student_T: np.ndarray, teacher_T: np.ndarray) -> dict[s
     }
 
 
+# What an interaction row needs to build its sequences. Regenerated replies (train/regen.py) also carry the
+# logged reply the follow-up answered (`logged_response`) and the sampled ids with whether the sampler
+# stopped on its own (`response_token_ids`, `response_finished`).
+SEQUENCE_COLUMNS = ("context", "response", "followup", "logged_response", "response_token_ids", "response_finished")
+
+
+def interaction_sequences(
+    row: dict, tokenizer: PreTrainedTokenizerBase, hindsight: HindsightConfig
+) -> HindsightSequences:
+    """The student prefix, teacher prefix and reply ids of one interaction row (`SEQUENCE_COLUMNS`).
+
+    The one place both the scorer and the trainer build a row's contexts, so the teacher the trainer
+    recomputes sees exactly the context the stored scores were computed under. A sampled reply is scored
+    as the ids drawn, never a re-tokenization of its text.
+    """
+    sampled_ids = row.get("response_token_ids")
+    return build_sequences(
+        row["context"],
+        row["response"],
+        row["followup"],
+        tokenizer,
+        hindsight,
+        row.get("logged_response"),
+        sampled_ids=sampled_ids,
+        sampled_cut=sampled_ids is not None and not row["response_finished"],
+    )
+
+
 def score_interactions(
     interactions: pa.Table,
     score_fn: ScoreFn,
@@ -115,16 +143,9 @@ def score_interactions(
     """Score every interaction's reply under the student and hindsight-teacher contexts (scores schema)."""
     check_chat_template_kwargs(tokenizer, cfg.hindsight.chat_template_kwargs)
     interactions = interactions.take(pc.sort_indices(interactions, [("interaction_id", "ascending")]))
-    # Regenerated replies carry the logged one as `logged_response`, for teachers shown an earlier reply.
-    columns = ["context", "response", "followup"]
-    if "logged_response" in interactions.column_names:
-        columns.append("logged_response")
-    rows = interactions.select(columns).to_pylist()
+    columns = [c for c in SEQUENCE_COLUMNS if c in interactions.column_names]
     sequences = [
-        build_sequences(
-            row["context"], row["response"], row["followup"], tokenizer, cfg.hindsight, row.get("logged_response")
-        )
-        for row in rows
+        interaction_sequences(row, tokenizer, cfg.hindsight) for row in interactions.select(columns).to_pylist()
     ]
     scores = score_fn(sequences) if sequences else []
     if len(scores) != len(sequences):

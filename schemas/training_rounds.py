@@ -49,6 +49,11 @@ SCHEMA = pa.schema(
         ("satisfaction", pa.float64()),
         ("median_reply_words", pa.float64()),
         ("unrelated_drift_kl", pa.float64()),
+        ("truncated_share", pa.float64()),
+        ("clipped_share", pa.float64()),
+        ("end_advantage", pa.float64()),
+        ("student_entropy", pa.float64()),
+        ("finished_share", pa.float64()),
     ]
 )
 
@@ -84,9 +89,15 @@ DESCRIPTIONS = {
     "started_at": "when the round started, UTC",
     "finished_at": "when its checkpoint was in place, UTC",
     "simulated_user": "simulation: the user's preference (concise, no-emoji, no-lists, sign-off); null otherwise",
-    "arm": "simulation: 'preference' (complaints state it) or 'control' (same-length changes of topic instead)",
+    "arm": "simulation: 'preference' (complaints state it), 'control' (same-length changes of topic instead) or "
+    "'instruction' (the teacher sees the preference as an instruction; the positive control)",
     "complaint_rate": "simulation: share of the round's training replies breaking the preference (both arms)",
     "satisfaction": "simulation eval: share of fresh held-out replies that meet the preference, 0..1",
     "median_reply_words": "simulation eval: median word count of those held-out replies",
     "unrelated_drift_kl": "simulation eval: per-token KL(p_θ ‖ p_initial), fresh replies to unrelated prompts, nats",
+    "truncated_share": "share of the round's training replies cut at a length limit (no end-of-turn token sampled)",
+    "clipped_share": "share of the round's training tokens whose importance weight hit importance_clip",
+    "end_advantage": "mean advantage the round trained the end-of-turn token of finished replies with, nats",
+    "student_entropy": "mean entropy of p_θ at the round's training reply positions before its first step, nats",
+    "finished_share": "simulation eval: share of fresh held-out replies that ended on their own (end-of-turn sampled)",
 }

@@ -29,6 +29,7 @@ class TrainingRow:
     teacher_logp_T: np.ndarray  # stored teacher log-probs (the `stored` teacher)
     topk_ids_T_K: np.ndarray | None  # stored teacher top-K ids, when the scorer kept them
     topk_logp_T_K: np.ndarray | None  # their stored log-probs
+    truncated: bool = False  # the scored tokens stop at a length limit (the sampler's or max_reply_tokens)
 
 
 def micro_batches(
@@ -65,6 +66,7 @@ class Batch:
     stored_teacher_B_T: torch.Tensor
     topk_ids_B_T_K: torch.Tensor | None
     topk_logp_B_T_K: torch.Tensor | None
+    truncated_B: torch.Tensor  # True where the reply stops at a length limit (no end-of-turn token sampled)
 
 
 def _pad(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,4 +109,5 @@ def collate(rows: list[TrainingRow]) -> Batch:
         stored_teacher_B_T=_pad_values([r.teacher_logp_T for r in rows], width),
         topk_ids_B_T_K=_pad_values([r.topk_ids_T_K for r in rows], width) if has_topk else None,
         topk_logp_B_T_K=_pad_values([r.topk_logp_T_K for r in rows], width, fill=-1e4) if has_topk else None,
+        truncated_B=torch.tensor([r.truncated for r in rows], dtype=torch.bool),
     )

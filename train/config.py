@@ -27,6 +27,8 @@ MODES = ("logged", "onpolicy")
 TEACHERS = ("live", "ema", "frozen", "stored")
 LOSSES = ("sampled_token", "topk")
 TOPK_SUPPORTS = ("student", "teacher")
+TRUNCATED = ("keep", "mask")
+PRECISIONS = ("float32", "bfloat16")
 
 # Defaults the published code sets per mode (sources in train/README.md): the offline trainer ignores the
 # first 2 reply tokens and does not centre; the online trainer ignores none and centres per reply.
@@ -88,6 +90,9 @@ class TrainConfig:
     topk_support: str = ""  # topk loss: whose top-K ids: student or teacher; "" = teacher if stored, else student
     alpha: float = 1.0  # topk loss: 0 forward KL, 0.5 JSD, 1 reverse KL = the objective of DESIGN.md §1
     importance_clip: float = 2.0  # cap of the per-token weight p_θ / p_behaviour (SDPO: 2)
+    # replies cut at a length limit (no end-of-turn sampled): keep = train the tokens drawn (TRL's default);
+    # mask = leave the whole reply out of the loss (TRL's mask_truncated_completions)
+    truncated: str = "keep"
     # --- optimisation ---
     learning_rate: float = 1e-6  # peak AdamW learning rate
     weight_decay: float = 0.0  # AdamW decoupled weight decay
@@ -99,7 +104,10 @@ class TrainConfig:
     gradient_checkpointing: bool = False  # recompute activations in backward (less memory, ~30% slower)
     lora_rank: int = 0  # LoRA adapters of this rank via PEFT on attention+MLP projections; 0 = full fine-tune
     lora_alpha: float = 16.0  # LoRA scaling numerator (scale = alpha / rank)
-    device: str = "cpu"  # torch device; bf16 autocast is used on cuda only
+    device: str = "cpu"  # torch device
+    # the training forward: float32, or bfloat16 autocast; "" = bfloat16 on cuda, float32 elsewhere. Behaviour
+    # log-probs are recomputed under the same precision, so a round's first step has importance weights of 1
+    precision: str = ""
     # --- outputs ---
     tensorboard: bool = True  # also write TensorBoard events when the `tensorboard` package is installed
     keep_last: int = 0  # round checkpoints kept (older ones are deleted; only the newest can resume); 0 = all
@@ -119,6 +127,8 @@ class TrainConfig:
             (self.accumulation_steps >= 0 and self.lora_rank >= 0, "accumulation_steps, lora_rank >= 0 (0 = off)"),
             (0.0 <= self.warmup_fraction < 1.0, "warmup_fraction must be in [0, 1)"),
             (self.keep_last >= 0, "keep_last must be >= 0 (0 = keep every round's checkpoint)"),
+            (self.truncated in TRUNCATED, f"truncated={self.truncated!r}: use one of {TRUNCATED}"),
+            (self.precision in ("", *PRECISIONS), f"precision={self.precision!r}: use one of {PRECISIONS} or ''"),
             (not (self.loss == "topk" and self.top_k < 1), "the topk loss needs top_k >= 1"),
             (self.ignore_first_tokens >= -1, "ignore_first_tokens must be >= 0 (-1 = the mode's default)"),
             (
@@ -145,6 +155,8 @@ class TrainConfig:
             object.__setattr__(self, "center_advantages", defaults["center_advantages"])
         if not self.topk_support:
             object.__setattr__(self, "topk_support", "teacher" if self.teacher == "stored" else "student")
+        if not self.precision:
+            object.__setattr__(self, "precision", "bfloat16" if self.device.startswith("cuda") else "float32")
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -158,6 +170,12 @@ class TrainConfig:
     def digest_settings(self) -> dict:
         """Every setting under the flat names the run id has always hashed (so stored runs keep their ids)."""
         settings = {k: v for k, v in asdict(self).items() if k not in ("regen", "hindsight")}
+        # Settings added after run ids were first hashed count only where they differ from what earlier runs
+        # did (keep cut replies; bf16 autocast on cuda only), so those runs keep their ids.
+        earlier = {"truncated": "keep", "precision": "bfloat16" if self.device.startswith("cuda") else "float32"}
+        for name, value in earlier.items():
+            if settings[name] == value:
+                del settings[name]
         settings.update(asdict(self.hindsight))
         regen = self.regen
         settings.update(temperature=regen.temperature, max_new_tokens=regen.max_new_tokens)

@@ -3,7 +3,7 @@
 Reads `<root>/interactions/ingest_date=*/data.parquet` and a round of `<root>/scores/run_id=R/round=NNNN/`
 shards, holds out a deterministic share of interactions (stable hash of interaction_id, never trained on),
 walks the rest with a resumable `Cursor`, and turns scored replies into `TrainingRow`s: the student and
-teacher prefixes rebuilt by `pipelines.hindsight.build_sequences` (the scorer's own code) plus the scored
+teacher prefixes rebuilt by `pipelines.score.interaction_sequences` (the scorer's own code) plus the scored
 token ids and stored log-probs (batched by `train/batches.py`). Used by `train/loop.py`.
 """
 
@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 from transformers import PreTrainedTokenizerBase
 
 from pipelines import storage
-from pipelines.hindsight import HindsightConfig, build_sequences
-from pipelines.score import take_sample
+from pipelines.hindsight import HindsightConfig
+from pipelines.score import SEQUENCE_COLUMNS, interaction_sequences, take_sample
 from train.batches import TrainingRow
 
 
@@ -95,18 +95,16 @@ def take_interactions(ids: list[str], cursor: Cursor, n: int, seed: int) -> tupl
 def build_rows(
     scores: pa.Table, interactions: pa.Table, tokenizer: PreTrainedTokenizerBase, hindsight: HindsightConfig
 ) -> list[TrainingRow]:
-    """Join score rows to their interactions and rebuild both prefixes exactly as the scorer did."""
-    by_id = {
-        row["interaction_id"]: row
-        for row in interactions.select(["interaction_id", "context", "followup", "response"]).to_pylist()
-    }
+    """Join score rows to the rows they were scored from and rebuild both prefixes exactly as the scorer did.
+
+    `interactions` is the table handed to the scorer (for regenerated replies: with `logged_response`), so
+    `pipelines.score.interaction_sequences` gives the trainer the teacher context the scores were taken in.
+    """
+    columns = ["interaction_id", *(c for c in SEQUENCE_COLUMNS if c in interactions.column_names)]
+    by_id = {row["interaction_id"]: row for row in interactions.select(columns).to_pylist()}
     rows = []
     for score in scores.sort_by("interaction_id").to_pylist():
-        source = by_id[score["interaction_id"]]
-        # Prefixes do not depend on the reply; an empty one gives the same truncation as the scorer's.
-        seq = build_sequences(
-            source["context"], "", source["followup"], tokenizer, hindsight, earlier_reply=source["response"]
-        )
+        seq = interaction_sequences(by_id[score["interaction_id"]], tokenizer, hindsight)
         regenerated = score["reply_source"] == "regenerated"
         topk = score["topk_token_ids"]
         rows.append(
@@ -121,6 +119,7 @@ def build_rows(
                 topk_logp_T_K=None
                 if topk is None
                 else np.asarray(score["topk_teacher_logprobs"], np.float32).reshape(len(topk), -1),
+                truncated=bool(score["reply_truncated"]),
             )
         )
     return rows

@@ -246,10 +246,20 @@ def regenerate_round(state: RunState, round_index: int) -> tuple[list[data.Train
         if state.world > 1 and not state.rank:
             dist.barrier()
         summary.update({"scores_path": path, "regen/mean_advantage": token_mean_advantage(scores)})
-    summary["regen/reply_tokens"] = float(pc.mean(scores["n_tokens"]).as_py() or 0.0)
-    summary["regen/round_tokens"] = int(pc.sum(scores["n_tokens"]).as_py() or 0)
+        # The table the scorer saw: its prefixes (and earlier reply) are rebuilt from the logged reply.
+        chosen = chosen.append_column("logged_response", chosen["response"])
+    summary.update(reply_counts(scores))
     summary["time/regen_s"] = time.perf_counter() - started
-    return data.build_rows(scores, state.interactions, state.tokenizer, cfg.hindsight), summary
+    return data.build_rows(scores, chosen, state.tokenizer, cfg.hindsight), summary
+
+
+def reply_counts(scores: pa.Table) -> dict:
+    """Mean and total reply tokens of a round, and the share of replies cut at a length limit."""
+    return {
+        "regen/reply_tokens": float(pc.mean(scores["n_tokens"]).as_py() or 0.0),
+        "regen/round_tokens": int(pc.sum(scores["n_tokens"]).as_py() or 0),
+        "regen/truncated_share": float(pc.mean(scores["reply_truncated"].cast(pa.float64())).as_py() or 0.0),
+    }
 
 
 def sampling_seed(cfg: TrainConfig, round_index: int) -> int:
@@ -284,15 +294,18 @@ def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow])
     cfg = state.cfg
     state.policy.train()
     micro_batches = batches.micro_batches(rows, cfg.micro_batch_size, cfg.seed, round_index, cfg.epochs_per_round)
+    started = time.perf_counter()
+    rows, entropy = with_behaviour_logprobs(cfg, state.policy, rows, micro_batches)
+    train_seconds = time.perf_counter() - started
     per_step = state.accumulation * state.world
     steps = [micro_batches[i : i + per_step] for i in range(0, len(micro_batches), per_step)]
     judge = state.policy if cfg.teacher == "live" else state.teacher
-    totals = {"loss": 0.0, "tokens": 0.0, "advantage": 0.0, "weight": 0.0, "clipped": 0.0, "replies": 0}
-    train_seconds = 0.0
+    stat_names = ("tokens", "advantage", "weight", "clipped", "end_advantage", "end_tokens")
+    totals = {"loss": 0.0, "replies": 0, **dict.fromkeys(stat_names, 0.0)}
     for step_index, micro in enumerate(steps):
         started = time.perf_counter()
         n_replies = sum(len(m) for m in micro)
-        step_loss, step_stats = 0.0, {"tokens": 0.0, "advantage": 0.0, "weight": 0.0, "clipped": 0.0}
+        step_loss, step_stats = 0.0, dict.fromkeys(stat_names, 0.0)
         for indices in micro[state.rank :: state.world]:
             batch = batches.collate([rows[i] for i in indices])
             loss, stats = objective.micro_batch_loss(state.cfg, state.policy, judge, batch, n_replies)
@@ -328,9 +341,40 @@ def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow])
         "loss/train": totals["loss"] / max(len(steps), 1),
         "score/mean_advantage": totals["advantage"] / tokens,
         "score/importance_weight": totals["weight"] / tokens,
+        "score/clipped_share": totals["clipped"] / tokens,
+        "score/end_advantage": totals["end_advantage"] / totals["end_tokens"] if totals["end_tokens"] else None,
+        "score/student_entropy": entropy,
         "time/train_s": train_seconds,
         "time/tokens_per_s": totals["tokens"] / max(train_seconds, 1e-9),
     }
+
+
+def with_behaviour_logprobs(
+    cfg: TrainConfig, policy: torch.nn.Module, rows: list[data.TrainingRow], micro_batches: list[list[int]]
+) -> tuple[list[data.TrainingRow], float | None]:
+    """The round's rows with behaviour log-probs from the training forward, and the student's mean entropy.
+
+    Regenerated replies were sampled by the weights the round starts with; recomputing their log-probs
+    here, micro-batch by micro-batch in the order the first step takes them, makes that step's importance
+    weights exactly 1 (as verl recomputes old log-probs). Logged replies keep none (no weights, as the paper).
+    """
+    done: dict[int, data.TrainingRow] = {}
+    entropy_sum = entropy_tokens = 0.0
+    for indices in micro_batches:
+        todo = [i for i in indices if i not in done]
+        if not todo:
+            continue
+        batch = batches.collate([rows[i] for i in indices])
+        logp_B_T, entropy_B_T = objective.behaviour_logprobs(cfg, policy, batch)
+        for b, i in enumerate(indices):
+            if i in done:
+                continue
+            n = len(rows[i].reply_ids)
+            behaviour = logp_B_T[b, :n].cpu().numpy() if rows[i].behaviour_logp_T is not None else None
+            done[i] = replace(rows[i], behaviour_logp_T=behaviour)
+            entropy_sum += float(entropy_B_T[b, :n].sum())
+            entropy_tokens += n
+    return [done.get(i, row) for i, row in enumerate(rows)], entropy_sum / entropy_tokens if entropy_tokens else None
 
 
 def evaluate_round(state: RunState, round_index: int) -> dict:
@@ -387,6 +431,8 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
         "mean_importance_weight": metrics.get("score/importance_weight"),
         "learning_rate": state.scheduler.get_last_lr()[0], "approval": metrics.get("eval/approval"),
         "drift_kl": metrics.get("eval/drift_kl"), "eval_reply_tokens": metrics.get("eval/reply_tokens"),
+        "truncated_share": metrics.get("regen/truncated_share"), "clipped_share": metrics.get("score/clipped_share"),
+        "end_advantage": metrics.get("score/end_advantage"), "student_entropy": metrics.get("score/student_entropy"),
         "tokens_per_s": metrics.get("time/tokens_per_s"), "scores_path": metrics.get("scores_path"),
         "checkpoint_path": path, "started_at": started_at, "finished_at": datetime.now(UTC),
         **time_split(metrics),

@@ -29,7 +29,7 @@ def micro_batch_loss(
     student = (batch.student_ids_B_L.to(device), batch.student_mask_B_L.to(device), batch.student_first_B.to(device))
     reply_B_T, real_B_T = batch.reply_ids_B_T.to(device), batch.mask_B_T.to(device)
     top_k = cfg.top_k if cfg.loss == "topk" else 0
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    with precision(cfg, device):
         if cfg.teacher == "stored":
             teacher_B_T, teacher_support_B_T_K = batch.stored_teacher_B_T.to(device), None
             support_ids_B_T_K = None
@@ -57,6 +57,8 @@ def micro_batch_loss(
             teacher_B_T, teacher_support_B_T_K = theirs.token_B_T, theirs.support_B_T_K
     logp_B_T = mine.token_B_T
     mask_B_T = losses.skip_first_tokens(real_B_T, cfg.ignore_first_tokens).float()
+    if cfg.truncated == "mask":  # a reply cut at a length limit leaves the loss whole
+        mask_B_T = mask_B_T * (~batch.truncated_B.to(device))[:, None]
     advantage_B_T = (teacher_B_T - logp_B_T.detach()) * mask_B_T
     if cfg.center_advantages:
         advantage_B_T = losses.centre_advantages(advantage_B_T, mask_B_T)
@@ -70,10 +72,47 @@ def micro_batch_loss(
         loss = losses.topk_tail_loss(
             mine.support_B_T_K, teacher_support_B_T_K, mask_B_T, weight_B_T, cfg.alpha, n_replies
         )
+    # The end-of-turn token is a finished reply's last token: the advantage it is trained with, summed.
+    end_B_T = end_of_turn_mask(real_B_T, batch.truncated_B.to(device)) * mask_B_T
     stats = {
         "tokens": float(mask_B_T.sum()),
         "advantage": float((advantage_B_T * mask_B_T).sum()),
         "weight": float((weight_B_T * mask_B_T).sum()),
         "clipped": float(((weight_B_T >= cfg.importance_clip) * mask_B_T).sum()),
+        "end_advantage": float((advantage_B_T * end_B_T).sum()),
+        "end_tokens": float(end_B_T.sum()),
     }
     return loss, stats
+
+
+def precision(cfg: TrainConfig, device: torch.device) -> torch.autocast:
+    """The training forward's autocast: bfloat16 when `cfg.precision` says so, else plain float32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16")
+
+
+def end_of_turn_mask(real_B_T: torch.Tensor, truncated_B: torch.Tensor) -> torch.Tensor:
+    """1 at the last real token of every reply that was not cut at a length limit (its end-of-turn marker)."""
+    last_B = real_B_T.sum(dim=1).long() - 1
+    end_B_T = torch.zeros_like(real_B_T, dtype=torch.float32)
+    rows_B = torch.arange(real_B_T.shape[0], device=real_B_T.device)
+    keep_B = (~truncated_B) & (last_B >= 0)
+    end_B_T[rows_B[keep_B], last_B[keep_B]] = 1.0
+    return end_B_T
+
+
+@torch.no_grad()
+def behaviour_logprobs(cfg: TrainConfig, policy: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log p of each reply token, entropy of p at each reply position) under the weights as they are now.
+
+    Computed by the training forward itself (`model.reply_logprobs`, same precision, same micro-batch), so
+    a round's first optimizer step sees importance weights of exactly 1 whatever the precision: sampler,
+    scorer and trainer may round differently, and that difference is not a change of policy.
+    """
+    device = next(policy.parameters()).device
+    args = (batch.student_ids_B_L.to(device), batch.student_mask_B_L.to(device), batch.student_first_B.to(device))
+    reply_B_T, real_B_T = batch.reply_ids_B_T.to(device), batch.mask_B_T.to(device)
+    with precision(cfg, device):
+        logp_B_T = model.reply_logprobs(policy, *args, reply_B_T, real_B_T).token_B_T.float()
+        logp_B_T_V = model.reply_logits(policy, *args, reply_B_T.shape[1])
+    entropy_B_T = -(logp_B_T_V.exp() * logp_B_T_V).sum(-1) * real_B_T
+    return logp_B_T, entropy_B_T

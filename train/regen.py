@@ -1,27 +1,27 @@
 """On-policy regeneration: sample fresh replies y' ~ p_θ(·|x) and score them through the nightly scoring path.
 
-`sample_replies` returns the interactions with `response` replaced by a sampled reply (the logged one is kept
-as `logged_response`), sampled as `RegenConfig` (train/config.py) says; `score_replies` hands that table to
-`pipelines.score.score_interactions` with the transformers backend over the *same* weights, so the stored
-student log-probs are the behaviour log-probs of the sample (exactly so at temperature 1.0 with no
-top-k/top-p: the sampler draws from p_θ itself). `regenerate` does both; the loop calls the two apart to time
-them and writes the result as a new round of score shards. Sampling is seeded per call, not from global RNG.
+`sample_replies` draws a reply per interaction with `train.sampler` (p_θ at temperature T, nothing else) and
+keeps the drawn ids beside their text; `score_replies` hands that table to `pipelines.score.score_interactions`
+with the transformers backend over the *same* weights, which scores the drawn ids themselves: no
+re-tokenization, and no end-of-turn marker appended to a reply cut at the length limit. `regenerate` does
+both; the loop calls the two apart to time them and writes the result as a new round of score shards.
+Sampling is seeded per call, not from global RNG.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 import torch
-from transformers import GenerationConfig, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
 from pipelines.hindsight import HindsightConfig, build_sequences, check_chat_template_kwargs
 from pipelines.progress import report
 from pipelines.score import ScoreRun, score_interactions
 from train.config import RegenConfig
+from train.sampler import sample_tokens
 
 
-@torch.no_grad()
 def sample_replies(
     model: torch.nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -30,56 +30,39 @@ def sample_replies(
     hindsight: HindsightConfig,
     seed: int,
 ) -> pa.Table:
-    """`interactions` sorted by id, with `response` := a sampled reply and the logged reply in `logged_response`.
+    """`interactions` sorted by id, each with a reply sampled from p_θ at `cfg.temperature`.
 
-    Each prompt is the scorer's own student prefix (`hindsight`: same chat-template arguments, same
-    truncation), so the sampled reply continues exactly the context it is scored in. The same `seed` and
-    weights give the same replies.
+    Columns added or replaced: `response_token_ids` (the ids drawn: what is scored and trained),
+    `response_finished` (the sampler drew the end-of-turn marker; False = cut at `cfg.max_new_tokens`, stored
+    as drawn with nothing appended), `response` (their text, for people) and `logged_response` (the reply
+    the interaction came with). Each prompt is the scorer's own student prefix (`hindsight`: same
+    chat-template arguments, same truncation), so a reply continues exactly the context it is scored in.
+    The same `seed` and weights give the same replies.
     """
     check_chat_template_kwargs(tokenizer, hindsight.chat_template_kwargs)
     interactions = interactions.sort_by("interaction_id")
     rows = interactions.select(["context", "response", "followup"]).to_pylist()
     prompts = [
-        build_sequences(
-            r["context"], "", r["followup"], tokenizer, hindsight, earlier_reply=r["response"]
-        ).student_prefix_ids
+        build_sequences(r["context"], "", r["followup"], tokenizer, hindsight, r["response"]).student_prefix_ids
         for r in rows
     ]
-    eos_id = tokenizer.eos_token_id
-    generation = GenerationConfig(
-        do_sample=True,
+    replies = sample_tokens(
+        model,
+        prompts,
         temperature=cfg.temperature,
-        top_k=0,  # no truncation of the distribution: the sample must come from p_θ
-        top_p=1.0,
         max_new_tokens=cfg.max_new_tokens,
-        eos_token_id=eos_id,
-        pad_token_id=eos_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id,
-        use_cache=True,
+        stop_ids=[tokenizer.eos_token_id],
+        seed=seed,
+        batch_size=cfg.batch_size,
     )
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    texts: list[str] = []
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        for start in range(0, len(prompts), cfg.batch_size):
-            chunk = prompts[start : start + cfg.batch_size]
-            width = max(len(p) for p in chunk)
-            # Left padding keeps every prompt's last token at the same column, where generation continues.
-            ids = torch.zeros((len(chunk), width), dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for r, prompt in enumerate(chunk):
-                ids[r, width - len(prompt) :] = torch.tensor(prompt)
-                mask[r, width - len(prompt) :] = 1
-            out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=generation)
-            for row in out[:, width:].tolist():
-                if eos_id in row:
-                    row = row[: row.index(eos_id)]
-                texts.append(tokenizer.decode(row, skip_special_tokens=False))
-            report("sampling replies", len(texts), len(prompts))
-    model.train(was_training)
+    report("sampling replies", len(replies), len(prompts))
+    texts = [tokenizer.decode(r.token_ids[:-1] if r.finished else r.token_ids) for r in replies]
     table = interactions.append_column("logged_response", interactions["response"])
-    return table.set_column(table.schema.get_field_index("response"), "response", pa.array(texts, pa.string()))
+    table = table.set_column(table.schema.get_field_index("response"), "response", pa.array(texts, pa.string()))
+    ids = pa.array([r.token_ids for r in replies], pa.list_(pa.int32()))
+    return table.append_column("response_token_ids", ids).append_column(
+        "response_finished", pa.array([r.finished for r in replies], pa.bool_())
+    )
 
 
 def score_replies(
@@ -91,9 +74,8 @@ def score_replies(
 ) -> pa.Table:
     """Score `sample_replies`' output with the same weights (`backend`): a `schemas.scores` table.
 
-    The sampled text is re-tokenized by the scorer (render(x + [assistant: y']) minus render(x)), so the
-    scored ids can differ from the sampled ids where a tokenizer has several spellings of one text; the
-    stored student log-probs are p_θ of the scored ids, which is what the trainer optimizes.
+    The scored ids are the sampled ids (`response_token_ids`), so the stored student log-probs are p_θ of
+    exactly what the sampler drew.
     """
     if score_run.reply_source != "regenerated":
         raise ValueError("regenerated replies are scored with reply_source='regenerated' and round >= 1")

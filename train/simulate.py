@@ -21,11 +21,9 @@ Under the root: `prompts/prompts.parquet` (imported once from a prompts file), `
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import statistics
-import tempfile
 import time
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
@@ -47,7 +45,8 @@ from train import data, loop
 from train.config import TrainConfig
 from train.evaluate import evaluate_policy
 from train.regen import sample_replies
-from train.simulated_users import USERS, SimulateConfig, word_count
+from train.simulated_users import USERS, SimulateConfig, SimulatedUser, word_count
+from train.teacher_check import competence_markdown, template_competence
 
 BUNDLED_PROMPTS = Path(__file__).resolve().parents[1] / "data" / "prompts" / "everyday_requests.jsonl"
 SPLITS = ("train", "held_out", "unrelated")
@@ -69,13 +68,28 @@ TRAIN_DEFAULTS = {
 }
 
 
-def pair_id(train: TrainConfig, sim: SimulateConfig) -> str:
-    """Name shared by the two arms of one experiment: user + hash of every setting but the arm and rounds."""
-    ignored = ("root", "rounds", "run_id", "tensorboard")
+def experiment_id(train: TrainConfig, sim: SimulateConfig) -> str:
+    """Name shared by every arm and seed of one experiment: user + hash of every setting but arm, seed, rounds."""
+    ignored = ("root", "rounds", "run_id", "tensorboard", "seed")
     settings = {k: v for k, v in train.digest_settings().items() if k not in ignored}
-    settings.update({k: v for k, v in asdict(sim).items() if k != "control"})
+    settings.update({k: v for k, v in asdict(sim).items() if k != "arm"})
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     return f"simulate-{sim.user}-{digest}"
+
+
+def pair_id(train: TrainConfig, sim: SimulateConfig) -> str:
+    """Name shared by the arms of one seed of an experiment: `<experiment>-seed<N>`."""
+    return f"{experiment_id(train, sim)}-seed{train.seed}"
+
+
+def arm_run_id(pair: str, arm: str) -> str:
+    """The training run of one arm of a pair."""
+    return f"{pair}-{arm}"
+
+
+def experiment_of(run_id: str) -> str:
+    """The experiment an arm's run belongs to (`arm_run_id` read backwards)."""
+    return run_id.rsplit("-seed", 1)[0]
 
 
 def load_simulation_config(
@@ -83,11 +97,15 @@ def load_simulation_config(
     root: str,
     rounds: int,
     user: str | None,
-    control: bool,
+    arm: str,
     flags: dict[str, str] | None = None,
 ) -> tuple[TrainConfig, SimulateConfig]:
     """TrainConfig (`TRAIN_DEFAULTS`, then the file's [train] table and `--train.*` flags) and SimulateConfig
-    ([simulate] table, `--simulate.*` flags, the command's own flags)."""
+    ([simulate] table, `--simulate.*` flags, the command's own flags).
+
+    The instruction arm's teacher reads the instruction appended to the request (hindsight template
+    `appended`); its run keeps the pair's name, which is taken before that change.
+    """
     if user is not None and user not in USERS:
         raise ValueError(f"unknown simulated user {user!r}: use one of {', '.join(USERS)}")
     if rounds < 1:
@@ -100,7 +118,7 @@ def load_simulation_config(
         "train": with_flags(document.get("train", {}), flags or {}, TrainConfig, "train"),
         "simulate": with_flags(document.get("simulate", {}), flags or {}, SimulateConfig, "simulate"),
     }
-    sim_values = {**document["simulate"], **({"user": user} if user else {}), "control": control}
+    sim_values = {**document["simulate"], **({"user": user} if user else {}), "arm": arm}
     known = {f.name for f in fields(SimulateConfig)}
     if set(sim_values) - known:
         raise ValueError(f"unknown simulate config keys {sorted(set(sim_values) - known)}; known: {sorted(known)}")
@@ -112,7 +130,12 @@ def load_simulation_config(
     # The held-out and unrelated prompts are the evaluation: the trainer's own split is off.
     train_values.update(mode="onpolicy", eval_fraction=0.0, eval_max_interactions=0, run_id="")
     train = TrainConfig.from_dict(train_values)
-    return replace(train, run_id=f"{pair_id(train, sim)}-{sim.arm}"), sim
+    if train.hindsight.show_earlier_reply:
+        raise ValueError("hindsight.show_earlier_reply: simulation prompts have no earlier reply to show; drop it")
+    pair = pair_id(train, sim)
+    if sim.arm == "instruction":
+        train = replace(train, hindsight=replace(train.hindsight, template="appended"))
+    return replace(train, run_id=arm_run_id(pair, sim.arm)), sim
 
 
 # ----------------------------------------------------------------- prompts
@@ -211,15 +234,7 @@ def simulate_round(simulation: Simulation, round_index: int) -> tuple[list[data.
     else:
         seed = loop.sampling_seed(cfg, round_index)
         sampled = sample_replies(state.policy, state.tokenizer, chosen, cfg.regen, cfg.hindsight, seed)
-        written = [
-            user.followup(reply, cfg.seed, f"{round_index}:{interaction_id}")
-            for reply, interaction_id in zip(
-                sampled["response"].to_pylist(), sampled["interaction_id"].to_pylist(), strict=True
-            )
-        ]
-        dialogue = sampled.set_column(
-            sampled.schema.get_field_index("followup"), "followup", pa.array([o for o, _ in written], pa.string())
-        ).append_column("satisfied", pa.array([ok for _, ok in written], pa.bool_()))
+        dialogue = with_followups(sampled, user, cfg.seed, round_index)
         write_table(dialogue, talk)
         was_training = state.policy.training
         scorer = make_scorer(state.policy, TransformersBackendConfig(max_batch_tokens=cfg.score_max_batch_tokens))
@@ -233,22 +248,53 @@ def simulate_round(simulation: Simulation, round_index: int) -> tuple[list[data.
         "scores_path": shard,
         "regen/mean_advantage": float(pc.sum(scores["sum_advantage"]).as_py() or 0.0)
         / max(pc.sum(scores["n_tokens"]).as_py() or 0, 1),
-        "regen/reply_tokens": float(pc.mean(scores["n_tokens"]).as_py() or 0.0),
+        **loop.reply_counts(scores),
         "complaint_rate": 1.0 - sum(satisfied) / max(len(satisfied), 1),
         "time/regen_s": time.perf_counter() - started,
     }
     return data.build_rows(scores, dialogue, state.tokenizer, cfg.hindsight), metrics
 
 
-def evaluate_simulation(simulation: Simulation, round_index: int) -> dict:
-    """Held-out satisfaction and median words, and drift on the unrelated prompts (0 at round 0)."""
-    state, cfg = simulation.state, simulation.state.cfg
-    started = time.perf_counter()
-    # One seed for every round and both arms: rounds and arms differ by their weights, not their dice.
+def with_followups(sampled: pa.Table, user: SimulatedUser, seed: int, round_index: int) -> pa.Table:
+    """`sample_replies`' table with the user's follow-up of each reply and whether it met the preference."""
+    written = [
+        user.followup(reply, seed, f"{round_index}:{interaction_id}")
+        for reply, interaction_id in zip(
+            sampled["response"].to_pylist(), sampled["interaction_id"].to_pylist(), strict=True
+        )
+    ]
+    dialogue = sampled.set_column(
+        sampled.schema.get_field_index("followup"), "followup", pa.array([o for o, _ in written], pa.string())
+    )
+    return dialogue.append_column("satisfied", pa.array([ok for _, ok in written], pa.bool_()))
+
+
+def evaluation_config(cfg: TrainConfig, sim: SimulateConfig) -> TrainConfig:
+    """The trainer's settings with the evaluation's length limit (long enough for replies to end on their own)."""
+    return replace(cfg, regen=replace(cfg.regen, max_new_tokens=sim.eval_max_new_tokens))
+
+
+def sample_held_out(simulation: Simulation) -> pa.Table:
+    """Fresh replies to the held-out prompts; one seed for every round and arm (they differ by weights only)."""
+    state = simulation.state
+    cfg = evaluation_config(state.cfg, simulation.sim)
     seed = cfg.seed * 1_000_003 + 7_919
-    sampled = sample_replies(state.policy, state.tokenizer, simulation.held_out, cfg.regen, cfg.hindsight, seed)
+    return sample_replies(state.policy, state.tokenizer, simulation.held_out, cfg.regen, cfg.hindsight, seed)
+
+
+def evaluate_simulation(simulation: Simulation, round_index: int, sampled: pa.Table | None = None) -> dict:
+    """Held-out satisfaction, median words and share ended on their own; drift on the unrelated prompts.
+
+    `sampled`: `sample_held_out`'s replies when the caller already drew them.
+    """
+    state, sim = simulation.state, simulation.sim
+    cfg = evaluation_config(state.cfg, sim)
+    started = time.perf_counter()
+    seed = cfg.seed * 1_000_003 + 7_919
+    sampled = sample_held_out(simulation) if sampled is None else sampled
     replies = sampled["response"].to_pylist()
-    user = simulation.sim.simulated_user
+    finished = sampled["response_finished"].to_pylist()
+    user = sim.simulated_user
     drift = 0.0
     if round_index > 0:  # round 0 is the starting model itself
         judge = ScoreRun(
@@ -258,10 +304,11 @@ def evaluate_simulation(simulation: Simulation, round_index: int) -> dict:
         metrics = evaluate_policy(state.policy, state.reference, state.tokenizer, unrelated, judge, seed, cfg)
         drift = metrics.get("eval/drift_kl", 0.0)
     return {
-        "simulated_user": simulation.sim.user,
-        "arm": simulation.sim.arm,
+        "simulated_user": sim.user,
+        "arm": sim.arm,
         "satisfaction": sum(user.satisfied(r) for r in replies) / max(len(replies), 1),
         "median_reply_words": float(statistics.median(word_count(r) for r in replies)) if replies else 0.0,
+        "finished_share": sum(finished) / max(len(finished), 1),
         "unrelated_drift_kl": drift,
         "time/eval_s": time.perf_counter() - started,
     }
@@ -274,7 +321,9 @@ def baseline_round(simulation: Simulation) -> dict:
     if os.path.exists(path):
         return pq.read_table(path).to_pylist()[0]
     started_at = datetime.now(UTC)
-    metrics = evaluate_simulation(simulation, 0)
+    sampled = sample_held_out(simulation)
+    metrics = evaluate_simulation(simulation, 0, sampled)
+    check_teacher(simulation, sampled)
     row = {
         "run_id": state.run_id, "round": 0, "mode": cfg.mode, "model_id": state.model_id,
         "model_revision": state.base_revision, "teacher": cfg.teacher, "loss_name": cfg.loss, "steps": 0,
@@ -286,81 +335,16 @@ def baseline_round(simulation: Simulation) -> dict:
     return row
 
 
-# ----------------------------------------------------------------- comparison of the two arms
+def check_teacher(simulation: Simulation, sampled: pa.Table) -> str:
+    """Once per experiment: the teacher-competence table of every template on the round-0 replies.
 
-
-def arm_rows(root: str, pair: str) -> dict[str, list[dict]]:
-    """Stored training_rounds rows of both arms of `pair`, by arm, in round order (an arm not run yet: [])."""
-    out = {}
-    for arm in ("preference", "control"):
-        rows = [pq.read_table(f).to_pylist()[0] for f in storage.training_round_files(root, f"{pair}-{arm}")]
-        out[arm] = sorted(rows, key=lambda r: r["round"])
-    return out
-
-
-def comparison_markdown(pair: str, rows: dict[str, list[dict]]) -> str:
-    """Both arms round by round, and the last common round's gain and drift ratio."""
-    lines = [
-        f"# {pair}",
-        "",
-        "| arm | round | satisfaction | median words | drift KL (unrelated) | complaint rate |",
-        "|---|---|---|---|---|---|",
-    ]
-    for arm, arm_list in rows.items():
-        for r in arm_list:
-            rate = "" if r["complaint_rate"] is None else f"{100 * r['complaint_rate']:.0f}%"
-            lines.append(
-                f"| {arm} | {r['round']} | {100 * r['satisfaction']:.1f}% | {r['median_reply_words']:.0f} | "
-                f"{r['unrelated_drift_kl']:.4f} | {rate} |"
-            )
-    common = {r["round"] for r in rows["preference"]} & {r["round"] for r in rows["control"]}
-    if common:
-        last = max(common)
-        pref, ctrl = (next(r for r in rows[a] if r["round"] == last) for a in ("preference", "control"))
-        gain = 100 * (pref["satisfaction"] - ctrl["satisfaction"])
-        ratio = pref["unrelated_drift_kl"] / ctrl["unrelated_drift_kl"] if ctrl["unrelated_drift_kl"] else float("nan")
-        lines += ["", f"Round {last}: preference − control satisfaction = {gain:+.1f} points (target ≥ +25); "
-                  f"drift preference / control = {ratio:.2f} (target ≤ 1.20)."]  # fmt: skip
-    return "\n".join(lines) + "\n"
-
-
-def comparison_png(pair: str, rows: dict[str, list[dict]]) -> bytes:
-    """Satisfaction and drift per round, both arms, as PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
-    for arm, style in (("preference", "o-"), ("control", "s--")):
-        rounds = [r["round"] for r in rows[arm]]
-        left.plot(rounds, [100 * r["satisfaction"] for r in rows[arm]], style, label=arm)
-        right.plot(rounds, [r["unrelated_drift_kl"] for r in rows[arm]], style, label=arm)
-    left.set(title="held-out satisfaction", xlabel="round", ylabel="% of replies meeting the preference")
-    right.set(title="drift on unrelated prompts", xlabel="round", ylabel="KL to the starting model, nats/token")
-    for axis in (left, right):
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
-        axis.grid(alpha=0.3)
-        axis.legend()
-    figure.suptitle(pair, fontsize=9)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
-
-
-def write_comparison(root: str, pair: str) -> tuple[str, str, str]:
-    """Write `reports/<pair>.png` and `.md` from the stored rows; returns (png path, md path, markdown)."""
-    rows = arm_rows(root, pair)
-    markdown = comparison_markdown(pair, rows)
-    md_path, png_path = storage.report_path(root, pair, "md"), storage.report_path(root, pair, "png")
-    write_text(markdown, md_path)
-    os.makedirs(os.path.dirname(png_path), exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=os.path.dirname(png_path), prefix=f".{pair}.png.", suffix=".tmp")
-    with os.fdopen(handle, "wb") as out:
-        out.write(comparison_png(pair, rows))
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, png_path)  # atomic: a reader sees the old plot or the new one
-    return png_path, md_path, markdown
+    Written to `reports/<experiment>-competence.md` by whichever arm starts first (every arm starts from the
+    same weights and draws the same replies); returns its path.
+    """
+    state, cfg, user = simulation.state, simulation.state.cfg, simulation.sim.simulated_user
+    path = storage.report_path(cfg.root, f"{experiment_of(state.run_id)}-competence", "md")
+    if not os.path.exists(path):
+        judge = ScoreRun(f"{state.run_id}-competence", state.model_id, state.base_revision, 1, "regenerated")
+        rows = template_competence(state.policy, state.tokenizer, sampled, user, cfg.hindsight, judge, cfg.seed)
+        write_text(competence_markdown(user, rows), path)
+    return path

@@ -4,7 +4,9 @@ A user is a pure function of (reply, seed, key): violated preference → a compl
 wordings; satisfied → a short neutral reply. The **control** version of the same user decides exactly as
 often and draws its message from the same seeded choice, but every complaint is replaced by a message of
 the same word count that says nothing about the preference (a change of topic), so a preference arm and
-its control see follow-ups of the same lengths at the same rate; only the content differs.
+its control see follow-ups of the same lengths at the same rate; only the content differs. The
+**instruction** version answers every reply with the preference stated as an instruction (`INSTRUCTIONS`):
+its teacher holds what the user wants, the positive control of the experiment.
 
 Preferences (all expressible by a 135M model):
 - `concise`: at most `max_words` words;
@@ -106,14 +108,21 @@ def has_sign_off(reply: str) -> bool:
 @dataclass(frozen=True)
 class SimulatedUser:
     name: str  # one of USERS
-    control: bool = False  # True: complaints replaced by length-matched changes of topic
+    arm: str = "preference"  # preference, control (complaints → same-length changes of topic) or instruction
     max_words: int = 20  # concise: longest satisfying reply, words
 
     def __post_init__(self) -> None:
         if self.name not in USERS:
             raise ValueError(f"unknown simulated user {self.name!r}: use one of {', '.join(USERS)}")
+        if self.arm not in ARMS:
+            raise ValueError(f"unknown arm {self.arm!r}: use one of {', '.join(ARMS)}")
         if self.max_words < 1:
             raise ValueError("max_words must be >= 1")
+
+    @property
+    def instruction(self) -> str:
+        """The preference stated as an instruction (what the instruction arm's teacher is told)."""
+        return INSTRUCTIONS[self.name].format(max_words=max(1, self.max_words - 5))
 
     def satisfied(self, reply: str) -> bool:
         """Whether `reply` meets this user's preference (the control arm judges by the same rule)."""
@@ -128,10 +137,13 @@ class SimulatedUser:
     def followup(self, reply: str, seed: int, key: str) -> tuple[str, bool]:
         """(the follow-up message, whether the reply satisfied the preference); seeded by (seed, key) only."""
         rng = random.Random(f"{seed}:{self.name}:{key}")  # str seeds hash the same way in every process
-        if self.satisfied(reply):
+        satisfied = self.satisfied(reply)
+        if self.arm == "instruction":  # context distillation: the teacher always holds the preference
+            return self.instruction, satisfied
+        if satisfied:
             return rng.choice(NEUTRAL), True
         complaint = rng.choice(COMPLAINTS[self.name])
-        if not self.control:
+        if self.arm == "preference":
             return complaint, False
         return control_message(word_count(complaint), rng), False
 
@@ -143,25 +155,37 @@ def control_message(n_words: int, rng: random.Random) -> str:
 
 
 USERS = tuple(COMPLAINTS)
+# The experiment's arms: the self-teacher told the user's complaint (preference), the same loop with each
+# complaint replaced by a change of topic (control), and a teacher told the preference as an instruction
+# that the student never sees (instruction: on-policy context distillation, the positive control).
+ARMS = ("preference", "control", "instruction")
+# "Answer in one short sentence of at most 15 words." moved the 135M model's median reply from 67 to 16 words
+# when appended to the user message (DESIGN.md §6); `{max_words}` is the user's limit minus a margin of 5.
+INSTRUCTIONS = {
+    "concise": "Answer in one short sentence of at most {max_words} words.",
+    "no-emoji": "Do not use any emoji in your answer.",
+    "no-lists": "Answer in plain sentences, with no lists or bullet points.",
+    "sign-off": f'End your answer with the words "{SIGN_OFF}"',
+}
 
 
 @dataclass(frozen=True)
 class SimulateConfig:
     user: str = "concise"  # the simulated user's preference: concise, no-emoji, no-lists, sign-off
-    control: bool = False  # True: the control arm (complaints replaced by same-length changes of topic)
+    arm: str = "preference"  # preference, control or instruction (ARMS)
     max_words: int = 20  # concise: longest satisfying reply, words
-    eval_prompts: int = 32  # held-out prompts evaluated each round (stable sample); 0 = all
-    unrelated_prompts: int = 8  # unrelated prompts for drift each round (stable sample); 0 = all
+    eval_prompts: int = 0  # held-out prompts evaluated each round (stable sample); 0 = all
+    unrelated_prompts: int = 0  # unrelated prompts for drift each round (stable sample); 0 = all
+    # evaluation replies' length limit, tokens: enough that a plain reply can end on its own
+    eval_max_new_tokens: int = 128
 
     def __post_init__(self) -> None:
-        SimulatedUser(self.user, self.control, self.max_words)  # raises on an unknown user
+        SimulatedUser(self.user, self.arm, self.max_words)  # raises on an unknown user or arm
         if self.eval_prompts < 0 or self.unrelated_prompts < 0:
             raise ValueError("eval_prompts and unrelated_prompts must be >= 0 (0 = all)")
-
-    @property
-    def arm(self) -> str:
-        return "control" if self.control else "preference"
+        if self.eval_max_new_tokens < 1:
+            raise ValueError("eval_max_new_tokens must be >= 1")
 
     @property
     def simulated_user(self) -> SimulatedUser:
-        return SimulatedUser(self.user, self.control, self.max_words)
+        return SimulatedUser(self.user, self.arm, self.max_words)

@@ -1,4 +1,4 @@
-"""The simulate flow end to end on a tiny random model (both arms), and the command's one-line errors."""
+"""The simulate flow end to end on a tiny random model (every arm), and the command's one-line errors."""
 
 from pathlib import Path
 
@@ -10,6 +10,7 @@ from flows.report import write_run_report
 from flows.simulate import run_simulate
 from tests.train.conftest_train import write_tiny_model
 from train import simulate as sim_stages
+from train import simulation_report
 
 
 @pytest.mark.slow
@@ -22,25 +23,34 @@ def test_both_arms_run_resume_and_are_compared(tmp_path, prefect_harness):
         "[train.regen]\nmax_new_tokens = 4\n[train.hindsight]\nmax_context_tokens = 256\nmax_reply_tokens = 16\n"
         "[simulate]\neval_prompts = 3\nunrelated_prompts = 2\n"
     )
-    first = run_simulate(root, "sign-off", 1, False, str(config), str(sim_stages.BUNDLED_PROMPTS))
-    resumed = run_simulate(root, "sign-off", 2, False, str(config))  # prompts already under the root
-    control = run_simulate(root, "sign-off", 2, True, str(config))
-    assert first["run_id"] == resumed["run_id"] == f"{first['pair']}-preference" and control["pair"] == first["pair"]
+    first = run_simulate(root, "sign-off", 1, "preference", str(config), str(sim_stages.BUNDLED_PROMPTS))
+    resumed = run_simulate(root, "sign-off", 2, "preference", str(config))  # prompts already under the root
+    control = run_simulate(root, "sign-off", 2, "control", str(config))
+    told = run_simulate(root, "sign-off", 1, "instruction", str(config))
+    experiment = first["experiment"]
+    assert first["run_id"] == resumed["run_id"] == f"{experiment}-seed0-preference"
+    assert control["experiment"] == told["experiment"] == experiment
     assert [r["round"] for r in first["rounds"]] == [0, 1] and [r["round"] for r in resumed["rounds"]] == [0, 2]
     assert [r["round"] for r in control["rounds"]] == [0, 1, 2]
-    rows = sim_stages.arm_rows(root, first["pair"])
-    assert [r["round"] for r in rows["preference"]] == [0, 1, 2] == [r["round"] for r in rows["control"]]
-    assert all(r["complaint_rate"] == 1.0 for r in rows["control"][1:])  # same rule in both arms
-    assert rows["control"][0]["satisfaction"] == rows["preference"][0]["satisfaction"]  # one start, one seed
+    rows = simulation_report.experiment_rows(root, experiment)
+    runs = {arm: rows[arm][0] for arm in rows}
+    assert [r["round"] for r in runs["preference"]] == [0, 1, 2] == [r["round"] for r in runs["control"]]
+    assert all(r["complaint_rate"] == 1.0 for r in runs["control"][1:])  # same rule in every arm
+    # One start, one seed: every arm's round 0 is the same replies.
+    assert (
+        runs["control"][0]["satisfaction"]
+        == runs["preference"][0]["satisfaction"]
+        == runs["instruction"][0]["satisfaction"]
+    )
     stored = [pq.read_table(f).to_pylist()[0] for f in (tmp_path / "root" / "training_rounds").rglob("*.parquet")]
-    assert {r["arm"] for r in stored} == {"preference", "control"}
-    assert Path(control["plot"]).read_bytes()[:4] == b"\x89PNG" and control["plot"].endswith(".png")
-    assert "| control | 2 |" in control["markdown"] and "points" in Path(control["table"]).read_text()
-    # `afterword report --run` on the arm's regenerated replies links the comparison beside it.
+    assert {r["arm"] for r in stored} == {"preference", "control", "instruction"}
+    assert Path(told["plot"]).read_bytes()[:4] == b"\x89PNG" and told["plot"].endswith(".png")
+    assert "| control | 2 | 1 |" in told["markdown"] and "instruction − control" in Path(told["table"]).read_text()
+    # `afterword report --run` on the arm's regenerated replies links the experiment's report beside it.
     scoring_run = next((tmp_path / "root" / "scores").iterdir()).name.removeprefix("run_id=")
     report_path, _ = write_run_report(root, scoring_run)
     html = Path(report_path).read_text()
-    assert f'<a href="{first["pair"]}.png">' in html and f'<a href="{first["pair"]}.md">table</a>' in html
+    assert f'<a href="{experiment}.png">' in html and f'<a href="{experiment}.md">table</a>' in html
 
 
 @pytest.mark.parametrize(

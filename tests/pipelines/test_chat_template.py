@@ -16,6 +16,7 @@ from pipelines.score import ScoreRun
 from tests.conftest import shared_file
 from tests.pipelines.conftest_scoring import make_model, need_smollm2, smollm2_cache_dir
 from tests.train.conftest_train import interactions_table
+from train import regen
 from train.config import RegenConfig
 from train.data import build_rows
 from train.regen import regenerate
@@ -59,19 +60,17 @@ def test_qwen3_template_reads_the_default_switch_and_refuses_unknown_keys(qwen3_
         check_chat_template_kwargs(qwen3_tokenizer, {"thinking": False})
 
 
-def test_regeneration_samples_from_the_scored_student_prefix_and_training_rebuilds_it(qwen3_tokenizer):
+def test_regeneration_samples_from_the_scored_student_prefix_and_training_rebuilds_it(qwen3_tokenizer, monkeypatch):
     tokenizer = qwen3_tokenizer
     model = make_model(vocab_size=len(tokenizer))
     prompts: list[list[int]] = []
-    generate = model.generate
+    sample_tokens = regen.sample_tokens
 
-    def recording_generate(**kwargs):
-        # Left-padded rows: the prompt is the unmasked part.
-        for ids, mask in zip(kwargs["input_ids"], kwargs["attention_mask"], strict=True):
-            prompts.append(ids[mask.bool()].tolist())
-        return generate(**kwargs)
+    def recording_sampler(model, prompt_ids, **kwargs):  # records the prompts, then samples as usual
+        prompts.extend(prompt_ids)
+        return sample_tokens(model, prompt_ids, **kwargs)
 
-    model.generate = recording_generate
+    monkeypatch.setattr(regen, "sample_tokens", recording_sampler)
     interactions = interactions_table(3)
     hindsight = HindsightConfig(max_context_tokens=32)  # cuts the teacher prefixes, not the student ones
     score_run = ScoreRun("regen-test", "tiny", "0", round=1, reply_source="regenerated", hindsight=hindsight)
@@ -91,7 +90,8 @@ def test_regeneration_samples_from_the_scored_student_prefix_and_training_rebuil
             < len(build_sequences(row["context"], "", row["followup"], tokenizer, HindsightConfig()).teacher_prefix_ids)
         )
     # Training rebuilds the same prefixes from the stored interactions.
-    trained = build_rows(scores, interactions, tokenizer, hindsight)
-    assert [r.student_prefix_ids for r in trained] == prompts
+    sampled = regen.sample_replies(model, tokenizer, interactions, regen_cfg, hindsight, 0)
+    trained = build_rows(scores, sampled, tokenizer, hindsight)
+    assert [r.student_prefix_ids for r in trained] == prompts[: len(trained)]
     assert scores["teacher_context_truncated"].to_pylist() == [True] * 3
     assert scores["student_context_truncated"].to_pylist() == [False] * 3

@@ -15,7 +15,7 @@ from schemas import scores as scores_schema
 from schemas import training_rounds
 from tests.pipelines.conftest_scoring import make_model, make_tokenizer
 from tests.train.conftest_train import tiny_config, write_interactions, write_tiny_model
-from train import batches, data, loop, model
+from train import batches, data, loop, model, objective
 from train.config import TrainConfig
 
 pytestmark = pytest.mark.slow
@@ -86,6 +86,24 @@ def test_behaviour_logprobs_from_the_scorer_match_the_trainers_forward(tmp_path,
             batch.mask_B_T,
         ).token_B_T
     torch.testing.assert_close(logp_B_T, batch.behaviour_logp_B_T * batch.mask_B_T, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_first_step_importance_weights_are_one_for_every_precision(tmp_path, model_dir, precision):
+    write_interactions(tmp_path / "root", 8)
+    state = loop.setup_run(tiny_config(tmp_path / "root", model_dir, precision=precision))
+    scored, _ = loop.regenerate_round(state, 1)
+    order = batches.micro_batches(scored, 2, 0, 1, 1)
+    rows, entropy = loop.with_behaviour_logprobs(state.cfg, state.policy, scored, order)
+    assert entropy > 0.0
+    first = batches.collate([rows[i] for i in order[0]])
+    _, stats = objective.micro_batch_loss(state.cfg, state.policy, state.policy, first, len(order[0]))
+    logp_B_T, _ = objective.behaviour_logprobs(state.cfg, state.policy, first)
+    weights = torch.exp(logp_B_T - first.behaviour_logp_B_T)[first.mask_B_T.bool()]
+    assert (weights - 1).abs().max() <= 1e-5 and abs(stats["weight"] / stats["tokens"] - 1) <= 1e-5
+    # The scorer's float32 log-probs are not the bf16 forward's: weights against them would not start at 1.
+    gap = max(float(abs(a.behaviour_logp_T - b.behaviour_logp_T).max()) for a, b in zip(scored, rows, strict=True))
+    assert gap > 1e-3 if precision == "bfloat16" else gap <= 1e-5
 
 
 def _one_step_with_sgd(state, rows):

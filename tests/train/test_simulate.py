@@ -3,15 +3,19 @@
 import importlib.util
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from pipelines import storage
+from pipelines.io import write_table
+from schemas import training_rounds
 from tests.train.conftest_train import tiny_config, write_tiny_model
-from train import loop
+from train import loop, simulation_report
 from train import simulate as sim_stages
-from train.simulated_users import COMPLAINTS, CONTROL
+from train.simulated_users import COMPLAINTS, CONTROL, INSTRUCTIONS
 
 
 def load_generator():
@@ -57,16 +61,17 @@ def test_prompts_with_a_missing_split_or_overlap_are_refused(tmp_path):
 
 def test_config_rejects_bad_input_and_names_both_arms_of_one_experiment(tmp_path):
     with pytest.raises(ValueError, match="unknown simulated user 'polite'"):
-        sim_stages.load_simulation_config(None, str(tmp_path), 2, "polite", False)
+        sim_stages.load_simulation_config(None, str(tmp_path), 2, "polite", "preference")
     with pytest.raises(ValueError, match="--rounds 0"):
-        sim_stages.load_simulation_config(None, str(tmp_path), 0, "concise", False)
+        sim_stages.load_simulation_config(None, str(tmp_path), 0, "concise", "preference")
     config = tmp_path / "sim.toml"
     config.write_text("[train]\nlearning_rate = 1e-4\n[simulate]\nmax_words = 12\nbogus = 1\n")
     with pytest.raises(ValueError, match="unknown simulate config keys \\['bogus'\\]"):
-        sim_stages.load_simulation_config(str(config), str(tmp_path), 2, "concise", False)
+        sim_stages.load_simulation_config(str(config), str(tmp_path), 2, "concise", "preference")
     config.write_text("[train]\nlearning_rate = 1e-4\n[simulate]\nmax_words = 12\n")
-    pref, sim = sim_stages.load_simulation_config(str(config), str(tmp_path), 2, "concise", False)
-    ctrl, sim_ctrl = sim_stages.load_simulation_config(str(config), str(tmp_path), 3, "concise", True)
+    pref, sim = sim_stages.load_simulation_config(str(config), str(tmp_path), 2, "concise", "preference")
+    ctrl, sim_ctrl = sim_stages.load_simulation_config(str(config), str(tmp_path), 3, "concise", "control")
+    told, sim_told = sim_stages.load_simulation_config(str(config), str(tmp_path), 3, "concise", "instruction")
     assert (
         pref.learning_rate == 1e-4
         and sim.max_words == 12
@@ -75,29 +80,49 @@ def test_config_rejects_bad_input_and_names_both_arms_of_one_experiment(tmp_path
     assert pref.eval_fraction == 0.0 and pref.mode == "onpolicy"
     pair = sim_stages.pair_id(pref, sim)
     assert pair == sim_stages.pair_id(ctrl, sim_ctrl)  # rounds and the arm do not change the experiment
-    assert (pref.run_id, ctrl.run_id) == (f"{pair}-preference", f"{pair}-control")
+    assert (pref.run_id, ctrl.run_id, told.run_id) == (f"{pair}-preference", f"{pair}-control", f"{pair}-instruction")
+    # The instruction arm's teacher reads the instruction appended to the request; the others keep the block.
+    assert told.hindsight.template == "appended" and pref.hindsight.template == ctrl.hindsight.template == "paper"
+    assert sim_stages.experiment_of(told.run_id) == sim_stages.experiment_of(pref.run_id) == pair.rsplit("-seed", 1)[0]
+    other_seed, _ = sim_stages.load_simulation_config(str(config), str(tmp_path), 3, "concise", "control",
+                                                      {"train.seed": "1"})  # fmt: skip
+    assert sim_stages.experiment_of(other_seed.run_id) == sim_stages.experiment_of(pref.run_id)
+    assert other_seed.run_id != ctrl.run_id
+    config.write_text("[train.hindsight]\nshow_earlier_reply = true\n")
+    with pytest.raises(ValueError, match="show_earlier_reply: simulation prompts have no earlier reply"):
+        sim_stages.load_simulation_config(str(config), str(tmp_path), 2, "concise", "preference")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("control", [False, True])
-def test_a_round_writes_the_users_follow_ups_scores_them_and_trains(tmp_path, control):
+@pytest.mark.parametrize("arm", ["preference", "control", "instruction"])
+def test_a_round_writes_the_users_follow_ups_scores_them_and_trains(tmp_path, arm):
     model_dir = write_tiny_model(tmp_path / "model")
     root = str(tmp_path / "root")
     sim_stages.import_prompts(root, str(sim_stages.BUNDLED_PROMPTS))
-    cfg, sim = sim_stages.load_simulation_config(None, root, 1, "sign-off", control)
+    cfg, sim = sim_stages.load_simulation_config(None, root, 1, "sign-off", arm)
     fields = tiny_config(tmp_path, model_dir).__dict__ | {"root": root, "run_id": cfg.run_id}
+    fields |= {"hindsight": cfg.hindsight}
     cfg = type(cfg)(**fields | {"eval_fraction": 0.0, "eval_max_interactions": 0, "interactions_per_round": 4})
-    sim = sim_stages.SimulateConfig("sign-off", control, eval_prompts=3, unrelated_prompts=2)
+    sim = sim_stages.SimulateConfig("sign-off", arm, eval_prompts=3, unrelated_prompts=2, eval_max_new_tokens=6)
     simulation = sim_stages.setup_simulation(cfg, sim)
     assert simulation.held_out.num_rows == 3 and simulation.unrelated.num_rows == 2
     baseline = sim_stages.baseline_round(simulation)
     assert baseline["round"] == 0 and baseline["satisfaction"] == 0.0 and baseline["unrelated_drift_kl"] == 0.0
+    assert 0.0 <= baseline["finished_share"] <= 1.0
+    competence = storage.report_path(root, f"{sim_stages.experiment_of(cfg.run_id)}-competence", "md")
+    text = Path(competence).read_text()
+    assert all(f"| {teacher} |" in text for teacher in ("paper", "offline", "online", "appended", "instruction"))
 
     rows, metrics = sim_stages.simulate_round(simulation, 1)
     talk = pq.read_table(storage.simulation_path(root, cfg.run_id, 1)).to_pylist()
-    pool = CONTROL if control else COMPLAINTS["sign-off"]
-    # A random model never signs off: every reply draws a complaint (or its control stand-in).
+    pool = {"control": CONTROL, "preference": COMPLAINTS["sign-off"], "instruction": [INSTRUCTIONS["sign-off"]]}[arm]
+    # A random model never signs off: every reply draws a complaint (its control stand-in, or the instruction).
     assert len(talk) == 4 and all(t["followup"] in pool and not t["satisfied"] for t in talk)
+    # The scored ids are the drawn ids, whole: a reply cut at the limit has no end-of-turn marker appended.
+    for t, score in zip(talk, pq.read_table(metrics["scores_path"]).sort_by("interaction_id").to_pylist(), strict=True):
+        assert score["token_ids"] == t["response_token_ids"] and score["reply_truncated"] == (
+            not t["response_finished"]
+        )
     scores = pq.read_table(metrics["scores_path"])
     assert scores.num_rows == 4 and set(scores["reply_source"].to_pylist()) == {"regenerated"}
     assert metrics["complaint_rate"] == 1.0 and len(rows) == 4
@@ -106,22 +131,36 @@ def test_a_round_writes_the_users_follow_ups_scores_them_and_trains(tmp_path, co
     assert train_metrics["steps"] >= 1
     assert any(not b.equal(p) for b, p in zip(before, simulation.state.policy.parameters(), strict=True))
     evaluation = sim_stages.evaluate_simulation(simulation, 1)
-    assert evaluation["unrelated_drift_kl"] > 0.0 and evaluation["arm"] == sim.arm
+    assert evaluation["unrelated_drift_kl"] > 0.0 and evaluation["arm"] == sim.arm == arm
     row = loop.checkpoint_round(simulation.state, 1, {**metrics, **train_metrics, **evaluation}, datetime.now(UTC))
     stored = pq.read_table(storage.training_round_path(root, cfg.run_id, 1)).to_pylist()[0]
     assert stored["simulated_user"] == "sign-off" and stored["complaint_rate"] == 1.0 == row["complaint_rate"]
+    assert stored["arm"] == arm and stored["truncated_share"] == metrics["regen/truncated_share"]
+    assert stored["student_entropy"] > 0.0
     assert stored["unrelated_drift_kl"] == pytest.approx(evaluation["unrelated_drift_kl"])
 
 
-def test_comparison_reports_gain_and_drift_ratio_and_plots_both_arms():
-    def row(r, satisfaction, drift):
-        return {"round": r, "satisfaction": satisfaction, "median_reply_words": 20.0, "unrelated_drift_kl": drift,
-                "complaint_rate": 0.5}  # fmt: skip
+def test_report_gives_every_arm_mean_and_interval_over_seeds_and_the_gain_over_control(tmp_path):
+    root = str(tmp_path)
+    experiment = "simulate-concise-x"
 
-    rows = {"preference": [row(0, 0.1, 0.0), row(2, 0.6, 0.012)], "control": [row(0, 0.1, 0.0), row(2, 0.3, 0.01)]}
-    text = sim_stages.comparison_markdown("simulate-concise-x", rows)
-    assert "| preference | 2 | 60.0% | 20 | 0.0120 | 50% |" in text
-    assert "+30.0 points" in text and "drift preference / control = 1.20" in text
-    png = sim_stages.comparison_png("simulate-concise-x", rows)
+    def write(seed, arm, rnd, satisfaction, drift):
+        row = {"run_id": f"{experiment}-seed{seed}-{arm}", "round": rnd, "satisfaction": satisfaction,
+               "median_reply_words": 20.0, "unrelated_drift_kl": drift, "finished_share": 0.9, "arm": arm}  # fmt: skip
+        table = pa.Table.from_pylist([row], schema=training_rounds.SCHEMA)
+        write_table(table, storage.training_round_path(root, row["run_id"], rnd))
+
+    for seed, (told, ctrl) in enumerate([(0.6, 0.2), (0.7, 0.3), (0.8, 0.3)]):
+        for arm, value in (("instruction", told), ("control", ctrl)):
+            write(seed, arm, 0, 0.1, 0.0)
+            write(seed, arm, 3, value, 0.02)
+    write(0, "instruction", 3, 0.6, 0.02)
+    rows = simulation_report.experiment_rows(root, experiment)
+    assert set(rows) == {"instruction", "control"} and sorted(rows["control"]) == [0, 1, 2]
+    text = simulation_report.report_markdown(experiment, rows)
+    # Per-seed differences 40, 40, 50: mean 43.3, sd 5.77, t(2) = 4.303 → half-width 14.3.
+    assert "instruction − control satisfaction = +43.3 ± 14.3 points" in text
+    assert "| instruction | 3 | 3 | 70.0% ± 24.8 |" in text
+    png = simulation_report.report_png(experiment, rows)
     assert png.startswith(b"\x89PNG") and len(png) > 5000
-    assert "points" not in sim_stages.comparison_markdown("p", {"preference": rows["preference"], "control": []})
+    assert simulation_report.mean_interval([1.0])[0] == 1.0

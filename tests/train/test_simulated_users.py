@@ -50,7 +50,7 @@ def test_wording_is_seeded_and_varies_with_the_key():
 
 @pytest.mark.parametrize("name", USERS)
 def test_control_matches_the_complaints_rate_and_length_but_not_their_content(name):
-    preference, control = SimulatedUser(name), SimulatedUser(name, control=True)
+    preference, control = SimulatedUser(name), SimulatedUser(name, arm="control")
     replies = [LONG + " 😊\n- item", f"Short. {SIGN_OFF}", "Plain text here."] * 10
     for i, reply in enumerate(replies):
         said, ok = preference.followup(reply, 3, str(i))
@@ -67,6 +67,17 @@ def test_every_complaint_length_has_a_control_message_of_that_length():
     import random
 
     assert word_count(control_message(100, random.Random(0))) == max(lengths)  # nearest when out of range
+
+
+@pytest.mark.parametrize("name", USERS)
+def test_instruction_arm_always_tells_the_preference_and_judges_by_the_same_rule(name):
+    preference, told = SimulatedUser(name), SimulatedUser(name, arm="instruction")
+    for i, reply in enumerate([LONG + " 😊\n- item", f"Short. {SIGN_OFF}", "Plain text here."]):
+        said, ok = told.followup(reply, 3, str(i))
+        assert said == told.instruction and ok == preference.followup(reply, 3, str(i))[1]
+    assert SimulatedUser("concise", max_words=20).instruction == "Answer in one short sentence of at most 15 words."
+    with pytest.raises(ValueError, match="unknown arm 'both'"):
+        SimulatedUser(name, arm="both")
 
 
 def test_unknown_user_is_refused_with_the_known_ones():
