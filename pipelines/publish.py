@@ -5,19 +5,20 @@ over them advantages (one row per scored reply) and token_advantages (one row pe
 carries the description from `schemas/` (`select * from duckdb_columns()`). Table views read their files
 through a glob *relative to the root*, so a copied or moved root works: open it from the root
 (`cd ROOT && duckdb -readonly catalog.duckdb`) or set `file_search_path`. A table with no files yet is an
-empty view with the right columns, so every writer republishes (nightly, score workers, the trainer), and
-`afterword query` rebuilds the views when it opens the catalog. The file is rebuilt under a temporary name
-and renamed into place. `afterword query --root R "select ..."` reads it through `pipelines/query.py`.
+empty view with the right columns, so every writer republishes (nightly, score workers, the trainer). The
+file is rebuilt under a temporary name and renamed into place. `afterword query --root R "select ..."`
+(`pipelines/query.py`) builds the same views, over the files as they are now, on a connection of its own.
 """
 
 import glob
+import logging
 import os
 import tempfile
 
 import duckdb
 
 from pipelines import storage
-from pipelines.io import read_sql
+from pipelines.io import damaged_parquet_files, read_sql
 from schemas import conversations, filter_report, interactions, rejects, runs, scores, training_rounds
 
 TABLES = {
@@ -42,10 +43,15 @@ DERIVED_DESCRIPTIONS = {
     "teacher_logprob": "log p(y_i | x ⊕ o, y_<i), nats",
     "advantage": "teacher minus student log-prob of the token, nats: negative = hindsight disowns it",
 }
+log = logging.getLogger(__name__)
 
 
 def publish_catalog(root: str) -> str:
-    """(Re)create the catalog's views over the tables under `root`; returns the catalog path."""
+    """(Re)create the catalog's views over the tables under `root`; returns the catalog path.
+
+    The catalog is derived: it is built anew beside the old one and renamed over it, so a damaged old
+    catalog, or one another client holds open, never stops a writer. A damaged table file is logged by
+    name and its view still reads it (queries of that table fail naming it); the other tables publish."""
     if not os.path.isdir(root):
         raise FileNotFoundError(f"storage root {root!r} does not exist")
     path = storage.catalog_path(root)
@@ -56,7 +62,7 @@ def publish_catalog(root: str) -> str:
         with duckdb.connect(tmp) as con:
             # Relative globs resolve against the root now and wherever the root is opened later.
             con.execute("set file_search_path = ?", [os.path.abspath(root)])
-            create_views(con, root, prefix="")
+            create_views(con, root)
         os.replace(tmp, path)
     finally:
         for leftover in (tmp, tmp + ".wal"):
@@ -65,17 +71,15 @@ def publish_catalog(root: str) -> str:
     return path
 
 
-def create_views(con: duckdb.DuckDBPyConnection, root: str, prefix: str, temporary: bool = False) -> None:
-    """Every catalog view over the files under `root`, their globs written as `prefix` + glob in the root
-    (`prefix` is "" for paths relative to the root, or the root itself with its glob characters escaped)."""
-    kind = "temp view" if temporary else "view"
+def create_views(con: duckdb.DuckDBPyConnection, root: str) -> None:
+    """Every catalog view over the files under `root`, their globs relative to the root."""
     for table, module in TABLES.items():
-        pattern = prefix + storage.table_pattern(table)
+        pattern = storage.table_pattern(table)
         found = glob.glob(storage.table_glob(root, table))
-        con.execute(f"create or replace {kind} {table} as {_table_select(con, module.SCHEMA, pattern, found)}")
+        con.execute(f"create or replace view {table} as {_table_select(con, module.SCHEMA, pattern, found)}")
     for view in DERIVED_VIEWS:
-        con.execute(f"create or replace {kind} {view} as {read_sql(view)}")
-    _comment_columns(con)
+        con.execute(f"create or replace view {view} as {read_sql(view)}")
+    comment_columns(con)
 
 
 def _table_select(con: duckdb.DuckDBPyConnection, schema, pattern: str, found: list[str]) -> str:
@@ -87,12 +91,29 @@ def _table_select(con: duckdb.DuckDBPyConnection, schema, pattern: str, found: l
         # DDL takes no bound parameters; the view names are ours and the path a quoted literal.
         literal = "'" + pattern.replace("'", "''") + "'"
         source = f"read_parquet({literal}, hive_partitioning = false, union_by_name = true)"
-        present = {row[0] for row in con.sql(f"describe select * from {source}").fetchall()}
+        present = _columns_present(con, source, found)
     columns = [name if name in present else f"cast(null as {types[name]}) as {name}" for name in schema.names]
     return f"select {', '.join(columns)} from {source}"
 
 
-def _comment_columns(con: duckdb.DuckDBPyConnection) -> None:
+def _columns_present(con: duckdb.DuckDBPyConnection, source: str, found: list[str]) -> set[str]:
+    """The columns the files behind `source` hold; damaged files are logged and left out of the count."""
+    try:
+        return {row[0] for row in con.sql(f"describe select * from {source}").fetchall()}
+    except duckdb.Error:
+        damaged = damaged_parquet_files(found)
+        if not damaged:
+            raise
+    for path, reason in damaged.items():
+        log.warning("%s is damaged (%s): restore it, or move it out of the root and rerun what wrote it", path, reason)
+    readable = [path for path in found if path not in damaged]
+    if not readable:
+        return set()
+    relation = con.read_parquet(readable, hive_partitioning=False, union_by_name=True)
+    return set(relation.columns)
+
+
+def comment_columns(con: duckdb.DuckDBPyConnection) -> None:
     """COMMENT ON every view column: the table's schema description, else the derived views' own."""
     by_column = {}
     for module in TABLES.values():
