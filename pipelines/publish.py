@@ -14,8 +14,11 @@ import glob
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import duckdb
+import pyarrow.parquet as pq
 
 from pipelines import storage
 from pipelines.io import damaged_parquet_files, read_sql
@@ -51,7 +54,7 @@ def publish_catalog(root: str) -> str:
 
     The catalog is derived: it is built anew beside the old one and renamed over it, so a damaged old
     catalog, or one another client holds open, never stops a writer. A damaged table file is logged by
-    name and its view still reads it (queries of that table fail naming it); the other tables publish."""
+    name and the catalog still published: its view reads the file, so reading that table names it."""
     if not os.path.isdir(root):
         raise FileNotFoundError(f"storage root {root!r} does not exist")
     path = storage.catalog_path(root)
@@ -59,16 +62,63 @@ def publish_catalog(root: str) -> str:
     os.close(handle)
     os.unlink(tmp)  # DuckDB must create the file itself
     try:
-        with duckdb.connect(tmp) as con:
+        try:
             # Relative globs resolve against the root now and wherever the root is opened later.
-            con.execute("set file_search_path = ?", [os.path.abspath(root)])
-            create_views(con, root)
+            _build_catalog(tmp, root, os.path.abspath(root))
+        except duckdb.Error:
+            damaged = damaged_parquet_files(catalog_files(root))
+            if not damaged:
+                raise
+            for file, reason in damaged.items():
+                log.warning(
+                    "%s is damaged (%s): the catalog is published and reading its table names the file; restore "
+                    "it, or move it out of the root and rerun what wrote it",
+                    file,
+                    reason,
+                )
+            _remove_database(tmp)
+            with _stand_in_root(root, damaged) as stand_in:
+                _build_catalog(tmp, root, stand_in)
         os.replace(tmp, path)
     finally:
-        for leftover in (tmp, tmp + ".wal"):
-            if os.path.exists(leftover):
-                os.unlink(leftover)
+        _remove_database(tmp)
     return path
+
+
+def catalog_files(root: str) -> list[str]:
+    """Every Parquet file the catalog's tables read under `root`."""
+    return sorted(path for table in TABLES for path in glob.glob(storage.table_glob(root, table)))
+
+
+def _build_catalog(path: str, root: str, bind_root: str) -> None:
+    """The catalog's views in a new database at `path`, bound against the files under `bind_root`."""
+    with duckdb.connect(path) as con:
+        con.execute("set file_search_path = ?", [bind_root])
+        create_views(con, root)
+
+
+@contextmanager
+def _stand_in_root(root: str, damaged: dict[str, str]) -> Iterator[str]:
+    """A folder laid out like `root`'s tables: links to its readable files, an empty file of the table's
+    schema for each damaged one. The views bind there (DuckDB reads every footer when a view is made) and
+    keep their root-relative globs, so they read the real root, the damaged file included."""
+    absolute_root = os.path.abspath(root)
+    with tempfile.TemporaryDirectory(prefix="afterword-publish-") as folder:
+        for table, module in TABLES.items():
+            for file in glob.glob(storage.table_glob(root, table)):
+                stand_in = os.path.join(folder, os.path.relpath(file, absolute_root))
+                os.makedirs(os.path.dirname(stand_in), exist_ok=True)
+                if file in damaged:
+                    pq.write_table(module.SCHEMA.empty_table(), stand_in)
+                else:
+                    os.symlink(file, stand_in)
+        yield folder
+
+
+def _remove_database(path: str) -> None:
+    for leftover in (path, path + ".wal"):
+        if os.path.exists(leftover):
+            os.unlink(leftover)
 
 
 def create_views(con: duckdb.DuckDBPyConnection, root: str) -> None:
@@ -91,26 +141,9 @@ def _table_select(con: duckdb.DuckDBPyConnection, schema, pattern: str, found: l
         # DDL takes no bound parameters; the view names are ours and the path a quoted literal.
         literal = "'" + pattern.replace("'", "''") + "'"
         source = f"read_parquet({literal}, hive_partitioning = false, union_by_name = true)"
-        present = _columns_present(con, source, found)
+        present = {row[0] for row in con.sql(f"describe select * from {source}").fetchall()}
     columns = [name if name in present else f"cast(null as {types[name]}) as {name}" for name in schema.names]
     return f"select {', '.join(columns)} from {source}"
-
-
-def _columns_present(con: duckdb.DuckDBPyConnection, source: str, found: list[str]) -> set[str]:
-    """The columns the files behind `source` hold; damaged files are logged and left out of the count."""
-    try:
-        return {row[0] for row in con.sql(f"describe select * from {source}").fetchall()}
-    except duckdb.Error:
-        damaged = damaged_parquet_files(found)
-        if not damaged:
-            raise
-    for path, reason in damaged.items():
-        log.warning("%s is damaged (%s): restore it, or move it out of the root and rerun what wrote it", path, reason)
-    readable = [path for path in found if path not in damaged]
-    if not readable:
-        return set()
-    relation = con.read_parquet(readable, hive_partitioning=False, union_by_name=True)
-    return set(relation.columns)
 
 
 def comment_columns(con: duckdb.DuckDBPyConnection) -> None:

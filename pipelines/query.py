@@ -26,7 +26,7 @@ import pyarrow.dataset as ds
 
 from pipelines import storage
 from pipelines.io import damaged_parquet_error, read_sql
-from pipelines.publish import DERIVED_VIEWS, TABLES, comment_columns
+from pipelines.publish import DERIVED_VIEWS, TABLES, catalog_files, comment_columns
 from pipelines.sources import InputError
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,9 @@ def query_catalog(root: str, sql: str, max_rows: int = 0) -> tuple[list[str], li
         return columns, rows[:max_rows] if more else rows, more
     except duckdb.Error as error:
         # A damaged table file surfaces as a failed Arrow read: name the file and the fix, not the stream.
-        damaged = damaged_parquet_error(table_files(root)) if isinstance(error, duckdb.InvalidInputException) else None
+        damaged = (
+            damaged_parquet_error(catalog_files(root)) if isinstance(error, duckdb.InvalidInputException) else None
+        )
         denied = isinstance(error, duckdb.PermissionException)
         hint = " (no statement here reads or writes a file: query the views)" if denied else ""
         raise (damaged or InputError(f"query failed: {_first_line(error)}{hint}")) from error
@@ -96,11 +98,6 @@ def open_catalog(root: str) -> duckdb.DuckDBPyConnection:
         con.close()
         raise
     return con
-
-
-def table_files(root: str) -> list[str]:
-    """Every Parquet file the catalog's tables read under `root`."""
-    return sorted(path for table in TABLES for path in glob.glob(storage.table_glob(root, table)))
 
 
 def json_value(value: object) -> object:
