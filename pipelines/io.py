@@ -1,4 +1,5 @@
-"""The shared I/O helpers: atomic Parquet/JSON writes, DuckDB views over Parquet, running `.sql` files.
+"""The shared I/O helpers: atomic Parquet/JSON writes, DuckDB views over Parquet (a damaged file named with
+its fix), running `.sql` files.
 
 Every write goes to a temporary name in the destination folder and is renamed into place, so a reader
 never sees half a file and a killed run leaves either the old file or the new one.
@@ -123,8 +124,8 @@ def damaged_parquet_error(paths: Iterable[str]) -> DamagedFileError | None:
     path, reason = next(iter(damaged.items()))
     others = f" (and {len(damaged) - 1} more damaged file(s))" if len(damaged) > 1 else ""
     return DamagedFileError(
-        f"{path} is damaged{others}: {reason}. Restore it from a copy, or move it out of the root and rerun "
-        "what wrote it (a night's tables: `afterword nightly --replace --date <night>`)"
+        f"{path} is damaged{others}: {reason.rstrip('.')}. Restore it from a copy, or rerun what wrote it "
+        "(a night's table: that night's `afterword nightly ... --replace`, which rewrites it)"
     )
 
 

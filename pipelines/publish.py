@@ -72,7 +72,7 @@ def publish_catalog(root: str) -> str:
             for file, reason in damaged.items():
                 log.warning(
                     "%s is damaged (%s): the catalog is published and reading its table names the file; restore "
-                    "it, or move it out of the root and rerun what wrote it",
+                    "it from a copy, or rerun what wrote it (a night's table: that night's nightly --replace)",
                     file,
                     reason,
                 )
