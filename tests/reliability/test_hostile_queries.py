@@ -110,13 +110,11 @@ def test_case_1_explain_analyze_copy_through_the_cli_forges_nothing(root, table)
     result = afterword("query", "--root", str(root), sql, cwd=root.parent)
     assert result.returncode == 2, result.stdout
     assert "file" in one_line(result.stderr)
-    assert target.read_bytes() == before
-    # What a trainer reads next is the stored table, not a forged one.
-    assert "POISONED" not in pq.read_table(target).to_pandas().to_string()
+    assert target.read_bytes() == before  # what a trainer reads next is the stored table, not a forged one
 
 
 def wrapped_writes(root: Path) -> list[str]:
-    """The same write, wrapped every way DuckDB's grammar allows a query to carry one."""
+    """Writes wrapped in the statements DuckDB lets carry one, plus the other ways out of the connection."""
     target = targets(root)["conversations"]
     copy = f"copy ({FORGERIES['conversations']}) to '{target}' (format parquet)"
     return [
@@ -129,6 +127,9 @@ def wrapped_writes(root: Path) -> list[str]:
         f"explain analyze export database '{root / 'conversations'}'",
         f"explain analyze copy conversations to '{target.parent}' (format parquet, overwrite_or_ignore)",
         f"explain analyze copy conversations to '{root / 'nights' / 'forged.parquet'}'",
+        "explain analyze create persistent secret forged (type http)",  # would write ~/.duckdb/stored_secrets
+        "explain analyze install httpfs",
+        "explain analyze set enable_external_access = true",
     ]
 
 
@@ -154,12 +155,12 @@ READS = {
 
 
 @pytest.mark.parametrize("sql", sorted(READS))
-def test_case_1_and_7_reads_of_every_shape_run(built_root, sql, capsys):
+def test_case_1_and_7_reads_of_every_shape_still_run(built_root, sql, capsys):
     code, out, err = run(["query", "--root", str(built_root), "--format", "csv", "--max-rows", "0", sql], capsys)
     assert code == 0, err
     assert READS[sql] in out
     # The table printer too (settings' values hold `[/...]`-like lists, which rich once read as markup).
-    code, out, err = run(["query", "--root", str(built_root), sql], capsys)
+    code, out, err = run(["query", "--root", str(built_root), "--max-rows", "5", sql], capsys)
     assert code == 0 and out, err
 
 
@@ -250,7 +251,7 @@ def test_case_7_a_negative_row_limit_is_one_line(built_root, capsys):
 COUNT = "select count(*) as n from interactions"
 
 
-def count_interactions(root: Path, capsys) -> tuple[int, str]:
+def count_interactions(root: Path, capsys) -> tuple[int, int | None, str]:
     code, out, err = run(["query", "--root", str(root), "--format", "json", COUNT], capsys)
     return code, (strict_json(out)[0]["n"] if code == 0 else None), err
 
@@ -321,11 +322,16 @@ def test_case_8_a_truncated_table_file_is_named_and_other_tables_still_read(root
             con.sql("select count(*) from conversations").fetchall()
 
 
+def published_bytes(root: Path) -> dict[Path, bytes]:
+    """Every file under the root but the staging folder (resumable work, not published)."""
+    return {path: path.read_bytes() for path in root.rglob("*") if path.is_file() and "_staging" not in path.parts}
+
+
 @pytest.mark.slow
 def test_case_8_another_nights_run_over_a_truncated_old_night_is_one_line(root):
     damaged = targets(root)["conversations"]
     truncate_to_half(damaged)
-    published = {path: path.read_bytes() for path in root.rglob("*") if path.is_file() and "_staging" not in path.parts}
+    published = published_bytes(root)
     result = afterword(
         "nightly", "--input", str(SAMPLE), "--root", str(root), "--date", "2026-11-28", "--no-score", cwd=root.parent
     )
@@ -333,9 +339,7 @@ def test_case_8_another_nights_run_over_a_truncated_old_night_is_one_line(root):
     line = one_line(result.stderr)
     assert line.startswith("afterword nightly: error:") and str(damaged) in line and "--replace" in line
     # Nothing published changed; what the run did is staged for its rerun.
-    assert {
-        path: path.read_bytes() for path in root.rglob("*") if path.is_file() and "_staging" not in path.parts
-    } == published
+    assert published_bytes(root) == published
 
 
 # ------------------------------------------------------------------ case 9: a root that is a file
