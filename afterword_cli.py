@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from flows.progress import progress_bars
 from pipelines.configs import add_config_flags, flag_settings
@@ -222,7 +223,7 @@ def run_report(root: str, run: str | None, out: str | None) -> None:
 
 
 def print_query(root: str, sql: str, title: str | None = None, fmt: str = "table", max_rows: int = 0) -> None:
-    from pipelines.query import query_catalog
+    from pipelines.query import json_value, query_catalog
 
     columns, rows, more = query_catalog(root, sql, max_rows)
     if fmt == "csv":
@@ -230,15 +231,17 @@ def print_query(root: str, sql: str, title: str | None = None, fmt: str = "table
         writer.writerow(columns)
         writer.writerows(rows)
     elif fmt == "json":
-        records = [dict(zip(columns, row, strict=True)) for row in rows]
-        sys.stdout.write(json.dumps(records, default=str, ensure_ascii=False, indent=1) + "\n")
+        # Keys in column order; a repeated column name keeps its last value, as any JSON object would.
+        records = [{column: json_value(value) for column, value in zip(columns, row, strict=True)} for row in rows]
+        sys.stdout.write(json.dumps(records, ensure_ascii=False, allow_nan=False, indent=1) + "\n")
     else:
         table = Table(title=title)
         for column in columns:
             # A header is never squeezed below its own width; long cell text wraps instead.
-            table.add_column(column, min_width=len(column), overflow="fold")
+            table.add_column(Text(column), min_width=len(column), overflow="fold")
         for row in rows:
-            table.add_row(*("" if value is None else str(value) for value in row))
+            # Text, not markup: chat logs are full of `[/INST]` and `[bold]`.
+            table.add_row(*(Text("" if value is None else str(value)) for value in row))
         console.print(table)
     if more:
         print(f"(showing the first {max_rows} rows; --max-rows 0 shows all)", file=sys.stderr)
@@ -419,12 +422,13 @@ def main(argv: list[str] | None = None) -> int:
     # Only the chosen subcommand's config modules load: `query` and `report` start in a fraction of a second.
     args = build_parser(next((word for word in argv if not word.startswith("-")), None)).parse_args(argv)
     configure_environment()
+    from pipelines.io import DamagedFileError
     from pipelines.lock import RootLockedError
     from pipelines.sources import InputError
 
     try:
         args.handler(args)
-    except (InputError, RootLockedError) as error:
+    except (InputError, RootLockedError, DamagedFileError) as error:
         # A known mistake: one line naming the fix, no traceback.
         print(f"afterword {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
-"""The shared I/O helpers: atomic Parquet/JSON writes, DuckDB views over Parquet, running `.sql` files.
+"""The shared I/O helpers: atomic Parquet/JSON writes, DuckDB views over Parquet (a damaged file named with
+its fix), running `.sql` files.
 
 Every write goes to a temporary name in the destination folder and is renamed into place, so a reader
 never sees half a file and a killed run leaves either the old file or the new one.
@@ -100,11 +101,46 @@ def write_json(payload: dict, path: str | os.PathLike) -> None:
     write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n", path)
 
 
+class DamagedFileError(ValueError):
+    """A stored Parquet file cannot be read (truncated, overwritten): the message names it and the fix."""
+
+
+def damaged_parquet_files(paths: Iterable[str]) -> dict[str, str]:
+    """The files among `paths` whose Parquet footer cannot be read, each with the reader's reason."""
+    damaged = {}
+    for path in paths:
+        try:
+            pq.read_metadata(path)
+        except (OSError, pa.ArrowException) as error:  # ArrowInvalid for a cut footer, OSError for I/O
+            damaged[path] = str(error).strip().splitlines()[0]
+    return damaged
+
+
+def damaged_parquet_error(paths: Iterable[str]) -> DamagedFileError | None:
+    """A one-line error naming the first damaged file among `paths` and the fix; None when all read."""
+    damaged = damaged_parquet_files(paths)
+    if not damaged:
+        return None
+    path, reason = next(iter(damaged.items()))
+    others = f" (and {len(damaged) - 1} more damaged file(s))" if len(damaged) > 1 else ""
+    return DamagedFileError(
+        f"{path} is damaged{others}: {reason.rstrip('.')}. Restore it from a copy, or rerun what wrote it "
+        "(a night's table: that night's `afterword nightly ... --replace`, which rewrites it)"
+    )
+
+
 def parquet_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str], schema: pa.Schema) -> None:
     """Create view `name` over Parquet files; with no files, an empty view with the table's schema."""
     if files:
         # Partition values are stored as columns in the files; no hive parsing of folder names.
-        con.read_parquet(sorted(files), hive_partitioning=False, union_by_name=True).create_view(name)
+        try:
+            relation = con.read_parquet(sorted(files), hive_partitioning=False, union_by_name=True)
+        except duckdb.Error as error:
+            damaged = damaged_parquet_error(files)
+            if damaged is None:
+                raise
+            raise damaged from error
+        relation.create_view(name)
     else:
         con.from_arrow(schema.empty_table()).create_view(name)
 

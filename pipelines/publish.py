@@ -5,19 +5,23 @@ over them advantages (one row per scored reply) and token_advantages (one row pe
 carries the description from `schemas/` (`select * from duckdb_columns()`). Table views read their files
 through a glob *relative to the root*, so a copied or moved root works: open it from the root
 (`cd ROOT && duckdb -readonly catalog.duckdb`) or set `file_search_path`. A table with no files yet is an
-empty view with the right columns, so every writer republishes (nightly, score workers, the trainer), and
-`afterword query` rebuilds the views when it opens the catalog. The file is rebuilt under a temporary name
-and renamed into place. `afterword query --root R "select ..."` reads it through `pipelines/query.py`.
+empty view with the right columns, so every writer republishes (nightly, score workers, the trainer). The
+file is rebuilt under a temporary name and renamed into place. `afterword query --root R "select ..."`
+(`pipelines/query.py`) builds the same views, over the files as they are now, on a connection of its own.
 """
 
 import glob
+import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import duckdb
+import pyarrow.parquet as pq
 
 from pipelines import storage
-from pipelines.io import read_sql
+from pipelines.io import damaged_parquet_files, read_sql
 from schemas import conversations, filter_report, interactions, rejects, runs, scores, training_rounds
 
 TABLES = {
@@ -42,10 +46,15 @@ DERIVED_DESCRIPTIONS = {
     "teacher_logprob": "log p(y_i | x ⊕ o, y_<i), nats",
     "advantage": "teacher minus student log-prob of the token, nats: negative = hindsight disowns it",
 }
+log = logging.getLogger(__name__)
 
 
 def publish_catalog(root: str) -> str:
-    """(Re)create the catalog's views over the tables under `root`; returns the catalog path."""
+    """(Re)create the catalog's views over the tables under `root`; returns the catalog path.
+
+    The catalog is derived: it is built anew beside the old one and renamed over it, so a damaged old
+    catalog, or one another client holds open, never stops a writer. A damaged table file is logged by
+    name and the catalog still published: its view reads the file, so reading that table names it."""
     if not os.path.isdir(root):
         raise FileNotFoundError(f"storage root {root!r} does not exist")
     path = storage.catalog_path(root)
@@ -53,29 +62,74 @@ def publish_catalog(root: str) -> str:
     os.close(handle)
     os.unlink(tmp)  # DuckDB must create the file itself
     try:
-        with duckdb.connect(tmp) as con:
+        try:
             # Relative globs resolve against the root now and wherever the root is opened later.
-            con.execute("set file_search_path = ?", [os.path.abspath(root)])
-            create_views(con, root, prefix="")
+            _build_catalog(tmp, root, os.path.abspath(root))
+        except duckdb.Error:
+            damaged = damaged_parquet_files(catalog_files(root))
+            if not damaged:
+                raise
+            for file, reason in damaged.items():
+                log.warning(
+                    "%s is damaged (%s): the catalog is published and reading its table names the file; restore "
+                    "it from a copy, or rerun what wrote it (a night's table: that night's nightly --replace)",
+                    file,
+                    reason,
+                )
+            _remove_database(tmp)
+            with _stand_in_root(root, damaged) as stand_in:
+                _build_catalog(tmp, root, stand_in)
         os.replace(tmp, path)
     finally:
-        for leftover in (tmp, tmp + ".wal"):
-            if os.path.exists(leftover):
-                os.unlink(leftover)
+        _remove_database(tmp)
     return path
 
 
-def create_views(con: duckdb.DuckDBPyConnection, root: str, prefix: str, temporary: bool = False) -> None:
-    """Every catalog view over the files under `root`, their globs written as `prefix` + glob in the root
-    (`prefix` is "" for paths relative to the root, or the root itself with its glob characters escaped)."""
-    kind = "temp view" if temporary else "view"
+def catalog_files(root: str) -> list[str]:
+    """Every Parquet file the catalog's tables read under `root`."""
+    return sorted(path for table in TABLES for path in glob.glob(storage.table_glob(root, table)))
+
+
+def _build_catalog(path: str, root: str, bind_root: str) -> None:
+    """The catalog's views in a new database at `path`, bound against the files under `bind_root`."""
+    with duckdb.connect(path) as con:
+        con.execute("set file_search_path = ?", [bind_root])
+        create_views(con, root)
+
+
+@contextmanager
+def _stand_in_root(root: str, damaged: dict[str, str]) -> Iterator[str]:
+    """A folder laid out like `root`'s tables: links to its readable files, an empty file of the table's
+    schema for each damaged one. The views bind there (DuckDB reads every footer when a view is made) and
+    keep their root-relative globs, so they read the real root, the damaged file included."""
+    absolute_root = os.path.abspath(root)
+    with tempfile.TemporaryDirectory(prefix="afterword-publish-") as folder:
+        for table, module in TABLES.items():
+            for file in glob.glob(storage.table_glob(root, table)):
+                stand_in = os.path.join(folder, os.path.relpath(file, absolute_root))
+                os.makedirs(os.path.dirname(stand_in), exist_ok=True)
+                if file in damaged:
+                    pq.write_table(module.SCHEMA.empty_table(), stand_in)
+                else:
+                    os.symlink(file, stand_in)
+        yield folder
+
+
+def _remove_database(path: str) -> None:
+    for leftover in (path, path + ".wal"):
+        if os.path.exists(leftover):
+            os.unlink(leftover)
+
+
+def create_views(con: duckdb.DuckDBPyConnection, root: str) -> None:
+    """Every catalog view over the files under `root`, their globs relative to the root."""
     for table, module in TABLES.items():
-        pattern = prefix + storage.table_pattern(table)
+        pattern = storage.table_pattern(table)
         found = glob.glob(storage.table_glob(root, table))
-        con.execute(f"create or replace {kind} {table} as {_table_select(con, module.SCHEMA, pattern, found)}")
+        con.execute(f"create or replace view {table} as {_table_select(con, module.SCHEMA, pattern, found)}")
     for view in DERIVED_VIEWS:
-        con.execute(f"create or replace {kind} {view} as {read_sql(view)}")
-    _comment_columns(con)
+        con.execute(f"create or replace view {view} as {read_sql(view)}")
+    comment_columns(con)
 
 
 def _table_select(con: duckdb.DuckDBPyConnection, schema, pattern: str, found: list[str]) -> str:
@@ -92,7 +146,7 @@ def _table_select(con: duckdb.DuckDBPyConnection, schema, pattern: str, found: l
     return f"select {', '.join(columns)} from {source}"
 
 
-def _comment_columns(con: duckdb.DuckDBPyConnection) -> None:
+def comment_columns(con: duckdb.DuckDBPyConnection) -> None:
     """COMMENT ON every view column: the table's schema description, else the derived views' own."""
     by_column = {}
     for module in TABLES.values():

@@ -1,26 +1,45 @@
-"""Analyst queries against the catalog: one read-only statement, no access outside the root's tables.
+"""Analyst queries against the root's tables: one statement, on a connection that cannot open a file.
 
-Opens `<root>/catalog.duckdb` read-only, rebuilds its views over the files the root holds now (so a moved
-root, or a table written since the last publish, reads right), then locks the connection down: file access
-only under the table folders (`allowed_directories` + `enable_external_access = false`) and the
-configuration locked. Only SELECT-like statements run (`copy`, `export`, `pragma`, `set`, `attach`, DDL
-and DML are refused before anything executes). `afterword query --root R "select ..."` calls it.
+The analyst's SQL runs on a fresh in-memory DuckDB that holds the catalog's views (same names, columns and
+comments as `<root>/catalog.duckdb`), but whose tables are read-only Arrow datasets over the Parquet files
+the root holds now, handed over before file access is switched off entirely (`enable_external_access =
+false`, no allowed directories; configuration locked). So no statement, whatever wraps it (`explain analyze
+copy ...`, a pivot, a CTE), can write or read a file: DuckDB itself refuses, not a list of words. The
+statement-type check only turns the plain mistakes (copy, set, attach, DDL, DML) into a clearer message.
+`afterword query --root R "select ..."` calls it.
 """
 
+import base64
+import datetime
 import glob
+import json
+import logging
+import math
 import os
+import secrets
+import tempfile
+import uuid
+from decimal import Decimal
 
 import duckdb
+import pyarrow.dataset as ds
 
 from pipelines import storage
-from pipelines.publish import TABLES, create_views
+from pipelines.io import damaged_parquet_error, read_sql
+from pipelines.publish import DERIVED_VIEWS, TABLES, catalog_files, comment_columns
 from pipelines.sources import InputError
 
-READ_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)  # describe/show/summarize are SELECT
+log = logging.getLogger(__name__)
+
+# describe/show/summarize parse as SELECT; a pivot over values it has to look up first is a MULTI statement.
+READ_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN, duckdb.StatementType.MULTI)
+DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file (after the header's checksum)
 
 
 def query_catalog(root: str, sql: str, max_rows: int = 0) -> tuple[list[str], list[tuple], bool]:
-    """Run one read-only query; returns column names, at most `max_rows` rows (0 = all) and whether more exist."""
+    """Run one query; returns column names, at most `max_rows` rows (0 = all) and whether more exist."""
+    if max_rows < 0:
+        raise InputError(f"--max-rows {max_rows}: expected 0 (every row) or a positive number of rows")
     con = open_catalog(root)
     try:
         statements = con.extract_statements(sql)
@@ -34,28 +53,46 @@ def query_catalog(root: str, sql: str, max_rows: int = 0) -> tuple[list[str], li
         more = bool(max_rows) and len(rows) > max_rows
         return columns, rows[:max_rows] if more else rows, more
     except duckdb.Error as error:
-        raise InputError(f"query failed: {_first_line(error)}") from error
+        # A damaged table file surfaces as a failed Arrow read: name the file and the fix, not the stream.
+        damaged = (
+            damaged_parquet_error(catalog_files(root)) if isinstance(error, duckdb.InvalidInputException) else None
+        )
+        denied = isinstance(error, duckdb.PermissionException)
+        hint = " (no statement here reads or writes a file: query the views)" if denied else ""
+        raise (damaged or InputError(f"query failed: {_first_line(error)}{hint}")) from error
     finally:
         con.close()
 
 
 def open_catalog(root: str) -> duckdb.DuckDBPyConnection:
-    """The catalog read-only, views rebuilt over the root's files, file access confined to its tables."""
+    """An in-memory connection holding the catalog's views over the root's files, unable to open any file."""
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise InputError(f"storage root {root!r} is a file, not a folder: pass the --root a nightly run wrote")
     if not os.path.isdir(root):
         raise InputError(f"storage root {root!r} does not exist: pass the --root a nightly run wrote")
     path = storage.catalog_path(root)
     if not os.path.exists(path):
         raise InputError(f"no catalog at {path}: run `afterword nightly --root {root} ...` first")
-    absolute_root = os.path.abspath(root)
-    con = duckdb.connect(path, read_only=True)
+    if not _is_duckdb_file(path):
+        # Queries here read the tables, not the catalog; other DuckDB clients open the catalog.
+        log.warning(
+            "%s is not a DuckDB database (damaged?): other DuckDB clients cannot open it; the next writer "
+            "(`afterword nightly`, `afterword score`) rebuilds it",
+            path,
+        )
+    # Spills go to a folder of this connection's own (DuckDB removes it on close), never the current folder.
+    spill = os.path.join(tempfile.gettempdir(), f"afterword-query-{os.getpid()}-{secrets.token_hex(4)}")
+    con = duckdb.connect(":memory:", config={"temp_directory": spill})
     try:
-        # Temporary views shadow the published ones and read the files under this root as it is now.
-        create_views(con, root, prefix=glob.escape(absolute_root) + os.sep, temporary=True)
-        # The views name the root with its glob characters escaped (`root[1]` is `root[[]1]`): both spellings.
-        roots = {absolute_root, glob.escape(absolute_root)}
-        folders = sorted({_table_folder(r, table) for r in roots for table in TABLES})
-        con.execute("set allowed_directories = ?", [folders])
-        con.execute("set enable_external_access = false")
+        for table, module in TABLES.items():
+            # Files missing a column read it as null; the dataset opens no file until a query scans it.
+            files = sorted(glob.glob(storage.table_glob(root, table)))
+            con.register(table, ds.dataset(files, schema=module.SCHEMA, format="parquet"))
+        for view in DERIVED_VIEWS:
+            con.execute(f"create temp view {view} as {read_sql(view)}")
+        comment_columns(con)
+        con.execute("set python_enable_replacements = false")  # no Python variable is a table either
+        con.execute("set enable_external_access = false")  # with no allowed directories: no file at all
         con.execute("set lock_configuration = true")
     except BaseException:
         con.close()
@@ -63,9 +100,47 @@ def open_catalog(root: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _table_folder(absolute_root: str, table: str) -> str:
-    """The folder under which every file of `table` lives (the part of its glob before the first wildcard)."""
-    return os.path.join(absolute_root, storage.table_pattern(table).split(os.sep)[0]) + os.sep
+def json_value(value: object) -> object:
+    """A query result value as RFC 8259 JSON allows: NaN/±Infinity → null, blobs → base64, dates and times
+    → ISO 8601, intervals → ISO 8601 durations, decimals → numbers, UUIDs → text, map keys → text."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return float(value) if value.is_finite() else None
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, datetime.date | datetime.time):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return _iso_duration(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {_json_key(key): json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(item) for item in value]
+    return value  # str, int (any size), bool, None
+
+
+def _json_key(key: object) -> str:
+    """A MAP key as an object member name: text as it is, anything else as its JSON text."""
+    ready = json_value(key)
+    return ready if isinstance(ready, str) else json.dumps(ready, allow_nan=False)
+
+
+def _iso_duration(value: datetime.timedelta) -> str:
+    """`P1DT3.5S`-style duration; DuckDB hands months over as 30 days."""
+    micros = value // datetime.timedelta(microseconds=1)
+    sign, micros = ("-" if micros < 0 else ""), abs(micros)
+    days, micros = divmod(micros, 86_400_000_000)
+    seconds, micros = divmod(micros, 1_000_000)
+    fraction = f".{micros:06d}".rstrip("0") if micros else ""
+    return f"{sign}P{days}DT{seconds}{fraction}S"
+
+
+def _is_duckdb_file(path: str) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(12)[8:12] == DUCKDB_MAGIC
 
 
 def _first_line(error: Exception) -> str:
