@@ -61,7 +61,8 @@ TRAIN_DEFAULTS = {
         "max_new_tokens": 40,  # ~30 words: a reply cut here still breaks the concise user's 20-word limit
         "batch_size": 32,  # one generate() call per round's prompts (CPU throughput grows with batch)
     },
-    "learning_rate": 2e-5,  # 5e-5 shortened replies in one round but broke them into gibberish (KL 0.68)
+    # 2e-5 took the instruction arm to 91% in 2 rounds but drift to 0.48 nats/token; 5e-5 broke replies (KL 0.68)
+    "learning_rate": 1e-5,
     "warmup_fraction": 0.0,
     "micro_batch_size": 4,
     "accumulation_steps": 1,  # 8 optimizer steps per round
@@ -229,11 +230,13 @@ def simulate_round(simulation: Simulation, round_index: int) -> tuple[list[data.
         storage.score_shard_path(cfg.root, state.run_id, round_index, 0, 1),
         storage.simulation_path(cfg.root, state.run_id, round_index),
     )
+    timings = {"time/sample_s": 0.0, "time/score_s": 0.0}
     if os.path.exists(shard) and os.path.exists(talk):  # an interrupted round: same weights and seed, same rows
         dialogue, scores = pq.read_table(talk), pq.read_table(shard)
     else:
-        seed = loop.sampling_seed(cfg, round_index)
+        seed, stage_started = loop.sampling_seed(cfg, round_index), time.perf_counter()
         sampled = sample_replies(state.policy, state.tokenizer, chosen, cfg.regen, cfg.hindsight, seed)
+        timings["time/sample_s"], stage_started = time.perf_counter() - stage_started, time.perf_counter()
         dialogue = with_followups(sampled, user, cfg.seed, round_index)
         write_table(dialogue, talk)
         was_training = state.policy.training
@@ -242,6 +245,7 @@ def simulate_round(simulation: Simulation, round_index: int) -> tuple[list[data.
         scores = score_interactions(dialogue, scorer, state.tokenizer, score_run)
         state.policy.train(was_training)
         write_table(scores, shard)
+        timings["time/score_s"] = time.perf_counter() - stage_started
     satisfied = dialogue["satisfied"].to_pylist()
     metrics = {
         "regen/replies": len(ids),
@@ -250,6 +254,7 @@ def simulate_round(simulation: Simulation, round_index: int) -> tuple[list[data.
         / max(pc.sum(scores["n_tokens"]).as_py() or 0, 1),
         **loop.reply_counts(scores),
         "complaint_rate": 1.0 - sum(satisfied) / max(len(satisfied), 1),
+        **timings,
         "time/regen_s": time.perf_counter() - started,
     }
     return data.build_rows(scores, dialogue, state.tokenizer, cfg.hindsight), metrics
@@ -336,15 +341,18 @@ def baseline_round(simulation: Simulation) -> dict:
 
 
 def check_teacher(simulation: Simulation, sampled: pa.Table) -> str:
-    """Once per experiment: the teacher-competence table of every template on the round-0 replies.
+    """Once per experiment: the teacher-competence table of every template on `competence_replies` of the
+    round-0 replies (a stable sample).
 
     Written to `reports/<experiment>-competence.md` by whichever arm starts first (every arm starts from the
     same weights and draws the same replies); returns its path.
     """
     state, cfg, user = simulation.state, simulation.state.cfg, simulation.sim.simulated_user
     path = storage.report_path(cfg.root, f"{experiment_of(state.run_id)}-competence", "md")
-    if not os.path.exists(path):
+    replies = simulation.sim.competence_replies
+    if replies and not os.path.exists(path):
         judge = ScoreRun(f"{state.run_id}-competence", state.model_id, state.base_revision, 1, "regenerated")
-        rows = template_competence(state.policy, state.tokenizer, sampled, user, cfg.hindsight, judge, cfg.seed)
+        sample = take_sample(sampled, replies)
+        rows = template_competence(state.policy, state.tokenizer, sample, user, cfg.hindsight, judge, cfg.seed)
         write_text(competence_markdown(user, rows), path)
     return path

@@ -178,13 +178,15 @@ class SimulateConfig:
     unrelated_prompts: int = 0  # unrelated prompts for drift each round (stable sample); 0 = all
     # evaluation replies' length limit, tokens: enough that a plain reply can end on its own
     eval_max_new_tokens: int = 128
+    # round-0 held-out replies the teacher-competence check scores (10 scorings each); 0 = skip the check
+    competence_replies: int = 32
 
     def __post_init__(self) -> None:
         SimulatedUser(self.user, self.arm, self.max_words)  # raises on an unknown user or arm
         if self.eval_prompts < 0 or self.unrelated_prompts < 0:
             raise ValueError("eval_prompts and unrelated_prompts must be >= 0 (0 = all)")
-        if self.eval_max_new_tokens < 1:
-            raise ValueError("eval_max_new_tokens must be >= 1")
+        if self.eval_max_new_tokens < 1 or self.competence_replies < 0:
+            raise ValueError("eval_max_new_tokens must be >= 1 and competence_replies >= 0 (0 = no check)")
 
     @property
     def simulated_user(self) -> SimulatedUser:
