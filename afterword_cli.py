@@ -413,12 +413,20 @@ def main(argv: list[str] | None = None) -> int:
     configure_environment()
     from pipelines.lock import RootLockedError
     from pipelines.sources import InputError
+    from pipelines.storage import storage_problem
 
     try:
         args.handler(args)
     except (InputError, RootLockedError) as error:
         # A known mistake: one line naming the fix, no traceback.
         print(f"afterword {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        # The root's disk is full, read-only or not ours to write: the same line, whatever stage met it.
+        problem = storage_problem(error, args.root)
+        if not problem:
+            raise
+        print(f"afterword {args.command}: error: {problem}", file=sys.stderr)
         return 2
     return 0
 

@@ -10,11 +10,14 @@ write goes through Beam's FileSystems.
 """
 
 import contextlib
+import errno
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
+import threading
 import uuid
 from dataclasses import asdict
 from pathlib import Path
@@ -93,9 +96,16 @@ def _write_atomically(path: str, payload: bytes) -> None:
     if "://" not in path:
         os.makedirs(folder, exist_ok=True)  # object stores have no folders to make
     temporary = FileSystems.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
-    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        handle.write(payload)
-    FileSystems.rename([temporary], [path])  # replaces a part left by a run killed before its marker
+    try:
+        with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            handle.write(payload)
+        FileSystems.rename([temporary], [path])  # replaces a part left by a run killed before its marker
+    except BaseException:
+        # A full disk keeps what it holds: give back the half-written part at once (a kill leaves it to the
+        # next writer's sweep).
+        with contextlib.suppress(OSError, beam_io_error()):
+            FileSystems.delete([temporary])
+        raise
 
 
 def run_ingest_pipeline(
@@ -143,8 +153,14 @@ def run_ingest_pipeline(
                 | "Spread" >> beam.Reshuffle()
                 | "IngestAndSegment" >> beam.Map(body)
             )
-            result = pipeline.run()
-            result.wait_until_finish()
+            try:
+                result = pipeline.run()
+                result.wait_until_finish()
+            except Exception as error:
+                storage_error = _os_error_in(error)
+                if storage_error is None:
+                    raise
+                raise storage_error from error
             # Beam's Dask runner leaves its distributed client connected; it would outlive the cluster.
             client = getattr(result, "client", None)
             if client is not None:
@@ -152,24 +168,70 @@ def run_ingest_pipeline(
     return [read_marker(marker) for marker in markers]
 
 
+def beam_io_error() -> type[Exception]:
+    """Beam's FileSystems error type (its import is heavy: only where a pipeline runs)."""
+    from apache_beam.io.filesystem import BeamIOError
+
+    return BeamIOError
+
+
+# A worker's OSError reaches the runner as text: "OSError: [Errno 28] No space left on device: 'path'".
+_WORKER_OS_ERROR = re.compile(r"(?:OSError|Error): \[Errno (\d+)\] ([^\[\n:]+)(?:: '([^'\n]*)')?")
+# Errors about the staging folder's file system, which the same chunk meets again on every retry.
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _os_error_in(error: Exception) -> OSError | None:
+    """The worker's OSError about the storage (disk full, read-only, permission) as an OSError again, so the
+    command can name it in one line; None for any other failure."""
+    if isinstance(error, OSError):
+        return None  # raised here, already itself
+    match = _WORKER_OS_ERROR.search(str(error))
+    if not match or int(match[1]) not in _STORAGE_ERRNOS:
+        return None
+    return OSError(int(match[1]), match[2].strip(), match[3])
+
+
 @contextlib.contextmanager
 def _stderr_to(path: Path):
     """Send this process's stderr, which Beam's worker processes inherit, to a log file for the run.
 
     The workers log their start-up at INFO before any option can lower it; a failure still surfaces
-    as the pipeline's exception, and the file under the staging folder keeps the details.
+    as the pipeline's exception, and the file under the staging folder keeps the details. The workers write
+    into a pipe this process drains: were they to write the file themselves, a full disk would fail their
+    error report and leave the runner waiting for it forever.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     sys.stderr.flush()
     saved = os.dup(2)
-    with open(path, "ab") as log:
-        os.dup2(log.fileno(), 2)
+    reader, writer = os.pipe()
+    drain = threading.Thread(target=_drain, args=(reader, path), name="beam-worker-stderr", daemon=True)
+    drain.start()
+    os.dup2(writer, 2)
+    os.close(writer)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe ends once every worker holding it has exited
+        os.close(saved)
+        drain.join(timeout=5)
+
+
+def _drain(reader: int, path: Path) -> None:
+    """Copy the pipe into the log until every writer is gone; what a full disk refuses is dropped."""
+    with open(reader, "rb", buffering=0) as pipe:
         try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+            log = open(path, "ab")  # noqa: SIM115 — closed below, after the pipe ends
+        except OSError:
+            log = None
+        while block := pipe.read(65536):
+            if log is not None:
+                with contextlib.suppress(OSError):  # disk full: the run fails on its own writes, and names them
+                    log.write(block)
+        if log is not None:
+            with contextlib.suppress(OSError):
+                log.close()
 
 
 def _drop_bigquery_notice(record: logging.LogRecord) -> bool:

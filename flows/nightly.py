@@ -233,9 +233,18 @@ def nightly(
 def _plan_key(chunks: list[sources.Chunk], cfg: RunConfig) -> str:
     """Changes when the inputs (their size or modification time) or the per-record config change."""
     files = sorted({c.path for c in chunks})
-    stamp = [(path, os.path.getsize(path), os.path.getmtime(path)) for path in files]
+    stamp = [(path, *_size_and_mtime(path)) for path in files]
     payload = json.dumps([stamp, [c.key for c in chunks], cfg.to_dict()["ingest"], cfg.to_dict()["segment"]])
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _size_and_mtime(path: str) -> tuple[int, float] | tuple[None, None]:
+    """A file's size and modification time; (None, None) for a dangling symlink (planned as a reject)."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None, None
+    return status.st_size, status.st_mtime
 
 
 def _records_per_file(chunk_counts: list[dict]) -> dict[str, int]:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
+from pipelines.storage import STORAGE_ERRNOS
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -74,6 +76,6 @@ def is_transient(task, task_run, state) -> bool:
 
 def is_transient_error(error: BaseException | object) -> bool:
     """True for timeouts, connection errors and other OS errors that are not about the input itself."""
-    if isinstance(error, PERMANENT_OS_ERRORS):
-        return False
+    if isinstance(error, PERMANENT_OS_ERRORS) or (isinstance(error, OSError) and error.errno in STORAGE_ERRNOS):
+        return False  # a full or read-only disk is full or read-only on the next attempt too
     return isinstance(error, TimeoutError | ConnectionError | OSError)

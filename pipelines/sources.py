@@ -12,6 +12,7 @@ import glob
 import hashlib
 import json
 import os
+import stat
 import zlib
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
@@ -103,6 +104,9 @@ class _Unusable(Exception):
 
 
 def _plan_file(path: str, input_format: str | None, chunk_bytes: int) -> list[Chunk]:
+    # Before any open: opening a FIFO blocks until a writer comes, and /dev/zero never ends.
+    if kind := special_file_kind(path):
+        raise _Unusable(f"not a regular file but {kind}; only regular files are read")
     container = _container(path)
     if container is None:
         raise _Unusable("unknown file type; use .jsonl, .json, .parquet (or .jsonl.gz/.json.gz)")
@@ -190,12 +194,26 @@ def line_offsets(chunks: list[Chunk], lines: dict[str, int]) -> dict[str, int]:
     return offsets
 
 
+def special_file_kind(path: str) -> str:
+    """What a local path is when it is not a regular file ("a FIFO", "a character device", ...); "" for a
+    regular file. Follows symlinks; raises OSError for a missing or dangling path."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISREG(mode):
+        return ""
+    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
+    kinds |= {stat.S_ISSOCK: "a socket", stat.S_ISDIR: "a directory"}
+    kind = next((name for test, name in kinds.items() if test(mode)), "a special file")
+    return f"{kind} (a symlink to {os.path.realpath(path)})" if os.path.islink(path) else kind
+
+
 def open_input(path: str):
     """A binary reader for `path` through Beam's FileSystems, bytes as stored (no decompression)."""
     # Beam's import takes seconds: only when a chunk is really read.
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
+    if "://" not in path and (kind := special_file_kind(path)):  # replaced since planning: never block on it
+        raise OSError(f"not a regular file but {kind}")
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
@@ -349,8 +367,11 @@ def _read_gzip(path: str) -> tuple[bytes, str]:
     Members are inflated raw (no zlib trailer check) and their CRC compared here, so a bad checksum or a cut
     tail costs only the records after the last intact line, not the whole file.
     """
-    with open_input(path) as handle:
-        compressed = handle.read()
+    try:
+        with open_input(path) as handle:
+            compressed = handle.read()
+    except OSError as error:
+        return b"", f"can't read the file: {error.strerror or error}"
     out: list[bytes] = []
     position = 0
     while position < len(compressed):

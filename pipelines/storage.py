@@ -12,12 +12,14 @@ checkpoint, report and staged-part path under a root is built or parsed here.
 
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import json
 import os
 import re
 import shutil
+import stat
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
@@ -216,6 +218,9 @@ def night_fingerprint(chunks: list[Chunk], config: dict) -> dict:
         if chunk.path in inputs:
             continue
         try:
+            if not stat.S_ISREG(os.stat(chunk.path).st_mode):  # a FIFO would block, /dev/zero never end
+                inputs[chunk.path] = "unreadable: not a regular file"
+                continue
             with open(chunk.path, "rb") as handle:
                 inputs[chunk.path] = "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
         except OSError as error:
@@ -303,3 +308,33 @@ def sweep_staging(root: str, night: date, staging: str) -> list[str]:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(os.path.relpath(path, root))
     return removed
+
+
+# The storage root's file system refuses writes: the same on every retry, and no bug of ours.
+STORAGE_ERRNOS = {
+    errno.ENOSPC: "no space left on the device holding {root}: free space there or use another --root",
+    errno.EDQUOT: "disk quota exceeded under {root}: free space there or use another --root",
+    errno.EROFS: "{root} is on a read-only file system: remount it read-write or use another --root",
+    errno.EACCES: "permission denied writing under {root}: make it writable for this user or use another --root",
+    errno.EPERM: "not permitted to write under {root}: make it writable for this user or use another --root",
+}
+_ERRNO_TEXT = re.compile(r"\[Errno (\d+)\]")  # how Beam's workers, DuckDB and Arrow pass an OSError on as text
+
+
+def storage_problem(error: BaseException, root: str) -> str:
+    """One line naming a write the root's file system refused (disk full, read-only, permission) and the fix;
+    "" for any other error. Looks through the error's causes and, for errors that carry it only as text
+    (Beam workers, DuckDB, Arrow), the errno in the message."""
+    seen: BaseException | None = error
+    while seen is not None:
+        code = seen.errno if isinstance(seen, OSError) and seen.errno else None
+        if code is None and (match := _ERRNO_TEXT.search(str(seen))):
+            code = int(match[1])
+        if code is None and os.strerror(errno.ENOSPC) in str(seen):
+            code = errno.ENOSPC  # DuckDB: "IO Error: ... No space left on device"
+        if code in STORAGE_ERRNOS:
+            where = f" ({seen.filename})" if isinstance(seen, OSError) and seen.filename else ""
+            fix = STORAGE_ERRNOS[code].format(root=root)
+            return f"{fix}{where}; nothing published was changed, and a rerun resumes"
+        seen = seen.__cause__ or seen.__context__
+    return ""
