@@ -46,14 +46,16 @@ class IngestChunk:
         self.ingest_cfg = ingest.IngestConfig(**ingest_cfg)
         self.segment_cfg = segment.SegmentConfig(**segment_cfg)
 
-    def __call__(self, chunk_fields: dict) -> dict:
+    def __call__(self, chunk_fields: dict | str) -> dict:
+        """`chunk_fields`: a chunk's fields, or them as JSON text, as they travel through Beam (its coders
+        refuse the surrogate escapes Python gives a file name that is not UTF-8; JSON escapes them)."""
         from apache_beam.io.filesystems import FileSystems
 
-        chunk = sources.Chunk(**chunk_fields)
+        chunk = sources.Chunk(**(json.loads(chunk_fields) if isinstance(chunk_fields, str) else chunk_fields))
         marker = storage.chunk_done_marker(self.staging_dir, chunk.key)
         if FileSystems.exists(marker):
             return read_marker(marker)
-        raw = sources.read_chunk(chunk)
+        raw = sources.read_chunk(chunk, self.ingest_cfg.max_record_bytes)
         # msgspec fast path, per-record orjson fallback: a DuckDB parse of the chunk measured slower
         # (benchmarks/README.md).
         result = ingest.ingest_records(raw.records, chunk.source_format, self.ingest_date, self.ingest_cfg)
@@ -78,6 +80,10 @@ class IngestChunk:
         # The marker goes last: it is what makes the chunk count as finished.
         _write_atomically(marker, (json.dumps(counts, indent=2, sort_keys=True) + "\n").encode())
         return counts
+
+    def key_of_finished(self, chunk_json: str) -> str:
+        """The pipeline's step: the chunk done, its key out (the counts, with their path, stay in the marker)."""
+        return self(chunk_json)["chunk"]
 
 
 def read_marker(path: str) -> dict:
@@ -130,7 +136,11 @@ def run_ingest_pipeline(
 
     # Beam's default local runner first tries to download Prism; the in-process runner works offline.
     markers = [storage.chunk_done_marker(staging_dir, chunk.key) for chunk in chunks]
-    pending = [asdict(chunk) for chunk, marker in zip(chunks, markers, strict=True) if not FileSystems.exists(marker)]
+    pending = [
+        json.dumps(asdict(chunk))
+        for chunk, marker in zip(chunks, markers, strict=True)
+        if not FileSystems.exists(marker)
+    ]
     workers = max(1, min(len(pending), os.cpu_count() or 1))
     # One process per core when there is more than one chunk; in-process otherwise (no start-up cost).
     defaults = [
@@ -151,7 +161,7 @@ def run_ingest_pipeline(
                 pipeline
                 | "Chunks" >> beam.Create(pending)
                 | "Spread" >> beam.Reshuffle()
-                | "IngestAndSegment" >> beam.Map(body)
+                | "IngestAndSegment" >> beam.Map(body.key_of_finished)
             )
             try:
                 result = pipeline.run()

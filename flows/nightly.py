@@ -270,7 +270,7 @@ def _record_run(root: str, summary: dict, cfg: RunConfig, started: datetime) -> 
         "run_id": summary["run_id"],
         "started_at": started,
         "finished_at": finished,
-        "input_files": sorted(summary["inputs"]),
+        "input_files": sorted(map(sources.text_path, summary["inputs"])),
         "records_in": summary["records_in"],
         "conversations": summary["conversations"],
         "rejects": summary["rejects"],

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import zlib
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines import storage
-from pipelines.ingest import UNREADABLE_INPUT
+from pipelines.ingest import MALFORMED_JSON, OVERSIZED_RECORD, UNREADABLE_INPUT
 from tests.conftest import NIGHT, wildchat_record, write_jsonl
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
@@ -115,3 +116,56 @@ def test_case_4_disk_full_mid_run_fails_fast_in_one_line_and_leaves_the_night_as
     for table, rows in before.items():
         assert night_table(root, table).equals(rows), table
     assert not [name for _, _, files in os.walk(root) for name in files if storage.is_leftover(name)]
+
+
+def test_case_5_a_gzip_bomb_line_is_an_oversized_reject_and_the_night_goes_on(tmp_path):
+    # ~10 MB on disk; one line of 2.2 GiB decompressed (past the 2 GiB an Arrow binary column holds).
+    first, last = (json.dumps(wildchat_record(i)).encode() + b"\n" for i in (1, 2))
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+    block = b"a" * (8 << 20)
+    opening = b'{"conversation_hash": "bomb", "junk": "'
+    parts = [compressor.compress(first + opening)]
+    parts += [compressor.compress(block) for _ in range(275)]
+    parts += [compressor.compress(b'"}\n' + last), compressor.flush()]
+    bomb = tmp_path / "bomb.jsonl.gz"
+    bomb.write_bytes(b"".join(parts))
+
+    done = nightly(tmp_path, tmp_path / "root", bomb, timeout=150)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert counts(tmp_path / "root") == (3, 2, 1)
+    (reject,) = night_table(tmp_path / "root", "rejects").to_pylist()
+    assert (reject["reason"], reject["source_record"]) == (OVERSIZED_RECORD, 2)
+    assert reject["detail"] == f"record is {len(opening) + 275 * len(block) + 2} bytes decompressed, cap is {8 * 1024 * 1024}"
+    assert reject["raw"].startswith('{"conversation_hash": "bomb", "junk": "aaaa')
+
+
+def test_case_5_a_json_array_element_nested_10k_deep_is_a_reject_and_its_neighbours_are_kept(tmp_path):
+    deep = {"conversation_hash": "deep", "conversation": "__deep__"}
+    text = json.dumps([wildchat_record(1), deep, wildchat_record(2)])
+    array = tmp_path / "deep.json"
+    array.write_text(text.replace('"__deep__"', "[" * 10_000 + "]" * 10_000))
+
+    done = nightly(tmp_path, tmp_path / "root", array)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert counts(tmp_path / "root") == (3, 2, 1)
+    (reject,) = night_table(tmp_path / "root", "rejects").to_pylist()
+    assert (reject["reason"], reject["source_record"]) == (MALFORMED_JSON, 1) and "depth" in reject["detail"]
+    conversations = night_table(tmp_path / "root", "conversations")
+    assert conversations["conversation_id"].to_pylist() == ["hash0001", "hash0002"]
+
+
+def test_case_5_a_file_name_that_is_not_utf8_is_carried_and_its_records_counted(tmp_path):
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    write_jsonl(Path(os.fsdecode(bytes(dump) + b"/latin1-\xe9\xff.jsonl")), [wildchat_record(i) for i in range(3)])
+
+    done = nightly(tmp_path, tmp_path / "root", dump)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert counts(tmp_path / "root") == (3, 3, 0)
+    stored = set(night_table(tmp_path / "root", "conversations")["source_file"].to_pylist())
+    assert stored == {f"{dump}/latin1-\\xe9\\xff.jsonl"}  # the bytes that are not UTF-8, written as \xNN
+    (run,) = Path(tmp_path / "root", "runs").glob("*/run.parquet")
+    assert pq.read_table(run)["input_files"].to_pylist() == [sorted(stored)]
