@@ -84,7 +84,11 @@ def run_nightly(
     from flows.runtime import last_night, run_flow
 
     night_date = preflight.parse_night(night) if night else last_night()
-    values = preflight.run_config(config_path, flags).to_dict()
+    cfg = preflight.run_config(config_path, flags)
+    preflight.beam_runner(cfg.beam_args)
+    preflight.writable_root(root)
+    preflight.prefect_api()
+    values = cfg.to_dict()
     if fmt:
         values["ingest"]["input_format"] = fmt
     if score_limit is not None:

@@ -123,16 +123,11 @@ def run_ingest_pipeline(
     pipeline_args: list[str] | None = None,
 ) -> list[dict]:
     """Run the Beam pipeline over all chunks and return every chunk's counts."""
-    # Heavy import (2–3 s): only when the pipeline really runs. Beam warns at import that its optional
-    # BigQuery client is missing; nothing here uses BigQuery, so that one message is filtered out.
-    root_logger = logging.getLogger()
-    root_logger.addFilter(_drop_bigquery_notice)
-    try:
+    # Heavy import (2–3 s): only when the pipeline really runs.
+    with quiet_beam_import():
         import apache_beam as beam
         from apache_beam.io.filesystems import FileSystems
         from apache_beam.options.pipeline_options import PipelineOptions
-    finally:
-        root_logger.removeFilter(_drop_bigquery_notice)
 
     # Beam's default local runner first tries to download Prism; the in-process runner works offline.
     markers = [storage.chunk_done_marker(staging_dir, chunk.key) for chunk in chunks]
@@ -242,6 +237,18 @@ def _drain(reader: int, path: Path) -> None:
         if log is not None:
             with contextlib.suppress(OSError):
                 log.close()
+
+
+@contextlib.contextmanager
+def quiet_beam_import():
+    """Import Beam inside: it warns at import that its optional BigQuery client is missing; nothing here uses
+    BigQuery, so that one message is filtered out."""
+    root_logger = logging.getLogger()
+    root_logger.addFilter(_drop_bigquery_notice)
+    try:
+        yield
+    finally:
+        root_logger.removeFilter(_drop_bigquery_notice)
 
 
 def _drop_bigquery_notice(record: logging.LogRecord) -> bool:

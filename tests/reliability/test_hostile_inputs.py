@@ -25,12 +25,13 @@ pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def afterword(tmp_path: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """`afterword ARGS` from this checkout, as an operator runs it (no PREFECT_API_URL: the flow runs in-process)."""
-    env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
-    env |= {"PYTHONPATH": str(REPO), "PREFECT_HOME": str(tmp_path / "prefect-home")}
+def afterword(tmp_path: Path, *args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`afterword ARGS` from this checkout, as an operator runs it (no PREFECT_API_URL unless `env` sets one: the
+    flow runs in-process)."""
+    environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    environment |= {"PYTHONPATH": str(REPO), "PREFECT_HOME": str(tmp_path / "prefect-home"), **(env or {})}
     command = [sys.executable, str(REPO / "afterword_cli.py"), *args]
-    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=timeout)
 
 
 def nightly(tmp_path: Path, root: Path, *inputs: Path | str, extra: tuple[str, ...] = (), timeout: float = 120):
@@ -136,7 +137,10 @@ def test_case_5_a_gzip_bomb_line_is_an_oversized_reject_and_the_night_goes_on(tm
     assert counts(tmp_path / "root") == (3, 2, 1)
     (reject,) = night_table(tmp_path / "root", "rejects").to_pylist()
     assert (reject["reason"], reject["source_record"]) == (OVERSIZED_RECORD, 2)
-    assert reject["detail"] == f"record is {len(opening) + 275 * len(block) + 2} bytes decompressed, cap is {8 * 1024 * 1024}"
+    assert (
+        reject["detail"]
+        == f"record is {len(opening) + 275 * len(block) + 2} bytes decompressed, cap is {8 * 1024 * 1024}"
+    )
     assert reject["raw"].startswith('{"conversation_hash": "bomb", "junk": "aaaa')
 
 
