@@ -415,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     # Only the chosen subcommand's config modules load: `query` and `report` start in a fraction of a second.
     args = build_parser(next((word for word in argv if not word.startswith("-")), None)).parse_args(argv)
     configure_environment()
+    from flows.runtime import RunStopped
     from pipelines.lock import RootLockedError
     from pipelines.sources import InputError
     from pipelines.storage import storage_problem
@@ -425,6 +426,13 @@ def main(argv: list[str] | None = None) -> int:
         # A known mistake: one line naming the fix, no traceback.
         print(f"afterword {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except RunStopped as stopped:
+        print(
+            f"afterword {args.command}: stopped by {stopped}: every process it started is stopped, nothing "
+            "half-written is left and the root is unlocked; a rerun resumes",
+            file=sys.stderr,
+        )
+        return 128 + stopped.signal_number
     except Exception as error:
         # The root's disk is full, read-only or not ours to write: the same line, whatever stage met it.
         problem = storage_problem(error, args.root)

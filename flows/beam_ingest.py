@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
 import threading
@@ -150,7 +151,7 @@ def run_ingest_pipeline(
         local = "://" not in staging_dir
         log_path = Path(staging_dir if local else tempfile.gettempdir()) / "beam-workers.log"
         watch = polling("ingest chunks", len(chunks), lambda: sum(map(FileSystems.exists, markers)))
-        with watch, _stderr_to(log_path):
+        with watch, _stderr_to(log_path), _stopping_new_processes():
             pipeline = beam.Pipeline(options=options)
             (
                 pipeline
@@ -195,6 +196,53 @@ def _os_error_in(error: Exception) -> OSError | None:
     if not match or int(match[1]) not in _STORAGE_ERRNOS:
         return None
     return OSError(int(match[1]), match[2].strip(), match[3])
+
+
+@contextlib.contextmanager
+def _stopping_new_processes(grace_s: float = 3.0):
+    """Stop every process started inside that still runs, on the way out however the pipeline ended, and at
+    once on SIGTERM/SIGINT (before the signal's own handler runs).
+
+    Beam's local runner starts each SDK worker through `sh -c`, and on its way out waits for those shells,
+    which wait for workers that wait for instructions: a signalled run hung there, or, killed, left its
+    workers running on. They get SIGTERM, then SIGKILL after `grace_s`.
+    """
+    import psutil
+
+    me = psutil.Process()
+    before = {child.pid for child in me.children(recursive=True)}
+
+    def stop_started() -> None:
+        started = [child for child in me.children(recursive=True) if child.pid not in before]
+        for child in started:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.terminate()
+        _, alive = psutil.wait_procs(started, timeout=grace_s)
+        for child in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+        psutil.wait_procs(alive, timeout=grace_s)
+
+    def stop_then_pass_on(signal_number, frame) -> None:
+        stop_started()
+        handler = previous[signal_number]
+        if callable(handler):
+            handler(signal_number, frame)  # the run's own handler (flows/runtime.py) raises RunStopped
+        elif handler == signal.SIG_DFL:
+            signal.signal(signal_number, signal.SIG_DFL)
+            os.kill(os.getpid(), signal_number)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {name: signal.getsignal(name) for name in (signal.SIGTERM, signal.SIGINT)}
+        for name in previous:
+            signal.signal(name, stop_then_pass_on)
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(name, handler)
+        stop_started()
 
 
 @contextlib.contextmanager
