@@ -85,7 +85,11 @@ def run_nightly(
     from flows.runtime import last_night, run_flow
 
     night_date = preflight.parse_night(night) if night else last_night()
-    values = preflight.run_config(config_path, flags).to_dict()
+    cfg = preflight.run_config(config_path, flags)
+    preflight.beam_runner(cfg.beam_args)
+    preflight.writable_root(root)
+    preflight.prefect_api()
+    values = cfg.to_dict()
     if fmt:
         values["ingest"]["input_format"] = fmt
     if score_limit is not None:
@@ -422,15 +426,31 @@ def main(argv: list[str] | None = None) -> int:
     # Only the chosen subcommand's config modules load: `query` and `report` start in a fraction of a second.
     args = build_parser(next((word for word in argv if not word.startswith("-")), None)).parse_args(argv)
     configure_environment()
+    from flows.runtime import RunStopped
     from pipelines.io import DamagedFileError
     from pipelines.lock import RootLockedError
     from pipelines.sources import InputError
+    from pipelines.storage import storage_problem
 
     try:
         args.handler(args)
     except (InputError, RootLockedError, DamagedFileError) as error:
         # A known mistake: one line naming the fix, no traceback.
         print(f"afterword {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except RunStopped as stopped:
+        print(
+            f"afterword {args.command}: stopped by {stopped}: every process it started is stopped, nothing "
+            "half-written is left and the root is unlocked; a rerun resumes",
+            file=sys.stderr,
+        )
+        return 128 + stopped.signal_number
+    except Exception as error:
+        # The root's disk is full, read-only or not ours to write: the same line, whatever stage met it.
+        problem = storage_problem(error, args.root)
+        if not problem:
+            raise
+        print(f"afterword {args.command}: error: {problem}", file=sys.stderr)
         return 2
     return 0
 

@@ -10,11 +10,15 @@ write goes through Beam's FileSystems.
 """
 
 import contextlib
+import errno
 import json
 import logging
 import os
+import re
+import signal
 import sys
 import tempfile
+import threading
 import uuid
 from dataclasses import asdict
 from pathlib import Path
@@ -43,14 +47,16 @@ class IngestChunk:
         self.ingest_cfg = ingest.IngestConfig(**ingest_cfg)
         self.segment_cfg = segment.SegmentConfig(**segment_cfg)
 
-    def __call__(self, chunk_fields: dict) -> dict:
+    def __call__(self, chunk_fields: dict | str) -> dict:
+        """`chunk_fields`: a chunk's fields, or them as JSON text, as they travel through Beam (its coders
+        refuse the surrogate escapes Python gives a file name that is not UTF-8; JSON escapes them)."""
         from apache_beam.io.filesystems import FileSystems
 
-        chunk = sources.Chunk(**chunk_fields)
+        chunk = sources.Chunk(**(json.loads(chunk_fields) if isinstance(chunk_fields, str) else chunk_fields))
         marker = storage.chunk_done_marker(self.staging_dir, chunk.key)
         if FileSystems.exists(marker):
             return read_marker(marker)
-        raw = sources.read_chunk(chunk)
+        raw = sources.read_chunk(chunk, self.ingest_cfg.max_record_bytes)
         # msgspec fast path, per-record orjson fallback: a DuckDB parse of the chunk measured slower
         # (benchmarks/README.md).
         result = ingest.ingest_records(raw.records, chunk.source_format, self.ingest_date, self.ingest_cfg)
@@ -76,6 +82,10 @@ class IngestChunk:
         _write_atomically(marker, (json.dumps(counts, indent=2, sort_keys=True) + "\n").encode())
         return counts
 
+    def key_of_finished(self, chunk_json: str) -> str:
+        """The pipeline's step: the chunk done, its key out (the counts, with their path, stay in the marker)."""
+        return self(chunk_json)["chunk"]
+
 
 def read_marker(path: str) -> dict:
     from apache_beam.io.filesystems import FileSystems
@@ -93,9 +103,16 @@ def _write_atomically(path: str, payload: bytes) -> None:
     if "://" not in path:
         os.makedirs(folder, exist_ok=True)  # object stores have no folders to make
     temporary = FileSystems.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
-    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        handle.write(payload)
-    FileSystems.rename([temporary], [path])  # replaces a part left by a run killed before its marker
+    try:
+        with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            handle.write(payload)
+        FileSystems.rename([temporary], [path])  # replaces a part left by a run killed before its marker
+    except BaseException:
+        # A full disk keeps what it holds: give back the half-written part at once (a kill leaves it to the
+        # next writer's sweep).
+        with contextlib.suppress(OSError, beam_io_error()):
+            FileSystems.delete([temporary])
+        raise
 
 
 def run_ingest_pipeline(
@@ -107,20 +124,19 @@ def run_ingest_pipeline(
     pipeline_args: list[str] | None = None,
 ) -> list[dict]:
     """Run the Beam pipeline over all chunks and return every chunk's counts."""
-    # Heavy import (2–3 s): only when the pipeline really runs. Beam warns at import that its optional
-    # BigQuery client is missing; nothing here uses BigQuery, so that one message is filtered out.
-    root_logger = logging.getLogger()
-    root_logger.addFilter(_drop_bigquery_notice)
-    try:
+    # Heavy import (2–3 s): only when the pipeline really runs.
+    with quiet_beam_import():
         import apache_beam as beam
         from apache_beam.io.filesystems import FileSystems
         from apache_beam.options.pipeline_options import PipelineOptions
-    finally:
-        root_logger.removeFilter(_drop_bigquery_notice)
 
     # Beam's default local runner first tries to download Prism; the in-process runner works offline.
     markers = [storage.chunk_done_marker(staging_dir, chunk.key) for chunk in chunks]
-    pending = [asdict(chunk) for chunk, marker in zip(chunks, markers, strict=True) if not FileSystems.exists(marker)]
+    pending = [
+        json.dumps(asdict(chunk))
+        for chunk, marker in zip(chunks, markers, strict=True)
+        if not FileSystems.exists(marker)
+    ]
     workers = max(1, min(len(pending), os.cpu_count() or 1))
     # One process per core when there is more than one chunk; in-process otherwise (no start-up cost).
     defaults = [
@@ -135,16 +151,22 @@ def run_ingest_pipeline(
         local = "://" not in staging_dir
         log_path = Path(staging_dir if local else tempfile.gettempdir()) / "beam-workers.log"
         watch = polling("ingest chunks", len(chunks), lambda: sum(map(FileSystems.exists, markers)))
-        with watch, _stderr_to(log_path):
+        with watch, _stderr_to(log_path), _stopping_new_processes():
             pipeline = beam.Pipeline(options=options)
             (
                 pipeline
                 | "Chunks" >> beam.Create(pending)
                 | "Spread" >> beam.Reshuffle()
-                | "IngestAndSegment" >> beam.Map(body)
+                | "IngestAndSegment" >> beam.Map(body.key_of_finished)
             )
-            result = pipeline.run()
-            result.wait_until_finish()
+            try:
+                result = pipeline.run()
+                result.wait_until_finish()
+            except Exception as error:
+                storage_error = _os_error_in(error)
+                if storage_error is None:
+                    raise
+                raise storage_error from error
             # Beam's Dask runner leaves its distributed client connected; it would outlive the cluster.
             client = getattr(result, "client", None)
             if client is not None:
@@ -152,24 +174,129 @@ def run_ingest_pipeline(
     return [read_marker(marker) for marker in markers]
 
 
+def beam_io_error() -> type[Exception]:
+    """Beam's FileSystems error type (its import is heavy: only where a pipeline runs)."""
+    from apache_beam.io.filesystem import BeamIOError
+
+    return BeamIOError
+
+
+# A worker's OSError reaches the runner as text: "OSError: [Errno 28] No space left on device: 'path'".
+_WORKER_OS_ERROR = re.compile(r"(?:OSError|Error): \[Errno (\d+)\] ([^\[\n:]+)(?:: '([^'\n]*)')?")
+# Errors about the staging folder's file system, which the same chunk meets again on every retry.
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _os_error_in(error: Exception) -> OSError | None:
+    """The worker's OSError about the storage (disk full, read-only, permission) as an OSError again, so the
+    command can name it in one line; None for any other failure."""
+    if isinstance(error, OSError):
+        return None  # raised here, already itself
+    match = _WORKER_OS_ERROR.search(str(error))
+    if not match or int(match[1]) not in _STORAGE_ERRNOS:
+        return None
+    return OSError(int(match[1]), match[2].strip(), match[3])
+
+
+@contextlib.contextmanager
+def _stopping_new_processes(grace_s: float = 3.0):
+    """Stop every process started inside that still runs, on the way out however the pipeline ended, and at
+    once on SIGTERM/SIGINT (before the signal's own handler runs).
+
+    Beam's local runner starts each SDK worker through `sh -c`, and on its way out waits for those shells,
+    which wait for workers that wait for instructions: a signalled run hung there, or, killed, left its
+    workers running on. They get SIGTERM, then SIGKILL after `grace_s`.
+    """
+    import psutil
+
+    me = psutil.Process()
+    before = {child.pid for child in me.children(recursive=True)}
+
+    def stop_started() -> None:
+        started = [child for child in me.children(recursive=True) if child.pid not in before]
+        for child in started:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.terminate()
+        _, alive = psutil.wait_procs(started, timeout=grace_s)
+        for child in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+        psutil.wait_procs(alive, timeout=grace_s)
+
+    def stop_then_pass_on(signal_number, frame) -> None:
+        stop_started()
+        handler = previous[signal_number]
+        if callable(handler):
+            handler(signal_number, frame)  # the run's own handler (flows/runtime.py) raises RunStopped
+        elif handler == signal.SIG_DFL:
+            signal.signal(signal_number, signal.SIG_DFL)
+            os.kill(os.getpid(), signal_number)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {name: signal.getsignal(name) for name in (signal.SIGTERM, signal.SIGINT)}
+        for name in previous:
+            signal.signal(name, stop_then_pass_on)
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(name, handler)
+        stop_started()
+
+
 @contextlib.contextmanager
 def _stderr_to(path: Path):
     """Send this process's stderr, which Beam's worker processes inherit, to a log file for the run.
 
     The workers log their start-up at INFO before any option can lower it; a failure still surfaces
-    as the pipeline's exception, and the file under the staging folder keeps the details.
+    as the pipeline's exception, and the file under the staging folder keeps the details. The workers write
+    into a pipe this process drains: were they to write the file themselves, a full disk would fail their
+    error report and leave the runner waiting for it forever.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     sys.stderr.flush()
     saved = os.dup(2)
-    with open(path, "ab") as log:
-        os.dup2(log.fileno(), 2)
+    reader, writer = os.pipe()
+    drain = threading.Thread(target=_drain, args=(reader, path), name="beam-worker-stderr", daemon=True)
+    drain.start()
+    os.dup2(writer, 2)
+    os.close(writer)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe ends once every worker holding it has exited
+        os.close(saved)
+        drain.join(timeout=5)
+
+
+def _drain(reader: int, path: Path) -> None:
+    """Copy the pipe into the log until every writer is gone; what a full disk refuses is dropped."""
+    with open(reader, "rb", buffering=0) as pipe:
         try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+            log = open(path, "ab")  # noqa: SIM115 — closed below, after the pipe ends
+        except OSError:
+            log = None
+        while block := pipe.read(65536):
+            if log is not None:
+                with contextlib.suppress(OSError):  # disk full: the run fails on its own writes, and names them
+                    log.write(block)
+        if log is not None:
+            with contextlib.suppress(OSError):
+                log.close()
+
+
+@contextlib.contextmanager
+def quiet_beam_import():
+    """Import Beam inside: it warns at import that its optional BigQuery client is missing; nothing here uses
+    BigQuery, so that one message is filtered out."""
+    root_logger = logging.getLogger()
+    root_logger.addFilter(_drop_bigquery_notice)
+    try:
+        yield
+    finally:
+        root_logger.removeFilter(_drop_bigquery_notice)
 
 
 def _drop_bigquery_notice(record: logging.LogRecord) -> bool:

@@ -10,6 +10,8 @@ the key (`pipelines/configs.py`).
 import tomllib
 from dataclasses import asdict, dataclass, field
 
+import duckdb
+
 from pipelines.configs import build_config, with_flags
 from pipelines.hindsight import HindsightConfig
 from pipelines.ingest import IngestConfig
@@ -35,6 +37,12 @@ class RunConfig:
     def __post_init__(self):
         if self.chunk_bytes < 1024:
             raise ValueError("chunk_bytes must be >= 1024")
+        try:  # DuckDB reads the size itself, so the check is exactly the one the run would meet
+            duckdb.connect(config={"memory_limit": self.duckdb_memory_limit}).close()
+        except duckdb.Error as error:
+            raise ValueError(
+                f"duckdb_memory_limit = {self.duckdb_memory_limit!r}: {error}; use a size such as '3GB' or '80%'"
+            ) from None
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":

@@ -26,7 +26,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.beam_ingest import run_ingest_pipeline
 from flows.config import RunConfig
-from flows.runtime import call, is_transient, last_night, publish_artifact, run_logger
+from flows.runtime import call, is_transient, last_night, publish_artifact, run_logger, stops_on_signals
 from flows.scoring import score_night_shard
 from pipelines import segment, sources, storage
 from pipelines.io import (
@@ -39,7 +39,7 @@ from pipelines.io import (
     write_query,
     write_table,
 )
-from pipelines.lock import holds_writer_lock
+from pipelines.lock import check_writer_lock, holds_writer_lock
 from pipelines.publish import publish_catalog
 from pipelines.select import StagedPart, select_night
 from schemas import conversations, filter_report, interactions, rejects, runs
@@ -58,6 +58,10 @@ class CountMismatchError(RuntimeError):
 
 class NightPublishedError(sources.InputError):
     """The night is already published from other inputs or settings, and the run did not say --replace."""
+
+
+class StagingSharedError(sources.InputError):
+    """The root's `_staging` is the same folder as another root's: the two would sweep each other's work."""
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NONE)
@@ -136,7 +140,9 @@ def publish(root: str) -> str:
 
 # Shards run one at a time in this process (one model in memory); fan out with `afterword score --shard`.
 # The whole run holds the root's writer lock: a second writer on the same root fails before touching it.
+# SIGTERM/SIGINT unwind the run inside the lock: workers stopped, temporary files swept, lock released.
 @flow(name="nightly", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=1))
+@stops_on_signals
 @holds_writer_lock("nightly")
 def nightly(
     inputs: list[str],
@@ -167,6 +173,11 @@ def nightly(
         refusal = storage.replacement_refusal(root, night_date, fingerprint.result())
         if refusal and not replace:
             raise NightPublishedError(refusal)
+    if other_root := storage.claim_staging(root):
+        raise StagingSharedError(
+            f"{os.path.join(root, '_staging')} is the staging folder of the root {other_root} too: give each root "
+            "its own (remove the link), or run this night in that root"
+        )
     staging = storage.staging_dir(root, night_date, _plan_key(chunks, cfg))
     swept = storage.sweep_staging(root, night_date, staging)
     if swept:
@@ -192,6 +203,7 @@ def nightly(
         raise CountMismatchError(
             f"records in {records_in} != conversations {stored['conversations']} + rejects {stored['rejects']}"
         )
+    check_writer_lock(root)  # removed by hand, the lock no longer keeps a second writer out: publish nothing
     call(commit_night, root, staging, night_date, fingerprint.result())
     failed = {name: rows for name, rows in result["checks"].items() if rows}
     if failed:
@@ -226,6 +238,7 @@ def nightly(
     _record_run(root, summary, cfg, started)
     call(publish, root)
     shutil.rmtree(staging, ignore_errors=True)
+    storage.release_staging(root)
     publish_artifact("nightly-summary", _summary_markdown(summary), run_id)
     return summary
 
@@ -233,9 +246,18 @@ def nightly(
 def _plan_key(chunks: list[sources.Chunk], cfg: RunConfig) -> str:
     """Changes when the inputs (their size or modification time) or the per-record config change."""
     files = sorted({c.path for c in chunks})
-    stamp = [(path, os.path.getsize(path), os.path.getmtime(path)) for path in files]
+    stamp = [(path, *_size_and_mtime(path)) for path in files]
     payload = json.dumps([stamp, [c.key for c in chunks], cfg.to_dict()["ingest"], cfg.to_dict()["segment"]])
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _size_and_mtime(path: str) -> tuple[int, float] | tuple[None, None]:
+    """A file's size and modification time; (None, None) for a dangling symlink (planned as a reject)."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None, None
+    return status.st_size, status.st_mtime
 
 
 def _records_per_file(chunk_counts: list[dict]) -> dict[str, int]:
@@ -261,7 +283,7 @@ def _record_run(root: str, summary: dict, cfg: RunConfig, started: datetime) -> 
         "run_id": summary["run_id"],
         "started_at": started,
         "finished_at": finished,
-        "input_files": sorted(summary["inputs"]),
+        "input_files": sorted(map(sources.text_path, summary["inputs"])),
         "records_in": summary["records_in"],
         "conversations": summary["conversations"],
         "rejects": summary["rejects"],

@@ -52,6 +52,64 @@ def nightly_inputs(inputs: list[str], night: date, input_format: str | None) -> 
     return filled
 
 
+def writable_root(root: str) -> str:
+    """A storage root the run can create or write, checked without creating anything."""
+    existing = os.path.abspath(root)
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        where = "is a file" if existing == os.path.abspath(root) else f"is under {existing!r}, a file"
+        raise InputError(f"--root {root!r} {where}, not a folder: pass a folder (it is created if missing)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        why = "on a read-only file system" if os.statvfs(existing).f_flag & os.ST_RDONLY else "not writable by you"
+        raise InputError(
+            f"--root {root!r}: {existing} is {why}: remount it read-write or fix its permissions, or use another --root"
+        )
+    return root
+
+
+def beam_runner(beam_args: tuple[str, ...]) -> None:
+    """The Beam runner `beam_args` names exists and loads (Beam's import costs seconds: only when one is named)."""
+    runner = None
+    for index, arg in enumerate(beam_args):
+        if arg.startswith("--runner="):
+            runner = arg.removeprefix("--runner=")
+        elif arg == "--runner" and index + 1 < len(beam_args):
+            runner = beam_args[index + 1]
+    if runner is None:
+        return
+    from flows.beam_ingest import quiet_beam_import
+
+    with quiet_beam_import():
+        from apache_beam.runners.runner import create_runner
+
+    try:
+        create_runner(runner)
+    except (ValueError, ImportError, AttributeError) as error:
+        raise InputError(f"beam_args --runner={runner}: {error}".replace("\n", " ")) from None
+
+
+def prefect_api() -> None:
+    """With PREFECT_API_URL set, a Prefect server answers there (else the run would fail at its first call)."""
+    from flows.runtime import orchestrated
+
+    if not orchestrated():
+        return
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    try:
+        with get_client(sync_client=True) as client:
+            problem = client.api_healthcheck()
+    except Exception as error:  # the client checks the server's version on entering: any failure is "unreachable"
+        problem = error
+    if problem is not None:
+        raise InputError(
+            f"PREFECT_API_URL={PREFECT_API_URL.value()}: no Prefect server answers there ({problem}); start it "
+            "(`prefect server start`) or unset PREFECT_API_URL to run in this process"
+        )
+
+
 def existing_root(root: str) -> str:
     """A storage root that exists (commands other than `nightly` never create one)."""
     if not os.path.isdir(root):

@@ -7,10 +7,16 @@ when a flow run is being tracked, else its body. Retries are for transient failu
 is every task's `retry_condition_fn`, so bad input fails once, at once.
 """
 
+import contextlib
+import functools
 import logging
+import signal
+import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import ParamSpec, TypeVar
+
+from pipelines.storage import STORAGE_ERRNOS
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -74,6 +80,49 @@ def is_transient(task, task_run, state) -> bool:
 
 def is_transient_error(error: BaseException | object) -> bool:
     """True for timeouts, connection errors and other OS errors that are not about the input itself."""
-    if isinstance(error, PERMANENT_OS_ERRORS):
-        return False
+    if isinstance(error, PERMANENT_OS_ERRORS) or (isinstance(error, OSError) and error.errno in STORAGE_ERRNOS):
+        return False  # a full or read-only disk is full or read-only on the next attempt too
     return isinstance(error, TimeoutError | ConnectionError | OSError)
+
+
+class RunStopped(KeyboardInterrupt):
+    """SIGTERM or SIGINT stopped the run (SIGTERM is what prefect, systemd and Kubernetes send)."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal.Signals(signal_number).name)
+        self.signal_number = signal_number
+
+
+@contextlib.contextmanager
+def stopping_on_signals():
+    """Inside, SIGTERM and SIGINT raise RunStopped in the main thread, so the run unwinds: its Beam workers are
+    stopped, its temporary files removed and the root's lock released. (SIGTERM's default ends the process at
+    once, orphaning the workers.) Later signals are ignored until the unwinding is done; SIGKILL still ends it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread; whoever runs this thread handles signals
+        return
+
+    def stop(signal_number, frame):
+        for name in previous:
+            signal.signal(name, signal.SIG_IGN)
+        raise RunStopped(signal_number)
+
+    previous = {name: signal.getsignal(name) for name in (signal.SIGTERM, signal.SIGINT)}
+    for name in previous:
+        signal.signal(name, stop)
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(name, handler)
+
+
+def stops_on_signals(function: Callable[P, R]) -> Callable[P, R]:
+    """Decorator: the function runs inside `stopping_on_signals` (put it outside `holds_writer_lock`)."""
+
+    @functools.wraps(function)
+    def stoppable(*args: P.args, **kwargs: P.kwargs) -> R:
+        with stopping_on_signals():
+            return function(*args, **kwargs)
+
+    return stoppable

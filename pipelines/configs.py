@@ -148,6 +148,14 @@ def _checked(value, annotation, key: str):
     for option in options:
         if option is type(None):
             continue
+        if (
+            option is int
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+            and not INT64[0] <= value <= INT64[1]
+        ):
+            # Parquet, DuckDB and Arrow hold 64-bit integers: a larger one would overflow wherever it lands.
+            raise ConfigError(f"{key} = {value}: beyond a 64-bit integer (at most {INT64[1]}); use a smaller value")
         converted = _convert(value, option)
         if converted is not _MISMATCH:
             return converted
@@ -155,6 +163,7 @@ def _checked(value, annotation, key: str):
 
 
 _MISMATCH = object()
+INT64 = (-(2**63), 2**63 - 1)  # the integers a config value may hold
 
 
 def _convert(value, option):

@@ -34,6 +34,7 @@ FORMATS = ("wildchat", "lmsys", "sharegpt", "openai")
 # Reason codes: every unusable record gets exactly one.
 UNREADABLE_INPUT = "unreadable_input"  # the file or its container broke here (unreadable, empty, bad gzip/Parquet)
 OVERSIZED_RECORD = "oversized_record"  # raw record larger than IngestConfig.max_record_bytes
+OVERSIZED_READ = "oversized_record: "  # read_error prefix: the reader passed over a record longer than the cap
 INVALID_UTF8 = "invalid_utf8"
 MALFORMED_JSON = "malformed_json"
 NOT_AN_OBJECT = "not_an_object"  # valid JSON, but not a {...} record
@@ -186,6 +187,8 @@ def ingest_records(raw: pa.Table, source_format: str | None, ingest_date: str, c
             if row is None:
                 try:
                     payload = bytes(payload)
+                    if read_error is not None and read_error.startswith(OVERSIZED_READ):
+                        raise RecordError(OVERSIZED_RECORD, read_error.removeprefix(OVERSIZED_READ))
                     if read_error is not None:
                         raise RecordError(UNREADABLE_INPUT, read_error)
                     row = _normalise_record(payload, source_format, cfg)

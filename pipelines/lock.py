@@ -4,8 +4,8 @@
 workers shared, so `afterword score --shard i/N` workers run side by side but never beside a nightly or a
 refresh). The kernel drops the lock when its process dies, kill -9 included, so a stale lock is simply
 taken over; the file's text (command, pid, host, start time) only names the holder in the refusal message.
-Taking the lock exclusively also sweeps the temporary files interrupted writers left: nobody else can be
-writing them.
+Taking the lock exclusively also sweeps the temporary files interrupted writers left and finishes the night
+commits they left half done (`storage.finish_commits`): nobody else can be writing them.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ import socket
 import threading
 from datetime import UTC, datetime
 
-from pipelines.storage import sweep_leftovers
+from pipelines.storage import finish_commits, sweep_leftovers
 
 LOCK_FILE = ".writer.lock"
 
 # Roots this process already holds: a writer's own nested steps (the nightly flow scoring its shards) must
 # not lock themselves out. Keyed by the root's real path.
 _held: dict[str, int] = {}
+_holders: dict[str, WriterLock] = {}  # the outermost lock of each held root
 _held_guard = threading.Lock()
 
 
@@ -67,21 +68,42 @@ class WriterLock:
             handle.seek(0)
             handle.truncate()
             sweep_leftovers(self.root)
+            finish_commits(self.root)  # a night a killed run left half published is completed first
         if not self.shared or not os.path.getsize(path):
             handle.write(json.dumps(owner(self.command)) + "\n")
             handle.flush()
         self._handle = handle
         with _held_guard:
             _held[self._key] = 1
+            _holders[self._key] = self
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def check_still_held(self) -> None:
+        """Raise RootLockedError unless `<root>/.writer.lock` is still the file this run locked: removed or
+        replaced by hand, it no longer keeps a second writer out."""
+        path = os.path.join(self.root, LOCK_FILE)
+        mine = os.fstat(self._handle.fileno())
+        try:
+            now = os.stat(path)
+        except FileNotFoundError:
+            now = None
+        if now is None or (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino):
+            raise RootLockedError(
+                f"{path} was removed or replaced while this run held it, so another writer may be in the root: "
+                "nothing of this run was published; make sure no other writer runs, then rerun"
+            )
+
+    def __exit__(self, exc_type, *exc_info) -> None:
         with _held_guard:
             _held[self._key] -= 1
             if self._nested or _held[self._key]:
                 return
             del _held[self._key]
+            del _holders[self._key]
         if not self.shared:
+            if exc_type is not None:
+                # A failed or stopped run (its workers already gone) leaves no temporary file for anyone to see.
+                sweep_leftovers(self.root)
             self._handle.seek(0)
             self._handle.truncate()
         fcntl.flock(self._handle, fcntl.LOCK_UN)
@@ -91,6 +113,16 @@ class WriterLock:
 def writer_lock(root: str, command: str, shared: bool = False) -> WriterLock:
     """The lock a writer takes over `root` for the length of its run (`with writer_lock(root, "nightly"):`)."""
     return WriterLock(root, command, shared)
+
+
+def check_writer_lock(root: str) -> None:
+    """Before publishing: the lock this process holds on `root` is still the root's lock file (see
+    `WriterLock.check_still_held`)."""
+    with _held_guard:
+        holder = _holders.get(os.path.realpath(root))
+    if holder is None:
+        raise RootLockedError(f"this process does not hold {root}'s writer lock; nothing was published")
+    holder.check_still_held()
 
 
 def owner(command: str) -> dict:

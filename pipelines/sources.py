@@ -12,7 +12,7 @@ import glob
 import hashlib
 import json
 import os
-import zlib
+import stat
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -21,7 +21,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.ingest import FORMATS, detect_format
+from pipelines.gzip_members import GzipText, read_gzip, read_gzip_head
+from pipelines.ingest import FORMATS, OVERSIZED_READ, IngestConfig, detect_format
 
 RAW_SCHEMA = pa.schema(
     [
@@ -103,6 +104,9 @@ class _Unusable(Exception):
 
 
 def _plan_file(path: str, input_format: str | None, chunk_bytes: int) -> list[Chunk]:
+    # Before any open: opening a FIFO blocks until a writer comes, and /dev/zero never ends.
+    if kind := special_file_kind(path):
+        raise _Unusable(f"not a regular file but {kind}; only regular files are read")
     container = _container(path)
     if container is None:
         raise _Unusable("unknown file type; use .jsonl, .json, .parquet (or .jsonl.gz/.json.gz)")
@@ -134,12 +138,14 @@ class RawChunk(NamedTuple):
     lines: int  # JSONL: lines in the chunk, which the file's later chunks add to their line numbers; else 0
 
 
-def read_chunk(chunk: Chunk) -> RawChunk:
+def read_chunk(chunk: Chunk, max_record_bytes: int = IngestConfig.max_record_bytes) -> RawChunk:
     """Read one chunk into raw records, through Beam's FileSystems (local paths, or gs:// and s3:// where
     Beam's extras for them are installed).
 
     A JSONL range is numbered from its first_record (1 for every range: planning does not count lines);
     `line_offsets` gives what to add to a range's numbers once every earlier range of its file is read.
+    A decompressed line longer than `max_record_bytes` (IngestConfig's) is not held: its row carries its head
+    and a read_error ingest rejects as oversized_record.
     """
     rows: list[tuple[int, bytes, str | None]] = []
     lines = None
@@ -161,13 +167,19 @@ def read_chunk(chunk: Chunk) -> RawChunk:
         if not len(lines) and chunk.start == 0 and at_end:
             rows.append((0, b"", "no records: the file holds only blank lines"))
     elif chunk.container == "jsonl.gz":
-        data, problem = _read_gzip(chunk.path)
+        # A line over the cap is never held: it is left as an empty line (numbers stay true) and its reject.
+        text = _read_gzip(chunk.path, max_record_bytes)
+        data, problem = text.data, text.problem
         if problem:
             data = data[: data.rfind(b"\n") + 1]  # the last line may be cut mid-way: it goes with the error row
         lines, blank, _ = split_lines(np.frombuffer(data.removeprefix(BOM), np.uint8).copy(), 1)
+        blank -= len(text.oversized)
+        for line in text.oversized:
+            detail = f"record is {line.size} bytes decompressed, cap is {max_record_bytes}"
+            rows.append((line.line, line.head, OVERSIZED_READ + detail))
         if problem:
             rows.append((1 + data.count(b"\n"), b"", problem))
-        elif not len(lines):
+        elif not len(lines) and not text.oversized:
             rows.append((0, b"", "no records: the file holds only blank lines"))
     elif chunk.container in ("json", "json.gz"):
         _read_json_document(chunk.path, chunk.container, rows)
@@ -190,12 +202,26 @@ def line_offsets(chunks: list[Chunk], lines: dict[str, int]) -> dict[str, int]:
     return offsets
 
 
+def special_file_kind(path: str) -> str:
+    """What a local path is when it is not a regular file ("a FIFO", "a character device", ...); "" for a
+    regular file. Follows symlinks; raises OSError for a missing or dangling path."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISREG(mode):
+        return ""
+    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
+    kinds |= {stat.S_ISSOCK: "a socket", stat.S_ISDIR: "a directory"}
+    kind = next((name for test, name in kinds.items() if test(mode)), "a special file")
+    return f"{kind} (a symlink to {os.path.realpath(path)})" if os.path.islink(path) else kind
+
+
 def open_input(path: str):
     """A binary reader for `path` through Beam's FileSystems, bytes as stored (no decompression)."""
     # Beam's import takes seconds: only when a chunk is really read.
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
+    if "://" not in path and (kind := special_file_kind(path)):  # replaced since planning: never block on it
+        raise OSError(f"not a regular file but {kind}")
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
@@ -218,12 +244,12 @@ def _sniff_format(path: str, container: str) -> str:
         # A megabyte nearly always holds a record of known format; the long read is for files that start
         # with junk.
         for limit in (QUICK_SNIFF_BYTES, SNIFF_BYTES):
-            head = _read_gzip_head(path, limit) if container.endswith(".gz") else _read_head(path, limit)
+            head = read_gzip_head(path, limit) if container.endswith(".gz") else _read_head(path, limit)
             found = next(filter(None, map(detect_format, _sniff_records(head, container))), None)
             if found or len(head) < limit:
                 break
         if not head.removeprefix(BOM).strip():
-            problem = _read_gzip(path)[1] if container.endswith(".gz") else ""
+            problem = _read_gzip(path, SNIFF_BYTES).problem if container.endswith(".gz") else ""
             raise _Unusable(problem or "no records: the file holds only blank lines")
         what = "its first records"
     if found is None:
@@ -254,28 +280,6 @@ QUICK_SNIFF_BYTES = 1024 * 1024  # read first; the rest of SNIFF_BYTES only when
 def _read_head(path: str, limit: int) -> bytes:
     with open(path, "rb") as handle:
         return handle.read(limit)
-
-
-def _read_gzip_head(path: str, limit: int) -> bytes:
-    """Up to `limit` bytes of the first gzip member, or what inflates before damage (no checksum needed)."""
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    out: list[bytes] = []
-    size = 0
-    with open(path, "rb") as handle:
-        block = handle.read(1 << 20)
-        try:
-            block = block[_gzip_header_end(block, 0) :]
-        except ValueError:
-            return b""
-        while block and size < limit and not inflater.eof:
-            try:
-                piece = inflater.decompress(block, limit - size)
-            except zlib.error:
-                break
-            out.append(piece)
-            size += len(piece)
-            block = handle.read(1 << 20)
-    return b"".join(out)
 
 
 def _plan_jsonl(path: str, source_format: str, chunk_bytes: int) -> list[Chunk]:
@@ -343,77 +347,19 @@ def _read_range(handle, size: int) -> np.ndarray:
 WHITESPACE = np.frombuffer(b" \t\n\r\x0b\x0c", np.uint8)  # what bytes.strip() removes
 
 
-def _read_gzip(path: str) -> tuple[bytes, str]:
-    """Decompress every gzip member; on damage, return what decompressed before it and the cause.
-
-    Members are inflated raw (no zlib trailer check) and their CRC compared here, so a bad checksum or a cut
-    tail costs only the records after the last intact line, not the whole file.
-    """
-    with open_input(path) as handle:
-        compressed = handle.read()
-    out: list[bytes] = []
-    position = 0
-    while position < len(compressed):
-        try:
-            start = _gzip_header_end(compressed, position)
-        except ValueError as error:
-            if position and not compressed[position:].strip(b"\0"):
-                break  # zero padding after the last member
-            return b"".join(out), f"gzip stream broken: {error}"
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        try:
-            member = inflater.decompress(compressed[start:])
-            member += inflater.flush()
-        except zlib.error as error:
-            return b"".join(out) + _inflate_prefix(compressed[start:]), f"gzip stream broken: {error}"
-        out.append(member)
-        if not inflater.eof:
-            return b"".join(out), "gzip stream broken: the file ends before the compressed data does"
-        trailer = inflater.unused_data[:8]
-        if len(trailer) < 8:
-            return b"".join(out), "gzip stream broken: the file ends inside the gzip trailer"
-        crc, size = int.from_bytes(trailer[:4], "little"), int.from_bytes(trailer[4:], "little")
-        if crc != zlib.crc32(member) or size != len(member) & 0xFFFFFFFF:
-            return b"".join(out), "gzip stream broken: CRC check failed (the data may be damaged)"
-        position = len(compressed) - len(inflater.unused_data) + 8
-    return b"".join(out), ""
-
-
-def _gzip_header_end(data: bytes, position: int) -> int:
-    """Offset of the deflate data after the gzip member header at `position` (RFC 1952)."""
-    if data[position : position + 3] != b"\x1f\x8b\x08":
-        raise ValueError("not a gzip file (bad magic number)")
-    if len(data) < position + 10:
-        raise ValueError("the file ends inside the gzip header")
-    flags = data[position + 3]
-    cursor = position + 10
-    if flags & 4:  # FEXTRA
-        cursor += 2 + int.from_bytes(data[cursor : cursor + 2], "little")
-    for bit in (8, 16):  # FNAME, FCOMMENT: zero-terminated
-        if flags & bit:
-            cursor = data.index(b"\0", cursor) + 1
-    if flags & 2:  # FHCRC
-        cursor += 2
-    if cursor > len(data):
-        raise ValueError("the file ends inside the gzip header")
-    return cursor
-
-
-def _inflate_prefix(deflated: bytes) -> bytes:
-    """What a damaged deflate stream yields before the damage, fed in small pieces."""
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    out = []
-    for offset in range(0, len(deflated), 4096):
-        try:
-            out.append(inflater.decompress(deflated[offset : offset + 4096]))
-        except zlib.error:
-            break
-    return b"".join(out)
+def _read_gzip(path: str, max_line_bytes: int | None = None) -> GzipText:
+    """Every gzip member of `path` decompressed (`pipelines/gzip_members.py`), lines over `max_line_bytes` cut out."""
+    try:
+        with open_input(path) as handle:
+            compressed = handle.read()
+    except OSError as error:
+        return GzipText(b"", f"can't read the file: {error.strerror or error}", [])
+    return read_gzip(compressed, max_line_bytes)
 
 
 def _read_json_document(path: str, container: str, rows: list) -> None:
     if container == "json.gz":
-        data, problem = _read_gzip(path)
+        data, problem, _ = _read_gzip(path)
     else:
         try:
             with open_input(path) as handle:
@@ -461,7 +407,41 @@ def _json_array_prefix(text: str) -> tuple[list[bytes], str]:
             item, cursor = decoder.raw_decode(text, cursor)
         except json.JSONDecodeError as error:
             return items, f"JSON array broken at element {len(items)}: {error}"
+        except RecursionError:
+            # Nested deeper than Python's parser goes: the element as written, which ingest rejects (orjson
+            # names the depth); the elements after it are read on.
+            end = _value_end(text, cursor)
+            if end < 0:
+                return items, f"JSON array cut off in element {len(items)}: the rest of the file is lost"
+            items.append(text[cursor:end].encode())
+            cursor = end
+            continue
         items.append(orjson.dumps(item))
+
+
+def _value_end(text: str, cursor: int) -> int:
+    """Where the JSON value starting at `cursor` ends, found without recursion (brackets counted, strings
+    skipped); -1 when the text ends first."""
+    depth = 0
+    position = cursor
+    while position < len(text):
+        char = text[position]
+        if char == '"':
+            position += 1
+            while position < len(text) and text[position] != '"':
+                position += 2 if text[position] == "\\" else 1
+            if depth == 0:
+                return position + 1
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 0:
+                return position + 1
+        elif depth == 0 and char == ",":
+            return position
+        position += 1
+    return -1
 
 
 def _read_parquet_group(chunk: Chunk, rows: list) -> None:
@@ -474,10 +454,16 @@ def _read_parquet_group(chunk: Chunk, rows: list) -> None:
         rows.append((chunk.first_record + offset, orjson.dumps(record, default=str), None))
 
 
+def text_path(path: str) -> str:
+    """A path as table text: as it is when its name is UTF-8, else with the bytes that are not written as
+    `\\xNN` (Python carries them as surrogate escapes, which no UTF-8 column can hold)."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _to_table(path: str, rows: list) -> pa.Table:
     return pa.table(
         {
-            "source_file": pa.array([path] * len(rows), pa.string()),
+            "source_file": pa.array([text_path(path)] * len(rows), pa.string()),
             "source_record": pa.array([r[0] for r in rows], pa.int64()),
             "raw": pa.array([r[1] for r in rows], pa.binary()),
             "read_error": pa.array([r[2] for r in rows], pa.string()),
@@ -490,7 +476,7 @@ def _lines_table(path: str, lines: pa.Table) -> pa.Table:
     """`split_lines`' columns as raw records of `path`."""
     return pa.table(
         {
-            "source_file": pa.array([path] * lines.num_rows, pa.string()),
+            "source_file": pa.array([text_path(path)] * lines.num_rows, pa.string()),
             "source_record": lines.column("source_record"),
             "raw": lines.column("raw"),
             "read_error": pa.nulls(lines.num_rows, pa.string()),

@@ -12,12 +12,14 @@ checkpoint, report and staged-part path under a root is built or parsed here.
 
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import json
 import os
 import re
 import shutil
+import stat
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
@@ -159,6 +161,37 @@ def staging_dir(root: str, night: date, plan_key: str) -> str:
     return os.path.join(root, "_staging", f"{night.isoformat()}-{plan_key}")
 
 
+def claim_staging(root: str) -> str:
+    """Record `<root>/_staging` as this root's; returns the other root it already belongs to ("" once claimed).
+
+    Two roots whose `_staging` resolve to one folder would sweep each other's work: the first root to use it
+    keeps it, as long as that root's own `_staging` still resolves there (a moved or copied root takes its
+    staging over).
+    """
+    staging = os.path.join(root, "_staging")
+    os.makedirs(staging, exist_ok=True)
+    owner_file, mine, other = os.path.join(staging, STAGING_OWNER), os.path.realpath(root), ""
+    if os.path.exists(owner_file):
+        with open(owner_file, encoding="utf-8") as handle:
+            other = handle.read().strip()
+    if other == mine:
+        return ""
+    if other and os.path.realpath(os.path.join(other, "_staging")) == os.path.realpath(staging):
+        return other
+    write_text(mine + "\n", owner_file)
+    return ""
+
+
+def release_staging(root: str) -> None:
+    """Drop the root's claim on `_staging` once no night's work is left in it (see `claim_staging`)."""
+    staging = os.path.join(root, "_staging")
+    if os.path.isdir(staging) and os.listdir(staging) == [STAGING_OWNER]:
+        os.remove(os.path.join(staging, STAGING_OWNER))
+
+
+STAGING_OWNER = ".root"  # in `_staging`: the real path of the root it belongs to
+
+
 def chunk_done_marker(staging: str, chunk_key: str) -> str:
     """Written last for a finished input chunk of a night's run (its counts); a rerun skips the chunk."""
     return os.path.join(staging, "_done", f"{chunk_key}.json")
@@ -216,6 +249,9 @@ def night_fingerprint(chunks: list[Chunk], config: dict) -> dict:
         if chunk.path in inputs:
             continue
         try:
+            if not stat.S_ISREG(os.stat(chunk.path).st_mode):  # a FIFO would block, /dev/zero never end
+                inputs[chunk.path] = "unreadable: not a regular file"
+                continue
             with open(chunk.path, "rb") as handle:
                 inputs[chunk.path] = "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
         except OSError as error:
@@ -246,19 +282,52 @@ def replacement_refusal(root: str, night: date, fingerprint: dict) -> str:
     )
 
 
-def commit_night(root: str, staging: str, night: date, fingerprint: dict) -> None:
-    """Move the night's finished tables into place, then write its manifest (the night is then published).
+def commit_journal(root: str, night: date) -> str:
+    """Written before a night's tables move into place, removed once its manifest is: a commit under way."""
+    return os.path.join(root, "nights", f"ingest_date={night.isoformat()}", "commit.json")
 
-    Each move is an atomic rename; a run killed between them leaves its staged tables, and its rerun writes
-    and moves them all again. A failing run never gets here, so it never replaces a night's tables.
+
+def commit_night(root: str, staging: str, night: date, fingerprint: dict) -> None:
+    """Publish the night's finished tables and then its manifest, all or nothing.
+
+    The moves and the manifest are written into a journal first (atomically): from then on the commit is
+    decided. Each move is an atomic rename; a run killed between them leaves the journal, and the next writer
+    to take the root finishes the moves before anything else (`finish_commits`), so a night is never left
+    with some tables new and others old. A failing run never gets here, so it never replaces a night's tables.
     """
-    for table in TABLES:
-        staged, target = publish_file(staging, table), night_file(root, table, night)
+    moves = [
+        [os.path.relpath(publish_file(staging, table), root), os.path.relpath(night_file(root, table, night), root)]
+        for table in TABLES
+        if os.path.exists(publish_file(staging, table))
+    ]
+    manifest = {**fingerprint, "night": night.isoformat(), "published_at": datetime.now(UTC).isoformat()}
+    journal = commit_journal(root, night)
+    write_json({"moves": moves, "manifest": manifest}, journal)
+    _finish_commit(root, journal)
+
+
+def finish_commits(root: str) -> list[str]:
+    """Complete every night commit a killed run left half done (call it holding the writer lock exclusively;
+    the lock does). Returns the nights finished."""
+    finished = []
+    for journal in sorted(glob.glob(os.path.join(glob.escape(root), "nights", "ingest_date=*", "commit.json"))):
+        _finish_commit(root, journal)
+        finished.append(os.path.basename(os.path.dirname(journal)).removeprefix("ingest_date="))
+    return finished
+
+
+def _finish_commit(root: str, journal: str) -> None:
+    """The journal's moves not yet made (a moved table's staged file is gone), then the manifest, then the
+    journal's removal: running it twice does it once."""
+    with open(journal, encoding="utf-8") as handle:
+        plan = json.load(handle)
+    for staged, target in plan["moves"]:
+        staged, target = os.path.join(root, staged), os.path.join(root, target)
         if os.path.exists(staged):
             os.makedirs(os.path.dirname(target), exist_ok=True)
             os.replace(staged, target)
-    manifest = {**fingerprint, "night": night.isoformat(), "published_at": datetime.now(UTC).isoformat()}
-    write_json(manifest, night_manifest(root, night))
+    write_json(plan["manifest"], os.path.join(os.path.dirname(journal), "manifest.json"))
+    os.remove(journal)
 
 
 def resume_run_id(staging: str, fresh: str) -> str:
@@ -303,3 +372,33 @@ def sweep_staging(root: str, night: date, staging: str) -> list[str]:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(os.path.relpath(path, root))
     return removed
+
+
+# The storage root's file system refuses writes: the same on every retry, and no bug of ours.
+STORAGE_ERRNOS = {
+    errno.ENOSPC: "no space left on the device holding {root}: free space there or use another --root",
+    errno.EDQUOT: "disk quota exceeded under {root}: free space there or use another --root",
+    errno.EROFS: "{root} is on a read-only file system: remount it read-write or use another --root",
+    errno.EACCES: "permission denied writing under {root}: make it writable for this user or use another --root",
+    errno.EPERM: "not permitted to write under {root}: make it writable for this user or use another --root",
+}
+_ERRNO_TEXT = re.compile(r"\[Errno (\d+)\]")  # how Beam's workers, DuckDB and Arrow pass an OSError on as text
+
+
+def storage_problem(error: BaseException, root: str) -> str:
+    """One line naming a write the root's file system refused (disk full, read-only, permission) and the fix;
+    "" for any other error. Looks through the error's causes and, for errors that carry it only as text
+    (Beam workers, DuckDB, Arrow), the errno in the message."""
+    seen: BaseException | None = error
+    while seen is not None:
+        code = seen.errno if isinstance(seen, OSError) and seen.errno else None
+        if code is None and (match := _ERRNO_TEXT.search(str(seen))):
+            code = int(match[1])
+        if code is None and os.strerror(errno.ENOSPC) in str(seen):
+            code = errno.ENOSPC  # DuckDB: "IO Error: ... No space left on device"
+        if code in STORAGE_ERRNOS:
+            where = f" ({seen.filename})" if isinstance(seen, OSError) and seen.filename else ""
+            fix = STORAGE_ERRNOS[code].format(root=root)
+            return f"{fix}{where}; nothing published was changed, and a rerun resumes"
+        seen = seen.__cause__ or seen.__context__
+    return ""

@@ -2,9 +2,11 @@
 
 `python -m tests.reliability.nightly_child ROOT NIGHT KILL_AT PAUSE_FILE INPUT...` runs the real flow with
 scoring off; the first atomic rename into ROOT whose target contains KILL_AT ("" = never) is replaced by
-kill -9 of this process (os.replace and os.rename both count), and with PAUSE_FILE set the first rename
-waits until that file is removed (so a second writer can try the root meanwhile). Prints the renames it
-made, one per line, as `rename <path>`.
+kill -9 of this process (os.replace and os.rename both count), and with PAUSE_FILE set the run waits after
+its first rename (its run id recorded, nothing else under way) until that file is removed, so a second writer
+can try the root meanwhile. Prints the renames it made, one per line, as `rename <path>`. With
+NIGHTLY_CHILD_REPLACE=1 in its environment the run says --replace. Without PREFECT_API_URL the flow runs
+in-process (flows/runtime.py), as `afterword nightly` runs it.
 """
 
 import os
@@ -26,23 +28,26 @@ def main() -> None:
         return lambda source, target, **kwargs: rename(real_rename, source, target, **kwargs)
 
     def rename(real_rename, source, target, **kwargs):
-        if os.path.realpath(target).startswith(real_root + os.sep):
-            count[0] += 1
-            if kill_at and kill_at in os.path.relpath(target, root):
-                os.kill(os.getpid(), signal.SIGKILL)
-            if pause_file and count[0] == 1:
-                open(pause_file + ".reached", "w").close()
-                while os.path.exists(pause_file):
-                    time.sleep(0.05)
-            print("rename", os.path.relpath(target, root), flush=True)
-        return real_rename(source, target, **kwargs)
+        if not os.path.realpath(target).startswith(real_root + os.sep):
+            return real_rename(source, target, **kwargs)
+        count[0] += 1
+        if kill_at and kill_at in os.path.relpath(target, root):
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_rename(source, target, **kwargs)
+        print("rename", os.path.relpath(target, root), flush=True)
+        if pause_file and count[0] == 1:
+            open(pause_file + ".reached", "w").close()
+            while os.path.exists(pause_file):
+                time.sleep(0.05)
 
     # Our writes rename with os.replace; the Beam pipeline's parts and markers go through Beam's FileSystems,
     # whose local rename is os.rename.
     os.replace, os.rename = killable(os.replace), killable(os.rename)
     from flows.nightly import nightly
+    from flows.runtime import run_flow
 
-    nightly(inputs=inputs, root=root, night=night, config=CONFIG, score=False)
+    replace = os.environ.get("NIGHTLY_CHILD_REPLACE") == "1"
+    run_flow(nightly, inputs=inputs, root=root, night=night, config=CONFIG, score=False, replace=replace)
 
 
 if __name__ == "__main__":
