@@ -45,7 +45,7 @@ from train import data, loop
 from train.config import TrainConfig
 from train.evaluate import evaluate_policy
 from train.regen import sample_replies
-from train.simulated_users import USERS, SimulateConfig, SimulatedUser, word_count
+from train.simulated_users import ARMS, USERS, SimulateConfig, SimulatedUser, word_count
 from train.teacher_check import competence_markdown, template_competence
 
 BUNDLED_PROMPTS = Path(__file__).resolve().parents[1] / "data" / "prompts" / "everyday_requests.jsonl"
@@ -325,6 +325,11 @@ def baseline_round(simulation: Simulation) -> dict:
     path = storage.training_round_path(cfg.root, state.run_id, 0)
     if os.path.exists(path):
         return pq.read_table(path).to_pylist()[0]
+    sibling = sibling_baseline(simulation)
+    if sibling is not None:  # the same weights, prompts and dice: another arm's round 0 is this one's
+        row = {**sibling, "run_id": state.run_id, "arm": simulation.sim.arm}
+        write_table(pa.Table.from_pylist([row], schema=training_rounds.SCHEMA), path)
+        return row
     started_at = datetime.now(UTC)
     sampled = sample_held_out(simulation)
     metrics = evaluate_simulation(simulation, 0, sampled)
@@ -338,6 +343,24 @@ def baseline_round(simulation: Simulation) -> dict:
     }  # fmt: skip
     write_table(pa.Table.from_pylist([row], schema=training_rounds.SCHEMA), path)
     return row
+
+
+def sibling_baseline(simulation: Simulation) -> dict | None:
+    """Round 0 of another arm of the same pair under this root, when it evaluated the same starting weights.
+
+    Every arm of a pair samples its evaluation replies from the same weights with the same seed, prompts and
+    settings (the pair's name hashes them; the instruction arm's template changes no student prompt), so
+    their round 0 is one evaluation, not three.
+    """
+    state = simulation.state
+    pair = state.run_id.rsplit("-", 1)[0]
+    for arm in ARMS:
+        path = storage.training_round_path(state.cfg.root, arm_run_id(pair, arm), 0)
+        if arm != simulation.sim.arm and os.path.exists(path):
+            row = pq.read_table(path).to_pylist()[0]
+            if row["model_revision"] == state.base_revision:
+                return row
+    return None
 
 
 def check_teacher(simulation: Simulation, sampled: pa.Table) -> str:

@@ -42,6 +42,7 @@ def test_both_arms_run_resume_and_are_compared(tmp_path, prefect_harness):
         == runs["preference"][0]["satisfaction"]
         == runs["instruction"][0]["satisfaction"]
     )
+    assert runs["control"][0]["started_at"] == runs["instruction"][0]["started_at"]  # evaluated once, reused
     stored = [pq.read_table(f).to_pylist()[0] for f in (tmp_path / "root" / "training_rounds").rglob("*.parquet")]
     assert {r["arm"] for r in stored} == {"preference", "control", "instruction"}
     assert Path(told["plot"]).read_bytes()[:4] == b"\x89PNG" and told["plot"].endswith(".png")
