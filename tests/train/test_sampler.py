@@ -8,6 +8,7 @@ import torch
 from tests.pipelines.conftest_scoring import make_model
 from train import config as train_config
 from train.sampler import ENGINES, SampledReply, draw, resolve_engine, sample_tokens
+from train.sampler import sample as dispatch
 
 PROMPTS = [[256, 72, 105], [256, 83, 111, 114, 116, 32, 91, 51], [256, 50], [256, 78, 97, 109, 101, 32], [256, 88]]
 
@@ -121,7 +122,8 @@ def test_bad_arguments_are_refused():
 
 def test_engines_resolve_per_device_and_the_config_checks_the_name():
     assert train_config.ENGINES == ENGINES
-    assert resolve_engine("auto", "cpu", vllm_usable=True) == "torch"
+    assert resolve_engine("auto", "cpu", vllm_usable=True) == "vllm"
+    assert resolve_engine("auto", "cpu", vllm_usable=False) == "torch"
     assert resolve_engine("auto", "cuda", vllm_usable=True) == "vllm"
     assert resolve_engine("auto", "cuda:0", vllm_usable=False) == "torch"
     assert resolve_engine("torch", "cuda", vllm_usable=True) == "torch"
@@ -129,3 +131,12 @@ def test_engines_resolve_per_device_and_the_config_checks_the_name():
         resolve_engine("vllm", "cpu", vllm_usable=False)
     with pytest.raises(ValueError, match="engine='hf'"):
         train_config.RegenConfig(engine="hf")
+
+
+def test_the_dispatcher_runs_the_in_process_engine_on_cpu():
+    model = make_model()
+    replies, engine = dispatch(
+        model, PROMPTS, engine="auto", weights_dir=None, temperature=1.0, max_new_tokens=12, stop_ids=[257], seed=0,
+        batch_size=8,
+    )  # fmt: skip
+    assert engine == "torch" and replies == sample(model)
