@@ -54,6 +54,7 @@ SCHEMA = pa.schema(
         ("end_advantage", pa.float64()),
         ("student_entropy", pa.float64()),
         ("finished_share", pa.float64()),
+        ("sample_engine", pa.string()),
     ]
 )
 
@@ -100,4 +101,5 @@ DESCRIPTIONS = {
     "end_advantage": "mean advantage the round trained the end-of-turn token of finished replies with, nats",
     "student_entropy": "mean entropy of p_θ at the round's training reply positions before its first step, nats",
     "finished_share": "simulation eval: share of fresh held-out replies that ended on their own (end-of-turn sampled)",
+    "sample_engine": "the engine that sampled the round's training replies: torch (in-process) or vllm",
 }

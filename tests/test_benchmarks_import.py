@@ -2,7 +2,7 @@
 
 Read from the source (AST): a benchmark may compute log-softmax, call a decoder or build a loss only inside
 the baselines named below, and its "ours" side must call the package functions. The `--tiny` CPU modes of
-the training and scoring benchmarks also run here (slow), so they keep working between device runs.
+the training, scoring and sampling benchmarks also run here (slow), so they keep working between device runs.
 """
 
 import ast
@@ -20,6 +20,7 @@ MODEL_MATH = {"log_softmax", "logsumexp", "cross_entropy", "get_output_embedding
 BASELINES = {
     "score_bench.py": {"naive_single_logprobs", "NaivePaddedScorer", "count_work"},
     "train_bench.py": {"baseline_step", "check_reply_logp"},
+    "sample_bench.py": {"hf_generate"},
 }
 # Package functions each benchmark's measured side must call (attribute or plain name).
 SHIPPED_CALLS = {
@@ -27,6 +28,7 @@ SHIPPED_CALLS = {
     "score_bench.py": {"make_scorer", "batch_plans"},
     "score_numerics.py": {"make_scorer"},
     "train_memory.py": {"setup_run", "regenerate_round", "train_round"},
+    "sample_bench.py": {"sample_tokens", "reply_logprobs", "sample_in_subprocess"},
 }
 
 
@@ -99,3 +101,22 @@ def test_score_bench_tiny_runs_the_shipped_scorer_on_cpu(tmp_path):
     result = _run_benchmark("score_bench.py", *args, tmp_path=tmp_path)
     assert result["backend_error"] is None and result["heavy_modules_imported"] == []
     assert set(result["shapes"]) == {"tiny-a", "tiny-b"}
+
+
+@pytest.mark.slow
+def test_sample_bench_tiny_runs_the_shipped_sampler_on_cpu(tmp_path):
+    args = (
+        "--tiny",
+        "--n-prompts",
+        "8",
+        "--max-new-tokens",
+        "8",
+        "--batch-size",
+        "4",
+        "--engines",
+        "hf_generate,torch",
+    )
+    result = _run_benchmark("sample_bench.py", *args, tmp_path=tmp_path)
+    assert result["distribution_ok"] and result["speedup"] > 0
+    assert set(result["engines"]) == {"hf_generate", "torch"}
+    assert result["engines"]["torch"]["max_abs_logprob_diff"] <= 1e-4

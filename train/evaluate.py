@@ -21,7 +21,7 @@ from train.batches import collate
 from train.config import TrainConfig
 from train.data import build_rows
 from train.model import reply_logits
-from train.regen import sample_replies
+from train.regen import in_process, sample_replies
 
 
 @torch.no_grad()
@@ -42,13 +42,13 @@ def evaluate_policy(
     if held_out.num_rows == 0:
         return {}
     batch_size = cfg.micro_batch_size
-    sampled = sample_replies(policy, tokenizer, held_out, cfg.regen, judge.hindsight, seed)
+    sampled = sample_replies(policy, tokenizer, held_out, in_process(cfg.regen), judge.hindsight, seed)
     scorer = make_scorer(reference, TransformersBackendConfig(max_batch_tokens=cfg.score_max_batch_tokens))
     judged = score_interactions(sampled, scorer, tokenizer, judge)
     n_tokens = np.asarray(judged["n_tokens"].to_numpy(), np.float64)
     advantage_sum = np.nan_to_num(np.asarray(judged["sum_advantage"].to_numpy(zero_copy_only=False), np.float64))
 
-    rows = build_rows(judged, held_out, tokenizer, judge.hindsight)
+    rows = build_rows(judged, sampled, tokenizer, judge.hindsight)
     device = next(policy.parameters()).device
     was_training = policy.training
     policy.eval()

@@ -74,6 +74,7 @@ class RunState:
     global_step: int = 0
     completed_rounds: int = 0
     revision: str = ""  # revision of the current weights (base, or the last checkpoint's)
+    weights_dir: str = ""  # where the current weights are on disk (base model, or the last checkpoint): vllm reads it
     metrics_path: str = ""
     writer: object | None = None  # TensorBoard SummaryWriter when available
     rank: int = 0  # this process under torchrun (0 otherwise); rank 0 alone writes
@@ -176,6 +177,7 @@ def setup_run(cfg: TrainConfig, interactions: pa.Table | None = None) -> RunStat
         accumulation=accumulation,
         steps_per_round=steps_per_round,
         revision=source.revision,
+        weights_dir=latest or str(source.path),
         metrics_path=storage.metrics_path(cfg.root, run_id),
         rank=rank,
         world=world,
@@ -238,7 +240,10 @@ def regenerate_round(state: RunState, round_index: int) -> tuple[list[data.Train
             top_k = cfg.top_k if stores_topk else 0
             backend = TransformersBackendConfig(max_batch_tokens=cfg.score_max_batch_tokens, top_k=top_k)
             seed, stage_started = sampling_seed(cfg, round_index), time.perf_counter()
-            sampled = sample_replies(state.policy, state.tokenizer, chosen, cfg.regen, cfg.hindsight, seed)
+            sampled = sample_replies(
+                state.policy, state.tokenizer, chosen, cfg.regen, cfg.hindsight, seed, state.weights_dir
+            )
+            summary["sample_engine"] = sampled["sample_engine"][0].as_py() if sampled.num_rows else None
             summary["time/sample_s"], stage_started = time.perf_counter() - stage_started, time.perf_counter()
             scores = score_replies(state.policy, state.tokenizer, sampled, score_run, backend)
             summary["time/score_s"] = time.perf_counter() - stage_started
@@ -422,6 +427,7 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
     metrics = {**metrics, "time/save_s": time.perf_counter() - save_started}
     round_revision = state.revision  # the weights that sampled and scored this round
     state.revision, state.completed_rounds = weights_revision(Path(path)), round_index
+    state.weights_dir = path
     row = {
         "run_id": state.run_id, "round": round_index, "mode": cfg.mode, "model_id": state.model_id,
         "model_revision": round_revision, "teacher": cfg.teacher, "loss_name": cfg.loss,
@@ -433,6 +439,7 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
         "drift_kl": metrics.get("eval/drift_kl"), "eval_reply_tokens": metrics.get("eval/reply_tokens"),
         "truncated_share": metrics.get("regen/truncated_share"), "clipped_share": metrics.get("score/clipped_share"),
         "end_advantage": metrics.get("score/end_advantage"), "student_entropy": metrics.get("score/student_entropy"),
+        "sample_engine": metrics.get("sample_engine"),
         "tokens_per_s": metrics.get("time/tokens_per_s"), "scores_path": metrics.get("scores_path"),
         "checkpoint_path": path, "started_at": started_at, "finished_at": datetime.now(UTC),
         **time_split(metrics),
@@ -479,7 +486,8 @@ def describe_time_split(row: dict) -> str:
     parts = []
     for stage in ("sample", "score", "train", "save"):
         rate = row.get("tokens_per_s" if stage == "train" else f"{stage}_tokens_per_s")
-        parts.append(f"{stage} {row.get(f'{stage}_s') or 0.0:.3g} s" + (f" ({rate:.3g} tok/s)" if rate else ""))
+        engine = f", {row['sample_engine']}" if stage == "sample" and row.get("sample_engine") else ""
+        parts.append(f"{stage} {row.get(f'{stage}_s') or 0.0:.3g} s" + (f" ({rate:.3g} tok/s{engine})" if rate else ""))
     return ", ".join(parts)
 
 

