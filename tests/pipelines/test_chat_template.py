@@ -64,13 +64,13 @@ def test_regeneration_samples_from_the_scored_student_prefix_and_training_rebuil
     tokenizer = qwen3_tokenizer
     model = make_model(vocab_size=len(tokenizer))
     prompts: list[list[int]] = []
-    sample_tokens = regen.sample_tokens
+    sample = regen.sample
 
     def recording_sampler(model, prompt_ids, **kwargs):  # records the prompts, then samples as usual
         prompts.extend(prompt_ids)
-        return sample_tokens(model, prompt_ids, **kwargs)
+        return sample(model, prompt_ids, **kwargs)
 
-    monkeypatch.setattr(regen, "sample_tokens", recording_sampler)
+    monkeypatch.setattr(regen, "sample", recording_sampler)
     interactions = interactions_table(3)
     hindsight = HindsightConfig(max_context_tokens=32)  # cuts the teacher prefixes, not the student ones
     score_run = ScoreRun("regen-test", "tiny", "0", round=1, reply_source="regenerated", hindsight=hindsight)
