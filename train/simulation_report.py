@@ -138,7 +138,7 @@ def report_png(experiment: str, rows: dict[str, dict[int, list[dict]]]) -> bytes
             stats = [mean_interval([v * scale for v in _values(runs, n, key).values()]) for n in rounds]
             errors = [0.0 if math.isnan(h) else h for _, h in stats]
             axis.errorbar(rounds, [m for m, _ in stats], yerr=errors, fmt=styles[arm], capsize=3, label=arm)
-        axis.set(title=label, xlabel="round")
+        axis.set(title=label, xlabel="round", ylabel="% of held-out replies" if scale == 100.0 else "nats/token")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
