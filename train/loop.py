@@ -44,7 +44,7 @@ from schemas import training_rounds
 from train import batches, checkpoint, data, distributed, model, objective
 from train.config import TrainConfig, parse_train_args
 from train.evaluate import evaluate_policy
-from train.metrics import append_record, tensorboard_writer, token_mean_advantage, truncate_after
+from train.metrics import append_record, reply_counts, tensorboard_writer, token_mean_advantage, truncate_after
 from train.regen import sample_replies, score_replies
 
 log = logging.getLogger(__name__)
@@ -258,15 +258,6 @@ def regenerate_round(state: RunState, round_index: int) -> tuple[list[data.Train
     return data.build_rows(scores, chosen, state.tokenizer, cfg.hindsight), summary
 
 
-def reply_counts(scores: pa.Table) -> dict:
-    """Mean and total reply tokens of a round, and the share of replies cut at a length limit."""
-    return {
-        "regen/reply_tokens": float(pc.mean(scores["n_tokens"]).as_py() or 0.0),
-        "regen/round_tokens": int(pc.sum(scores["n_tokens"]).as_py() or 0),
-        "regen/truncated_share": float(pc.mean(scores["reply_truncated"].cast(pa.float64())).as_py() or 0.0),
-    }
-
-
 def sampling_seed(cfg: TrainConfig, round_index: int) -> int:
     """The seed of one round's sampling: it depends on the round, never on global RNG state."""
     return cfg.seed * 1_000_003 + round_index
@@ -300,7 +291,7 @@ def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow])
     state.policy.train()
     micro_batches = batches.micro_batches(rows, cfg.micro_batch_size, cfg.seed, round_index, cfg.epochs_per_round)
     started = time.perf_counter()
-    rows, entropy = with_behaviour_logprobs(cfg, state.policy, rows, micro_batches)
+    rows, entropy = objective.with_behaviour_logprobs(cfg, state.policy, rows, micro_batches)
     train_seconds = time.perf_counter() - started
     per_step = state.accumulation * state.world
     steps = [micro_batches[i : i + per_step] for i in range(0, len(micro_batches), per_step)]
@@ -352,34 +343,6 @@ def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow])
         "time/train_s": train_seconds,
         "time/tokens_per_s": totals["tokens"] / max(train_seconds, 1e-9),
     }
-
-
-def with_behaviour_logprobs(
-    cfg: TrainConfig, policy: torch.nn.Module, rows: list[data.TrainingRow], micro_batches: list[list[int]]
-) -> tuple[list[data.TrainingRow], float | None]:
-    """The round's rows with behaviour log-probs from the training forward, and the student's mean entropy.
-
-    Regenerated replies were sampled by the weights the round starts with; recomputing their log-probs
-    here, micro-batch by micro-batch in the order the first step takes them, makes that step's importance
-    weights exactly 1 (as verl recomputes old log-probs). Logged replies keep none (no weights, as the paper).
-    """
-    done: dict[int, data.TrainingRow] = {}
-    entropy_sum = entropy_tokens = 0.0
-    for indices in micro_batches:
-        todo = [i for i in indices if i not in done]
-        if not todo:
-            continue
-        batch = batches.collate([rows[i] for i in indices])
-        logp_B_T, entropy_B_T = objective.behaviour_logprobs(cfg, policy, batch)
-        for b, i in enumerate(indices):
-            if i in done:
-                continue
-            n = len(rows[i].reply_ids)
-            behaviour = logp_B_T[b, :n].cpu().numpy() if rows[i].behaviour_logp_T is not None else None
-            done[i] = replace(rows[i], behaviour_logp_T=behaviour)
-            entropy_sum += float(entropy_B_T[b, :n].sum())
-            entropy_tokens += n
-    return [done.get(i, row) for i, row in enumerate(rows)], entropy_sum / entropy_tokens if entropy_tokens else None
 
 
 def evaluate_round(state: RunState, round_index: int) -> dict:

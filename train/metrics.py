@@ -61,3 +61,12 @@ def token_mean_advantage(scores: pa.Table) -> float:
     """Mean advantage per scored token over a scores table (nats)."""
     tokens = pc.sum(scores["n_tokens"]).as_py() or 0
     return float((pc.sum(scores["sum_advantage"]).as_py() or 0.0) / max(tokens, 1))
+
+
+def reply_counts(scores: pa.Table) -> dict:
+    """Mean and total reply tokens of a round, and the share of replies cut at a length limit."""
+    return {
+        "regen/reply_tokens": float(pc.mean(scores["n_tokens"]).as_py() or 0.0),
+        "regen/round_tokens": int(pc.sum(scores["n_tokens"]).as_py() or 0),
+        "regen/truncated_share": float(pc.mean(scores["reply_truncated"].cast(pa.float64())).as_py() or 0.0),
+    }

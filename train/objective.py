@@ -9,10 +9,12 @@ length × vocabulary. Called by `train/loop.py` for every micro-batch; benchmark
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
-from train import losses, model
-from train.batches import Batch
+from train import batches, losses, model
+from train.batches import Batch, TrainingRow
 from train.config import TrainConfig
 
 
@@ -116,3 +118,31 @@ def behaviour_logprobs(cfg: TrainConfig, policy: torch.nn.Module, batch: Batch) 
         logp_B_T_V = model.reply_logits(policy, *args, reply_B_T.shape[1])
     entropy_B_T = -(logp_B_T_V.exp() * logp_B_T_V).sum(-1) * real_B_T
     return logp_B_T, entropy_B_T
+
+
+def with_behaviour_logprobs(
+    cfg: TrainConfig, policy: torch.nn.Module, rows: list[TrainingRow], micro_batches: list[list[int]]
+) -> tuple[list[TrainingRow], float | None]:
+    """The round's rows with behaviour log-probs from the training forward, and the student's mean entropy.
+
+    Regenerated replies were sampled by the weights the round starts with; recomputing their log-probs
+    here, micro-batch by micro-batch in the order the first step takes them, makes that step's importance
+    weights exactly 1 (as verl recomputes old log-probs). Logged replies keep none (no weights, as the paper).
+    """
+    done: dict[int, TrainingRow] = {}
+    entropy_sum = entropy_tokens = 0.0
+    for indices in micro_batches:
+        todo = [i for i in indices if i not in done]
+        if not todo:
+            continue
+        batch = batches.collate([rows[i] for i in indices])
+        logp_B_T, entropy_B_T = behaviour_logprobs(cfg, policy, batch)
+        for b, i in enumerate(indices):
+            if i in done:
+                continue
+            n = len(rows[i].reply_ids)
+            behaviour = logp_B_T[b, :n].cpu().numpy() if rows[i].behaviour_logp_T is not None else None
+            done[i] = replace(rows[i], behaviour_logp_T=behaviour)
+            entropy_sum += float(entropy_B_T[b, :n].sum())
+            entropy_tokens += n
+    return [done.get(i, row) for i, row in enumerate(rows)], entropy_sum / entropy_tokens if entropy_tokens else None

@@ -44,6 +44,7 @@ from schemas import training_rounds
 from train import data, loop
 from train.config import TrainConfig
 from train.evaluate import evaluate_policy
+from train.metrics import reply_counts
 from train.regen import in_process, sample_replies
 from train.simulated_users import ARMS, USERS, SimulateConfig, SimulatedUser, word_count
 from train.teacher_check import competence_markdown, template_competence
@@ -255,7 +256,7 @@ def simulate_round(simulation: Simulation, round_index: int) -> tuple[list[data.
         "scores_path": shard,
         "regen/mean_advantage": float(pc.sum(scores["sum_advantage"]).as_py() or 0.0)
         / max(pc.sum(scores["n_tokens"]).as_py() or 0, 1),
-        **loop.reply_counts(scores),
+        **reply_counts(scores),
         "complaint_rate": 1.0 - sum(satisfied) / max(len(satisfied), 1),
         **timings,
         "time/regen_s": time.perf_counter() - started,

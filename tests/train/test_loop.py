@@ -94,7 +94,7 @@ def test_first_step_importance_weights_are_one_for_every_precision(tmp_path, mod
     state = loop.setup_run(tiny_config(tmp_path / "root", model_dir, precision=precision))
     scored, _ = loop.regenerate_round(state, 1)
     order = batches.micro_batches(scored, 2, 0, 1, 1)
-    rows, entropy = loop.with_behaviour_logprobs(state.cfg, state.policy, scored, order)
+    rows, entropy = objective.with_behaviour_logprobs(state.cfg, state.policy, scored, order)
     assert entropy > 0.0
     first = batches.collate([rows[i] for i in order[0]])
     _, stats = objective.micro_batch_loss(state.cfg, state.policy, state.policy, first, len(order[0]))
