@@ -29,6 +29,7 @@ SHIPPED_CALLS = {
     "score_numerics.py": {"make_scorer"},
     "train_memory.py": {"setup_run", "regenerate_round", "train_round"},
     "sample_bench.py": {"sample_tokens", "reply_logprobs", "sample_in_subprocess"},
+    "gpu_sample_check.py": {"sample_tokens", "hf_generate"},
 }
 
 
@@ -120,3 +121,12 @@ def test_sample_bench_tiny_runs_the_shipped_sampler_on_cpu(tmp_path):
     assert result["distribution_ok"] and result["speedup"] > 0
     assert set(result["engines"]) == {"hf_generate", "torch"}
     assert result["engines"]["torch"]["max_abs_logprob_diff"] <= 1e-4
+
+
+@pytest.mark.slow
+def test_gpu_sample_check_tiny_runs_on_cpu(tmp_path):
+    result = _run_benchmark(
+        "gpu_sample_check.py", "--tiny", "--max-new-tokens", "6", "--batches", "8", tmp_path=tmp_path
+    )
+    (row,) = result["rows"]
+    assert row["shape"] == "tiny" and row["device"] == "cpu" and row["speedup"] > 0

