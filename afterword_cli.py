@@ -22,8 +22,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from flows.progress import progress_bars
-from pipelines.configs import add_config_flags, flag_settings
+from cli.progress_bars import progress_bars
+from pipelines.config_loading import add_config_flags, flag_settings
+from pipelines.formats import FORMATS
 
 PROJECT_DIR = Path(__file__).resolve().parent
 SAMPLE = PROJECT_DIR / "data" / "sample" / "wildchat_sample.jsonl"
@@ -80,7 +81,7 @@ def run_nightly(
     replace: bool = False,
     flags: dict[str, str] | None = None,
 ):
-    from flows import preflight
+    from cli import preflight
     from flows.nightly import nightly
     from flows.runtime import last_night, run_flow
 
@@ -145,7 +146,7 @@ def run_training(
     config_path: str | None,
     flags: dict[str, str] | None = None,
 ) -> dict:
-    from flows import preflight
+    from cli import preflight
     from flows.refresh import run_refresh
     from train.loop import describe_time_split
 
@@ -171,7 +172,7 @@ def run_training(
 
 
 def run_competence(root: str, night: str, n: int, config_path: str | None, flags: dict[str, str]) -> None:
-    from flows import preflight
+    from cli import preflight
     from flows.competence import check_teacher_competence
 
     night_date = preflight.parse_night(night, "--night")
@@ -199,10 +200,10 @@ def _short(value) -> str:
 def run_score_shard(
     root: str, night: str, shard: str, config_path: str | None, score_limit: int | None, flags: dict[str, str]
 ) -> None:
-    from flows import preflight
+    from cli import preflight
     from flows.scoring import score_night_shard
-    from pipelines.publish import publish_catalog
-    from pipelines.sources import InputError
+    from pipelines.errors import InputError
+    from pipelines.store.publish import publish_catalog
 
     index, _, count = shard.partition("/")
     if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
@@ -227,7 +228,7 @@ def run_report(root: str, run: str | None, out: str | None) -> None:
 
 
 def print_query(root: str, sql: str, title: str | None = None, fmt: str = "table", max_rows: int = 0) -> None:
-    from pipelines.query import json_value, query_catalog
+    from pipelines.store.query import json_value, query_catalog
 
     columns, rows, more = query_catalog(root, sql, max_rows)
     if fmt == "csv":
@@ -269,7 +270,7 @@ def add_nightly(commands) -> argparse.ArgumentParser:
     parser.add_argument("--root", required=True, help="storage root (a local folder)")
     parser.add_argument("--date", help="night to file the data under, YYYY-MM-DD (default: last night, UTC)")
     parser.add_argument("--config", help="TOML file with [ingest], [segment], [select], [score] tables")
-    parser.add_argument("--format", choices=["wildchat", "lmsys", "sharegpt", "openai"], help="skip detection")
+    parser.add_argument("--format", choices=FORMATS, help="skip detection")
     parser.add_argument("--no-score", action="store_true", help="stop after the data tables (no scoring stage)")
     parser.add_argument("--score-limit", type=int, help="score at most N interactions (a stable sample)")
     parser.add_argument("--replace", action="store_true", help="replace the night if already published")
@@ -395,7 +396,7 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
 
         add_config_flags(parser, RunConfig, "")
     elif command in ("score", "competence"):
-        from pipelines.scorer import ScoringConfig
+        from pipelines.backends.scoring_config import ScoringConfig
 
         add_config_flags(parser, ScoringConfig, "score", skip=("score.shards",) if command == "score" else ())
     elif command in ("refresh", "simulate"):
@@ -427,10 +428,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(next((word for word in argv if not word.startswith("-")), None)).parse_args(argv)
     configure_environment()
     from flows.runtime import RunStopped
+    from pipelines.errors import InputError
     from pipelines.io import DamagedFileError
-    from pipelines.lock import RootLockedError
-    from pipelines.sources import InputError
-    from pipelines.storage import storage_problem
+    from pipelines.store.layout import storage_problem
+    from pipelines.store.lock import RootLockedError
 
     try:
         args.handler(args)

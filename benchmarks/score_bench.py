@@ -180,9 +180,9 @@ def naive_single_logprobs(model: torch.nn.Module, prefix: list[int], reply: list
 
 def run_cpu_phase(args: argparse.Namespace) -> None:
     """Child process: build the data, load SmolLM2, score with one side, write timings and log-probs as JSON."""
+    from pipelines.backends.model_loading import DEFAULT_MODEL, load_model, load_tokenizer
     from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
     from pipelines.hindsight import HindsightConfig, build_sequences
-    from pipelines.models import DEFAULT_MODEL, load_model, load_tokenizer
 
     interactions = build_wildchat_interactions(args.n)
     tokenizer = load_tokenizer(DEFAULT_MODEL)

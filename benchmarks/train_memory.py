@@ -48,10 +48,10 @@ def prepare(args: argparse.Namespace) -> None:
     import pyarrow.parquet as pq
 
     from flows.scoring import shard_path
-    from pipelines import storage
+    from pipelines.backends.model_loading import load_model, load_tokenizer
     from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
-    from pipelines.models import load_model, load_tokenizer
     from pipelines.score import ScoreConfig, score_interactions
+    from pipelines.store import layout as storage
     from schemas import interactions as interactions_schema
 
     tokenizer = load_tokenizer(args.model)

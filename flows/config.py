@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 
 import duckdb
 
-from pipelines.configs import build_config, with_flags
+from pipelines.backends.scoring_config import ScoringConfig
+from pipelines.config_loading import build_config, with_flags
 from pipelines.hindsight import HindsightConfig
 from pipelines.ingest import IngestConfig
-from pipelines.scorer import ScoringConfig
 from pipelines.segment import SegmentConfig
 from pipelines.select import SelectConfig
 from pipelines.sources import CHUNK_BYTES

@@ -18,9 +18,9 @@ from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.runtime import call, publish_artifact, run_flow
-from pipelines.lock import writer_lock
-from pipelines.publish import publish_catalog
-from pipelines.sources import InputError
+from pipelines.errors import InputError
+from pipelines.store.lock import writer_lock
+from pipelines.store.publish import publish_catalog
 from train import loop
 from train import simulate as sim_stages
 from train.config import TrainConfig

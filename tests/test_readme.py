@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import afterword_cli
-from pipelines.query import query_catalog
+from pipelines.store.query import query_catalog
 from tests.pipelines.conftest_scoring import need_smollm2
 
 REPO = Path(__file__).resolve().parents[1]

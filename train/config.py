@@ -18,10 +18,9 @@ import json
 import tomllib
 from dataclasses import asdict, dataclass, field
 
-from pipelines.backends import MAX_BATCH_TOKENS
-from pipelines.configs import add_config_flags, build_config, flag_settings, with_flags
+from pipelines.backends import DEFAULT_MODEL, MAX_BATCH_TOKENS
+from pipelines.config_loading import add_config_flags, build_config, flag_settings, with_flags
 from pipelines.hindsight import HindsightConfig
-from pipelines.scorer import DEFAULT_MODEL
 
 MODES = ("logged", "onpolicy")
 TEACHERS = ("live", "ema", "frozen", "stored")

@@ -32,14 +32,14 @@ import pyarrow.parquet as pq
 import torch
 import torch.distributed as dist
 
-from pipelines import storage
+from pipelines.backends.model_loading import load_model, load_tokenizer, weights_revision
 from pipelines.backends.transformers_backend import TransformersBackendConfig
 from pipelines.io import code_version, write_table
-from pipelines.lock import writer_lock
-from pipelines.models import load_model, load_tokenizer, weights_revision
 from pipelines.progress import report
-from pipelines.publish import publish_catalog
 from pipelines.score import ScoreRun, take_sample
+from pipelines.store import layout as storage
+from pipelines.store.lock import writer_lock
+from pipelines.store.publish import publish_catalog
 from schemas import training_rounds
 from train import batches, checkpoint, data, distributed, model, objective
 from train.config import TrainConfig, parse_train_args

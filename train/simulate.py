@@ -34,11 +34,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines import storage
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
-from pipelines.configs import with_flags
+from pipelines.config_loading import with_flags
 from pipelines.io import write_table, write_text
 from pipelines.score import ScoreRun, score_interactions, take_sample
+from pipelines.store import layout as storage
 from schemas import interactions as interactions_schema
 from schemas import training_rounds
 from train import data, loop

@@ -20,8 +20,8 @@ import tempfile
 
 import pyarrow.parquet as pq
 
-from pipelines import storage
 from pipelines.io import write_text
+from pipelines.store import layout as storage
 from train.simulated_users import ARMS
 
 # Two-sided 95% Student-t quantiles by degrees of freedom (seeds − 1); 1.96 beyond the table.

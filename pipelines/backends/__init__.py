@@ -14,6 +14,7 @@ import numpy as np
 
 from pipelines.hindsight import HindsightSequences
 
+DEFAULT_MODEL = "smollm2-135m-instruct"  # the built-in model: pipelines/backends/model_loading.py converts it once
 # Padded tokens per forward of the transformers backend: the one default of every config that sets it.
 MAX_BATCH_TOKENS = 8192
 

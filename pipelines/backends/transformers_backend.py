@@ -2,10 +2,10 @@
 
 Takes `HindsightSequences`, returns student and teacher log-probs of every reply token (`ReplyLogprobs`).
 Three choices keep it fast: requests are batched by a padded-token budget after sorting by length
-(`pipelines.batching.length_buckets`, the trainer's rule too); the token prefix shared by student and
+(`pipelines.backends.length_buckets.length_buckets`, the trainer's rule too); the token prefix shared by student and
 teacher (x up to the end of the last user message's text) is run once and its KV cache reused for both
 continuations; full-vocabulary logits exist only for reply positions, a chunk at a time
-(`pipelines.reply_head.gathered_logprobs`, the trainer's function too). Built by `make_scorer(model, cfg)`
+(`pipelines.backends.reply_head.gathered_logprobs`, the trainer's function too). Built by `make_scorer(model, cfg)`
 and passed to `score_interactions`.
 """
 
@@ -20,9 +20,9 @@ import torch
 from transformers import DynamicCache, PreTrainedModel
 
 from pipelines.backends import MAX_BATCH_TOKENS, ReplyLogprobs
-from pipelines.batching import length_buckets
+from pipelines.backends.length_buckets import length_buckets
+from pipelines.backends.reply_head import gathered_logprobs
 from pipelines.hindsight import HindsightSequences
-from pipelines.reply_head import gathered_logprobs
 
 
 @dataclass(frozen=True)

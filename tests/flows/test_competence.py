@@ -2,9 +2,9 @@ import json
 from collections import Counter
 
 from flows.competence import check_teacher_competence
+from pipelines.backends.scoring_config import ScoringConfig
 from pipelines.hindsight import HindsightConfig
 from pipelines.score import swap_followups
-from pipelines.scorer import ScoringConfig
 from tests.conftest import wildchat_record
 from tests.flows.test_scoring import NIGHT_DATE, store_interactions, tiny_model_dir  # noqa: F401 (fixture)
 

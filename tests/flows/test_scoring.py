@@ -10,12 +10,12 @@ import torch
 
 from flows.config import RunConfig
 from flows.scoring import score_night_shard
-from pipelines import storage
+from pipelines.backends.scoring_config import ScoringConfig
 from pipelines.hindsight import HindsightConfig
 from pipelines.ingest import IngestConfig, ingest_records
-from pipelines.query import open_catalog
-from pipelines.scorer import ScoringConfig
 from pipelines.segment import SegmentConfig, segment_turns
+from pipelines.store import layout as storage
+from pipelines.store.query import open_catalog
 from schemas import interactions as interactions_schema
 from schemas import scores as scores_schema
 from tests.conftest import NIGHT, raw_table, shared_file, wildchat_record
@@ -102,7 +102,7 @@ def test_nightly_scores_the_real_sample_and_token_advantages_reproduce(tmp_path,
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from flows.nightly import nightly
-    from pipelines.models import resolve_model
+    from pipelines.backends.model_loading import resolve_model
 
     need_smollm2()
     path = shared_file("wildchat_real_small.jsonl")

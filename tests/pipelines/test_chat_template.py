@@ -30,7 +30,7 @@ EMPTY_THINK = "<think>\n\n</think>\n\n"
 @pytest.fixture(scope="module")
 def qwen3_tokenizer(tmp_path_factory):
     need_smollm2()
-    from pipelines.models import load_tokenizer
+    from pipelines.backends.model_loading import load_tokenizer
 
     template = shared_file("templates/qwen3_chat_template.jinja").read_text()
     tokenizer = load_tokenizer("smollm2-135m-instruct", cache_dir=smollm2_cache_dir(tmp_path_factory))

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import storage
-from pipelines.publish import TABLES, publish_catalog
-from pipelines.query import query_catalog
-from pipelines.sources import InputError
+from pipelines.errors import InputError
+from pipelines.store import layout as storage
+from pipelines.store.publish import TABLES, publish_catalog
+from pipelines.store.query import query_catalog
 from schemas import interactions as interactions_schema
 from schemas import scores as scores_schema
 

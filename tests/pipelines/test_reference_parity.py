@@ -85,7 +85,7 @@ def reference_prompts(tokenizer, x: list[dict], y: str, o: str) -> tuple[str, st
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
     need_smollm2()
-    from pipelines.models import load_tokenizer
+    from pipelines.backends.model_loading import load_tokenizer
 
     return load_tokenizer("smollm2-135m-instruct", cache_dir=smollm2_cache_dir(tmp_path_factory))
 

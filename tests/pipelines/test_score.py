@@ -14,7 +14,7 @@ from pipelines.backends.transformers_backend import (
     plan_request,
 )
 from pipelines.hindsight import HindsightConfig, HindsightSequences, build_sequences
-from pipelines.score import ScoreRun, score_interactions, shard_of, summarize_advantages, take_shard
+from pipelines.score import ScoreRun, interaction_shard, score_interactions, summarize_advantages, take_shard
 from schemas import interactions as interactions_schema
 from schemas import scores as scores_schema
 from tests.pipelines.conftest_scoring import (
@@ -201,12 +201,14 @@ def test_one_shard_and_four_shards_give_the_same_rows():
 
 
 def test_shard_of_is_a_fixed_stable_hash():
-    assert [shard_of(f"conv{i}:1", 4) for i in range(8)] == [shard_of(f"conv{i}:1", 4) for i in range(8)]
-    assert shard_of("abc:1", 1) == 0
+    assert [interaction_shard(f"conv{i}:1", 4) for i in range(8)] == [
+        interaction_shard(f"conv{i}:1", 4) for i in range(8)
+    ]
+    assert interaction_shard("abc:1", 1) == 0
     digest = hashlib.blake2b(b"abc:1", digest_size=8).digest()
-    assert shard_of("abc:1", 128) == int.from_bytes(digest, "big") % 128
+    assert interaction_shard("abc:1", 128) == int.from_bytes(digest, "big") % 128
     with pytest.raises(ValueError, match="n_shards=0"):
-        shard_of("abc:1", 0)
+        interaction_shard("abc:1", 0)
 
 
 def test_empty_input_gives_an_empty_scores_table():
@@ -261,7 +263,7 @@ def test_smollm2_on_real_wildchat_matches_naive_transformers(tmp_path_factory):
     need_smollm2()
     if not WILDCHAT_SMALL.exists():
         pytest.skip(f"{WILDCHAT_SMALL} is absent")
-    from pipelines.models import load_model, load_tokenizer
+    from pipelines.backends.model_loading import load_model, load_tokenizer
 
     cache_dir = smollm2_cache_dir(tmp_path_factory)
     model, _ = load_model("smollm2-135m-instruct", cache_dir=cache_dir)

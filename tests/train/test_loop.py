@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
-from pipelines import storage
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
 from pipelines.score import ScoreRun, score_interactions
+from pipelines.store import layout as storage
 from schemas import scores as scores_schema
 from schemas import training_rounds
 from tests.pipelines.conftest_scoring import make_model, make_tokenizer

@@ -9,8 +9,9 @@ import tomllib
 from datetime import date
 
 from flows.config import RunConfig, load_config
-from pipelines import sources, storage
-from pipelines.sources import InputError
+from pipelines import sources
+from pipelines.errors import InputError
+from pipelines.store import layout as storage
 
 
 def parse_night(text: str, flag: str = "--date") -> date:

@@ -3,7 +3,7 @@ import hashlib
 import pytest
 import torch
 
-from pipelines.models import (
+from pipelines.backends.model_loading import (
     DEFAULT_MODEL,
     ensure_converted,
     load_model,

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
-from pipelines.backends import MAX_BATCH_TOKENS
+from pipelines.backends import DEFAULT_MODEL, MAX_BATCH_TOKENS
 from pipelines.hindsight import HindsightConfig
 from pipelines.progress import report
 
@@ -24,10 +24,9 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from pipelines.backends import ScoreFn
+    from pipelines.backends.model_loading import ModelSource
     from pipelines.backends.vllm_backend import VllmBackendConfig
-    from pipelines.models import ModelSource
 
-DEFAULT_MODEL = "smollm2-135m-instruct"  # the built-in model: pipelines/models.py converts it once
 BACKENDS = ("transformers", "vllm")
 
 
@@ -80,8 +79,8 @@ def open_scorer(cfg: ScoringConfig, source: ModelSource | None = None, vllm: Vll
     `source`: the model already resolved by the caller (resolving hashes local weights); `vllm`: engine
     options of the vLLM backend beyond `cfg` (its dtype and top_k come from `cfg`).
     """
+    from pipelines.backends.model_loading import load_tokenizer, resolve_model
     from pipelines.hindsight import check_chat_template_kwargs
-    from pipelines.models import load_tokenizer, resolve_model
 
     source = source or resolve_model(cfg.model)
     tokenizer = load_tokenizer(source)
@@ -93,8 +92,8 @@ def open_scorer(cfg: ScoringConfig, source: ModelSource | None = None, vllm: Vll
 
         options = replace(vllm or VllmBackendConfig(), dtype=cfg.dtype, top_k=cfg.top_k)
         return Scorer(make_vllm_scorer(source.path, options), tokenizer, source)
+    from pipelines.backends.model_loading import load_model
     from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
-    from pipelines.models import load_model
 
     model, _ = load_model(source, dtype=cfg.dtype, device=cfg.device)
     backend = TransformersBackendConfig(max_batch_tokens=cfg.max_batch_tokens, top_k=cfg.top_k)

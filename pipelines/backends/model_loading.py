@@ -23,7 +23,7 @@ from huggingface_hub import snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from pipelines.scorer import DEFAULT_MODEL
+from pipelines.backends import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
