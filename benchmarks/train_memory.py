@@ -70,7 +70,7 @@ def prepare(args: argparse.Namespace) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(interactions, path)
     model, source = load_model(args.model)
-    scorer = make_scorer(model, TransformersBackendConfig())
+    scorer = make_scorer(model, TransformersBackendConfig(), top_k=0)
     scores = score_interactions(interactions, scorer, tokenizer, ScoreConfig("night", source.model_id, source.revision))
     shard = Path(shard_path(args.root, "night", 0, 0, 1))
     shard.parent.mkdir(parents=True, exist_ok=True)

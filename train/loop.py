@@ -33,7 +33,6 @@ import torch
 import torch.distributed as dist
 
 from pipelines.backends.model_loading import load_model, load_tokenizer, weights_revision
-from pipelines.backends.transformers_backend import TransformersBackendConfig
 from pipelines.io import code_version, write_table
 from pipelines.progress import report
 from pipelines.score import ScoreRun, take_sample
@@ -45,7 +44,7 @@ from train import batches, checkpoint, data, distributed, model, objective
 from train.config import TrainConfig, parse_train_args
 from train.evaluate import evaluate_policy
 from train.metrics import append_record, reply_counts, tensorboard_writer, token_mean_advantage, truncate_after
-from train.regen import sample_replies, score_replies
+from train.regen import live_scorer, sample_replies, score_replies
 
 log = logging.getLogger(__name__)
 
@@ -236,16 +235,14 @@ def regenerate_round(state: RunState, round_index: int) -> tuple[list[data.Train
             score_run = ScoreRun(
                 state.run_id, state.model_id, state.revision, round_index, "regenerated", cfg.hindsight
             )
-            stores_topk = cfg.loss == "topk" and cfg.teacher == "stored"
-            top_k = cfg.top_k if stores_topk else 0
-            backend = TransformersBackendConfig(max_batch_tokens=cfg.score_max_batch_tokens, top_k=top_k)
             seed, stage_started = sampling_seed(cfg, round_index), time.perf_counter()
             sampled = sample_replies(
                 state.policy, state.tokenizer, chosen, cfg.regen, cfg.hindsight, seed, state.weights_dir
             )
             summary["sample_engine"] = sampled["sample_engine"][0].as_py() if sampled.num_rows else None
             summary["time/sample_s"], stage_started = time.perf_counter() - stage_started, time.perf_counter()
-            scores = score_replies(state.policy, state.tokenizer, sampled, score_run, backend)
+            scorer = live_scorer(state.policy, cfg, cfg.stored_top_k)
+            scores = score_replies(state.policy, state.tokenizer, sampled, score_run, scorer)
             summary["time/score_s"] = time.perf_counter() - stage_started
             write_table(scores, path)
         if state.world > 1 and not state.rank:

@@ -34,7 +34,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
 from pipelines.config_loading import with_flags
 from pipelines.io import write_table, write_text
 from pipelines.score import ScoreRun, score_interactions, take_sample
@@ -45,7 +44,7 @@ from train import data, loop
 from train.config import TrainConfig
 from train.evaluate import evaluate_policy
 from train.metrics import reply_counts
-from train.regen import in_process, sample_replies
+from train.regen import in_process, live_scorer, sample_replies
 from train.simulated_users import ARMS, USERS, SimulateConfig, SimulatedUser, word_count
 from train.teacher_check import competence_markdown, template_competence
 
@@ -244,7 +243,7 @@ def simulate_round(simulation: Simulation, round_index: int) -> tuple[list[data.
         dialogue = with_followups(sampled, user, cfg.seed, round_index)
         write_table(dialogue, talk)
         was_training = state.policy.training
-        scorer = make_scorer(state.policy, TransformersBackendConfig(max_batch_tokens=cfg.score_max_batch_tokens))
+        scorer = live_scorer(state.policy, cfg, top_k=0)
         score_run = ScoreRun(state.run_id, state.model_id, state.revision, round_index, "regenerated", cfg.hindsight)
         scores = score_interactions(dialogue, scorer, state.tokenizer, score_run)
         state.policy.train(was_training)

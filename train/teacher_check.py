@@ -68,7 +68,7 @@ def template_competence(
     violating = np.array([not user.satisfied(r) for r in replies], dtype=bool)
     words = np.array([word_count(r) for r in replies], dtype=float)
     was_training = model.training
-    scorer = make_scorer(model, TransformersBackendConfig())
+    scorer = make_scorer(model, TransformersBackendConfig(), top_k=0)
     column = sampled.schema.get_field_index("followup")
     out = []
     for teacher in (*TEMPLATES, "instruction"):

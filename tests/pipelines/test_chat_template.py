@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipelines.backends.transformers_backend import TransformersBackendConfig
+from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
 from pipelines.hindsight import HindsightConfig, build_sequences, check_chat_template_kwargs
 from pipelines.score import ScoreRun
 from tests.conftest import shared_file
@@ -76,7 +76,15 @@ def test_regeneration_samples_from_the_scored_student_prefix_and_training_rebuil
     score_run = ScoreRun("regen-test", "tiny", "0", round=1, reply_source="regenerated", hindsight=hindsight)
     regen_cfg = RegenConfig(max_new_tokens=3, batch_size=2)
     with torch.no_grad():
-        scores = regenerate(model, tokenizer, interactions, regen_cfg, 0, score_run, TransformersBackendConfig())
+        scores = regenerate(
+            model,
+            tokenizer,
+            interactions,
+            regen_cfg,
+            0,
+            score_run,
+            make_scorer(model, TransformersBackendConfig(), top_k=0),
+        )
 
     rows = interactions.sort_by("interaction_id").to_pylist()
     assert len(prompts) == len(rows) == scores.num_rows

@@ -17,11 +17,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.backends.scoring_config import ScoringConfig
 from pipelines.backends.vllm_backend import VllmBackendConfig, make_vllm_scorer, reply_logprobs
 from pipelines.ingest import IngestConfig, ingest_records
 from pipelines.segment import SegmentConfig, segment_turns
 from pipelines.sources import plan_chunks, read_chunk
-from pipelines.vllm_worker import parse_args
+from pipelines.vllm_worker import SHARED_SCORING_FIELDS, parse_args
 from schemas import interactions as interactions_schema
 from tests.pipelines.conftest_scoring import WILDCHAT_SMALL, need_smollm2, smollm2_cache_dir
 
@@ -76,16 +77,19 @@ def test_an_output_for_another_prompt_is_refused():
     ],
 )
 def test_config_rejects_bad_values(kwargs, message):
+    # dtype and top_k are ScoringConfig's (both backends read them); the rest are the engine's own options.
+    shared = {name: value for name, value in kwargs.items() if name in SHARED_SCORING_FIELDS}
+    engine = {name: value for name, value in kwargs.items() if name not in shared}
     with pytest.raises(ValueError, match=message):
-        VllmBackendConfig(**kwargs)
+        ScoringConfig(backend="vllm", vllm=VllmBackendConfig(**engine), **shared)
 
 
 def test_only_a_local_model_directory_is_accepted(tmp_path):
     # Raised before vLLM is imported, so this runs without it: a Hub id must never reach vLLM.
     with pytest.raises(FileNotFoundError, match="not a local model directory"):
-        make_vllm_scorer("HuggingFaceTB/SmolLM2-135M-Instruct", VllmBackendConfig())
+        make_vllm_scorer("HuggingFaceTB/SmolLM2-135M-Instruct", VllmBackendConfig(), dtype="float32", top_k=0)
     with pytest.raises(FileNotFoundError, match="no config.json"):
-        make_vllm_scorer(tmp_path, VllmBackendConfig())
+        make_vllm_scorer(tmp_path, VllmBackendConfig(), dtype="float32", top_k=0)
 
 
 def test_command_line_flags_mirror_the_config():
@@ -157,7 +161,9 @@ def test_vllm_cpu_matches_transformers_on_real_wildchat(tmp_path, tmp_path_facto
     model, _ = load_model("smollm2-135m-instruct", cache_dir=cache_dir)
     tokenizer = load_tokenizer("smollm2-135m-instruct", cache_dir=cache_dir)
     cfg = ScoreRun("hf-test", source.model_id, source.revision, hindsight=HindsightConfig(**limits))
-    hf_scores = score_interactions(interactions, make_scorer(model, TransformersBackendConfig(top_k=4)), tokenizer, cfg)
+    hf_scores = score_interactions(
+        interactions, make_scorer(model, TransformersBackendConfig(), top_k=4), tokenizer, cfg
+    )
 
     assert vllm_scores.schema == hf_scores.schema
     assert vllm_scores["model_revision"].to_pylist() == [source.revision] * 6

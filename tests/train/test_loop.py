@@ -189,7 +189,7 @@ def test_interrupted_round_resumes_to_the_same_weights_as_a_straight_run(tmp_pat
 def _write_logged_scores(root, run_id, top_k):
     interactions = data.read_interactions(str(root))
     cfg = ScoreRun(run_id, "tiny", "rev0")
-    scorer = make_scorer(make_model(), TransformersBackendConfig(top_k=top_k))
+    scorer = make_scorer(make_model(), TransformersBackendConfig(), top_k=top_k)
     scores = score_interactions(interactions, scorer, make_tokenizer(), cfg)
     path = storage.score_shard_path(str(root), run_id, 0, 0, 1)
     (root / "scores" / f"run_id={run_id}" / "round=0000").mkdir(parents=True)
