@@ -148,7 +148,7 @@ def run_training(
 ) -> dict:
     from cli import preflight
     from flows.refresh import run_refresh
-    from train.loop import describe_time_split
+    from train.metrics import describe_time_split
 
     cfg = preflight.train_config(config_path, flags, root=root, rounds=rounds, mode=mode, limit=limit)
     preflight.refresh_ready(cfg)
