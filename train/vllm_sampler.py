@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.backends import DTYPES
-from train.sampler import SampledReply, prompt_seed
+from train.sampled_replies import SampledReply, prompt_seed
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pipelines.store.query import open_catalog
 from schemas import interactions as interactions_schema
 from schemas import scores as scores_schema
 from tests.conftest import NIGHT, raw_table, shared_file, wildchat_record
-from tests.pipelines.conftest_scoring import make_model, make_tokenizer, need_smollm2
+from tests.helpers.scoring import make_model, make_tokenizer, need_smollm2
 
 NIGHT_DATE = date.fromisoformat(NIGHT)
 

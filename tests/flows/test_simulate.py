@@ -8,7 +8,7 @@ import pytest
 import afterword_cli
 from flows.report import write_run_report
 from flows.simulate import run_simulate
-from tests.train.conftest_train import write_tiny_model
+from tests.helpers.training import write_tiny_model
 from train import simulate as sim_stages
 from train import simulation_report
 

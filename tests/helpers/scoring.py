@@ -1,7 +1,8 @@
 """Offline scoring fixtures: a byte-level ChatML tokenizer, a tiny random Llama, a naive reference scorer.
 
-Imported explicitly by the scoring tests (`from tests.pipelines.conftest_scoring import ...`); nothing
-here downloads. The real SmolLM2 is converted at most once per test session, into a temp dir.
+Imported explicitly by the scoring tests (`from tests.helpers.scoring import ...`), with `score_row`, one
+hand-made scores row; nothing here downloads. The real SmolLM2 is converted at most once per test session,
+into a temp dir.
 """
 
 from __future__ import annotations
@@ -118,3 +119,33 @@ def _session_cache_dir(basetemp: Path) -> Path:
 
 def assert_close(actual: np.ndarray, expected: np.ndarray, atol: float) -> None:
     np.testing.assert_allclose(actual, expected, rtol=0, atol=atol)
+
+
+def score_row(run_id: str, round_index: int, response: str | None, advantages: list[float]) -> dict:
+    """One `schemas.scores` row of interaction c1:1 with the given per-token advantages (nats)."""
+    n = len(advantages)
+    return {
+        "interaction_id": "c1:1",
+        "conversation_id": "c1",
+        "run_id": run_id,
+        "round": round_index,
+        "reply_source": "logged" if round_index == 0 else "regenerated",
+        "model_id": "smollm2",
+        "model_revision": "abc",
+        "template": "paper",
+        "response": response,
+        "token_ids": list(range(n)),
+        "token_texts": ["t"] * n,
+        "student_logprobs": [-1.0] * n,
+        "teacher_logprobs": [-1.0 + a for a in advantages],
+        "n_tokens": n,
+        "sum_advantage": sum(advantages),
+        "mean_advantage": sum(advantages) / n,
+        "min_advantage": min(advantages),
+        "max_advantage": max(advantages),
+        "negative_share": sum(a < 0 for a in advantages) / n,
+        "context_truncated": False,
+        "reply_truncated": False,
+        "topk_token_ids": None,
+        "topk_teacher_logprobs": None,
+    }

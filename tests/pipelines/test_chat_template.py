@@ -14,8 +14,8 @@ from pipelines.backends.transformers_backend import TransformersBackendConfig, m
 from pipelines.hindsight import HindsightConfig, build_sequences, check_chat_template_kwargs
 from pipelines.score import ScoreRun
 from tests.conftest import shared_file
-from tests.pipelines.conftest_scoring import make_model, need_smollm2, smollm2_cache_dir
-from tests.train.conftest_train import interactions_table
+from tests.helpers.scoring import make_model, need_smollm2, smollm2_cache_dir
+from tests.helpers.training import interactions_table
 from train import regen
 from train.config import RegenConfig
 from train.data import build_rows

@@ -10,7 +10,7 @@ from pipelines.backends.model_loading import (
     load_tokenizer,
     weights_revision,
 )
-from tests.pipelines.conftest_scoring import make_model, make_tokenizer, need_smollm2, smollm2_cache_dir
+from tests.helpers.scoring import make_model, make_tokenizer, need_smollm2, smollm2_cache_dir
 
 
 def save_tiny(path):

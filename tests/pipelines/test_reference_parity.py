@@ -22,8 +22,8 @@ import pytest
 
 from pipelines.hindsight import HindsightConfig, add_hindsight, build_sequences, render_text
 from tests.conftest import shared_file
-from tests.pipelines.conftest_scoring import need_smollm2, smollm2_cache_dir
-from tests.test_real_samples import ingest_file, select_file
+from tests.helpers.real_samples import ingest_file, select_file
+from tests.helpers.scoring import need_smollm2, smollm2_cache_dir
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from pipelines.hindsight import HindsightConfig, HindsightSequences, build_seque
 from pipelines.score import ScoreRun, interaction_shard, score_interactions, summarize_advantages, take_shard
 from schemas import interactions as interactions_schema
 from schemas import scores as scores_schema
-from tests.pipelines.conftest_scoring import (
+from tests.helpers.scoring import (
     WILDCHAT_SMALL,
     assert_close,
     make_model,

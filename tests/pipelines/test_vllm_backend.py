@@ -24,7 +24,7 @@ from pipelines.segment import SegmentConfig, segment_turns
 from pipelines.sources import plan_chunks, read_chunk
 from pipelines.vllm_worker import SHARED_SCORING_FIELDS, parse_args
 from schemas import interactions as interactions_schema
-from tests.pipelines.conftest_scoring import WILDCHAT_SMALL, need_smollm2, smollm2_cache_dir
+from tests.helpers.scoring import WILDCHAT_SMALL, need_smollm2, smollm2_cache_dir
 
 REPO = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = Path(os.environ.get("AFTERWORD_VLLM_PYTHON", REPO / ".venv-vllm" / "bin" / "python"))

@@ -21,7 +21,7 @@ from pipelines.store.publish import publish_catalog
 from pipelines.store.query import query_catalog
 from schemas import scores as scores_schema
 from tests.conftest import wildchat_record, write_jsonl
-from tests.pipelines.test_publish import score_row
+from tests.helpers.scoring import score_row
 
 pytestmark = pytest.mark.reliability
 

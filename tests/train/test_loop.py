@@ -13,8 +13,8 @@ from pipelines.score import ScoreRun, score_interactions
 from pipelines.store import layout as storage
 from schemas import scores as scores_schema
 from schemas import training_rounds
-from tests.pipelines.conftest_scoring import make_model, make_tokenizer
-from tests.train.conftest_train import tiny_config, write_interactions, write_tiny_model
+from tests.helpers.scoring import make_model, make_tokenizer
+from tests.helpers.training import tiny_config, write_interactions, write_tiny_model
 from train import batches, data, loop, model, objective
 from train.config import TrainConfig
 

@@ -14,8 +14,8 @@ import torch
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
 from pipelines.hindsight import HindsightConfig
 from pipelines.score import ScoreRun
-from tests.pipelines.conftest_scoring import make_model, make_tokenizer
-from tests.train.conftest_train import interactions_table
+from tests.helpers.scoring import make_model, make_tokenizer
+from tests.helpers.training import interactions_table
 from train import data
 from train.config import RegenConfig
 from train.regen import regenerate, sample_replies

@@ -12,7 +12,7 @@ import pytest
 from pipelines.io import write_table
 from pipelines.store import layout as storage
 from schemas import training_rounds
-from tests.train.conftest_train import tiny_config, write_tiny_model
+from tests.helpers.training import tiny_config, write_tiny_model
 from train import loop, simulation_report
 from train import simulate as sim_stages
 from train.simulated_users import COMPLAINTS, CONTROL, INSTRUCTIONS

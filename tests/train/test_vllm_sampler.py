@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from tests.pipelines.conftest_scoring import need_smollm2, smollm2_cache_dir
+from tests.helpers.scoring import need_smollm2, smollm2_cache_dir
 from train.vllm_sampler import VllmSamplerConfig, find_vllm_python, parse_args, sample_in_subprocess
 
 

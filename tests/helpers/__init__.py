@@ -1,0 +1,6 @@
+"""Test helpers more than one test folder imports (`from tests.helpers.scoring import make_model`).
+
+`scoring`: a byte-level tokenizer, a tiny random Llama, a naive reference scorer, score rows; `training`: a
+tiny model directory and a root holding a few interactions; `real_samples`: the real WildChat samples through
+ingest and selection. The pytest fixtures every test sees are in tests/conftest.py.
+"""
