@@ -173,7 +173,7 @@ def run_training(
 
 def run_competence(root: str, night: str, n: int, config_path: str | None, flags: dict[str, str]) -> None:
     from cli import preflight
-    from flows.competence import check_teacher_competence
+    from cli.competence import check_teacher_competence
 
     night_date = preflight.parse_night(night, "--night")
     preflight.night_interactions(root, night_date)
@@ -221,7 +221,7 @@ def run_score_shard(
 
 
 def run_report(root: str, run: str | None, out: str | None) -> None:
-    from flows.report import write_run_report
+    from cli.run_report import write_run_report
 
     path, completeness = write_run_report(root, run, out)
     console.print(f"report ({completeness}): {path}")

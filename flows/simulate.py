@@ -1,7 +1,7 @@
 """The `simulate` flow: one arm of the simulated-user experiment as Prefect tasks, and the experiment's report.
 
 Wiring only: one task runs the arm, `train.loop.main` with the simulated user plugged in
-(`train.simulate.run_arm`: prompts, simulated follow-ups, evaluation, round 0), one task compares the arms.
+(`train.simulation.run_arm`: prompts, simulated follow-ups, evaluation, round 0), one task compares the arms.
 After the last round it writes `reports/<experiment>.png` and `.md` (every arm and seed run so far,
 train/simulation_report.py) and a Prefect markdown artifact. Rerunning resumes after the newest complete
 checkpoint. `run_simulate(...)` is what `afterword simulate --root R --user U --rounds N [--arm A] [--config F]
@@ -20,7 +20,7 @@ from flows.runtime import call, publish_artifact, run_flow
 from pipelines.errors import InputError
 from pipelines.store.lock import writer_lock
 from pipelines.store.publish import publish_catalog
-from train import simulate as sim_stages
+from train import simulation as sim_stages
 from train.config import TrainConfig
 from train.simulation_report import write_report
 

@@ -12,7 +12,7 @@ it lowers satisfying ones. Per template, in nats:
 - `length_correlation`: Pearson correlation of reply words with the sequence contrast; < 0 when longer
   replies lose more under a "too long" complaint.
 The `instruction` row is the instruction arm's teacher: the preference as an instruction appended to the
-request, against a change of topic appended the same way. `train/simulate.py` runs it once per experiment.
+request, against a change of topic appended the same way. `train/simulation.py` runs it once per experiment.
 """
 
 from __future__ import annotations

@@ -10,9 +10,13 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
@@ -20,7 +24,11 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from pipelines.backends import ReplyLogprobs
 from pipelines.hindsight import HindsightSequences
-from tests.conftest import SHARED_DATA
+from pipelines.ingest import IngestConfig, ingest_records
+from pipelines.segment import SegmentConfig, segment_turns
+from pipelines.store import layout as storage
+from schemas import interactions as interactions_schema
+from tests.conftest import NIGHT, SHARED_DATA, raw_table
 
 # SmolLM2-Instruct's template, so the tiny tokenizer renders chats the way the default model does.
 CHATML_TEMPLATE = (
@@ -149,3 +157,21 @@ def score_row(run_id: str, round_index: int, response: str | None, advantages: l
         "topk_token_ids": None,
         "topk_teacher_logprobs": None,
     }
+
+
+NIGHT_DATE = date.fromisoformat(NIGHT)
+
+
+def store_interactions(root, records):
+    """Night NIGHT's interactions table under `root`, built from raw records by ingest and segmentation."""
+    conversations = ingest_records(raw_table(*records), "wildchat", NIGHT, IngestConfig()).conversations
+    candidates = segment_turns(conversations, SegmentConfig())
+    kept = candidates.filter(pc.is_null(candidates["drop_reason"]))
+    # Segmentation computes content_hash; distinct placeholders keep every row apart as before.
+    kept = kept.drop_columns(["content_hash"])
+    interactions = kept.append_column("content_hash", pa.array([f"h{i}" for i in range(kept.num_rows)]))
+    interactions = interactions.select(interactions_schema.SCHEMA.names).cast(interactions_schema.SCHEMA)
+    path = storage.night_file(str(root), "interactions", NIGHT_DATE)
+    (root / "interactions" / f"ingest_date={NIGHT}").mkdir(parents=True)
+    pq.write_table(interactions, path)
+    return interactions

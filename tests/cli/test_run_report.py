@@ -5,7 +5,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.report import write_run_report
+from cli.run_report import write_run_report
 from schemas import scores as scores_schema
 from tests.helpers.scoring import score_row
 

@@ -14,7 +14,7 @@ from pipelines.store import layout as storage
 from schemas import training_rounds
 from tests.helpers.training import tiny_config, write_tiny_model
 from train import loop, simulation_report
-from train import simulate as sim_stages
+from train import simulation as sim_stages
 from train.simulated_users import COMPLAINTS, CONTROL, INSTRUCTIONS
 
 
