@@ -2,7 +2,7 @@
 
 Reads interactions (and, in logged mode, round-0 score shards) under `cfg.root`; writes regenerated score
 shards (`scores/run_id=<run>/round=NNNN/`), checkpoints (`checkpoints/run_id=<run>/round-NNNN/`), metrics
-(`training/<run>/metrics.jsonl`) and one `training_rounds` row per round (paths from `pipelines/storage.py`).
+(`training/<run>/metrics.jsonl`) and one `training_rounds` row per round (paths from `pipelines/store/layout.py`).
 `main` owns the one round loop: `setup_run`, then `run_round` (replies → train → evaluate → checkpoint) per
 round. The round's replies and its evaluation are plain callables (`regenerate_round` and `evaluate_round` by
 default), so `afterword simulate` is this loop with a simulated user's follow-ups and its own evaluation plugged
