@@ -34,6 +34,8 @@ IGNORED = {
     ("training_rounds", "started_at"): "wall-clock time",
     ("training_rounds", "finished_at"): "wall-clock time",
     ("training_rounds", "tokens_per_s"): "wall-clock throughput",
+    **{("training_rounds", f"{stage}_s"): "wall-clock time" for stage in ("sample", "score", "train", "save")},
+    **{("training_rounds", f"{stage}_tokens_per_s"): "wall-clock throughput" for stage in ("sample", "score", "save")},
 }
 # Columns compared after parsing their JSON, so a reordering of keys is no difference. The resolved config
 # is compared with `[score.hindsight]` and `[score.transformers]` moved up into `[score]`, the layout before
