@@ -107,7 +107,7 @@ def find_afterword() -> str:
 def read_catalog_counts(root: Path) -> dict:
     """Counts from <root>/catalog.duckdb: rows of the conversations, rejects and interactions views, and the
     kept conversations and per-reason drops from the filter_report view."""
-    from pipelines.query import open_catalog
+    from pipelines.store.query import open_catalog
 
     with open_catalog(str(root)) as con:
         counts = {

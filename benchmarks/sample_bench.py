@@ -53,9 +53,9 @@ def log(start: float, message: str) -> None:
 
 def simulation_prompts(n: int):
     """The default model, its tokenizer, its directory and `n` train-split requests rendered as the trainer does."""
+    from pipelines.backends import DEFAULT_MODEL
+    from pipelines.backends.model_loading import load_model, load_tokenizer, resolve_model
     from pipelines.hindsight import HindsightConfig, build_sequences
-    from pipelines.models import load_model, load_tokenizer, resolve_model
-    from pipelines.scorer import DEFAULT_MODEL
 
     source = resolve_model(DEFAULT_MODEL)
     model, _ = load_model(source)

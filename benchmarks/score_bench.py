@@ -180,9 +180,9 @@ def naive_single_logprobs(model: torch.nn.Module, prefix: list[int], reply: list
 
 def run_cpu_phase(args: argparse.Namespace) -> None:
     """Child process: build the data, load SmolLM2, score with one side, write timings and log-probs as JSON."""
+    from pipelines.backends.model_loading import DEFAULT_MODEL, load_model, load_tokenizer
     from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
     from pipelines.hindsight import HindsightConfig, build_sequences
-    from pipelines.models import DEFAULT_MODEL, load_model, load_tokenizer
 
     interactions = build_wildchat_interactions(args.n)
     tokenizer = load_tokenizer(DEFAULT_MODEL)
@@ -194,7 +194,7 @@ def run_cpu_phase(args: argparse.Namespace) -> None:
 
     if args.phase == "ours":
         backend = TransformersBackendConfig(max_batch_tokens=args.max_batch_tokens)
-        scorer = make_scorer(model, backend)
+        scorer = make_scorer(model, backend, top_k=0)
 
         def score_all(batch):
             return [(r.student_T, r.teacher_T) for r in scorer(batch)]
@@ -531,7 +531,7 @@ def preflight(device: str, start: float) -> str | None:
     model = build_qwen3(TINY_SHAPES["tiny-a"], TINY_VOCAB, torch.float32, device, seed=1)
     sequences, _ = synthetic_sequences(6, TINY_VOCAB, seed=1)
     try:
-        ours = [(r.student_T, r.teacher_T) for r in make_scorer(model, TransformersBackendConfig())(sequences)]
+        ours = [(r.student_T, r.teacher_T) for r in make_scorer(model, TransformersBackendConfig(), top_k=0)(sequences)]
     except (RuntimeError, TypeError, ValueError) as error:
         log(start, f"PREFLIGHT FAILED: our backend raised {type(error).__name__}: {error}")
         return f"{type(error).__name__}: {error}"
@@ -579,7 +579,7 @@ def bench_shape(name: str, shape: dict, args: argparse.Namespace, setup: dict, s
         backend = TransformersBackendConfig(
             max_batch_tokens=args.max_batch_tokens, logits_chunk_tokens=args.logits_chunk
         )
-        scorer = make_scorer(model, backend)
+        scorer = make_scorer(model, backend, top_k=0)
         scorer(sequences[:16])  # warm-up
         log(start, f"{name}: ours on {n} interactions (max_batch_tokens={args.max_batch_tokens})")
         started = meter.start()
@@ -597,7 +597,9 @@ def bench_shape(name: str, shape: dict, args: argparse.Namespace, setup: dict, s
                 log(start, f"{name}: time budget spent, sweep stopped")
                 break
             swept = make_scorer(
-                model, TransformersBackendConfig(max_batch_tokens=budget, logits_chunk_tokens=args.logits_chunk)
+                model,
+                TransformersBackendConfig(max_batch_tokens=budget, logits_chunk_tokens=args.logits_chunk),
+                top_k=0,
             )
             try:
                 started = meter.start()

@@ -28,14 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from score_bench import WILDCHAT_SMALL, build_wildchat_interactions  # noqa: E402
 
+from pipelines.backends.model_loading import DEFAULT_MODEL, load_model, load_tokenizer  # noqa: E402
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer  # noqa: E402
 from pipelines.hindsight import HindsightConfig, build_sequences  # noqa: E402
-from pipelines.models import DEFAULT_MODEL, load_model, load_tokenizer  # noqa: E402
 
 
 def advantages(model: torch.nn.Module, sequences: list, max_batch_tokens: int) -> np.ndarray:
     """Every reply token's teacher − student log-prob, concatenated over the requests, float64."""
-    scored = make_scorer(model, TransformersBackendConfig(max_batch_tokens=max_batch_tokens))(sequences)
+    scored = make_scorer(model, TransformersBackendConfig(max_batch_tokens=max_batch_tokens), top_k=0)(sequences)
     return np.concatenate([r.teacher_T.astype(np.float64) - r.student_T.astype(np.float64) for r in scored])
 
 

@@ -32,7 +32,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # the GPU image runs the script from a plain checkout, not an install
 
-from pipelines.batching import length_buckets, padded_slots  # noqa: E402
+from pipelines.backends.length_buckets import length_buckets, padded_slots  # noqa: E402
 from train import batches, objective  # noqa: E402  (torch, transformers, numpy: no pyarrow)
 from train import model as train_model  # noqa: E402
 from train.batches import TrainingRow  # noqa: E402

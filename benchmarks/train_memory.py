@@ -48,10 +48,10 @@ def prepare(args: argparse.Namespace) -> None:
     import pyarrow.parquet as pq
 
     from flows.scoring import shard_path
-    from pipelines import storage
+    from pipelines.backends.model_loading import load_model, load_tokenizer
     from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
-    from pipelines.models import load_model, load_tokenizer
     from pipelines.score import ScoreConfig, score_interactions
+    from pipelines.store import layout as storage
     from schemas import interactions as interactions_schema
 
     tokenizer = load_tokenizer(args.model)
@@ -70,7 +70,7 @@ def prepare(args: argparse.Namespace) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(interactions, path)
     model, source = load_model(args.model)
-    scorer = make_scorer(model, TransformersBackendConfig())
+    scorer = make_scorer(model, TransformersBackendConfig(), top_k=0)
     scores = score_interactions(interactions, scorer, tokenizer, ScoreConfig("night", source.model_id, source.revision))
     shard = Path(shard_path(args.root, "night", 0, 0, 1))
     shard.parent.mkdir(parents=True, exist_ok=True)

@@ -34,11 +34,13 @@ IGNORED = {
     ("training_rounds", "started_at"): "wall-clock time",
     ("training_rounds", "finished_at"): "wall-clock time",
     ("training_rounds", "tokens_per_s"): "wall-clock throughput",
+    **{("training_rounds", f"{stage}_s"): "wall-clock time" for stage in ("sample", "score", "train", "save")},
+    **{("training_rounds", f"{stage}_tokens_per_s"): "wall-clock throughput" for stage in ("sample", "score", "save")},
 }
 # Columns compared after parsing their JSON, so a reordering of keys is no difference. The resolved config
-# is compared with `[score.hindsight]` moved up into `[score]`, the layout before that table existed, and
-# without its `show_earlier_reply = false` (a HindsightConfig key the flat [score] table never had; scoring
-# run ids leave it out when false for the same reason).
+# is compared with `[score.hindsight]` and `[score.transformers]` moved up into `[score]`, the layout before
+# those tables existed, and without its `show_earlier_reply = false` (a HindsightConfig key the flat [score]
+# table never had; scoring run ids leave it out when false for the same reason).
 JSON_COLUMNS = {("runs", "config_json")}
 
 
@@ -51,6 +53,11 @@ def flat_config(text: str | None):
         if hindsight.get("show_earlier_reply") is False:
             del hindsight["show_earlier_reply"]
         config["score"].update(hindsight)
+    if isinstance(config.get("score"), dict) and isinstance(config["score"].get("transformers"), dict):
+        # [score.transformers] / [score.vllm]: the backends' options, flat before; only max_batch_tokens was
+        # settable then (logits_chunk_tokens and the engine options had their defaults, unrecorded).
+        config["score"]["max_batch_tokens"] = config["score"].pop("transformers")["max_batch_tokens"]
+        config["score"].pop("vllm", None)
     return config
 
 

@@ -26,9 +26,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import ingest, segment, sources, storage
+from pipelines import ingest, segment, sources
 from pipelines.io import ROW_GROUP_ROWS
 from pipelines.progress import polling
+from pipelines.store import layout as storage
 
 STAGED_TABLES = ("conversations", "rejects", "interactions")
 

@@ -1,9 +1,9 @@
 """The nightly run's configuration: one frozen RunConfig nesting the stage configs, loadable from TOML.
 
 A config file has one table per stage ([ingest], [segment], [select], [score] with its nested
-[score.hindsight]), e.g. `[select]` with `languages = ["English", "French"]`; unknown keys are errors, and
-every value is checked against its field's annotation (then the stage's own range checks) with one line naming
-the key (`pipelines/configs.py`).
+[score.hindsight], [score.transformers] and [score.vllm]), e.g. `[select]` with `languages = ["English",
+"French"]`; unknown keys are errors, and every value is checked against its field's annotation (then the
+stage's own range checks) with one line naming the key (`pipelines/config_loading.py`).
 `afterword nightly --config night.toml --score.hindsight.template offline` reads it, flags on top.
 """
 
@@ -12,16 +12,19 @@ from dataclasses import asdict, dataclass, field
 
 import duckdb
 
-from pipelines.configs import build_config, with_flags
+from pipelines.backends.scoring_config import ScoringConfig
+from pipelines.config_loading import build_config, with_flags
 from pipelines.hindsight import HindsightConfig
 from pipelines.ingest import IngestConfig
-from pipelines.scorer import ScoringConfig
 from pipelines.segment import SegmentConfig
 from pipelines.select import SelectConfig
 from pipelines.sources import CHUNK_BYTES
 
-# Keys a [score] table once held that now live in its nested [score.hindsight] table.
-MOVED_KEYS = {f"score.{name}": f"[score.hindsight] {name}" for name in HindsightConfig.__dataclass_fields__}
+# Keys a [score] table once held that now live in its nested [score.hindsight] / [score.transformers] tables.
+MOVED_KEYS = {
+    **{f"score.{name}": f"[score.hindsight] {name}" for name in HindsightConfig.__dataclass_fields__},
+    "score.max_batch_tokens": "[score.transformers] max_batch_tokens",
+}
 
 
 @dataclass(frozen=True)

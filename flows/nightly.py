@@ -28,7 +28,7 @@ from flows.beam_ingest import run_ingest_pipeline
 from flows.config import RunConfig
 from flows.runtime import call, is_transient, last_night, publish_artifact, run_logger, stops_on_signals
 from flows.scoring import score_night_shard
-from pipelines import segment, sources, storage
+from pipelines import segment, sources
 from pipelines.io import (
     code_version,
     parquet_view,
@@ -39,9 +39,10 @@ from pipelines.io import (
     write_query,
     write_table,
 )
-from pipelines.lock import check_writer_lock, holds_writer_lock
-from pipelines.publish import publish_catalog
 from pipelines.select import StagedPart, select_night
+from pipelines.store import layout as storage
+from pipelines.store.lock import check_writer_lock, holds_writer_lock
+from pipelines.store.publish import publish_catalog
 from schemas import conversations, filter_report, interactions, rejects, runs
 
 SCHEMAS = {

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
-from pipelines.storage import STORAGE_ERRNOS
+from pipelines.store.layout import STORAGE_ERRNOS
 
 P = ParamSpec("P")
 R = TypeVar("R")

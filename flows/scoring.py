@@ -17,11 +17,11 @@ from prefect import flow
 
 from flows.config import RunConfig
 from flows.runtime import last_night
-from pipelines import storage
+from pipelines.backends.scoring_config import ScoringConfig, in_groups, open_scorer, scoring_run_id
 from pipelines.io import write_table
-from pipelines.lock import holds_writer_lock
-from pipelines.publish import publish_catalog
-from pipelines.scorer import ScoringConfig, in_groups, open_scorer, scoring_run_id
+from pipelines.store import layout as storage
+from pipelines.store.lock import holds_writer_lock
+from pipelines.store.publish import publish_catalog
 
 
 # Score workers share the root with each other (one shard each), never with a nightly run or a refresh.
@@ -29,7 +29,7 @@ from pipelines.scorer import ScoringConfig, in_groups, open_scorer, scoring_run_
 def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) -> dict:
     """Score shard `shard` of `cfg.shards` of the night's selected interactions; skip it when already done."""
     # Model libraries load only when scoring really runs.
-    from pipelines.models import resolve_model
+    from pipelines.backends.model_loading import resolve_model
     from pipelines.score import ScoreRun, score_interactions, take_sample, take_shard
 
     source = resolve_model(cfg.model)

@@ -1,7 +1,7 @@
 """The `simulate` flow: one arm of the simulated-user experiment as Prefect tasks, and the experiment's report.
 
-Wiring only: the stages are `train/simulate.py`'s (prompts, simulated follow-ups, evaluation, comparison)
-and `train/loop.py`'s (train, checkpoint) over one in-memory state, run one at a time in this process.
+Wiring only: one task runs the arm, `train.loop.main` with the simulated user plugged in
+(`train.simulation.run_arm`: prompts, simulated follow-ups, evaluation, round 0), one task compares the arms.
 After the last round it writes `reports/<experiment>.png` and `.md` (every arm and seed run so far,
 train/simulation_report.py) and a Prefect markdown artifact. Rerunning resumes after the newest complete
 checkpoint. `run_simulate(...)` is what `afterword simulate --root R --user U --rounds N [--arm A] [--config F]
@@ -11,18 +11,16 @@ checkpoint. `run_simulate(...)` is what `afterword simulate --root R --user U --
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.runtime import call, publish_artifact, run_flow
-from pipelines.lock import writer_lock
-from pipelines.publish import publish_catalog
-from pipelines.sources import InputError
-from train import loop
-from train import simulate as sim_stages
+from pipelines.errors import InputError
+from pipelines.store.lock import writer_lock
+from pipelines.store.publish import publish_catalog
+from train import simulation as sim_stages
 from train.config import TrainConfig
 from train.simulation_report import write_report
 
@@ -32,39 +30,9 @@ class BadInput(InputError):
 
 
 @task(cache_policy=NONE)
-def setup(cfg: TrainConfig, sim: sim_stages.SimulateConfig) -> sim_stages.Simulation:
-    """Read the prompts, load the model and optimizer; resume from the newest checkpoint."""
-    return sim_stages.setup_simulation(cfg, sim)
-
-
-@task(cache_policy=NONE)
-def baseline(simulation: sim_stages.Simulation) -> dict:
-    """Round 0: the starting weights' satisfaction and length."""
-    return sim_stages.baseline_round(simulation)
-
-
-@task(cache_policy=NONE)
-def sample_and_answer(simulation: sim_stages.Simulation, round_index: int) -> tuple[list, dict]:
-    """Sample replies, let the simulated user answer, score them in hindsight."""
-    return sim_stages.simulate_round(simulation, round_index)
-
-
-@task(cache_policy=NONE)
-def train(simulation: sim_stages.Simulation, round_index: int, rows: list) -> dict:
-    """Optimizer steps over the round's replies."""
-    return loop.train_round(simulation.state, round_index, rows)
-
-
-@task(cache_policy=NONE)
-def evaluate(simulation: sim_stages.Simulation, round_index: int) -> dict:
-    """Held-out satisfaction and length; drift on unrelated prompts."""
-    return sim_stages.evaluate_simulation(simulation, round_index)
-
-
-@task(cache_policy=NONE)
-def checkpoint(simulation: sim_stages.Simulation, round_index: int, metrics: dict, started_at: datetime) -> dict:
-    """Write the round's checkpoint and training_rounds row."""
-    return loop.checkpoint_round(simulation.state, round_index, metrics, started_at)
+def train_arm(cfg: TrainConfig, sim: sim_stages.SimulateConfig) -> dict:
+    """Round 0, then each round: sample, the simulated user answers, score, train, evaluate, checkpoint."""
+    return sim_stages.run_arm(cfg, sim)
 
 
 @task(cache_policy=NONE)
@@ -80,22 +48,14 @@ def simulate(train_config: dict, simulate_config: dict) -> dict:
     experiment = sim_stages.experiment_of(cfg.run_id)
     # A simulation writes checkpoints and training_rounds rows: it holds the root's writer lock like refresh.
     with writer_lock(cfg.root, "simulate"):
-        simulation = call(setup, cfg, sim)
-        rows_out = [call(baseline, simulation)]
-        for round_index in range(simulation.state.completed_rounds + 1, cfg.rounds + 1):
-            started_at = datetime.now(UTC)
-            rows, regen_metrics = call(sample_and_answer, simulation, round_index)
-            train_metrics = call(train, simulation, round_index, rows)
-            eval_metrics = call(evaluate, simulation, round_index)
-            metrics = {**regen_metrics, **train_metrics, **eval_metrics}
-            rows_out.append(call(checkpoint, simulation, round_index, metrics, started_at))
+        summary = call(train_arm, cfg, sim)
         png, md, markdown = call(compare, cfg.root, experiment)
         publish_catalog(cfg.root)  # the arm's training_rounds rows, visible to analysts now
     publish_artifact(experiment, markdown, f"simulated user {sim.user}: every arm and seed")
     return {
         "run_id": cfg.run_id,
         "experiment": experiment,
-        "rounds": [{k: v for k, v in r.items() if k not in ("started_at", "finished_at")} for r in rows_out],
+        "rounds": summary["rounds"],
         "plot": png,
         "table": md,
         "markdown": markdown,

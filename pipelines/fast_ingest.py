@@ -12,7 +12,8 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from msgspec import UNSET, UnsetType
+
+from pipelines.formats import RECORD_TYPES, DecodedRecord
 
 # orjson reads integers in [-2**63, 2**64 - 1] as int and larger ones as float; msgspec keeps them int.
 ORJSON_INT_RANGE = (-(2**63), 2**64 - 1)
@@ -24,79 +25,6 @@ ORJSON_MAX_DEPTH = 1024  # orjson refuses documents nested deeper than this
 # follows: RE2 then jumps between that character's occurrences (memchr) instead of stepping through every byte.
 _NUMBER = r"[ \t\r\n]*-?(?:[0-9]+(?:\.[0-9]+)?[eE]\+?[0-9]{3,}[,}\] \t\r\n]|[0-9]{210})"
 _OVERFLOW_CANDIDATES = tuple(start + _NUMBER for start in (":", ",", r"\["))
-
-Id = str | int | None
-
-
-class _Message(msgspec.Struct, gc=False):
-    role: str
-    content: str
-
-
-class _ShareGPTMessage(msgspec.Struct, gc=False, rename={"role": "from", "content": "value"}):
-    role: str
-    content: str
-
-
-class _Moderation(msgspec.Struct, gc=False):
-    flagged: bool | None = None
-
-
-class _Record(msgspec.Struct, gc=False, kw_only=True):
-    """The metadata every format may carry; `_finish` in pipelines/ingest.py reads these by name."""
-
-    model: str | None = None
-    timestamp: str | int | float | None = None
-    language: str | None = None
-    toxic: bool | None = None
-    redacted: bool | None = None
-    country: str | None = None
-    state: str | None = None
-
-
-class WildChatRecord(_Record, kw_only=True):
-    messages: list[_Message] = msgspec.field(name="conversation")
-    conversation_hash: Id | UnsetType = UNSET
-    conversation_id: Id | UnsetType = UNSET
-    openai_moderation: list[_Moderation] | None = None
-    hashed_ip: str | None = None
-    header: msgspec.Raw = msgspec.Raw(b"null")  # read by orjson only when private fields are kept
-
-    def source_id(self) -> Id:
-        """`record.get("conversation_hash", record.get("conversation_id"))`."""
-        if self.conversation_hash is not UNSET:
-            return self.conversation_hash
-        return None if self.conversation_id is UNSET else self.conversation_id
-
-
-class ShareGPTRecord(_Record, kw_only=True):
-    messages: list[_ShareGPTMessage] = msgspec.field(name="conversations")
-    id: Id = None
-
-    def source_id(self) -> Id:
-        return self.id
-
-
-class OpenAIRecord(_Record, kw_only=True):
-    messages: list[_Message]
-    id: Id | UnsetType = UNSET
-    conversation_id: Id | UnsetType = UNSET
-
-    def source_id(self) -> Id:
-        """`record.get("id", record.get("conversation_id"))`."""
-        if self.id is not UNSET:
-            return self.id
-        return None if self.conversation_id is UNSET else self.conversation_id
-
-
-DecodedRecord = WildChatRecord | ShareGPTRecord | OpenAIRecord
-
-RECORD_TYPES = {
-    "wildchat": WildChatRecord,
-    "lmsys": WildChatRecord,
-    "sharegpt": ShareGPTRecord,
-    "openai": OpenAIRecord,
-}
 
 
 def raw_views(raw: pa.ChunkedArray) -> list[memoryview | bytes | None]:

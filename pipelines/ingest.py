@@ -25,16 +25,14 @@ import orjson
 import py3langid
 import pyarrow as pa
 
-from pipelines import fast_ingest
+from pipelines import fast_ingest, formats
+from pipelines.formats import FORMATS, MAX_RECORD_BYTES, OVERSIZED_READ, ROLE_ALIASES
 from schemas import conversations as conversations_schema
 from schemas import rejects as rejects_schema
-
-FORMATS = ("wildchat", "lmsys", "sharegpt", "openai")
 
 # Reason codes: every unusable record gets exactly one.
 UNREADABLE_INPUT = "unreadable_input"  # the file or its container broke here (unreadable, empty, bad gzip/Parquet)
 OVERSIZED_RECORD = "oversized_record"  # raw record larger than IngestConfig.max_record_bytes
-OVERSIZED_READ = "oversized_record: "  # read_error prefix: the reader passed over a record longer than the cap
 INVALID_UTF8 = "invalid_utf8"
 MALFORMED_JSON = "malformed_json"
 NOT_AN_OBJECT = "not_an_object"  # valid JSON, but not a {...} record
@@ -60,22 +58,6 @@ _PRIVATE_VALUE = re.compile(
     rb'"(' + b"|".join(f.encode() for f in PRIVATE_FIELDS) + rb')"\s*:\s*'
     rb'(?:"(?:[^"\\]|\\.)*(?:"|$)|\{[^{}]*(?:\}|$)|[^,}\]]*)'
 )
-
-ROLE_ALIASES = {
-    "user": "user",
-    "human": "user",
-    "prompter": "user",
-    "assistant": "assistant",
-    "gpt": "assistant",
-    "chatgpt": "assistant",
-    "bard": "assistant",
-    "bing": "assistant",
-    "model": "assistant",
-    "system": "system",
-    "developer": "system",
-    "tool": "tool",
-    "function": "tool",
-}
 
 # py3langid's ISO 639-1 codes → the language names WildChat and LMSYS metadata use.
 LANGUAGE_NAMES = {
@@ -104,7 +86,7 @@ LANGUAGE_NAMES = {
 @dataclass(frozen=True)
 class IngestConfig:
     input_format: str | None = None  # force one of FORMATS for every file; None = detect per file
-    max_record_bytes: int = 8 * 1024 * 1024  # larger raw records are rejected as oversized_record (bytes)
+    max_record_bytes: int = MAX_RECORD_BYTES  # larger raw records are rejected as oversized_record (bytes)
     keep_private_fields: bool = False  # keep WildChat's hashed_ip and header, in conversations and rejects.raw
     detect_language: bool = True  # guess the language with py3langid when the metadata has none
     language_sample_chars: int = 2000  # characters of user text the language guess reads
@@ -133,23 +115,6 @@ class RecordError(Exception):
         self.reason = reason
         self.detail = detail
         self.conversation_id = conversation_id
-
-
-def detect_format(record: dict) -> str | None:
-    """Name the input format from one record's keys; None when no known format fits."""
-    if "conversation_hash" in record:
-        return "wildchat"
-    if "conversation_id" in record and "conversation" in record:
-        # The older WildChat release also used `conversation_id`; only it carries these fields.
-        wildchat_only = ("timestamp", "toxic", "detoxify_moderation", "country")
-        return "wildchat" if any(k in record for k in wildchat_only) else "lmsys"
-    if "conversations" in record:
-        return "sharegpt"
-    if "messages" in record:
-        return "openai"
-    if "conversation" in record:
-        return "wildchat"
-    return None
 
 
 def hash_turns(messages: list[dict]) -> str:
@@ -308,7 +273,7 @@ def _normalise_openai(record: dict, cfg: IngestConfig) -> dict:
     return _finish(record, messages, conversation_id, cfg)
 
 
-def _normalise_decoded(record: fast_ingest.DecodedRecord, cfg: IngestConfig) -> dict | None:
+def _normalise_decoded(record: formats.DecodedRecord, cfg: IngestConfig) -> dict | None:
     """The row `_normalise_record` gives a record the fast path decoded; None where only that path can tell
     (it then rejects the record, or reads it differently)."""
     source_id = record.source_id()
@@ -324,7 +289,7 @@ def _normalise_decoded(record: fast_ingest.DecodedRecord, cfg: IngestConfig) -> 
     if not messages or (isinstance(timestamp, int) and not fast_ingest.fits_orjson_int(timestamp)):
         return None
     extra = {}
-    if isinstance(record, fast_ingest.WildChatRecord):
+    if isinstance(record, formats.WildChatRecord):
         moderation = record.openai_moderation
         extra["moderation_flagged"] = None
         if moderation is not None and len(moderation) == len(messages):

@@ -2,7 +2,7 @@
 finish (e.g. Beam workers, counted from the files they leave).
 
 The events travel on the `afterword.progress` logger, so a stage knows nothing about terminals; nothing is
-drawn unless a command installs `flows.progress.progress_bars` (library use and tests stay silent).
+drawn unless a command installs `cli.progress_bars.progress_bars` (library use and tests stay silent).
 """
 
 import logging

@@ -4,7 +4,7 @@
 sequences (`pipelines/hindsight.py`), hands them to the injected backend `score_fn`
 (`pipelines/backends/`), and returns a `schemas.scores` table sorted by interaction_id; `cfg: ScoreRun` names
 the run, model revision and round the rows belong to and their hindsight settings (the user-facing settings
-are `pipelines.scorer.ScoringConfig`). No I/O here: callers pick a shard with `take_shard` and write the
+are `pipelines/backends/scoring_config.py`). No I/O here: callers pick a shard with `take_shard` and write the
 result; the same rows come back on every rerun.
 """
 
@@ -28,7 +28,7 @@ class ScoreRun:
     """What every scored row is labelled with, and how its sequences are built."""
 
     run_id: str  # the scoring run these rows belong to
-    model_id: str  # scoring model as returned by pipelines.models.load_model
+    model_id: str  # scoring model as returned by pipelines.backends.model_loading.load_model
     model_revision: str  # its revision (Hub commit or short weights sha256)
     round: int = 0  # 0 = logged replies; k >= 1 = replies regenerated in training round k
     reply_source: str = "logged"  # 'logged' (round 0) or 'regenerated' (round >= 1)
@@ -48,7 +48,7 @@ class ScoreRun:
             )
 
 
-def shard_of(interaction_id: str, n_shards: int) -> int:
+def interaction_shard(interaction_id: str, n_shards: int) -> int:
     """Shard index in [0, n_shards) of an interaction: a stable hash, identical across runs and machines."""
     if n_shards < 1:
         raise ValueError(f"n_shards={n_shards} must be >= 1")
@@ -62,7 +62,7 @@ def take_shard(interactions: pa.Table, shard_index: int, n_shards: int) -> pa.Ta
     if not 0 <= shard_index < n_shards:
         raise ValueError(f"shard_index={shard_index} must be in [0, {n_shards})")
     ids = interactions["interaction_id"].to_pylist()
-    return interactions.filter(pa.array([shard_of(i, n_shards) == shard_index for i in ids]))
+    return interactions.filter(pa.array([interaction_shard(i, n_shards) == shard_index for i in ids]))
 
 
 def take_sample(interactions: pa.Table, limit: int) -> pa.Table:

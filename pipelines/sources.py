@@ -21,8 +21,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.errors import InputError
+from pipelines.formats import FORMATS, MAX_RECORD_BYTES, OVERSIZED_READ, detect_format
 from pipelines.gzip_members import GzipText, read_gzip, read_gzip_head
-from pipelines.ingest import FORMATS, OVERSIZED_READ, IngestConfig, detect_format
 
 RAW_SCHEMA = pa.schema(
     [
@@ -52,10 +53,6 @@ class Chunk:
         """Stable name of the chunk's work: same file, range and format → same key."""
         payload = json.dumps(asdict(self), sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:16]
-
-
-class InputError(ValueError):
-    """An input path names nothing: a missing file, or a glob that matches no file."""
 
 
 BOM = b"\xef\xbb\xbf"
@@ -138,7 +135,7 @@ class RawChunk(NamedTuple):
     lines: int  # JSONL: lines in the chunk, which the file's later chunks add to their line numbers; else 0
 
 
-def read_chunk(chunk: Chunk, max_record_bytes: int = IngestConfig.max_record_bytes) -> RawChunk:
+def read_chunk(chunk: Chunk, max_record_bytes: int = MAX_RECORD_BYTES) -> RawChunk:
     """Read one chunk into raw records, through Beam's FileSystems (local paths, or gs:// and s3:// where
     Beam's extras for them are installed).
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: raw-record tables, a 10-conversation builder, DuckDB, and Prefect's test harness."""
+"""Shared fixtures: raw-record tables, a 10-conversation builder, DuckDB, Prefect's harness, a tiny model dir."""
 
 import json
 import os
@@ -98,4 +98,15 @@ def shared_file(name: str) -> Path:
     path = SHARED_DATA / name
     if not path.exists():
         pytest.skip(f"{path} not present")
+    return path
+
+
+@pytest.fixture
+def tiny_model_dir(tmp_path):
+    """A local model directory holding the tiny random Llama and its tokenizer (tests/helpers/scoring.py)."""
+    from tests.helpers.scoring import make_model, make_tokenizer  # torch and transformers only when asked for
+
+    path = tmp_path / "tiny-model"
+    make_model().save_pretrained(path)
+    make_tokenizer().save_pretrained(path)
     return path

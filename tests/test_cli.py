@@ -9,7 +9,7 @@ from prefect.states import Failed
 
 import afterword_cli
 from flows.runtime import is_transient, is_transient_error
-from pipelines.sources import InputError
+from pipelines.errors import InputError
 from schemas import interactions as interactions_schema
 from tests.conftest import wildchat_record, write_jsonl
 
@@ -116,8 +116,8 @@ def test_query_formats_and_row_limit(tmp_path, dump, capsys, monkeypatch):
 
 
 def test_dotted_flags_set_nested_settings_on_top_of_the_config_file(tmp_path):
-    from flows import preflight
-    from pipelines.configs import flag_settings
+    from cli import preflight
+    from pipelines.config_loading import flag_settings
 
     config = tmp_path / "night.toml"
     config.write_text('[score]\nshards = 4\n[score.hindsight]\ntemplate = "online"\nmax_reply_tokens = 64\n')

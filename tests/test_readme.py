@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import afterword_cli
-from pipelines.query import query_catalog
-from tests.pipelines.conftest_scoring import need_smollm2
+from pipelines.store.query import query_catalog
+from tests.helpers.scoring import need_smollm2
 
 REPO = Path(__file__).resolve().parents[1]
 # Scoring and training on CPU: the same commands on smaller samples keep the test to a few minutes.

@@ -1,37 +1,12 @@
 """Real conversations from ../shared/data (read in place; skipped when the folder is absent)."""
 
 import json
-from datetime import date
 
 import pyarrow as pa
 
-from pipelines.ingest import IngestConfig, hash_turns, ingest_records
-from pipelines.segment import SegmentConfig, segment_turns
-from pipelines.select import SelectConfig, StagedPart, select_night
-from pipelines.sources import plan_chunks, read_chunk
-from schemas import conversations as conversations_schema
-from schemas import interactions as interactions_schema
-from tests.conftest import NIGHT, shared_file
-
-
-def ingest_file(path):
-    results = []
-    for chunk in plan_chunks([str(path)]):
-        raw = read_chunk(chunk).records
-        results.append((chunk.source_format, ingest_records(raw, chunk.source_format, NIGHT, IngestConfig())))
-    return results
-
-
-def select_file(con, path):
-    ((_, staged),) = ingest_file(path)
-    con.register("staged_conversations", staged.conversations)
-    con.register("staged_rejects", staged.rejects)
-    candidates = segment_turns(staged.conversations, SegmentConfig())
-    con.register("staged_interactions", candidates)
-    con.register("earlier_conversations", conversations_schema.SCHEMA.empty_table())
-    con.register("earlier_interactions", interactions_schema.SCHEMA.empty_table())
-    parts = {"conversations": [StagedPart(staged.conversations)], "interactions": [StagedPart(candidates)]}
-    return select_night(con, date.fromisoformat(NIGHT), SelectConfig(), parts)
+from pipelines.ingest import hash_turns
+from tests.conftest import shared_file
+from tests.helpers.real_samples import ingest_file, select_file
 
 
 def reference_interactions(conversation):

@@ -1,7 +1,7 @@
 """Training rows in, padded micro-batches out: length buckets (shuffled per epoch) and `collate`.
 
 A `TrainingRow` is one scored reply with both prefixes (`train/data.py` builds them). `micro_batches` sorts
-the round's rows into length buckets of at most `micro_batch_size` rows with `pipelines.batching`, the
+the round's rows into length buckets of at most `micro_batch_size` rows with `pipelines.backends.length_buckets`, the
 scorer's rule, and takes a seeded shuffle of the buckets (not of the rows) each epoch, so rows of similar
 length share a micro-batch and padding stays small. Torch and numpy only: benchmarks import it on machines
 without pyarrow.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipelines.batching import length_buckets
+from pipelines.backends.length_buckets import length_buckets
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from pipelines import storage
 from pipelines.io import write_json
+from pipelines.store import layout as storage
 from train.model import merged_copy
 
 STATE_TENSORS = "trainer_state.safetensors"

@@ -1,8 +1,10 @@
 """The trainer's one frozen config, `TrainConfig`, loadable from a TOML file's `[train]` table.
 
 It nests the scorer's own `HindsightConfig` (`[train.hindsight]`: template, token limits, truncation,
-chat-template arguments, show_earlier_reply) and the sampling-only `RegenConfig` (`[train.regen]`:
-temperature, max_new_tokens, batch_size, engine), so each setting and its default exist once. Every field documents
+chat-template arguments, show_earlier_reply), the transformers backend's `TransformersBackendConfig`
+(`[train.transformers]`, the nightly `[score.transformers]` table: batching of the scorer over live weights)
+and the sampling-only `RegenConfig` (`[train.regen]`: temperature, max_new_tokens, batch_size, engine), so each
+setting and its default exist once. Every field documents
 its unit and sentinel; `__post_init__` rejects impossible combinations with the fix in the message and
 resolves the per-mode defaults (`ignore_first_tokens`, `center_advantages`, `topk_support`; table in
 train/README.md) to concrete values, so they are hashed into the run id and logged. Other derived values
@@ -18,10 +20,10 @@ import json
 import tomllib
 from dataclasses import asdict, dataclass, field
 
-from pipelines.backends import MAX_BATCH_TOKENS
-from pipelines.configs import add_config_flags, build_config, flag_settings, with_flags
+from pipelines.backends import DEFAULT_MODEL
+from pipelines.backends.backend_configs import TransformersBackendConfig
+from pipelines.config_loading import add_config_flags, build_config, flag_settings, with_flags
 from pipelines.hindsight import HindsightConfig
-from pipelines.scorer import DEFAULT_MODEL
 
 MODES = ("logged", "onpolicy")
 TEACHERS = ("live", "ema", "frozen", "stored")
@@ -46,6 +48,7 @@ MOVED_KEYS = {
     "temperature": "[train.regen] temperature",
     "max_new_tokens": "[train.regen] max_new_tokens",
     "generate_batch_size": "[train.regen] batch_size",
+    "score_max_batch_tokens": "[train.transformers] max_batch_tokens",
 }
 
 
@@ -87,7 +90,8 @@ class TrainConfig:
     regen: RegenConfig = field(default_factory=RegenConfig)  # sampling of on-policy replies ([train.regen])
     # hindsight rendering of every scoring, sampling, training and evaluation render ([train.hindsight])
     hindsight: HindsightConfig = field(default_factory=HindsightConfig)
-    score_max_batch_tokens: int = MAX_BATCH_TOKENS  # transformers scorer: padded tokens per forward
+    # the scorer over live weights: padded tokens per forward, logit chunks ([train.transformers])
+    transformers: TransformersBackendConfig = field(default_factory=TransformersBackendConfig)
     # --- loss and teacher ---
     loss: str = "sampled_token"  # sampled_token (paper) or topk (top-K + tail, SDPO)
     teacher: str = "live"  # live (current weights, no grad; paper), ema, frozen (initial weights), stored (shards)
@@ -168,6 +172,11 @@ class TrainConfig:
         if not self.precision:
             object.__setattr__(self, "precision", "bfloat16" if self.device.startswith("cuda") else "float32")
 
+    @property
+    def stored_top_k(self) -> int:
+        """Top-K the on-policy shards store: the stored teacher's support for the topk loss, else none."""
+        return self.top_k if self.loss == "topk" and self.teacher == "stored" else 0
+
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
         """Build from plain data (a `[train]` table, flow parameters); unknown keys raise ConfigError."""
@@ -179,7 +188,7 @@ class TrainConfig:
 
     def digest_settings(self) -> dict:
         """Every setting under the flat names the run id has always hashed (so stored runs keep their ids)."""
-        settings = {k: v for k, v in asdict(self).items() if k not in ("regen", "hindsight")}
+        settings = {k: v for k, v in asdict(self).items() if k not in ("regen", "hindsight", "transformers")}
         # Settings added after run ids were first hashed count only where they differ from what earlier runs
         # did (keep cut replies; bf16 autocast on cuda only), so those runs keep their ids.
         earlier = {"truncated": "keep", "precision": "bfloat16" if self.device.startswith("cuda") else "float32"}
@@ -190,6 +199,8 @@ class TrainConfig:
         regen = self.regen
         settings.update(temperature=regen.temperature, max_new_tokens=regen.max_new_tokens)
         settings["generate_batch_size"] = regen.batch_size
+        # logits_chunk_tokens changes memory use, not values: not hashed
+        settings["score_max_batch_tokens"] = self.transformers.max_batch_tokens
         return settings
 
     def resolved_run_id(self) -> str:

@@ -18,9 +18,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from transformers import PreTrainedTokenizerBase
 
-from pipelines import storage
 from pipelines.hindsight import HindsightConfig
 from pipelines.score import SEQUENCE_COLUMNS, interaction_sequences, take_sample
+from pipelines.store import layout as storage
 from train.batches import TrainingRow
 
 

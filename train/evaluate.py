@@ -15,13 +15,12 @@ import pyarrow as pa
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
 from pipelines.score import ScoreRun, score_interactions
 from train.batches import collate
 from train.config import TrainConfig
 from train.data import build_rows
 from train.model import reply_logits
-from train.regen import in_process, sample_replies
+from train.regen import in_process, live_scorer, sample_replies
 
 
 @torch.no_grad()
@@ -43,7 +42,7 @@ def evaluate_policy(
         return {}
     batch_size = cfg.micro_batch_size
     sampled = sample_replies(policy, tokenizer, held_out, in_process(cfg.regen), judge.hindsight, seed)
-    scorer = make_scorer(reference, TransformersBackendConfig(max_batch_tokens=cfg.score_max_batch_tokens))
+    scorer = live_scorer(reference, cfg, top_k=0)
     judged = score_interactions(sampled, scorer, tokenizer, judge)
     n_tokens = np.asarray(judged["n_tokens"].to_numpy(), np.float64)
     advantage_sum = np.nan_to_num(np.asarray(judged["sum_advantage"].to_numpy(zero_copy_only=False), np.float64))

@@ -2,9 +2,11 @@
 
 Reads interactions (and, in logged mode, round-0 score shards) under `cfg.root`; writes regenerated score
 shards (`scores/run_id=<run>/round=NNNN/`), checkpoints (`checkpoints/run_id=<run>/round-NNNN/`), metrics
-(`training/<run>/metrics.jsonl`) and one `training_rounds` row per round (paths from `pipelines/storage.py`).
-`main` owns the round loop: `setup_run`, then `run_round` (regenerate → train → evaluate → checkpoint) per
-round; the `refresh` Prefect flow calls `main` and only adds a markdown artifact per round.
+(`training/<run>/metrics.jsonl`) and one `training_rounds` row per round (paths from `pipelines/store/layout.py`).
+`main` owns the one round loop: `setup_run`, then `run_round` (replies → train → evaluate → checkpoint) per
+round. The round's replies and its evaluation are plain callables (`regenerate_round` and `evaluate_round` by
+default), so `afterword simulate` is this loop with a simulated user's follow-ups and its own evaluation plugged
+in (train/simulation.py); the `refresh` Prefect flow calls `main` and only adds a markdown artifact per round.
 Rerunning the same config resumes after the newest complete checkpoint. `afterword refresh --root R` runs it;
 so does `python -m train.loop --root R --rounds N [--config FILE]`, also under `torchrun --nproc_per_node N`:
 then every rank trains on its own micro-batches of each step, gradients are summed across ranks, and rank 0
@@ -22,7 +24,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,59 +34,36 @@ import pyarrow.parquet as pq
 import torch
 import torch.distributed as dist
 
-from pipelines import storage
-from pipelines.backends.transformers_backend import TransformersBackendConfig
+from pipelines.backends.model_loading import load_model, load_tokenizer, weights_revision
 from pipelines.io import code_version, write_table
-from pipelines.lock import writer_lock
-from pipelines.models import load_model, load_tokenizer, weights_revision
 from pipelines.progress import report
-from pipelines.publish import publish_catalog
 from pipelines.score import ScoreRun, take_sample
+from pipelines.store import layout as storage
+from pipelines.store.lock import writer_lock
+from pipelines.store.publish import publish_catalog
 from schemas import training_rounds
 from train import batches, checkpoint, data, distributed, model, objective
 from train.config import TrainConfig, parse_train_args
 from train.evaluate import evaluate_policy
-from train.metrics import append_record, reply_counts, tensorboard_writer, token_mean_advantage, truncate_after
-from train.regen import sample_replies, score_replies
+from train.metrics import (
+    append_record,
+    describe_time_split,
+    reply_counts,
+    tensorboard_writer,
+    time_split,
+    token_mean_advantage,
+    truncate_after,
+)
+from train.regen import live_scorer, sample_replies, score_replies
+from train.run_state import Followups, Progress, RoundEvaluation, RoundReplies, RunSetup, RunState
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class RunState:
-    """Everything one run holds in memory between stages (nothing at module level)."""
-
-    cfg: TrainConfig
-    run_id: str
-    tokenizer: object
-    model_id: str
-    base_revision: str
-    policy: torch.nn.Module
-    reference: torch.nn.Module  # the initial weights: frozen teacher and evaluation judge
-    teacher: torch.nn.Module | None  # ema/frozen teacher; None for live and stored
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LambdaLR
-    interactions: pa.Table
-    train_ids: list[str]
-    held_out: pa.Table
-    logged_scores: pa.Table | None
-    accumulation: int  # micro-batches per optimizer step (derived, logged as optim/accumulation)
-    steps_per_round: int
-    cursor: data.Cursor = field(default_factory=data.Cursor)
-    global_step: int = 0
-    completed_rounds: int = 0
-    revision: str = ""  # revision of the current weights (base, or the last checkpoint's)
-    weights_dir: str = ""  # where the current weights are on disk (base model, or the last checkpoint): vllm reads it
-    metrics_path: str = ""
-    writer: object | None = None  # TensorBoard SummaryWriter when available
-    rank: int = 0  # this process under torchrun (0 otherwise); rank 0 alone writes
-    world: int = 1  # processes training together (WORLD_SIZE); 1 = the plain single-process run
-
-
 def write_metrics(state: RunState, record: dict) -> None:
     """Append one metrics record with namespaced keys; rank 0 only."""
-    if not state.rank:
-        append_record(state.metrics_path, state.writer, record)
+    if not state.setup.rank:
+        append_record(state.setup.metrics_path, state.writer, record)
 
 
 def lr_factor(step: int, total: int, warmup: int) -> float:
@@ -159,46 +138,45 @@ def setup_run(cfg: TrainConfig, interactions: pa.Table | None = None) -> RunStat
     warmup = round(cfg.warmup_fraction * total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
 
-    state = RunState(
+    setup = RunSetup(
         cfg=cfg,
         run_id=run_id,
         tokenizer=tokenizer,
         model_id=source.model_id,
         base_revision=source.revision,
-        policy=policy,
-        reference=reference,
-        teacher=teacher,
-        optimizer=optimizer,
-        scheduler=scheduler,
         interactions=interactions,
         train_ids=train_ids,
         held_out=held_out,
         logged_scores=logged_scores,
         accumulation=accumulation,
         steps_per_round=steps_per_round,
-        revision=source.revision,
-        weights_dir=latest or str(source.path),
         metrics_path=storage.metrics_path(cfg.root, run_id),
         rank=rank,
         world=world,
     )
+    progress = Progress(revision=source.revision, weights_dir=latest or str(source.path))
+    state = RunState(setup, progress, policy, reference, teacher, optimizer, scheduler)
     if latest:
         saved = checkpoint.load_trainer_state(latest)
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         checkpoint.restore_rng(saved["rng"])
-        state.cursor = data.Cursor(**saved["cursor"])
-        state.global_step, state.completed_rounds = saved["global_step"], saved["round"]
-        state.revision = weights_revision(Path(latest))
+        state.progress.cursor = data.Cursor(**saved["cursor"])
+        state.progress.global_step, state.progress.completed_rounds = saved["global_step"], saved["round"]
+        state.progress.revision = weights_revision(Path(latest))
         if saved["total_steps"] != total_steps:
             log.warning(
                 "resuming with %d planned steps (was %d): the LR schedule changes", total_steps, saved["total_steps"]
             )
         log.info(
-            "resuming %s after round %d (step %d) from %s", run_id, state.completed_rounds, state.global_step, latest
+            "resuming %s after round %d (step %d) from %s",
+            run_id,
+            state.progress.completed_rounds,
+            state.progress.global_step,
+            latest,
         )
     if rank == 0:
-        truncate_after(state.metrics_path, state.global_step, state.completed_rounds)
+        truncate_after(state.setup.metrics_path, state.progress.global_step, state.progress.completed_rounds)
     if cfg.tensorboard and rank == 0:
         state.writer = tensorboard_writer(training_dir)
     log.info(
@@ -210,52 +188,76 @@ def setup_run(cfg: TrainConfig, interactions: pa.Table | None = None) -> RunStat
         "optim/steps_per_round": steps_per_round,
         "optim/total_steps": total_steps,
     }
-    if not os.path.exists(state.metrics_path) or not os.path.getsize(state.metrics_path):  # resumed: has one
-        write_metrics(state, {"step": state.global_step, "round": state.completed_rounds, **setup_line})
+    if not os.path.exists(state.setup.metrics_path) or not os.path.getsize(
+        state.setup.metrics_path
+    ):  # resumed: has one
+        write_metrics(
+            state, {"step": state.progress.global_step, "round": state.progress.completed_rounds, **setup_line}
+        )
     return state
 
 
-def regenerate_round(state: RunState, round_index: int) -> tuple[list[data.TrainingRow], dict]:
-    """This round's training replies: freshly sampled and scored (onpolicy) or logged; advances the cursor."""
+def regenerate_round(
+    state: RunState, round_index: int, followups: Followups | None = None
+) -> tuple[list[data.TrainingRow], dict]:
+    """This round's training replies: freshly sampled and scored (onpolicy) or logged; advances the cursor.
+
+    `followups`: who answers the sampled replies; None = the logged follow-ups of their interactions.
+    """
     # ----------------------------------------------------------------- eval/regen: data for the round
     cfg = state.cfg
     started = time.perf_counter()
-    ids, state.cursor = data.take_interactions(state.train_ids, state.cursor, cfg.interactions_per_round, cfg.seed)
-    chosen = state.interactions.filter(pc.is_in(state.interactions["interaction_id"], pa.array(ids)))
+    ids, state.progress.cursor = data.take_interactions(
+        state.setup.train_ids, state.progress.cursor, cfg.interactions_per_round, cfg.seed
+    )
+    chosen = state.setup.interactions.filter(pc.is_in(state.setup.interactions["interaction_id"], pa.array(ids)))
     summary: dict = {"regen/replies": len(ids), "scores_path": None, "time/sample_s": 0.0, "time/score_s": 0.0}
     if cfg.mode == "logged":
-        scores = state.logged_scores.filter(pc.is_in(state.logged_scores["interaction_id"], pa.array(ids)))
+        scores = state.setup.logged_scores.filter(pc.is_in(state.setup.logged_scores["interaction_id"], pa.array(ids)))
     else:
-        path = storage.score_shard_path(cfg.root, state.run_id, round_index, 0, 1)
-        if state.rank:  # rank 0 samples and writes the shard; the others read it (same weights everywhere)
+        path = storage.score_shard_path(cfg.root, state.setup.run_id, round_index, 0, 1)
+        answered_path = followups.path(round_index) if followups else ""
+        if state.setup.rank:  # rank 0 samples and writes the shard; the others read it (same weights everywhere)
             dist.barrier()
             scores = pq.read_table(path)
-        elif os.path.exists(path):  # an interrupted round already wrote it: same weights and seed, same rows
+            answered = pq.read_table(answered_path) if followups else None
+        elif os.path.exists(path) and (not followups or os.path.exists(answered_path)):
+            # an interrupted round already wrote it: same weights and seed, same rows
             scores = pq.read_table(path)
+            answered = pq.read_table(answered_path) if followups else None
         else:
             score_run = ScoreRun(
-                state.run_id, state.model_id, state.revision, round_index, "regenerated", cfg.hindsight
+                state.setup.run_id,
+                state.setup.model_id,
+                state.progress.revision,
+                round_index,
+                "regenerated",
+                cfg.hindsight,
             )
-            stores_topk = cfg.loss == "topk" and cfg.teacher == "stored"
-            top_k = cfg.top_k if stores_topk else 0
-            backend = TransformersBackendConfig(max_batch_tokens=cfg.score_max_batch_tokens, top_k=top_k)
             seed, stage_started = sampling_seed(cfg, round_index), time.perf_counter()
             sampled = sample_replies(
-                state.policy, state.tokenizer, chosen, cfg.regen, cfg.hindsight, seed, state.weights_dir
+                state.policy, state.setup.tokenizer, chosen, cfg.regen, cfg.hindsight, seed, state.progress.weights_dir
             )
             summary["sample_engine"] = sampled["sample_engine"][0].as_py() if sampled.num_rows else None
             summary["time/sample_s"], stage_started = time.perf_counter() - stage_started, time.perf_counter()
-            scores = score_replies(state.policy, state.tokenizer, sampled, score_run, backend)
+            answered = None
+            if followups:
+                sampled = answered = followups.answer(sampled, round_index)
+                write_table(answered, answered_path)
+            scorer = live_scorer(state.policy, cfg, cfg.stored_top_k)
+            scores = score_replies(state.policy, state.setup.tokenizer, sampled, score_run, scorer)
             summary["time/score_s"] = time.perf_counter() - stage_started
             write_table(scores, path)
-        if state.world > 1 and not state.rank:
+        if state.setup.world > 1 and not state.setup.rank:
             dist.barrier()
         summary.update({"scores_path": path, "regen/mean_advantage": token_mean_advantage(scores)})
-        # The table the scorer saw: its prefixes (and earlier reply) are rebuilt from the logged reply.
-        chosen = chosen.append_column("logged_response", chosen["response"])
+        # The table the scorer saw: its prefixes (and earlier reply) are rebuilt from the logged reply, its
+        # follow-ups are the answering user's.
+        chosen = answered if followups else chosen.append_column("logged_response", chosen["response"])
+        summary.update(followups.metrics(answered) if followups else {})
     summary.update(reply_counts(scores))
     summary["time/regen_s"] = time.perf_counter() - started
-    return data.build_rows(scores, chosen, state.tokenizer, cfg.hindsight), summary
+    return data.build_rows(scores, chosen, state.setup.tokenizer, cfg.hindsight), summary
 
 
 def sampling_seed(cfg: TrainConfig, round_index: int) -> int:
@@ -266,7 +268,7 @@ def sampling_seed(cfg: TrainConfig, round_index: int) -> int:
 def apply_step(state: RunState) -> float:
     """Clip, step the optimizer and schedule, update the EMA teacher; returns the pre-clip gradient norm."""
     parameters = [p for p in state.policy.parameters() if p.requires_grad]
-    if state.world > 1:
+    if state.setup.world > 1:
         distributed.sum_gradients(parameters)
     clip = state.cfg.grad_clip if state.cfg.grad_clip > 0 else float("inf")
     grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, clip))
@@ -275,7 +277,7 @@ def apply_step(state: RunState) -> float:
     state.optimizer.zero_grad(set_to_none=True)
     if state.cfg.teacher == "ema":
         model.ema_update(state.teacher, state.policy, state.cfg.ema_rate)
-    state.global_step += 1
+    state.progress.global_step += 1
     return grad_norm
 
 
@@ -293,7 +295,7 @@ def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow])
     started = time.perf_counter()
     rows, entropy = objective.with_behaviour_logprobs(cfg, state.policy, rows, micro_batches)
     train_seconds = time.perf_counter() - started
-    per_step = state.accumulation * state.world
+    per_step = state.setup.accumulation * state.setup.world
     steps = [micro_batches[i : i + per_step] for i in range(0, len(micro_batches), per_step)]
     judge = state.policy if cfg.teacher == "live" else state.teacher
     stat_names = ("tokens", "advantage", "weight", "clipped", "end_advantage", "end_tokens")
@@ -302,14 +304,14 @@ def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow])
         started = time.perf_counter()
         n_replies = sum(len(m) for m in micro)
         step_loss, step_stats = 0.0, dict.fromkeys(stat_names, 0.0)
-        for indices in micro[state.rank :: state.world]:
+        for indices in micro[state.setup.rank :: state.setup.world]:
             batch = batches.collate([rows[i] for i in indices])
             loss, stats = objective.micro_batch_loss(state.cfg, state.policy, judge, batch, n_replies)
             loss.backward()
             step_loss += float(loss.detach())
             step_stats = {k: step_stats[k] + stats[k] for k in step_stats}
         grad_norm = apply_step(state)
-        if state.world > 1:
+        if state.setup.world > 1:
             step_loss, step_stats = distributed.sum_over_ranks(
                 step_loss, step_stats, next(state.policy.parameters()).device
             )
@@ -317,7 +319,7 @@ def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow])
         train_seconds += seconds
         tokens = max(step_stats["tokens"], 1.0)
         write_metrics(state, {
-            "step": state.global_step, "round": round_index, "loss/train": step_loss,
+            "step": state.progress.global_step, "round": round_index, "loss/train": step_loss,
             "score/mean_advantage": step_stats["advantage"] / tokens,
             "score/importance_weight": step_stats["weight"] / tokens,
             "score/clipped_share": step_stats["clipped"] / tokens,
@@ -349,15 +351,22 @@ def evaluate_round(state: RunState, round_index: int) -> dict:
     """Approval, drift and length of fresh samples on the held-out interactions (rank 0 only; others get {})."""
     # ----------------------------------------------------------------- eval/regen: evaluation
     cfg = state.cfg
-    if state.rank:
+    if state.setup.rank:
         return {}
     started = time.perf_counter()
     plain = replace(cfg.hindsight, show_earlier_reply=False)  # the judge's own template, same rendering
     seed = sampling_seed(cfg, round_index) + 7_919  # eval samples never equal training samples
     judge = ScoreRun(
-        f"{state.run_id}-eval", state.model_id, state.base_revision, max(round_index, 1), "regenerated", plain
+        f"{state.setup.run_id}-eval",
+        state.setup.model_id,
+        state.setup.base_revision,
+        max(round_index, 1),
+        "regenerated",
+        plain,
     )
-    metrics = evaluate_policy(state.policy, state.reference, state.tokenizer, state.held_out, judge, seed, cfg)
+    metrics = evaluate_policy(
+        state.policy, state.reference, state.setup.tokenizer, state.setup.held_out, judge, seed, cfg
+    )
     metrics["time/eval_s"] = time.perf_counter() - started
     return metrics
 
@@ -365,36 +374,36 @@ def evaluate_round(state: RunState, round_index: int) -> dict:
 def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_at: datetime) -> dict:
     """Save the round's checkpoint, then its training_rounds row and round metrics line (rank 0 writes)."""
     # ----------------------------------------------------------------- checkpoint
-    cfg = state.cfg
-    path = storage.checkpoint_path(cfg.root, state.run_id, round_index)
-    if state.rank:  # wait for rank 0's checkpoint, then take its revision (the weights are the same)
+    cfg, setup, progress = state.cfg, state.setup, state.progress
+    path = storage.checkpoint_path(cfg.root, setup.run_id, round_index)
+    if setup.rank:  # wait for rank 0's checkpoint, then take its revision (the weights are the same)
         dist.barrier()
-        state.revision, state.completed_rounds = weights_revision(Path(path)), round_index
-        return {"run_id": state.run_id, "round": round_index, "checkpoint_path": path}
+        progress.revision, progress.completed_rounds = weights_revision(Path(path)), round_index
+        return {"run_id": setup.run_id, "round": round_index, "checkpoint_path": path}
     trainer_state = {
         "optimizer": state.optimizer.state_dict(),
         "scheduler": state.scheduler.state_dict(),
-        "cursor": asdict(state.cursor),
-        "global_step": state.global_step,
+        "cursor": asdict(progress.cursor),
+        "global_step": progress.global_step,
         "round": round_index,
-        "total_steps": state.steps_per_round * cfg.rounds,
+        "total_steps": setup.steps_per_round * cfg.rounds,
     }
-    meta = {"run_id": state.run_id, "round": round_index, "global_step": state.global_step, "model_id": state.model_id,
-            "base_revision": state.base_revision, "code_version": code_version(), "config": cfg.to_dict(),
-            "metrics": metrics, "written_at": datetime.now(UTC).isoformat()}  # fmt: skip
+    meta = {"run_id": setup.run_id, "round": round_index, "global_step": progress.global_step,
+            "model_id": setup.model_id, "base_revision": setup.base_revision, "code_version": code_version(),
+            "config": cfg.to_dict(), "metrics": metrics, "written_at": datetime.now(UTC).isoformat()}  # fmt: skip
     save_started = time.perf_counter()
     checkpoint.save_checkpoint(
-        path, state.policy, state.tokenizer, trainer_state, meta, state.teacher if cfg.teacher == "ema" else None
+        path, state.policy, setup.tokenizer, trainer_state, meta, state.teacher if cfg.teacher == "ema" else None
     )
-    checkpoint.prune_checkpoints(cfg.root, state.run_id, cfg.keep_last)
+    checkpoint.prune_checkpoints(cfg.root, setup.run_id, cfg.keep_last)
     metrics = {**metrics, "time/save_s": time.perf_counter() - save_started}
-    round_revision = state.revision  # the weights that sampled and scored this round
-    state.revision, state.completed_rounds = weights_revision(Path(path)), round_index
-    state.weights_dir = path
+    round_revision = progress.revision  # the weights that sampled and scored this round
+    progress.revision, progress.completed_rounds = weights_revision(Path(path)), round_index
+    progress.weights_dir = path
     row = {
-        "run_id": state.run_id, "round": round_index, "mode": cfg.mode, "model_id": state.model_id,
+        "run_id": setup.run_id, "round": round_index, "mode": cfg.mode, "model_id": setup.model_id,
         "model_revision": round_revision, "teacher": cfg.teacher, "loss_name": cfg.loss,
-        "steps": metrics.get("steps", 0), "global_step": state.global_step, "replies": metrics.get("replies", 0),
+        "steps": metrics.get("steps", 0), "global_step": progress.global_step, "replies": metrics.get("replies", 0),
         "tokens": metrics.get("tokens", 0), "loss": metrics.get("loss/train"),
         "mean_advantage": metrics.get("score/mean_advantage"),
         "mean_importance_weight": metrics.get("score/importance_weight"),
@@ -411,66 +420,59 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
     # Columns a caller adds to the round's metrics under their own names (the simulation's evaluation).
     row.update({name: metrics[name] for name in training_rounds.SCHEMA.names if name not in row and name in metrics})
     table = pa.Table.from_pylist([row], schema=training_rounds.SCHEMA)
-    write_table(table, storage.training_round_path(cfg.root, state.run_id, round_index))
+    write_table(table, storage.training_round_path(cfg.root, setup.run_id, round_index))
     numbers = {k: v for k, v in metrics.items() if "/" in k and isinstance(v, int | float)}
-    write_metrics(state, {"step": state.global_step, "round": round_index, **numbers})
-    if state.world > 1:
+    write_metrics(state, {"step": progress.global_step, "round": round_index, **numbers})
+    if setup.world > 1:
         dist.barrier()
     return row
 
 
-def run_round(state: RunState, round_index: int) -> dict:
-    """One round: regenerate (or take logged replies) → train → evaluate → checkpoint; its training_rounds row."""
+def run_round(
+    state: RunState,
+    round_index: int,
+    replies: RoundReplies = regenerate_round,
+    evaluate: RoundEvaluation = evaluate_round,
+) -> dict:
+    """One round: replies (regenerated or logged) → train → evaluate → checkpoint; its training_rounds row."""
     started_at = datetime.now(UTC)
-    rows, regen_metrics = regenerate_round(state, round_index)
+    rows, regen_metrics = replies(state, round_index)
     train_metrics = train_round(state, round_index, rows)
-    eval_metrics = evaluate_round(state, round_index)
+    eval_metrics = evaluate(state, round_index)
     row = checkpoint_round(state, round_index, {**regen_metrics, **train_metrics, **eval_metrics}, started_at)
-    if not state.rank:
+    if not state.setup.rank:
         publish_catalog(state.cfg.root)  # analysts see the round's shards and training_rounds row at once
     return row
 
 
-def time_split(metrics: dict) -> dict:
-    """The round's seconds and tokens/s per stage (training_rounds columns); a stage that did not run has 0 s.
-
-    Sampling, scoring and saving are rated by the round's reply tokens; training's rate is `tokens_per_s`.
-    """
-    round_tokens = metrics.get("regen/round_tokens", 0)
-    split = {"train_s": metrics.get("time/train_s")}
-    for stage in ("sample", "score", "save"):
-        seconds = split[f"{stage}_s"] = metrics.get(f"time/{stage}_s")
-        split[f"{stage}_tokens_per_s"] = round_tokens / seconds if seconds and round_tokens else None
-    return split
-
-
-def describe_time_split(row: dict) -> str:
-    """'sample 1.2 s (340 tok/s), score …, train …, save …' from a training_rounds row."""
-    parts = []
-    for stage in ("sample", "score", "train", "save"):
-        rate = row.get("tokens_per_s" if stage == "train" else f"{stage}_tokens_per_s")
-        engine = f", {row['sample_engine']}" if stage == "sample" and row.get("sample_engine") else ""
-        parts.append(f"{stage} {row.get(f'{stage}_s') or 0.0:.3g} s" + (f" ({rate:.3g} tok/s{engine})" if rate else ""))
-    return ", ".join(parts)
-
-
-def main(cfg: TrainConfig, after_round: Callable[[dict], None] | None = None) -> dict:
+def main(
+    cfg: TrainConfig,
+    after_round: Callable[[dict], None] | None = None,
+    *,
+    interactions: pa.Table | None = None,
+    replies: RoundReplies = regenerate_round,
+    evaluate: RoundEvaluation = evaluate_round,
+    before_rounds: Callable[[RunState], list[dict]] | None = None,
+) -> dict:
     """Run rounds until `cfg.rounds` are complete (resuming a partly done run); returns a summary.
 
-    `after_round(row)` is called with each finished round's training_rounds row (the flow's artifact).
+    `after_round(row)` is called with each finished round's training_rounds row (the flow's artifact);
+    `interactions`, `replies`, `evaluate`: what the rounds train on, how a round gets its replies and how it is
+    evaluated (the simulation's prompts, simulated follow-ups and evaluation); `before_rounds(state)`: rows
+    stored before the first round (the simulation's round 0), listed first in the summary.
     """
     rank, _, _ = distributed.init_distributed(cfg)
     # The whole run holds the root's writer lock: a nightly run or a second refresh on this root fails fast.
     with writer_lock(cfg.root, "refresh") if rank == 0 else contextlib.nullcontext():  # rank 0 alone writes
-        state = setup_run(cfg)
-        rows_out = []
-        for round_index in range(state.completed_rounds + 1, cfg.rounds + 1):
-            rows_out.append(run_round(state, round_index))
-            if after_round is not None and not state.rank:
+        state = setup_run(cfg, interactions)
+        rows_out = before_rounds(state) if before_rounds else []
+        for round_index in range(state.progress.completed_rounds + 1, cfg.rounds + 1):
+            rows_out.append(run_round(state, round_index, replies, evaluate))
+            if after_round is not None and not state.setup.rank:
                 after_round(rows_out[-1])
     if state.writer is not None:
         state.writer.close()
-    if state.world > 1:
+    if state.setup.world > 1:
         dist.destroy_process_group()
     return summarize(state, rows_out)
 
@@ -478,12 +480,12 @@ def main(cfg: TrainConfig, after_round: Callable[[dict], None] | None = None) ->
 def summarize(state: RunState, rows: list[dict]) -> dict:
     """What a caller prints: the run, its rounds and where things are."""
     return {
-        "run_id": state.run_id,
-        "rounds_completed": state.completed_rounds,
-        "global_step": state.global_step,
+        "run_id": state.setup.run_id,
+        "rounds_completed": state.progress.completed_rounds,
+        "global_step": state.progress.global_step,
         "rounds": [{k: v for k, v in r.items() if k not in ("started_at", "finished_at")} for r in rows],
-        "checkpoint": checkpoint.latest_checkpoint(state.cfg.root, state.run_id),
-        "metrics": state.metrics_path,
+        "checkpoint": checkpoint.latest_checkpoint(state.cfg.root, state.setup.run_id),
+        "metrics": state.setup.metrics_path,
     }
 
 

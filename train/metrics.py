@@ -70,3 +70,26 @@ def reply_counts(scores: pa.Table) -> dict:
         "regen/round_tokens": int(pc.sum(scores["n_tokens"]).as_py() or 0),
         "regen/truncated_share": float(pc.mean(scores["reply_truncated"].cast(pa.float64())).as_py() or 0.0),
     }
+
+
+def time_split(metrics: dict) -> dict:
+    """The round's seconds and tokens/s per stage (training_rounds columns); a stage that did not run has 0 s.
+
+    Sampling, scoring and saving are rated by the round's reply tokens; training's rate is `tokens_per_s`.
+    """
+    round_tokens = metrics.get("regen/round_tokens", 0)
+    split = {"train_s": metrics.get("time/train_s")}
+    for stage in ("sample", "score", "save"):
+        seconds = split[f"{stage}_s"] = metrics.get(f"time/{stage}_s")
+        split[f"{stage}_tokens_per_s"] = round_tokens / seconds if seconds and round_tokens else None
+    return split
+
+
+def describe_time_split(row: dict) -> str:
+    """'sample 1.2 s (340 tok/s), score …, train …, save …' from a training_rounds row."""
+    parts = []
+    for stage in ("sample", "score", "train", "save"):
+        rate = row.get("tokens_per_s" if stage == "train" else f"{stage}_tokens_per_s")
+        engine = f", {row['sample_engine']}" if stage == "sample" and row.get("sample_engine") else ""
+        parts.append(f"{stage} {row.get(f'{stage}_s') or 0.0:.3g} s" + (f" ({rate:.3g} tok/s{engine})" if rate else ""))
+    return ", ".join(parts)

@@ -1,7 +1,7 @@
 """The policy and its teachers: loading (full or LoRA), reply log-probs, EMA updates.
 
 `reply_logprobs` runs the decoder once over prefix + reply and applies the LM head only at real reply
-positions, a chunk at a time, through `pipelines.reply_head.gathered_logprobs`, the function the scorer in
+positions, a chunk at a time, through `pipelines.backends.reply_head.gathered_logprobs`, the function the scorer in
 `pipelines/backends/transformers_backend.py` uses, so trainer and scorer compute the same log-probs.
 Used by `train/objective.py`.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel
 
-from pipelines.reply_head import gathered_logprobs
+from pipelines.backends.reply_head import gathered_logprobs
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def reply_logprobs(
     """Reply-token log-probs, plus log-probs at K support ids (given, or the model's own top-`top_k`).
 
     The LM head runs only at real reply positions, in chunks recomputed in backward
-    (`pipelines.reply_head.gathered_logprobs`): no [B, T, V] tensor exists, with or without grad.
+    (`pipelines.backends.reply_head.gathered_logprobs`): no [B, T, V] tensor exists, with or without grad.
     """
     flat_B_T = reply_mask_B_T.bool()
     hidden_N_H = reply_hidden(model, ids_B_L, mask_B_L, first_B, reply_B_T.shape[1])[flat_B_T]

@@ -2,10 +2,10 @@
 
 `sample_replies` draws a reply per interaction with `train.sampler` (p_θ at temperature T, nothing else) and
 keeps the drawn ids beside their text; `score_replies` hands that table to `pipelines.score.score_interactions`
-with the transformers backend over the *same* weights, which scores the drawn ids themselves: no
-re-tokenization, and no end-of-turn marker appended to a reply cut at the length limit. `regenerate` does
-both; the loop calls the two apart to time them and writes the result as a new round of score shards.
-Sampling is seeded per call, not from global RNG.
+with the transformers backend over the *same* weights (`live_scorer`, the one way regeneration, evaluation and
+simulation open a scorer), which scores the drawn ids themselves: no re-tokenization, and no end-of-turn marker
+appended to a reply cut at the length limit. `regenerate` does both; the loop calls the two apart to time them
+and writes the result as a new round of score shards. Sampling is seeded per call, not from global RNG.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import pyarrow as pa
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
+from pipelines.backends import ScoreFn
+from pipelines.backends.transformers_backend import make_scorer
 from pipelines.hindsight import HindsightConfig, build_sequences, check_chat_template_kwargs
 from pipelines.progress import report
 from pipelines.score import ScoreRun, score_interactions
-from train.config import RegenConfig
+from train.config import RegenConfig, TrainConfig
 from train.sampler import sample
 
 log = logging.getLogger(__name__)
@@ -87,9 +88,9 @@ def score_replies(
     tokenizer: PreTrainedTokenizerBase,
     sampled: pa.Table,
     score_run: ScoreRun,
-    backend: TransformersBackendConfig,
+    score_fn: ScoreFn,
 ) -> pa.Table:
-    """Score `sample_replies`' output with the same weights (`backend`): a `schemas.scores` table.
+    """Score `sample_replies`' output with the same weights (`score_fn`, a `live_scorer`): a `schemas.scores` table.
 
     The scored ids are the sampled ids (`response_token_ids`), so the stored student log-probs are p_θ of
     exactly what the sampler drew.
@@ -97,8 +98,7 @@ def score_replies(
     if score_run.reply_source != "regenerated":
         raise ValueError("regenerated replies are scored with reply_source='regenerated' and round >= 1")
     was_training = model.training
-    scorer = make_scorer(model, backend)
-    scores = score_interactions(sampled, scorer, tokenizer, score_run)
+    scores = score_interactions(sampled, score_fn, tokenizer, score_run)
     model.train(was_training)
     return scores
 
@@ -110,8 +110,15 @@ def regenerate(
     cfg: RegenConfig,
     seed: int,
     score_run: ScoreRun,
-    backend: TransformersBackendConfig,
+    score_fn: ScoreFn,
 ) -> pa.Table:
-    """Sample replies with `model` and score them with the same weights (`sample_replies`, `score_replies`)."""
+    """Sample replies with `model` and score them with `score_fn` over the same weights (`sample_replies`,
+    `score_replies`)."""
     sampled = sample_replies(model, tokenizer, interactions, cfg, score_run.hindsight, seed)
-    return score_replies(model, tokenizer, sampled, score_run, backend)
+    return score_replies(model, tokenizer, sampled, score_run, score_fn)
+
+
+def live_scorer(model: torch.nn.Module, cfg: TrainConfig, top_k: int) -> ScoreFn:
+    """The transformers scorer over `model`'s current weights, batched as `[train.transformers]` says;
+    `top_k` teacher ids per reply token (0 = none; the loop's `cfg.stored_top_k`)."""
+    return make_scorer(model, cfg.transformers, top_k=top_k)

@@ -11,7 +11,6 @@ or on global RNG. `sample` dispatches to it or to the vLLM worker (train/vllm_sa
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
 from train import llama_decode
+from train.sampled_replies import SampledReply, prompt_seed
 
 ENGINES = ("auto", "torch", "vllm")  # auto = vllm where usable for the model, else torch (resolve_engine)
 # A freed slot is refilled once this share of the batch is free: one prefill forward per refill, so waiting
@@ -34,13 +34,6 @@ RETIRED = -1  # prompt index of a row whose reply is done and whose slot waits f
 # A prefix shared by the prompts of a prefill runs once when it is at least this long; shorter, the extra
 # forward costs about what it saves.
 MIN_SHARED_PREFIX = 8
-
-
-@dataclass(frozen=True)
-class SampledReply:
-    token_ids: list[int]  # the ids drawn, in order; ends with a stop id iff finished
-    logprobs: list[float]  # log p_θ(token | prompt, earlier drawn tokens) = log_softmax(logits / T), float32
-    finished: bool  # True = drew a stop id; False = cut at max_new_tokens (no stop id appended, ever)
 
 
 class BufferedLayer(DynamicLayer):
@@ -127,12 +120,6 @@ def buffered_cache(model: torch.nn.Module) -> Cache:
     if kinds != {"full_attention"}:
         raise ValueError(f"the in-process sampler supports full-attention models only, not layer types {kinds}")
     return Cache(layers=[BufferedLayer() for _ in range(config.num_hidden_layers)])
-
-
-def prompt_seed(seed: int, index: int) -> int:
-    """The seed of prompt `index`'s own random stream (both engines use it)."""
-    digest = hashlib.blake2b(f"{seed}/{index}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1  # 63 bits: torch.Generator and vLLM take it
 
 
 def prompt_uniforms(seed: int, index: int, n: int) -> torch.Tensor:

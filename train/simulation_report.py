@@ -1,6 +1,6 @@
 """The simulated-user experiment as a table and a plot: every arm, every round, mean and 95% interval over seeds.
 
-Reads the `training_rounds` rows the arms wrote (`<experiment>-seed<N>-<arm>` runs, train/simulate.py) and
+Reads the `training_rounds` rows the arms wrote (`<experiment>-seed<N>-<arm>` runs, train/simulation.py) and
 writes `reports/<experiment>.md` and `.png`: per arm and round the held-out satisfaction, share of replies
 that ended on their own, median words and drift on unrelated prompts, each as the mean over seeds with a
 t-interval; then, at the last round every seed of both arms reached, each arm's gain over control as the
@@ -20,8 +20,8 @@ import tempfile
 
 import pyarrow.parquet as pq
 
-from pipelines import storage
 from pipelines.io import write_text
+from pipelines.store import layout as storage
 from train.simulated_users import ARMS
 
 # Two-sided 95% Student-t quantiles by degrees of freedom (seeds − 1); 1.96 beyond the table.

@@ -12,7 +12,7 @@ it lowers satisfying ones. Per template, in nats:
 - `length_correlation`: Pearson correlation of reply words with the sequence contrast; < 0 when longer
   replies lose more under a "too long" complaint.
 The `instruction` row is the instruction arm's teacher: the preference as an instruction appended to the
-request, against a change of topic appended the same way. `train/simulate.py` runs it once per experiment.
+request, against a change of topic appended the same way. `train/simulation.py` runs it once per experiment.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def template_competence(
     violating = np.array([not user.satisfied(r) for r in replies], dtype=bool)
     words = np.array([word_count(r) for r in replies], dtype=float)
     was_training = model.training
-    scorer = make_scorer(model, TransformersBackendConfig())
+    scorer = make_scorer(model, TransformersBackendConfig(), top_k=0)
     column = sampled.schema.get_field_index("followup")
     out = []
     for teacher in (*TEMPLATES, "instruction"):

@@ -27,12 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from train.sampler import SampledReply, prompt_seed
+from pipelines.backends import DTYPES
+from train.sampled_replies import SampledReply, prompt_seed
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
-DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,11 @@ import numpy as np
 
 from pipelines.hindsight import HindsightSequences
 
+DEFAULT_MODEL = "smollm2-135m-instruct"  # the built-in model: pipelines/backends/model_loading.py converts it once
 # Padded tokens per forward of the transformers backend: the one default of every config that sets it.
 MAX_BATCH_TOKENS = 8192
+# Weight and activation precisions every backend accepts (`ScoringConfig.dtype`; the vLLM sampler's too).
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)

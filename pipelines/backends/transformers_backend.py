@@ -2,11 +2,11 @@
 
 Takes `HindsightSequences`, returns student and teacher log-probs of every reply token (`ReplyLogprobs`).
 Three choices keep it fast: requests are batched by a padded-token budget after sorting by length
-(`pipelines.batching.length_buckets`, the trainer's rule too); the token prefix shared by student and
+(`pipelines.backends.length_buckets.length_buckets`, the trainer's rule too); the token prefix shared by student and
 teacher (x up to the end of the last user message's text) is run once and its KV cache reused for both
 continuations; full-vocabulary logits exist only for reply positions, a chunk at a time
-(`pipelines.reply_head.gathered_logprobs`, the trainer's function too). Built by `make_scorer(model, cfg)`
-and passed to `score_interactions`.
+(`pipelines.backends.reply_head.gathered_logprobs`, the trainer's function too). Built by `make_scorer(model, cfg)`
+(`cfg`: the `[score.transformers]` / `[train.transformers]` table) and passed to `score_interactions`.
 """
 
 from __future__ import annotations
@@ -19,25 +19,11 @@ import numpy as np
 import torch
 from transformers import DynamicCache, PreTrainedModel
 
-from pipelines.backends import MAX_BATCH_TOKENS, ReplyLogprobs
-from pipelines.batching import length_buckets
+from pipelines.backends import ReplyLogprobs
+from pipelines.backends.backend_configs import TransformersBackendConfig
+from pipelines.backends.length_buckets import length_buckets
+from pipelines.backends.reply_head import gathered_logprobs
 from pipelines.hindsight import HindsightSequences
-from pipelines.reply_head import gathered_logprobs
-
-
-@dataclass(frozen=True)
-class TransformersBackendConfig:
-    max_batch_tokens: int = MAX_BATCH_TOKENS  # padded KV slots per forward (2 rows × longest row); bounds memory
-    logits_chunk_tokens: int = 256  # reply positions with live full-vocab logits; 256 × 49k vocab × 4 B ≈ 50 MB
-    top_k: int = 0  # teacher top-K token ids + log-probs per reply token; 0 = disabled
-
-    def __post_init__(self) -> None:
-        if self.max_batch_tokens < 2:
-            raise ValueError(f"max_batch_tokens={self.max_batch_tokens} must be >= 2 (one student+teacher pair)")
-        if self.logits_chunk_tokens < 1:
-            raise ValueError(f"logits_chunk_tokens={self.logits_chunk_tokens} must be >= 1")
-        if self.top_k < 0:
-            raise ValueError(f"top_k={self.top_k} must be >= 0 (0 disables top-K)")
 
 
 @dataclass(frozen=True)
@@ -111,7 +97,10 @@ def _pad(rows: Sequence[Sequence[int]], width: int, pad_id: int) -> tuple[torch.
 class TransformersScorer:
     """Callable backend: `scorer(sequences) -> list[ReplyLogprobs]` (the `ScoreFn` contract)."""
 
-    def __init__(self, model: PreTrainedModel, cfg: TransformersBackendConfig) -> None:
+    def __init__(self, model: PreTrainedModel, cfg: TransformersBackendConfig, top_k: int) -> None:
+        if top_k < 0:
+            raise ValueError(f"top_k={top_k} must be >= 0 (0 disables top-K)")
+        self.top_k = top_k
         # Logits are computed as lm_head(final hidden state); models that post-process logits would
         # silently get wrong log-probs.
         for name in ("final_logit_softcapping", "logit_scale"):
@@ -174,7 +163,7 @@ class TransformersScorer:
 
         results = []
         student = self._reply_logprobs(hidden_R_L_H[0::2], plans, [p.student_first for p in plans], 0)
-        teacher = self._reply_logprobs(hidden_R_L_H[1::2], plans, [p.teacher_first for p in plans], self.cfg.top_k)
+        teacher = self._reply_logprobs(hidden_R_L_H[1::2], plans, [p.teacher_first for p in plans], self.top_k)
         for (student_T, _, _), (teacher_T, topk_ids, topk_logp) in zip(student, teacher, strict=True):
             results.append(ReplyLogprobs(student_T, teacher_T, topk_ids, topk_logp))
         return results
@@ -205,6 +194,7 @@ class TransformersScorer:
         return out
 
 
-def make_scorer(model: PreTrainedModel, cfg: TransformersBackendConfig) -> TransformersScorer:
-    """The transformers `ScoreFn` for `score_interactions`."""
-    return TransformersScorer(model, cfg)
+def make_scorer(model: PreTrainedModel, cfg: TransformersBackendConfig, *, top_k: int) -> TransformersScorer:
+    """The transformers `ScoreFn` for `score_interactions`; `top_k` teacher ids + log-probs per reply token
+    (0 = none), `ScoringConfig.top_k` or the trainer's."""
+    return TransformersScorer(model, cfg, top_k)

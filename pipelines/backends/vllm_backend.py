@@ -4,76 +4,42 @@ Takes `HindsightSequences`, returns student and teacher log-probs of every reply
 from vLLM's prompt log-probs: each request becomes two token-id prompts, prefix_s + y and prefix_t + y,
 run with `SamplingParams(max_tokens=1, prompt_logprobs=K)`, and only the reply positions are kept. vLLM
 skips its prefix cache when prompt log-probs are asked for, so x is prefilled twice (the transformers
-backend shares it instead). vLLM is imported only when a scorer is built. A GPU worker runs:
-`python -m pipelines.backends.vllm_backend --model DIR --interactions in.parquet --out scores.parquet --run-id R`
+backend shares it instead). vLLM is imported only when a scorer is built; `pipelines/vllm_worker.py` is the
+GPU worker's command line around it.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
 import logging
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipelines.backends import ReplyLogprobs
-from pipelines.hindsight import HindsightConfig, HindsightSequences
+from pipelines.backends import DTYPES, ReplyLogprobs
+from pipelines.backends.backend_configs import VllmBackendConfig
+from pipelines.hindsight import HindsightSequences
 
 if TYPE_CHECKING:
     from vllm import LLM, RequestOutput, SamplingParams
 
 log = logging.getLogger(__name__)
 
-DTYPES = ("float32", "bfloat16", "float16")  # the names pipelines.models.load_model accepts
-
-
-@dataclass(frozen=True)
-class VllmBackendConfig:
-    dtype: str = "float32"  # weights and activations, one of DTYPES; float32 matches load_model's default
-    max_model_len: int = 0  # longest prompt vLLM accepts, tokens (+1 for the one generated); 0 = model's own
-    kv_cache_gib: float = 0.0  # KV cache size, GiB; 0 = sized by vLLM from gpu_memory_utilization
-    top_k: int = 0  # teacher top-K token ids + log-probs per reply token; 0 = disabled
-    gpu_memory_utilization: float = 0.92  # share of GPU memory vLLM may take (of RAM on CPU); vLLM's default
-    enforce_eager: bool = False  # True skips torch.compile and CUDA graphs: start-up in seconds, slower steps
-    max_num_batched_tokens: int = 0  # prompt tokens per engine step, bounds prompt-logit memory; 0 = vLLM's
-    tensor_parallel_size: int = 1  # GPUs one model is split over
-    requests_per_call: int = 256  # interactions per LLM.generate call; bounds the per-position log-prob dicts
-
-    def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype={self.dtype!r}: use one of {DTYPES}")
-        if self.max_model_len < 0:
-            raise ValueError(f"max_model_len={self.max_model_len} must be >= 0 (0 = the model's own limit)")
-        if self.kv_cache_gib < 0:
-            raise ValueError(f"kv_cache_gib={self.kv_cache_gib} must be >= 0 (0 = vLLM sizes the KV cache)")
-        if self.top_k < 0:
-            raise ValueError(f"top_k={self.top_k} must be >= 0 (0 disables top-K)")
-        if not 0 < self.gpu_memory_utilization <= 1:
-            raise ValueError(f"gpu_memory_utilization={self.gpu_memory_utilization} must be in (0, 1]")
-        if self.max_num_batched_tokens < 0:
-            raise ValueError(f"max_num_batched_tokens={self.max_num_batched_tokens} must be >= 0 (0 = vLLM's)")
-        if self.tensor_parallel_size < 1 or self.requests_per_call < 1:
-            raise ValueError("tensor_parallel_size and requests_per_call must be >= 1")
-
 
 class VllmScorer:
     """Callable backend: `scorer(sequences) -> list[ReplyLogprobs]` (the `ScoreFn` contract)."""
 
-    def __init__(self, llm: LLM, cfg: VllmBackendConfig) -> None:
+    def __init__(self, llm: LLM, cfg: VllmBackendConfig, top_k: int) -> None:
         from vllm import SamplingParams
 
         self.llm = llm
         self.cfg = cfg
+        self.top_k = top_k
         self.max_model_len: int = llm.model_config.max_model_len
         # One generated token is the least vLLM accepts; prompt_logprobs=0 still returns the actual token's
         # log-prob at every position, K > 0 adds the K most likely. Detokenizing would only cost time.
-        self.params: SamplingParams = SamplingParams(max_tokens=1, prompt_logprobs=cfg.top_k, detokenize=False)
+        self.params: SamplingParams = SamplingParams(max_tokens=1, prompt_logprobs=top_k, detokenize=False)
 
     def __call__(self, sequences: Sequence[HindsightSequences]) -> list[ReplyLogprobs]:
         for seq in sequences:
@@ -105,7 +71,7 @@ class VllmScorer:
         for r, seq in enumerate(sequences):
             student_T, _, _ = reply_logprobs(outputs[2 * r], seq.student_prefix_ids, seq.reply_ids, 0)
             teacher_T, topk_ids, topk_logp = reply_logprobs(
-                outputs[2 * r + 1], seq.teacher_prefix_ids, seq.reply_ids, self.cfg.top_k
+                outputs[2 * r + 1], seq.teacher_prefix_ids, seq.reply_ids, self.top_k
             )
             results.append(ReplyLogprobs(student_T, teacher_T, topk_ids, topk_logp))
         return results
@@ -136,13 +102,18 @@ def reply_logprobs(
     return logp_T, topk_ids_T_K, topk_logp_T_K
 
 
-def make_vllm_scorer(model_path: str | Path, cfg: VllmBackendConfig) -> VllmScorer:
-    """The vLLM `ScoreFn` for `score_interactions`, from a local model directory (never a hub download)."""
+def make_vllm_scorer(model_path: str | Path, cfg: VllmBackendConfig, *, dtype: str, top_k: int) -> VllmScorer:
+    """The vLLM `ScoreFn` for `score_interactions`, from a local model directory (never a hub download);
+    `dtype` one of DTYPES, `top_k` teacher ids + log-probs per reply token (0 = none), as in `ScoringConfig`."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype={dtype!r}: use one of {DTYPES}")
+    if top_k < 0:
+        raise ValueError(f"top_k={top_k} must be >= 0 (0 disables top-K)")
     path = Path(model_path).expanduser()
     if not (path / "config.json").is_file():
         raise FileNotFoundError(
             f"{path} is not a local model directory (no config.json); resolve a Hub id or the built-in "
-            "model to its local files first (pipelines.models.resolve_model)"
+            "model to its local files first (pipelines.backends.model_loading.resolve_model)"
         )
     try:
         from vllm import LLM
@@ -159,7 +130,7 @@ def make_vllm_scorer(model_path: str | Path, cfg: VllmBackendConfig) -> VllmScor
     }
     llm = LLM(
         str(path),
-        dtype=cfg.dtype,
+        dtype=dtype,
         gpu_memory_utilization=cfg.gpu_memory_utilization,
         enforce_eager=cfg.enforce_eager,
         tensor_parallel_size=cfg.tensor_parallel_size,
@@ -168,69 +139,4 @@ def make_vllm_scorer(model_path: str | Path, cfg: VllmBackendConfig) -> VllmScor
         enable_prefix_caching=False,
         **{name: value for name, value in optional.items() if value is not None},
     )
-    return VllmScorer(llm, cfg)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Entry point: one interactions Parquet file in, one scores Parquet file out.
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.backends.vllm_backend",
-        description="Score interactions with vLLM; writes a scores Parquet file (schemas/scores.py).",
-    )
-    parser.add_argument("--model", required=True, help="local model directory (or a Hub id in the local cache)")
-    parser.add_argument("--interactions", required=True, help="interactions Parquet file (schemas/interactions.py)")
-    parser.add_argument("--out", required=True, help="scores Parquet file to write (atomically)")
-    parser.add_argument("--run-id", required=True, help="scoring run these rows belong to")
-    parser.add_argument("--round", type=int, default=0, help="0 = logged replies; k >= 1 = regenerated in round k")
-    # Hindsight and backend flags mirror HindsightConfig and VllmBackendConfig field by field (defaults
-    # included), so they cannot drift apart; --chat-template-kwargs takes a JSON object.
-    for config_class in (HindsightConfig, VllmBackendConfig):
-        for field in dataclasses.fields(config_class):
-            flag = "--" + field.name.replace("_", "-")
-            default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
-            if isinstance(default, bool):
-                parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-            else:
-                kind = json.loads if isinstance(default, dict) else type(default)
-                parser.add_argument(flag, type=kind, default=default)
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    import pyarrow.parquet as pq
-
-    from pipelines.io import write_table
-    from pipelines.score import ScoreRun, score_interactions
-    from pipelines.scorer import ScoringConfig, open_scorer
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
-    backend_cfg = VllmBackendConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(VllmBackendConfig)})
-    hindsight = HindsightConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(HindsightConfig)})
-    scoring = ScoringConfig(args.model, "vllm", dtype=args.dtype, hindsight=hindsight, top_k=args.top_k)
-    scorer = open_scorer(scoring, vllm=backend_cfg)  # the chat-template arguments are checked before the engine
-    reply_source = "logged" if args.round == 0 else "regenerated"
-    source = scorer.source
-    cfg = ScoreRun(args.run_id, source.model_id, source.revision, args.round, reply_source, hindsight)
-    # Whole table: score_interactions picks the columns it needs.
-    interactions = pq.read_table(args.interactions)
-    started = time.perf_counter()
-    scores = score_interactions(interactions, scorer.score_fn, scorer.tokenizer, cfg)
-    seconds = time.perf_counter() - started
-    write_table(scores, args.out)
-    n_tokens = sum(scores["n_tokens"].to_pylist())
-    log.info(
-        "scored %d interactions (%d reply tokens) in %.1f s (%.0f reply tokens/s) -> %s",
-        scores.num_rows,
-        n_tokens,
-        seconds,
-        n_tokens / max(seconds, 1e-9),
-        args.out,
-    )
-
-
-if __name__ == "__main__":
-    main()
+    return VllmScorer(llm, cfg, top_k)

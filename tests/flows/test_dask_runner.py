@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.nightly import nightly
-from pipelines import storage
+from pipelines.store import layout as storage
 from tests.conftest import wildchat_record, write_jsonl
 
 pytestmark = pytest.mark.slow

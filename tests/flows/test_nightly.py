@@ -3,8 +3,9 @@ import pytest
 
 import afterword_cli
 from flows.nightly import nightly
-from pipelines import ingest, storage
-from pipelines.query import open_catalog
+from pipelines import ingest
+from pipelines.store import layout as storage
+from pipelines.store.query import open_catalog
 from tests.conftest import wildchat_record, write_jsonl
 
 pytestmark = pytest.mark.slow

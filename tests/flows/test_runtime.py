@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.progress import progress_bars
+from cli.progress_bars import progress_bars
 from pipelines.progress import polling, report
 from tests.conftest import SHARED_DATA, wildchat_record, write_jsonl
 

@@ -1,49 +1,24 @@
 import json
-from datetime import date
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import torch
 
 from flows.config import RunConfig
 from flows.scoring import score_night_shard
-from pipelines import storage
+from pipelines.backends.scoring_config import ScoringConfig
 from pipelines.hindsight import HindsightConfig
-from pipelines.ingest import IngestConfig, ingest_records
-from pipelines.query import open_catalog
-from pipelines.scorer import ScoringConfig
-from pipelines.segment import SegmentConfig, segment_turns
-from schemas import interactions as interactions_schema
+from pipelines.store import layout as storage
+from pipelines.store.query import open_catalog
 from schemas import scores as scores_schema
-from tests.conftest import NIGHT, raw_table, shared_file, wildchat_record
-from tests.pipelines.conftest_scoring import make_model, make_tokenizer, need_smollm2
-
-NIGHT_DATE = date.fromisoformat(NIGHT)
-
-
-def store_interactions(root, records):
-    conversations = ingest_records(raw_table(*records), "wildchat", NIGHT, IngestConfig()).conversations
-    candidates = segment_turns(conversations, SegmentConfig())
-    kept = candidates.filter(pc.is_null(candidates["drop_reason"]))
-    # Segmentation computes content_hash; distinct placeholders keep every row apart as before.
-    kept = kept.drop_columns(["content_hash"])
-    interactions = kept.append_column("content_hash", pa.array([f"h{i}" for i in range(kept.num_rows)]))
-    interactions = interactions.select(interactions_schema.SCHEMA.names).cast(interactions_schema.SCHEMA)
-    path = storage.night_file(str(root), "interactions", NIGHT_DATE)
-    (root / "interactions" / f"ingest_date={NIGHT}").mkdir(parents=True)
-    pq.write_table(interactions, path)
-    return interactions
-
-
-@pytest.fixture
-def tiny_model_dir(tmp_path):
-    path = tmp_path / "tiny-model"
-    make_model().save_pretrained(path)
-    make_tokenizer().save_pretrained(path)
-    return path
+from tests.conftest import NIGHT, shared_file, wildchat_record
+from tests.helpers.scoring import (
+    NIGHT_DATE,
+    need_smollm2,
+    store_interactions,
+)
 
 
 def read_run(root, run_id):
@@ -102,7 +77,7 @@ def test_nightly_scores_the_real_sample_and_token_advantages_reproduce(tmp_path,
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from flows.nightly import nightly
-    from pipelines.models import resolve_model
+    from pipelines.backends.model_loading import resolve_model
 
     need_smollm2()
     path = shared_file("wildchat_real_small.jsonl")

@@ -6,10 +6,10 @@ import pyarrow.parquet as pq
 import pytest
 
 import afterword_cli
-from flows.report import write_run_report
+from cli.run_report import write_run_report
 from flows.simulate import run_simulate
-from tests.train.conftest_train import write_tiny_model
-from train import simulate as sim_stages
+from tests.helpers.training import write_tiny_model
+from train import simulation as sim_stages
 from train import simulation_report
 
 

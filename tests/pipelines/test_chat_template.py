@@ -10,12 +10,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipelines.backends.transformers_backend import TransformersBackendConfig
+from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
 from pipelines.hindsight import HindsightConfig, build_sequences, check_chat_template_kwargs
 from pipelines.score import ScoreRun
 from tests.conftest import shared_file
-from tests.pipelines.conftest_scoring import make_model, need_smollm2, smollm2_cache_dir
-from tests.train.conftest_train import interactions_table
+from tests.helpers.scoring import make_model, need_smollm2, smollm2_cache_dir
+from tests.helpers.training import interactions_table
 from train import regen
 from train.config import RegenConfig
 from train.data import build_rows
@@ -30,7 +30,7 @@ EMPTY_THINK = "<think>\n\n</think>\n\n"
 @pytest.fixture(scope="module")
 def qwen3_tokenizer(tmp_path_factory):
     need_smollm2()
-    from pipelines.models import load_tokenizer
+    from pipelines.backends.model_loading import load_tokenizer
 
     template = shared_file("templates/qwen3_chat_template.jinja").read_text()
     tokenizer = load_tokenizer("smollm2-135m-instruct", cache_dir=smollm2_cache_dir(tmp_path_factory))
@@ -76,7 +76,15 @@ def test_regeneration_samples_from_the_scored_student_prefix_and_training_rebuil
     score_run = ScoreRun("regen-test", "tiny", "0", round=1, reply_source="regenerated", hindsight=hindsight)
     regen_cfg = RegenConfig(max_new_tokens=3, batch_size=2)
     with torch.no_grad():
-        scores = regenerate(model, tokenizer, interactions, regen_cfg, 0, score_run, TransformersBackendConfig())
+        scores = regenerate(
+            model,
+            tokenizer,
+            interactions,
+            regen_cfg,
+            0,
+            score_run,
+            make_scorer(model, TransformersBackendConfig(), top_k=0),
+        )
 
     rows = interactions.sort_by("interaction_id").to_pylist()
     assert len(prompts) == len(rows) == scores.num_rows

@@ -8,7 +8,7 @@ from pipelines.hindsight import (
     hindsight_block,
     render_text,
 )
-from tests.pipelines.conftest_scoring import make_tokenizer
+from tests.helpers.scoring import make_tokenizer
 
 SYSTEM = "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
 CONTEXT = [{"role": "user", "content": "Is water wet? Answer YES or NO."}]

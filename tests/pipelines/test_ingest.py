@@ -5,7 +5,8 @@ import pyarrow as pa
 import pytest
 
 from pipelines import ingest
-from pipelines.ingest import IngestConfig, detect_format, hash_turns, ingest_records
+from pipelines.formats import detect_format
+from pipelines.ingest import IngestConfig, hash_turns, ingest_records
 from schemas import conversations as conversations_schema
 from schemas import rejects as rejects_schema
 from tests.conftest import NIGHT, raw_table, wildchat_record

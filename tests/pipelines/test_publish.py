@@ -10,12 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import storage
-from pipelines.publish import TABLES, publish_catalog
-from pipelines.query import query_catalog
-from pipelines.sources import InputError
+from pipelines.errors import InputError
+from pipelines.store import layout as storage
+from pipelines.store.publish import TABLES, publish_catalog
+from pipelines.store.query import query_catalog
 from schemas import interactions as interactions_schema
 from schemas import scores as scores_schema
+from tests.helpers.scoring import score_row
 
 NIGHT = date(2026, 11, 20)
 
@@ -23,35 +24,6 @@ NIGHT = date(2026, 11, 20)
 def write(table: pa.Table, path) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     pq.write_table(table, path)
-
-
-def score_row(run_id: str, round_index: int, response: str | None, advantages: list[float]) -> dict:
-    n = len(advantages)
-    return {
-        "interaction_id": "c1:1",
-        "conversation_id": "c1",
-        "run_id": run_id,
-        "round": round_index,
-        "reply_source": "logged" if round_index == 0 else "regenerated",
-        "model_id": "smollm2",
-        "model_revision": "abc",
-        "template": "paper",
-        "response": response,
-        "token_ids": list(range(n)),
-        "token_texts": ["t"] * n,
-        "student_logprobs": [-1.0] * n,
-        "teacher_logprobs": [-1.0 + a for a in advantages],
-        "n_tokens": n,
-        "sum_advantage": sum(advantages),
-        "mean_advantage": sum(advantages) / n,
-        "min_advantage": min(advantages),
-        "max_advantage": max(advantages),
-        "negative_share": sum(a < 0 for a in advantages) / n,
-        "context_truncated": False,
-        "reply_truncated": False,
-        "topk_token_ids": None,
-        "topk_teacher_logprobs": None,
-    }
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ import pytest
 
 from pipelines.hindsight import HindsightConfig, add_hindsight, build_sequences, render_text
 from tests.conftest import shared_file
-from tests.pipelines.conftest_scoring import need_smollm2, smollm2_cache_dir
-from tests.test_real_samples import ingest_file, select_file
+from tests.helpers.real_samples import ingest_file, select_file
+from tests.helpers.scoring import need_smollm2, smollm2_cache_dir
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +85,7 @@ def reference_prompts(tokenizer, x: list[dict], y: str, o: str) -> tuple[str, st
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
     need_smollm2()
-    from pipelines.models import load_tokenizer
+    from pipelines.backends.model_loading import load_tokenizer
 
     return load_tokenizer("smollm2-135m-instruct", cache_dir=smollm2_cache_dir(tmp_path_factory))
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from pipelines.reply_head import _GatheredLogSoftmax, gathered_logprobs
+from pipelines.backends.reply_head import _GatheredLogSoftmax, gathered_logprobs
 
 
 def _head(vocab: int, hidden: int, bias: bool) -> torch.nn.Linear:

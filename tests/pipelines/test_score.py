@@ -14,10 +14,10 @@ from pipelines.backends.transformers_backend import (
     plan_request,
 )
 from pipelines.hindsight import HindsightConfig, HindsightSequences, build_sequences
-from pipelines.score import ScoreRun, score_interactions, shard_of, summarize_advantages, take_shard
+from pipelines.score import ScoreRun, interaction_shard, score_interactions, summarize_advantages, take_shard
 from schemas import interactions as interactions_schema
 from schemas import scores as scores_schema
-from tests.pipelines.conftest_scoring import (
+from tests.helpers.scoring import (
     WILDCHAT_SMALL,
     assert_close,
     make_model,
@@ -107,7 +107,7 @@ def test_tiny_model_three_token_reply_matches_token_by_token_forwards():
                 ].item()
                 for i in range(3)
             ]
-    [scored] = make_scorer(model, TransformersBackendConfig())([seq])
+    [scored] = make_scorer(model, TransformersBackendConfig(), top_k=0)([seq])
     assert_close(scored.student_T, np.array(expected["student"]), 1e-5)
     assert_close(scored.teacher_T, np.array(expected["teacher"]), 1e-5)
     # The tiny model is context-sensitive enough for the signal to be non-trivial.
@@ -129,7 +129,7 @@ def test_prefix_shared_scoring_matches_two_naive_forwards():
     model = make_model()
     sequences = tiny_sequences(8)
     # Small budget and chunk force several batches, padded rows and chunk boundaries inside replies.
-    scorer = make_scorer(model, TransformersBackendConfig(max_batch_tokens=1200, logits_chunk_tokens=7, top_k=5))
+    scorer = make_scorer(model, TransformersBackendConfig(max_batch_tokens=1200, logits_chunk_tokens=7), top_k=5)
     assert len(batch_plans([plan_request(s) for s in sequences], 1200)) > 1
     for seq, scored in zip(sequences, scorer(sequences), strict=True):
         naive = naive_logprobs(model, seq, top_k=5)
@@ -143,8 +143,8 @@ def test_prefix_shared_scoring_matches_two_naive_forwards():
 def test_batch_of_one_and_batch_of_eight_agree():
     model = make_model()
     sequences = tiny_sequences(8)
-    batched = make_scorer(model, TransformersBackendConfig(max_batch_tokens=1 << 20))(sequences)
-    single = [make_scorer(model, TransformersBackendConfig(max_batch_tokens=2))([s])[0] for s in sequences]
+    batched = make_scorer(model, TransformersBackendConfig(max_batch_tokens=1 << 20), top_k=0)(sequences)
+    single = [make_scorer(model, TransformersBackendConfig(max_batch_tokens=2), top_k=0)([s])[0] for s in sequences]
     for a, b in zip(batched, single, strict=True):
         assert_close(a.student_T, b.student_T, 1e-5)
         assert_close(a.teacher_T, b.teacher_T, 1e-5)
@@ -154,7 +154,7 @@ def test_sequences_without_a_shared_prefix_are_scored_too():
     model = make_model()
     seq = HindsightSequences([5, 6, 7], [9, 6, 7, 8], [10, 11], True, True, reply_truncated=False)
     naive = naive_logprobs(model, seq)
-    for scored in make_scorer(model, TransformersBackendConfig())([seq, seq]):
+    for scored in make_scorer(model, TransformersBackendConfig(), top_k=0)([seq, seq]):
         assert_close(scored.student_T, naive.student_T, 1e-5)
         assert_close(scored.teacher_T, naive.teacher_T, 1e-5)
 
@@ -170,7 +170,7 @@ def test_plan_shares_everything_before_the_hindsight_block():
 def test_score_table_schema_order_and_provenance():
     tokenizer, model = make_tokenizer(), make_model()
     interactions = make_interactions(5)
-    table = score_interactions(interactions, make_scorer(model, TransformersBackendConfig(top_k=3)), tokenizer, CFG)
+    table = score_interactions(interactions, make_scorer(model, TransformersBackendConfig(), top_k=3), tokenizer, CFG)
     assert table.schema == scores_schema.SCHEMA
     assert set(scores_schema.DESCRIPTIONS) == set(scores_schema.SCHEMA.names)
     ids = table["interaction_id"].to_pylist()
@@ -186,7 +186,7 @@ def test_score_table_schema_order_and_provenance():
 def test_one_shard_and_four_shards_give_the_same_rows():
     tokenizer = make_tokenizer()
     interactions = make_interactions(12)
-    score_fn = make_scorer(make_model(), TransformersBackendConfig())
+    score_fn = make_scorer(make_model(), TransformersBackendConfig(), top_k=0)
     whole = score_interactions(interactions, score_fn, tokenizer, CFG)
     parts = [score_interactions(take_shard(interactions, k, 4), score_fn, tokenizer, CFG) for k in range(4)]
     joined = pa.concat_tables(parts)
@@ -201,12 +201,14 @@ def test_one_shard_and_four_shards_give_the_same_rows():
 
 
 def test_shard_of_is_a_fixed_stable_hash():
-    assert [shard_of(f"conv{i}:1", 4) for i in range(8)] == [shard_of(f"conv{i}:1", 4) for i in range(8)]
-    assert shard_of("abc:1", 1) == 0
+    assert [interaction_shard(f"conv{i}:1", 4) for i in range(8)] == [
+        interaction_shard(f"conv{i}:1", 4) for i in range(8)
+    ]
+    assert interaction_shard("abc:1", 1) == 0
     digest = hashlib.blake2b(b"abc:1", digest_size=8).digest()
-    assert shard_of("abc:1", 128) == int.from_bytes(digest, "big") % 128
+    assert interaction_shard("abc:1", 128) == int.from_bytes(digest, "big") % 128
     with pytest.raises(ValueError, match="n_shards=0"):
-        shard_of("abc:1", 0)
+        interaction_shard("abc:1", 0)
 
 
 def test_empty_input_gives_an_empty_scores_table():
@@ -261,7 +263,7 @@ def test_smollm2_on_real_wildchat_matches_naive_transformers(tmp_path_factory):
     need_smollm2()
     if not WILDCHAT_SMALL.exists():
         pytest.skip(f"{WILDCHAT_SMALL} is absent")
-    from pipelines.models import load_model, load_tokenizer
+    from pipelines.backends.model_loading import load_model, load_tokenizer
 
     cache_dir = smollm2_cache_dir(tmp_path_factory)
     model, _ = load_model("smollm2-135m-instruct", cache_dir=cache_dir)
@@ -269,7 +271,7 @@ def test_smollm2_on_real_wildchat_matches_naive_transformers(tmp_path_factory):
     # Short limits keep the naive reference fast on 2 cores while still exercising truncation.
     cfg = HindsightConfig(max_context_tokens=384, max_reply_tokens=96)
     sequences = [build_sequences(x, y, o, tokenizer, cfg) for x, y, o in read_wildchat_interactions(2)]
-    scored = make_scorer(model, TransformersBackendConfig(top_k=4))(sequences)
+    scored = make_scorer(model, TransformersBackendConfig(), top_k=4)(sequences)
     for seq, result in zip(sequences, scored, strict=True):
         naive = naive_logprobs(model, seq, top_k=4)
         assert_close(result.student_T, naive.student_T, 1e-4)

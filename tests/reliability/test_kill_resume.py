@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.nightly import nightly
-from pipelines import storage
-from pipelines.lock import LOCK_FILE, RootLockedError
-from pipelines.query import open_catalog
+from pipelines.store import layout as storage
+from pipelines.store.lock import LOCK_FILE, RootLockedError
+from pipelines.store.query import open_catalog
 from tests.conftest import NIGHT, wildchat_record, write_jsonl
 from tests.reliability.nightly_child import CONFIG
 

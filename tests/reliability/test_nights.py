@@ -10,8 +10,9 @@ import pytest
 
 import pipelines.io
 from flows.nightly import NightPublishedError, nightly
-from pipelines import ingest, storage
-from pipelines.query import open_catalog
+from pipelines import ingest
+from pipelines.store import layout as storage
+from pipelines.store.query import open_catalog
 from tests.conftest import wildchat_record, write_jsonl
 from tests.reliability.nightly_child import CONFIG
 

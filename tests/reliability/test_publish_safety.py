@@ -13,8 +13,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import storage
-from pipelines.lock import LOCK_FILE
+from pipelines.store import layout as storage
+from pipelines.store.lock import LOCK_FILE
 from tests.conftest import NIGHT, wildchat_record, write_jsonl
 from tests.reliability.test_hostile_inputs import REPO, nightly
 

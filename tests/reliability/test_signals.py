@@ -19,8 +19,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipelines import storage
-from pipelines.lock import writer_lock
+from pipelines.store import layout as storage
+from pipelines.store.lock import writer_lock
 from tests.conftest import NIGHT, wildchat_record
 from tests.reliability.test_hostile_inputs import REPO, counts, nightly
 

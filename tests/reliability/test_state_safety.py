@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from flows.config import RunConfig
-from pipelines import storage
-from pipelines.configs import ConfigError
-from pipelines.lock import LOCK_FILE, RootLockedError, writer_lock
+from pipelines.config_loading import ConfigError
+from pipelines.store import layout as storage
+from pipelines.store.lock import LOCK_FILE, RootLockedError, writer_lock
 from train import checkpoint
 from train.metrics import truncate_after
 
@@ -49,7 +49,7 @@ def test_config_conversions_keep_valid_values():
 
 def hold_lock_in_child(root: Path) -> subprocess.Popen:
     code = (
-        "import sys, time; from pipelines.lock import writer_lock\n"
+        "import sys, time; from pipelines.store.lock import writer_lock\n"
         "with writer_lock(sys.argv[1], 'nightly'):\n    print('held', flush=True); time.sleep(600)\n"
     )
     child = subprocess.Popen([sys.executable, "-c", code, str(root)], cwd=REPO, stdout=subprocess.PIPE, text=True)
@@ -78,7 +78,7 @@ def test_failure_2_lock_names_its_holder_and_a_killed_holder_leaves_no_lock(tmp_
 def test_score_workers_share_the_root_but_exclude_a_nightly(tmp_path):
     with writer_lock(str(tmp_path), "score worker", shared=True):
         child = subprocess.run(
-            [sys.executable, "-c", "import sys; from pipelines.lock import writer_lock\n"
+            [sys.executable, "-c", "import sys; from pipelines.store.lock import writer_lock\n"
              "with writer_lock(sys.argv[1], 'score worker', shared=True): pass\n"
              "try:\n    writer_lock(sys.argv[1], 'nightly').__enter__()\nexcept RuntimeError as e: print(e)",
              str(tmp_path)],

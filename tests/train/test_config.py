@@ -1,6 +1,6 @@
 import pytest
 
-from pipelines.configs import ConfigError
+from pipelines.config_loading import ConfigError
 from pipelines.hindsight import HindsightConfig
 from train.config import TrainConfig, load_train_config
 

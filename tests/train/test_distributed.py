@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
-from tests.train.conftest_train import write_interactions, write_tiny_model
+from tests.helpers.training import write_interactions, write_tiny_model
 from tests.train.test_loop import _write_logged_scores
 from train import loop
 from train.config import load_train_config

@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
-from tests.pipelines.conftest_scoring import make_model
+from tests.helpers.scoring import make_model
 from train import llama_decode, sampler
 from train.sampler import prefill, prompt_uniforms, sample_tokens
 

@@ -8,13 +8,13 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
-from pipelines import storage
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
 from pipelines.score import ScoreRun, score_interactions
+from pipelines.store import layout as storage
 from schemas import scores as scores_schema
 from schemas import training_rounds
-from tests.pipelines.conftest_scoring import make_model, make_tokenizer
-from tests.train.conftest_train import tiny_config, write_interactions, write_tiny_model
+from tests.helpers.scoring import make_model, make_tokenizer
+from tests.helpers.training import tiny_config, write_interactions, write_tiny_model
 from train import batches, data, loop, model, objective
 from train.config import TrainConfig
 
@@ -189,7 +189,7 @@ def test_interrupted_round_resumes_to_the_same_weights_as_a_straight_run(tmp_pat
 def _write_logged_scores(root, run_id, top_k):
     interactions = data.read_interactions(str(root))
     cfg = ScoreRun(run_id, "tiny", "rev0")
-    scorer = make_scorer(make_model(), TransformersBackendConfig(top_k=top_k))
+    scorer = make_scorer(make_model(), TransformersBackendConfig(), top_k=top_k)
     scores = score_interactions(interactions, scorer, make_tokenizer(), cfg)
     path = storage.score_shard_path(str(root), run_id, 0, 0, 1)
     (root / "scores" / f"run_id={run_id}" / "round=0000").mkdir(parents=True)

@@ -11,11 +11,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from pipelines.backends.transformers_backend import TransformersBackendConfig
+from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
 from pipelines.hindsight import HindsightConfig
 from pipelines.score import ScoreRun
-from tests.pipelines.conftest_scoring import make_model, make_tokenizer
-from tests.train.conftest_train import interactions_table
+from tests.helpers.scoring import make_model, make_tokenizer
+from tests.helpers.training import interactions_table
 from train import data
 from train.config import RegenConfig
 from train.regen import regenerate, sample_replies
@@ -33,7 +33,13 @@ def test_cut_replies_are_scored_as_drawn_with_no_end_of_turn_marker_appended(tin
     model, tokenizer = tiny
     interactions = interactions_table(8)
     scores = regenerate(
-        model, tokenizer, interactions, RegenConfig(max_new_tokens=5), 3, RUN, TransformersBackendConfig()
+        model,
+        tokenizer,
+        interactions,
+        RegenConfig(max_new_tokens=5),
+        3,
+        RUN,
+        make_scorer(model, TransformersBackendConfig(), top_k=0),
     )
     sampled = sample_replies(model, tokenizer, interactions, RegenConfig(max_new_tokens=5), HINDSIGHT, 3)
     end = tokenizer.eos_token_id
@@ -57,7 +63,13 @@ def test_scored_ids_are_the_sampled_ids_even_where_their_text_tokenizes_differen
                for text, ids, finished in zip(sampled["response"].to_pylist(), drawn,
                                               sampled["response_finished"].to_pylist(), strict=True))  # fmt: skip
     scores = regenerate(
-        model, tokenizer, interactions, RegenConfig(max_new_tokens=12), 5, RUN, TransformersBackendConfig()
+        model,
+        tokenizer,
+        interactions,
+        RegenConfig(max_new_tokens=12),
+        5,
+        RUN,
+        make_scorer(model, TransformersBackendConfig(), top_k=0),
     )
     assert scores["token_ids"].to_pylist() == drawn
 
@@ -84,7 +96,13 @@ def test_trainer_teacher_context_is_the_scorers(tiny):
     interactions = interactions_table(4)
     sampled = sample_replies(model, tokenizer, interactions, RegenConfig(max_new_tokens=6), shown, 1)
     scores = regenerate(
-        model, tokenizer, interactions, RegenConfig(max_new_tokens=6), 1, run, TransformersBackendConfig()
+        model,
+        tokenizer,
+        interactions,
+        RegenConfig(max_new_tokens=6),
+        1,
+        run,
+        make_scorer(model, TransformersBackendConfig(), top_k=0),
     )
     rows = data.build_rows(scores, sampled, tokenizer, shown)
     for row, logged in zip(rows, interactions.sort_by("interaction_id")["response"].to_pylist(), strict=True):

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from tests.pipelines.conftest_scoring import make_model
+from tests.helpers.scoring import make_model
 from train import config as train_config
 from train.sampler import ENGINES, SampledReply, draw, resolve_engine, sample_tokens
 from train.sampler import sample as dispatch

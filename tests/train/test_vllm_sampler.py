@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from tests.pipelines.conftest_scoring import need_smollm2, smollm2_cache_dir
+from tests.helpers.scoring import need_smollm2, smollm2_cache_dir
 from train.vllm_sampler import VllmSamplerConfig, find_vllm_python, parse_args, sample_in_subprocess
 
 
@@ -41,8 +41,8 @@ def test_vllm_cpu_samples_with_the_trainers_logprobs(tmp_path_factory):
     if python is None or python == sys.executable:
         pytest.skip("no .venv-vllm (make vllm-venv) or $AFTERWORD_VLLM_PYTHON: the vLLM engine is not tested")
     need_smollm2()
+    from pipelines.backends.model_loading import load_model, load_tokenizer, resolve_model
     from pipelines.hindsight import HindsightConfig, build_sequences
-    from pipelines.models import load_model, load_tokenizer, resolve_model
 
     source = resolve_model("smollm2-135m-instruct", smollm2_cache_dir(tmp_path_factory))
     tokenizer = load_tokenizer(source)

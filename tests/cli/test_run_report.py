@@ -5,9 +5,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.report import write_run_report
+from cli.run_report import write_run_report
 from schemas import scores as scores_schema
-from tests.pipelines.test_publish import score_row
+from tests.helpers.scoring import score_row
 
 
 def write_shard(root, run_id: str, round_index: int, shard: int, shards: int) -> None:

@@ -20,8 +20,8 @@ from contextlib import contextmanager
 import duckdb
 import pyarrow.parquet as pq
 
-from pipelines import storage
 from pipelines.io import damaged_parquet_files, read_sql
+from pipelines.store import layout as storage
 from schemas import conversations, filter_report, interactions, rejects, runs, scores, training_rounds
 
 TABLES = {

@@ -1,7 +1,8 @@
 """Offline scoring fixtures: a byte-level ChatML tokenizer, a tiny random Llama, a naive reference scorer.
 
-Imported explicitly by the scoring tests (`from tests.pipelines.conftest_scoring import ...`); nothing
-here downloads. The real SmolLM2 is converted at most once per test session, into a temp dir.
+Imported explicitly by the scoring tests (`from tests.helpers.scoring import ...`), with `score_row`, one
+hand-made scores row; nothing here downloads. The real SmolLM2 is converted at most once per test session,
+into a temp dir.
 """
 
 from __future__ import annotations
@@ -9,9 +10,13 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
@@ -19,7 +24,11 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from pipelines.backends import ReplyLogprobs
 from pipelines.hindsight import HindsightSequences
-from tests.conftest import SHARED_DATA
+from pipelines.ingest import IngestConfig, ingest_records
+from pipelines.segment import SegmentConfig, segment_turns
+from pipelines.store import layout as storage
+from schemas import interactions as interactions_schema
+from tests.conftest import NIGHT, SHARED_DATA, raw_table
 
 # SmolLM2-Instruct's template, so the tiny tokenizer renders chats the way the default model does.
 CHATML_TEMPLATE = (
@@ -118,3 +127,51 @@ def _session_cache_dir(basetemp: Path) -> Path:
 
 def assert_close(actual: np.ndarray, expected: np.ndarray, atol: float) -> None:
     np.testing.assert_allclose(actual, expected, rtol=0, atol=atol)
+
+
+def score_row(run_id: str, round_index: int, response: str | None, advantages: list[float]) -> dict:
+    """One `schemas.scores` row of interaction c1:1 with the given per-token advantages (nats)."""
+    n = len(advantages)
+    return {
+        "interaction_id": "c1:1",
+        "conversation_id": "c1",
+        "run_id": run_id,
+        "round": round_index,
+        "reply_source": "logged" if round_index == 0 else "regenerated",
+        "model_id": "smollm2",
+        "model_revision": "abc",
+        "template": "paper",
+        "response": response,
+        "token_ids": list(range(n)),
+        "token_texts": ["t"] * n,
+        "student_logprobs": [-1.0] * n,
+        "teacher_logprobs": [-1.0 + a for a in advantages],
+        "n_tokens": n,
+        "sum_advantage": sum(advantages),
+        "mean_advantage": sum(advantages) / n,
+        "min_advantage": min(advantages),
+        "max_advantage": max(advantages),
+        "negative_share": sum(a < 0 for a in advantages) / n,
+        "context_truncated": False,
+        "reply_truncated": False,
+        "topk_token_ids": None,
+        "topk_teacher_logprobs": None,
+    }
+
+
+NIGHT_DATE = date.fromisoformat(NIGHT)
+
+
+def store_interactions(root, records):
+    """Night NIGHT's interactions table under `root`, built from raw records by ingest and segmentation."""
+    conversations = ingest_records(raw_table(*records), "wildchat", NIGHT, IngestConfig()).conversations
+    candidates = segment_turns(conversations, SegmentConfig())
+    kept = candidates.filter(pc.is_null(candidates["drop_reason"]))
+    # Segmentation computes content_hash; distinct placeholders keep every row apart as before.
+    kept = kept.drop_columns(["content_hash"])
+    interactions = kept.append_column("content_hash", pa.array([f"h{i}" for i in range(kept.num_rows)]))
+    interactions = interactions.select(interactions_schema.SCHEMA.names).cast(interactions_schema.SCHEMA)
+    path = storage.night_file(str(root), "interactions", NIGHT_DATE)
+    (root / "interactions" / f"ingest_date={NIGHT}").mkdir(parents=True)
+    pq.write_table(interactions, path)
+    return interactions

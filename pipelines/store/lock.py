@@ -19,7 +19,7 @@ import socket
 import threading
 from datetime import UTC, datetime
 
-from pipelines.storage import finish_commits, sweep_leftovers
+from pipelines.store.layout import finish_commits, sweep_leftovers
 
 LOCK_FILE = ".writer.lock"
 

@@ -1,7 +1,7 @@
 """Checks a command runs before any work or folder is created: every known mistake becomes one InputError.
 
 Each returns what the flow needs (a parsed night, a loaded config, the expanded inputs) or raises
-`pipelines.sources.InputError` with a one-line message that names the fix; the CLI prints it and exits 2.
+`pipelines.errors.InputError` with a one-line message that names the fix; the CLI prints it and exits 2.
 """
 
 import os
@@ -9,8 +9,9 @@ import tomllib
 from datetime import date
 
 from flows.config import RunConfig, load_config
-from pipelines import sources, storage
-from pipelines.sources import InputError
+from pipelines import sources
+from pipelines.errors import InputError
+from pipelines.store import layout as storage
 
 
 def parse_night(text: str, flag: str = "--date") -> date:

@@ -1,10 +1,11 @@
 """Online personalization with a simulated user: does training on the hindsight signal learn what users ask?
 
-Each round reuses the on-policy trainer (train/loop.py) with one change: the follow-up o of every sampled
-reply is written by a rule-based simulated user (train/simulated_users.py) after reading that reply,
-instead of coming from a log. A round: sample replies to `interactions_per_round` training prompts with
-the current weights → the user writes each follow-up → score through `pipelines.score.score_interactions`
-with the same weights (the nightly scoring path) → `loop.train_round` → evaluate → `loop.checkpoint_round`.
+Each round is the on-policy trainer's (`train.loop.main`, called by `run_arm`) with one change: the follow-up
+o of every sampled reply is written by a rule-based simulated user (train/simulated_users.py) after reading
+that reply, instead of coming from a log (`SimulatedFollowups`, plugged into `loop.regenerate_round`). A round:
+sample replies to `interactions_per_round` training prompts with the current weights → the user writes each
+follow-up → score through `pipelines.score.score_interactions` with the same weights (the nightly scoring
+path) → `loop.train_round` → `evaluate_simulation` → `loop.checkpoint_round`.
 The control arm runs the same loop with follow-ups that say nothing about the preference (same lengths,
 same rate), so a gain over it can be attributed to the preference and not to the hindsight block alone.
 
@@ -34,17 +35,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines import storage
-from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
-from pipelines.configs import with_flags
+from pipelines.config_loading import with_flags
 from pipelines.io import write_table, write_text
-from pipelines.score import ScoreRun, score_interactions, take_sample
+from pipelines.score import ScoreRun, take_sample
+from pipelines.store import layout as storage
 from schemas import interactions as interactions_schema
 from schemas import training_rounds
 from train import data, loop
 from train.config import TrainConfig
 from train.evaluate import evaluate_policy
-from train.metrics import reply_counts
 from train.regen import in_process, sample_replies
 from train.simulated_users import ARMS, USERS, SimulateConfig, SimulatedUser, word_count
 from train.teacher_check import competence_markdown, template_competence
@@ -209,59 +208,65 @@ class Simulation:
     unrelated: pa.Table
 
 
-def setup_simulation(cfg: TrainConfig, sim: SimulateConfig) -> Simulation:
-    """Read the root's prompts and set up the trainer on the training split (resuming if checkpoints exist)."""
+def simulation_prompts(cfg: TrainConfig, sim: SimulateConfig) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """The root's prompts as interactions: the training split, and the held-out and unrelated samples."""
     prompts = read_prompts(cfg.root)
-    state = loop.setup_run(cfg, interactions=prompt_interactions(prompts, "train"))
-    return Simulation(
-        state,
-        sim,
+    return (
+        prompt_interactions(prompts, "train"),
         prompt_interactions(prompts, "held_out", sim.eval_prompts),
         prompt_interactions(prompts, "unrelated", sim.unrelated_prompts),
     )
 
 
-def simulate_round(simulation: Simulation, round_index: int) -> tuple[list[data.TrainingRow], dict]:
-    """Sample the round's replies, let the simulated user answer each, score them; advances the cursor."""
-    state, cfg, user = simulation.state, simulation.state.cfg, simulation.sim.simulated_user
-    started = time.perf_counter()
-    ids, state.cursor = data.take_interactions(state.train_ids, state.cursor, cfg.interactions_per_round, cfg.seed)
-    chosen = state.interactions.filter(pc.is_in(state.interactions["interaction_id"], pa.array(ids)))
-    shard, talk = (
-        storage.score_shard_path(cfg.root, state.run_id, round_index, 0, 1),
-        storage.simulation_path(cfg.root, state.run_id, round_index),
+def setup_simulation(cfg: TrainConfig, sim: SimulateConfig) -> Simulation:
+    """Read the root's prompts and set up the trainer on the training split (resuming if checkpoints exist)."""
+    train, held_out, unrelated = simulation_prompts(cfg, sim)
+    return Simulation(loop.setup_run(cfg, interactions=train), sim, held_out, unrelated)
+
+
+def run_arm(cfg: TrainConfig, sim: SimulateConfig) -> dict:
+    """One arm until `cfg.rounds` rounds are complete: `train.loop.main` on the training prompts, with the
+    simulated user's follow-ups, the simulation's evaluation and its round 0 plugged in; the loop's summary."""
+    train, held_out, unrelated = simulation_prompts(cfg, sim)
+
+    def simulation(state: loop.RunState) -> Simulation:
+        return Simulation(state, sim, held_out, unrelated)
+
+    return loop.main(
+        cfg,
+        interactions=train,
+        replies=lambda state, round_index: simulate_round(simulation(state), round_index),
+        evaluate=lambda state, round_index: evaluate_simulation(simulation(state), round_index),
+        before_rounds=lambda state: [baseline_round(simulation(state))],
     )
-    timings: dict = {"time/sample_s": 0.0, "time/score_s": 0.0}
-    if os.path.exists(shard) and os.path.exists(talk):  # an interrupted round: same weights and seed, same rows
-        dialogue, scores = pq.read_table(talk), pq.read_table(shard)
-    else:
-        seed, stage_started = loop.sampling_seed(cfg, round_index), time.perf_counter()
-        sampled = sample_replies(
-            state.policy, state.tokenizer, chosen, cfg.regen, cfg.hindsight, seed, state.weights_dir
-        )
-        timings["sample_engine"] = sampled["sample_engine"][0].as_py() if sampled.num_rows else None
-        timings["time/sample_s"], stage_started = time.perf_counter() - stage_started, time.perf_counter()
-        dialogue = with_followups(sampled, user, cfg.seed, round_index)
-        write_table(dialogue, talk)
-        was_training = state.policy.training
-        scorer = make_scorer(state.policy, TransformersBackendConfig(max_batch_tokens=cfg.score_max_batch_tokens))
-        score_run = ScoreRun(state.run_id, state.model_id, state.revision, round_index, "regenerated", cfg.hindsight)
-        scores = score_interactions(dialogue, scorer, state.tokenizer, score_run)
-        state.policy.train(was_training)
-        write_table(scores, shard)
-        timings["time/score_s"] = time.perf_counter() - stage_started
-    satisfied = dialogue["satisfied"].to_pylist()
-    metrics = {
-        "regen/replies": len(ids),
-        "scores_path": shard,
-        "regen/mean_advantage": float(pc.sum(scores["sum_advantage"]).as_py() or 0.0)
-        / max(pc.sum(scores["n_tokens"]).as_py() or 0, 1),
-        **reply_counts(scores),
-        "complaint_rate": 1.0 - sum(satisfied) / max(len(satisfied), 1),
-        **timings,
-        "time/regen_s": time.perf_counter() - started,
-    }
-    return data.build_rows(scores, dialogue, state.tokenizer, cfg.hindsight), metrics
+
+
+@dataclass(frozen=True)
+class SimulatedFollowups:
+    """The simulated user answering a round's sampled replies (`train.loop.Followups`), stored per round."""
+
+    user: SimulatedUser
+    seed: int  # the run's seed: the user's wording is drawn from it and the reply's round and id
+    root: str
+    run_id: str
+
+    def path(self, round_index: int) -> str:
+        return storage.simulation_path(self.root, self.run_id, round_index)
+
+    def answer(self, sampled: pa.Table, round_index: int) -> pa.Table:
+        return with_followups(sampled, self.user, self.seed, round_index)
+
+    def metrics(self, answered: pa.Table) -> dict:
+        satisfied = answered["satisfied"].to_pylist()
+        return {"complaint_rate": 1.0 - sum(satisfied) / max(len(satisfied), 1)}
+
+
+def simulate_round(simulation: Simulation, round_index: int) -> tuple[list[data.TrainingRow], dict]:
+    """Sample the round's replies, let the simulated user answer each, score them; advances the cursor
+    (`train.loop.regenerate_round` with the user's follow-ups)."""
+    state, user = simulation.state, simulation.sim.simulated_user
+    followups = SimulatedFollowups(user, state.cfg.seed, state.cfg.root, state.setup.run_id)
+    return loop.regenerate_round(state, round_index, followups)
 
 
 def with_followups(sampled: pa.Table, user: SimulatedUser, seed: int, round_index: int) -> pa.Table:
@@ -289,7 +294,7 @@ def sample_held_out(simulation: Simulation) -> pa.Table:
     cfg = evaluation_config(state.cfg, simulation.sim)
     seed = cfg.seed * 1_000_003 + 7_919
     held_out = simulation.held_out
-    return sample_replies(state.policy, state.tokenizer, held_out, in_process(cfg.regen), cfg.hindsight, seed)
+    return sample_replies(state.policy, state.setup.tokenizer, held_out, in_process(cfg.regen), cfg.hindsight, seed)
 
 
 def evaluate_simulation(simulation: Simulation, round_index: int, sampled: pa.Table | None = None) -> dict:
@@ -308,10 +313,15 @@ def evaluate_simulation(simulation: Simulation, round_index: int, sampled: pa.Ta
     drift = 0.0
     if round_index > 0:  # round 0 is the starting model itself
         judge = ScoreRun(
-            f"{state.run_id}-eval", state.model_id, state.base_revision, round_index, "regenerated", cfg.hindsight
+            f"{state.setup.run_id}-eval",
+            state.setup.model_id,
+            state.setup.base_revision,
+            round_index,
+            "regenerated",
+            cfg.hindsight,
         )
         unrelated = simulation.unrelated
-        metrics = evaluate_policy(state.policy, state.reference, state.tokenizer, unrelated, judge, seed, cfg)
+        metrics = evaluate_policy(state.policy, state.reference, state.setup.tokenizer, unrelated, judge, seed, cfg)
         drift = metrics.get("eval/drift_kl", 0.0)
     return {
         "simulated_user": sim.user,
@@ -327,12 +337,12 @@ def evaluate_simulation(simulation: Simulation, round_index: int, sampled: pa.Ta
 def baseline_round(simulation: Simulation) -> dict:
     """Round 0: evaluate the starting weights and store that row (once; a rerun reads it back)."""
     state, cfg = simulation.state, simulation.state.cfg
-    path = storage.training_round_path(cfg.root, state.run_id, 0)
+    path = storage.training_round_path(cfg.root, state.setup.run_id, 0)
     if os.path.exists(path):
         return pq.read_table(path).to_pylist()[0]
     sibling = sibling_baseline(simulation)
     if sibling is not None:  # the same weights, prompts and dice: another arm's round 0 is this one's
-        row = {**sibling, "run_id": state.run_id, "arm": simulation.sim.arm}
+        row = {**sibling, "run_id": state.setup.run_id, "arm": simulation.sim.arm}
         write_table(pa.Table.from_pylist([row], schema=training_rounds.SCHEMA), path)
         return row
     started_at = datetime.now(UTC)
@@ -340,8 +350,8 @@ def baseline_round(simulation: Simulation) -> dict:
     metrics = evaluate_simulation(simulation, 0, sampled)
     check_teacher(simulation, sampled)
     row = {
-        "run_id": state.run_id, "round": 0, "mode": cfg.mode, "model_id": state.model_id,
-        "model_revision": state.base_revision, "teacher": cfg.teacher, "loss_name": cfg.loss, "steps": 0,
+        "run_id": state.setup.run_id, "round": 0, "mode": cfg.mode, "model_id": state.setup.model_id,
+        "model_revision": state.setup.base_revision, "teacher": cfg.teacher, "loss_name": cfg.loss, "steps": 0,
         "global_step": 0, "replies": 0, "tokens": 0, "learning_rate": 0.0, "started_at": started_at,
         "finished_at": datetime.now(UTC),
         **{k: v for k, v in metrics.items() if k in training_rounds.SCHEMA.names},
@@ -358,12 +368,12 @@ def sibling_baseline(simulation: Simulation) -> dict | None:
     their round 0 is one evaluation, not three.
     """
     state = simulation.state
-    pair = state.run_id.rsplit("-", 1)[0]
+    pair = state.setup.run_id.rsplit("-", 1)[0]
     for arm in ARMS:
         path = storage.training_round_path(state.cfg.root, arm_run_id(pair, arm), 0)
         if arm != simulation.sim.arm and os.path.exists(path):
             row = pq.read_table(path).to_pylist()[0]
-            if row["model_revision"] == state.base_revision:
+            if row["model_revision"] == state.setup.base_revision:
                 return row
     return None
 
@@ -376,11 +386,13 @@ def check_teacher(simulation: Simulation, sampled: pa.Table) -> str:
     same weights and draws the same replies); returns its path.
     """
     state, cfg, user = simulation.state, simulation.state.cfg, simulation.sim.simulated_user
-    path = storage.report_path(cfg.root, f"{experiment_of(state.run_id)}-competence", "md")
+    path = storage.report_path(cfg.root, f"{experiment_of(state.setup.run_id)}-competence", "md")
     replies = simulation.sim.competence_replies
     if replies and not os.path.exists(path):
-        judge = ScoreRun(f"{state.run_id}-competence", state.model_id, state.base_revision, 1, "regenerated")
+        judge = ScoreRun(
+            f"{state.setup.run_id}-competence", state.setup.model_id, state.setup.base_revision, 1, "regenerated"
+        )
         sample = take_sample(sampled, replies)
-        rows = template_competence(state.policy, state.tokenizer, sample, user, cfg.hindsight, judge, cfg.seed)
+        rows = template_competence(state.policy, state.setup.tokenizer, sample, user, cfg.hindsight, judge, cfg.seed)
         write_text(competence_markdown(user, rows), path)
     return path

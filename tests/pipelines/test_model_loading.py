@@ -3,14 +3,14 @@ import hashlib
 import pytest
 import torch
 
-from pipelines.models import (
+from pipelines.backends.model_loading import (
     DEFAULT_MODEL,
     ensure_converted,
     load_model,
     load_tokenizer,
     weights_revision,
 )
-from tests.pipelines.conftest_scoring import make_model, make_tokenizer, need_smollm2, smollm2_cache_dir
+from tests.helpers.scoring import make_model, make_tokenizer, need_smollm2, smollm2_cache_dir
 
 
 def save_tiny(path):

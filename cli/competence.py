@@ -11,9 +11,9 @@ from datetime import date
 
 import numpy as np
 
-from pipelines import storage
+from pipelines.backends.scoring_config import ScoringConfig, open_scorer, scoring_run_id
 from pipelines.io import write_json
-from pipelines.scorer import ScoringConfig, open_scorer, scoring_run_id
+from pipelines.store import layout as storage
 
 
 def check_teacher_competence(root: str, night: date, cfg: ScoringConfig, n: int) -> dict:

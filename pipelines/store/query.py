@@ -24,10 +24,10 @@ from decimal import Decimal
 import duckdb
 import pyarrow.dataset as ds
 
-from pipelines import storage
+from pipelines.errors import InputError
 from pipelines.io import damaged_parquet_error, read_sql
-from pipelines.publish import DERIVED_VIEWS, TABLES, catalog_files, comment_columns
-from pipelines.sources import InputError
+from pipelines.store import layout as storage
+from pipelines.store.publish import DERIVED_VIEWS, TABLES, catalog_files, comment_columns
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import storage
+from pipelines.store import layout as storage
 from schemas import interactions as interactions_schema
-from tests.pipelines.conftest_scoring import make_model, make_tokenizer
+from tests.helpers.scoring import make_model, make_tokenizer
 from train.config import TrainConfig
 
 NIGHT = date(2026, 11, 20)

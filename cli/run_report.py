@@ -12,10 +12,10 @@ import os
 
 import pyarrow.dataset as ds
 
-from pipelines import storage
+from pipelines.errors import InputError
 from pipelines.io import write_text
 from pipelines.report import ReportConfig, render_report
-from pipelines.sources import InputError
+from pipelines.store import layout as storage
 from schemas import interactions as interactions_schema
 
 

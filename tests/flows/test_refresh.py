@@ -2,7 +2,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.refresh import round_markdown, run_refresh
-from tests.train.conftest_train import write_interactions, write_tiny_model
+from tests.helpers.training import write_interactions, write_tiny_model
 
 
 def test_round_markdown_lists_the_row():

@@ -1,6 +1,6 @@
 import numpy as np
 
-from pipelines.batching import length_buckets, padded_slots
+from pipelines.backends.length_buckets import length_buckets, padded_slots
 from train.batches import TrainingRow, micro_batches
 
 

@@ -1,12 +1,12 @@
 import json
 from collections import Counter
 
-from flows.competence import check_teacher_competence
+from cli.competence import check_teacher_competence
+from pipelines.backends.scoring_config import ScoringConfig
 from pipelines.hindsight import HindsightConfig
 from pipelines.score import swap_followups
-from pipelines.scorer import ScoringConfig
 from tests.conftest import wildchat_record
-from tests.flows.test_scoring import NIGHT_DATE, store_interactions, tiny_model_dir  # noqa: F401 (fixture)
+from tests.helpers.scoring import NIGHT_DATE, store_interactions
 
 
 def test_swapped_followups_are_a_stable_derangement(tmp_path):

@@ -9,12 +9,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import storage
 from pipelines.io import write_table
+from pipelines.store import layout as storage
 from schemas import training_rounds
-from tests.train.conftest_train import tiny_config, write_tiny_model
+from tests.helpers.training import tiny_config, write_tiny_model
 from train import loop, simulation_report
-from train import simulate as sim_stages
+from train import simulation as sim_stages
 from train.simulated_users import COMPLAINTS, CONTROL, INSTRUCTIONS
 
 
