@@ -2,8 +2,9 @@
 
 Takes token-id prompts, returns per prompt the drawn ids, their log-probs under the sampling distribution
 and whether a stop id ended the reply (`SampledReply`). `sample_tokens` is the in-process engine: its own
-decode loop over the model's forward with a KV cache, never `generate`, so no processor from the model's
-generation_config.json can creep in. Prompts run longest first; a row that finishes leaves the batch and a
+decode loop with a KV cache, never `generate`, so no processor from the model's generation_config.json can
+creep in; Llama-family decoders step through train/llama_decode.py, others through their forward. A prefix
+all prompts of a prefill share runs once. Prompts run longest first; a row that finishes leaves the batch and a
 queued prompt takes its slot (continuous batching). Each prompt draws its own uniforms from a torch.Generator
 seeded by (seed, prompt index) and samples by inverse CDF, so replies do not depend on the batch around them
 or on global RNG. `sample` dispatches to it or to the vLLM worker (train/vllm_sampler.py) by `resolve_engine`.
