@@ -141,10 +141,7 @@ def draw(logits_B_V: torch.Tensor, temperature: float, uniforms_B: torch.Tensor)
     z_B_V = logits_B_V.float()
     n_rows, vocab = z_B_V.shape
     max_B1 = z_B_V.amax(-1, keepdim=True)
-    scaled_B_V = z_B_V - max_B1  # (z − max) / T, so the largest weight is exactly 1
-    if temperature != 1.0:
-        scaled_B_V.mul_(1.0 / temperature)
-    weights_B_V = scaled_B_V.exp()
+    weights_B_V = (z_B_V - max_B1).mul_(1.0 / temperature).exp_()  # the largest weight is exactly 1
     # Padding ids get weight 0, so they are never drawn.
     if vocab % CDF_BLOCK:
         weights_B_V = torch.nn.functional.pad(weights_B_V, (0, -vocab % CDF_BLOCK))
@@ -163,7 +160,7 @@ def draw(logits_B_V: torch.Tensor, temperature: float, uniforms_B: torch.Tensor)
     offset_B = torch.searchsorted(inner_B_K, target_B[:, None], right=True)[:, 0].clamp_(max=CDF_BLOCK - 1)
     token_B = (block_B * CDF_BLOCK + offset_B).clamp_(max=vocab - 1)
     # log_softmax at the drawn id: (z_k − max) / T − log Σ exp((z − max) / T).
-    logp_B = scaled_B_V.gather(1, token_B[:, None])[:, 0] - total_B.log().float()
+    logp_B = (z_B_V.gather(1, token_B[:, None])[:, 0] - max_B1[:, 0]) / temperature - total_B.log().float()
     return token_B, logp_B
 
 
