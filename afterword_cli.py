@@ -95,7 +95,8 @@ def run_nightly(
     if score_limit is not None:
         values["score"]["max_interactions"] = score_limit
     inputs = preflight.nightly_inputs(inputs, night_date, values["ingest"]["input_format"])
-    os.makedirs(root, exist_ok=True)
+    if "://" not in root:  # a bucket has no folders to make
+        os.makedirs(root, exist_ok=True)
     with progress_bars(console, f"[bold]nightly[/bold] {night_date}: {len(inputs)} input(s) → {root}"):
         summary = run_flow(
             nightly,
@@ -266,7 +267,7 @@ def _json_ready(values):
 def add_nightly(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser("nightly", help="ingest, segment, select and score one night of raw dumps")
     parser.add_argument("--input", nargs="+", required=True, metavar="PATH", help="files, folders or globs")
-    parser.add_argument("--root", required=True, help="storage root (a local folder)")
+    parser.add_argument("--root", required=True, help="storage root: a local folder or an s3:// URL")
     parser.add_argument("--date", help="night to file the data under, YYYY-MM-DD (default: last night, UTC)")
     parser.add_argument("--config", help="TOML file with [ingest], [segment], [select], [score] tables")
     parser.add_argument("--format", choices=["wildchat", "lmsys", "sharegpt", "openai"], help="skip detection")
@@ -429,12 +430,13 @@ def main(argv: list[str] | None = None) -> int:
     from flows.runtime import RunStopped
     from pipelines.io import DamagedFileError
     from pipelines.lock import RootLockedError
+    from pipelines.objectstore import StoreUnavailableError
     from pipelines.sources import InputError
     from pipelines.storage import storage_problem
 
     try:
         args.handler(args)
-    except (InputError, RootLockedError, DamagedFileError) as error:
+    except (InputError, RootLockedError, DamagedFileError, StoreUnavailableError) as error:
         # A known mistake: one line naming the fix, no traceback.
         print(f"afterword {args.command}: error: {error}", file=sys.stderr)
         return 2
