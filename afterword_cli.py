@@ -150,6 +150,7 @@ def run_training(
     from flows.refresh import run_refresh
     from train.loop import describe_time_split
 
+    preflight.local_root(root, "refresh")
     cfg = preflight.train_config(config_path, flags, root=root, rounds=rounds, mode=mode, limit=limit)
     preflight.refresh_ready(cfg)
     with progress_bars(console, f"[bold]refresh[/bold]: {rounds} round(s) from {root}"):
@@ -176,6 +177,7 @@ def run_competence(root: str, night: str, n: int, config_path: str | None, flags
     from flows.competence import check_teacher_competence
 
     night_date = preflight.parse_night(night, "--night")
+    preflight.local_root(root, "competence")
     preflight.night_interactions(root, night_date)
     cfg = preflight.run_config(config_path, flags)
     with progress_bars(console, f"scoring {n} interactions with real and with swapped follow-ups"):
@@ -336,8 +338,10 @@ def add_refresh(commands) -> argparse.ArgumentParser:
 
 
 def run_simulation(args) -> None:
+    from flows import preflight
     from flows.simulate import run_simulate
 
+    preflight.local_root(args.root, "simulate")
     flags = flag_settings(args)
     arm = "control" if args.control else args.arm
     summary = run_simulate(args.root, args.user, args.rounds, arm, args.config, args.prompts, flags)

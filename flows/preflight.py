@@ -117,6 +117,16 @@ def prefect_api() -> None:
         )
 
 
+def local_root(root: str, command: str) -> str:
+    """Commands that write model checkpoints and plots as folders take local roots only (README "Object stores")."""
+    if objectstore.is_url(root):
+        raise InputError(
+            f"afterword {command} needs a local --root (it writes checkpoints and plots as folders); {root} is an "
+            "object store: copy the tables it needs to a local root, or run nightly, score, report and query there"
+        )
+    return root
+
+
 def existing_root(root: str) -> str:
     """A storage root that exists (commands other than `nightly` never create one)."""
     if not objectstore.is_folder(root):

@@ -218,7 +218,8 @@ def _process_running(pid: object, started: object) -> bool:
     if not isinstance(pid, int):
         return True  # cannot tell: the lease's expiry decides
     try:
-        return started is None or abs(psutil.Process(pid).create_time() - float(started)) < 1.0
+        process = psutil.Process(pid)
+        return started is None or abs(process.create_time() - float(started)) < 1.0
     except psutil.NoSuchProcess:
         return False
 

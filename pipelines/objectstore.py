@@ -41,7 +41,9 @@ def filesystem(url: str) -> tuple[AbstractFileSystem, str]:
 
     scheme = url.split("://", 1)[0].lower()
     try:
-        fs, path = fsspec.core.url_to_fs(url)
+        # No listings cache: other processes (workers, the next writer) change the bucket under us, and a cached
+        # listing would hide a lock object or a finished chunk's marker.
+        fs, path = fsspec.core.url_to_fs(url, use_listings_cache=False)
     except ImportError as error:
         package = PACKAGES.get(scheme, f"the fsspec implementation for {scheme}://")
         raise StoreUnavailableError(f"{url}: {scheme}:// needs {package} installed (pip install {package})") from error

@@ -116,9 +116,9 @@ def s3_environment():
 @pytest.fixture
 def s3_bucket(s3_environment, request):
     """A fresh bucket for one test: `s3://<name>`."""
-    from tests.s3_server import make_bucket
-
     import secrets
+
+    from tests.s3_server import make_bucket
 
     name = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
     return make_bucket(f"{name}-{secrets.token_hex(3)}")
