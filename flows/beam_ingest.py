@@ -162,7 +162,7 @@ def run_ingest_pipeline(
     if pending:
         local = "://" not in staging_dir
         log_path = Path(staging_dir if local else tempfile.gettempdir()) / "beam-workers.log"
-        watch = polling("ingest chunks", len(chunks), lambda: sum(map(marker_exists, markers)))
+        watch = polling("ingest chunks", len(chunks), lambda: _count_finished(staging_dir, markers))
         with watch, _stderr_to(log_path), _stopping_new_processes():
             pipeline = beam.Pipeline(options=options)
             (
@@ -184,6 +184,14 @@ def run_ingest_pipeline(
             if client is not None:
                 client.close()
     return [read_marker(marker) for marker in markers]
+
+
+def _count_finished(staging_dir: str, markers: list[str]) -> int:
+    """How many of `markers` exist: on a store one listing of `_done/` (not a request per chunk every poll)."""
+    if not objectstore.is_url(staging_dir):
+        return sum(map(marker_exists, markers))
+    done = objectstore.glob(os.path.dirname(storage.chunk_done_marker(staging_dir, "*")) + "/*.json")
+    return len(set(done) & set(markers))
 
 
 def beam_io_error() -> type[Exception]:

@@ -135,6 +135,16 @@ def test_score_shards_report_and_query_on_a_bucket_root(tmp_path, s3_bucket, pre
     assert main(["query", "--root", root, "--format", "json", "select count(*) as n from advantages"]) == 0
     scored = sum(pq.read_metadata(objectstore.open_binary(f)).num_rows for f in storage.score_shard_files(root))
     assert json.loads(capsys.readouterr().out) == [{"n": scored}] and scored > 0
+    # The uploaded catalog opens in the analyst's own DuckDB once that can read the bucket (README).
+    import duckdb
+    import s3fs
+
+    catalog = tmp_path / "catalog.duckdb"
+    objectstore.download([storage.catalog_path(root)], [str(catalog)])
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        con.register_filesystem(s3fs.S3FileSystem())
+        assert con.execute("select count(*) from advantages").fetchone()[0] == scored
+        assert con.execute("select count(*) from interactions").fetchone()[0] > 0
     # The read-only rules hold on a bucket root too: no statement reads or writes a file.
     assert main(["query", "--root", root, f"copy interactions to '{tmp_path / 'out.csv'}'"]) == 2
     assert main(["query", "--root", root, "select * from read_parquet('s3://x/y.parquet')"]) == 2
