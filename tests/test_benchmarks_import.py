@@ -120,3 +120,14 @@ def test_sample_bench_tiny_runs_the_shipped_sampler_on_cpu(tmp_path):
     assert result["distribution_ok"] and result["speedup"] > 0
     assert set(result["engines"]) == {"hf_generate", "torch"}
     assert result["engines"]["torch"]["max_abs_logprob_diff"] <= 1e-4
+
+
+@pytest.mark.slow
+def test_object_store_bench_small_dump_gives_the_same_counts_from_the_bucket(tmp_path):
+    pytest.importorskip("moto.server")
+    command = [sys.executable, str(BENCHMARKS / "object_store_bench.py"), "--n", "300", "--files", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(BENCHMARKS.parent)}
+    done = subprocess.run([*command, "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=900, env=env)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    result = json.loads((tmp_path / "object_store_results.json").read_text())
+    assert result["same_counts"] and result["counts"]["interactions"] > 0 and result["ratio"] > 0
