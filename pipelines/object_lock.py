@@ -1,6 +1,6 @@
 """The writer lock of an object-store root: a lease object created only if absent, renewed while the run lasts.
 
-An exclusive writer (nightly, refresh) holds `<root>/.writer.lock`, created with a conditional PUT
+An exclusive writer (nightly) holds `<root>/.writer.lock`, created with a conditional PUT
 (`If-None-Match: *`, so of two writers racing exactly one gets it) and holding the holder (command, pid, host,
 start) and the lease's expiry. A thread renews the lease every third of its length, each renewal conditional
 on the object still being the one this run wrote (`If-Match: <ETag>`). Score workers, which share a root with
@@ -8,7 +8,8 @@ each other, each hold `<root>/.writer-shared/<token>.json`; an exclusive writer 
 own object first and then look for the other's, so with the store's read-after-write consistency at least one
 of them sees the other and steps back. A lease that has expired, or whose holder ran on this host and is gone
 (kill -9), is taken over (conditionally again), so a crashed holder never locks the root for longer than its
-lease. `pipelines/lock.py` uses it for every root that is a URL.
+lease. Expiry is judged by wall clocks, so the writers' hosts must agree on the time to well within a lease.
+`pipelines/lock.py` uses it for every root that is a URL.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import secrets
 import socket
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import psutil
@@ -48,6 +50,7 @@ class LeaseLock:
             else objectstore.join(self.root, LOCK_OBJECT)
         )
         self._etag = ""
+        self._renewed_at = 0.0  # time.monotonic() of the last write of the lease that succeeded
         self._lost = ""
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -68,6 +71,7 @@ class LeaseLock:
                     self._delete()
                     raise LockRefusedError(_describe(document))
                 objectstore.remove([url])  # a score worker's expired or dead lease
+        self._renewed_at = time.monotonic()
         self._renewer = threading.Thread(target=self._renew, name="root-lease", daemon=True)
         self._renewer.start()
         return self
@@ -102,7 +106,8 @@ class LeaseLock:
         try:  # expired or dead: take it over, unless another writer just did
             self._etag = _put(self.url, self._document(), if_match=current[1])
         except FileExistsError:
-            raise LockRefusedError(_describe(_read(self.url)[0] if _read(self.url) else {})) from None
+            winner = _read(self.url)
+            raise LockRefusedError(_describe(winner[0] if winner else {})) from None
 
     def _refuse_if_live(self, current: tuple[dict, str] | None) -> None:
         if current is not None and _is_live(current[0]):
@@ -110,7 +115,7 @@ class LeaseLock:
 
     def _document(self) -> dict:
         expires = datetime.now(UTC) + timedelta(seconds=self.lease_s)
-        return {**self.holder, "lease_expires": expires.isoformat(timespec="seconds"), "lease_s": self.lease_s}
+        return {**self.holder, "lease_expires": expires.isoformat(), "lease_s": self.lease_s}
 
     def _renew(self) -> None:
         while not self._stop.wait(self.lease_s / 3):
@@ -119,17 +124,14 @@ class LeaseLock:
                     self._etag = _put(self.url, self._document())
                 else:
                     self._etag = _put(self.url, self._document(), if_match=self._etag)
+                self._renewed_at = time.monotonic()
             except FileExistsError:
                 self._lost = f"{self.url} was taken over by another writer while this run held it"
                 return
             except OSError as error:  # the store unreachable: retried at the next renewal, within the lease
-                self._lost_if_expired(error)
-
-    def _lost_if_expired(self, error: OSError) -> None:
-        document = self._document()  # what the lease would say now; the stored one is older
-        last = datetime.fromisoformat(document["lease_expires"]) - timedelta(seconds=self.lease_s * 2 / 3)
-        if datetime.now(UTC) > last:
-            self._lost = f"the lease on {self.url} could not be renewed in time ({error})"
+                if time.monotonic() - self._renewed_at > self.lease_s:
+                    self._lost = f"the lease on {self.url} could not be renewed in time ({error})"
+                    return
 
     def _delete(self) -> None:
         fs, bucket, name = _object(self.url)
