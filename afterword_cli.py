@@ -96,7 +96,8 @@ def run_nightly(
     if score_limit is not None:
         values["score"]["max_interactions"] = score_limit
     inputs = preflight.nightly_inputs(inputs, night_date, values["ingest"]["input_format"])
-    os.makedirs(root, exist_ok=True)
+    if "://" not in root:  # a bucket has no folders to make
+        os.makedirs(root, exist_ok=True)
     with progress_bars(console, f"[bold]nightly[/bold] {night_date}: {len(inputs)} input(s) → {root}"):
         summary = run_flow(
             nightly,
@@ -150,6 +151,7 @@ def run_training(
     from flows.refresh import run_refresh
     from train.metrics import describe_time_split
 
+    preflight.local_root(root, "refresh")
     cfg = preflight.train_config(config_path, flags, root=root, rounds=rounds, mode=mode, limit=limit)
     preflight.refresh_ready(cfg)
     with progress_bars(console, f"[bold]refresh[/bold]: {rounds} round(s) from {root}"):
@@ -176,6 +178,7 @@ def run_competence(root: str, night: str, n: int, config_path: str | None, flags
     from cli.competence import check_teacher_competence
 
     night_date = preflight.parse_night(night, "--night")
+    preflight.local_root(root, "competence")
     preflight.night_interactions(root, night_date)
     cfg = preflight.run_config(config_path, flags)
     with progress_bars(console, f"scoring {n} interactions with real and with swapped follow-ups"):
@@ -267,7 +270,7 @@ def _json_ready(values):
 def add_nightly(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser("nightly", help="ingest, segment, select and score one night of raw dumps")
     parser.add_argument("--input", nargs="+", required=True, metavar="PATH", help="files, folders or globs")
-    parser.add_argument("--root", required=True, help="storage root (a local folder)")
+    parser.add_argument("--root", required=True, help="storage root: a local folder or an s3:// URL")
     parser.add_argument("--date", help="night to file the data under, YYYY-MM-DD (default: last night, UTC)")
     parser.add_argument("--config", help="TOML file with [ingest], [segment], [select], [score] tables")
     parser.add_argument("--format", choices=FORMATS, help="skip detection")
@@ -336,8 +339,10 @@ def add_refresh(commands) -> argparse.ArgumentParser:
 
 
 def run_simulation(args) -> None:
+    from cli import preflight
     from flows.simulate import run_simulate
 
+    preflight.local_root(args.root, "simulate")
     flags = flag_settings(args)
     arm = "control" if args.control else args.arm
     summary = run_simulate(args.root, args.user, args.rounds, arm, args.config, args.prompts, flags)
@@ -430,12 +435,13 @@ def main(argv: list[str] | None = None) -> int:
     from flows.runtime import RunStopped
     from pipelines.errors import InputError
     from pipelines.io import DamagedFileError
+    from pipelines.objectstore import StoreUnavailableError
     from pipelines.store.layout import storage_problem
     from pipelines.store.lock import RootLockedError
 
     try:
         args.handler(args)
-    except (InputError, RootLockedError, DamagedFileError) as error:
+    except (InputError, RootLockedError, DamagedFileError, StoreUnavailableError) as error:
         # A known mistake: one line naming the fix, no traceback.
         print(f"afterword {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -9,7 +9,7 @@ import tomllib
 from datetime import date
 
 from flows.config import RunConfig, load_config
-from pipelines import sources
+from pipelines import objectstore, sources
 from pipelines.errors import InputError
 from pipelines.store import layout as storage
 
@@ -55,6 +55,13 @@ def nightly_inputs(inputs: list[str], night: date, input_format: str | None) -> 
 
 def writable_root(root: str) -> str:
     """A storage root the run can create or write, checked without creating anything."""
+    if objectstore.is_url(root):
+        if not objectstore.bucket_exists(root):
+            raise InputError(
+                f"--root {root!r}: its bucket does not exist or these credentials cannot list it: create the bucket, "
+                "or check AWS_ENDPOINT_URL, AWS_PROFILE and the access keys"
+            )
+        return root
     existing = os.path.abspath(root)
     while not os.path.lexists(existing):
         existing = os.path.dirname(existing)
@@ -111,17 +118,27 @@ def prefect_api() -> None:
         )
 
 
+def local_root(root: str, command: str) -> str:
+    """Commands that write model checkpoints and plots as folders take local roots only (README "Object stores")."""
+    if objectstore.is_url(root):
+        raise InputError(
+            f"afterword {command} needs a local --root (it writes checkpoints and plots as folders); {root} is an "
+            "object store: copy the tables it needs to a local root, or run nightly, score, report and query there"
+        )
+    return root
+
+
 def existing_root(root: str) -> str:
     """A storage root that exists (commands other than `nightly` never create one)."""
-    if not os.path.isdir(root):
+    if not objectstore.is_folder(root):
         raise InputError(f"storage root {root!r} does not exist: run `afterword nightly --root {root} ...` first")
     return root
 
 
 def night_interactions(root: str, night: date) -> str:
     """The night's interactions file, which scoring reads."""
-    path = storage.night_file(existing_root(root), "interactions", night)
-    if not os.path.exists(path):
+    path = storage.published_night_file(existing_root(root), "interactions", night)
+    if path is None:
         raise InputError(
             f"no interactions for night {night} under {root}: run `afterword nightly --root {root} "
             f"--date {night} ...` first"

@@ -12,6 +12,7 @@ import os
 
 import pyarrow.dataset as ds
 
+from pipelines import objectstore
 from pipelines.errors import InputError
 from pipelines.io import write_text
 from pipelines.report import ReportConfig, render_report
@@ -21,14 +22,14 @@ from schemas import interactions as interactions_schema
 
 def latest_scoring_run(root: str) -> str:
     """The nightly scoring run (one with round 0) whose newest shard was written last."""
-    if not os.path.isdir(root):
+    if not objectstore.is_folder(root):
         raise InputError(f"storage root {root!r} does not exist: pass the --root a nightly run wrote")
     shards = storage.score_shard_files(root, round_index=0)
     if not shards:
         raise InputError(
             f"nothing scored under {root}: run `afterword nightly` without --no-score, or `afterword score`"
         )
-    newest = max(shards, key=os.path.getmtime)
+    newest = max(shards, key=objectstore.modified)
     return storage.scoring_run_of(newest)
 
 
@@ -56,16 +57,20 @@ def write_run_report(root: str, run_id: str | None = None, out: str | None = Non
     if not shard_files:
         raise InputError(f"scoring run {run_id!r} has no shards under {root}/scores: check --run")
     completeness = shard_completeness(shard_files)
-    scores = ds.dataset(shard_files, format="parquet").to_table()
+    scores = objectstore.parquet_dataset(shard_files).to_table()
     wanted = scores["interaction_id"].unique()
     interaction_files = storage.table_files(root, "interactions")
     if interaction_files:
-        dataset = ds.dataset(interaction_files, format="parquet", schema=interactions_schema.SCHEMA)
+        dataset = objectstore.parquet_dataset(interaction_files, interactions_schema.SCHEMA)
         interactions = dataset.to_table(filter=ds.field("interaction_id").isin(wanted))
     else:
         interactions = interactions_schema.SCHEMA.empty_table()
     path = out or storage.report_path(root, run_id)
-    plots = glob.glob(os.path.join(glob.escape(os.path.dirname(os.path.abspath(path))), "simulate-*.png"))
+    folder = os.path.dirname(objectstore.absolute(path))
+    if objectstore.is_url(folder):
+        plots = objectstore.glob(os.path.join(folder, "simulate-*.png"))
+    else:
+        plots = glob.glob(os.path.join(glob.escape(folder), "simulate-*.png"))
     simulations = tuple(sorted(os.path.basename(p).removesuffix(".png") for p in plots))
     title = f"afterword — scoring run {run_id} ({completeness})"
     html = render_report(scores, interactions, ReportConfig(title=title, simulations=simulations))

@@ -5,8 +5,10 @@ Each chunk is read (`pipelines.sources`), ingested (`pipelines.ingest`) and segm
 interactions to the staging folder, then a `_done/<chunk>.json` marker with its counts. A rerun skips
 chunks whose marker exists, so an interrupted night resumes. Locally it runs on Beam's in-process runner
 with one worker per core; pass `--runner` and its options (Dask, Flink, Spark, Dataflow) through
-`pipeline_args` to scale out (README: "Running the ingest on a cluster"); every chunk read and part
-write goes through Beam's FileSystems.
+`pipeline_args` to scale out (README: "Running the ingest on a cluster"); every local chunk read and part
+write goes through Beam's FileSystems, and every one on an object store (s3://, gs://) through fsspec
+(`pipelines/objectstore.py`), so workers need no shared mount: they read the inputs from the bucket and write
+the staged parts and markers into it.
 """
 
 import contextlib
@@ -26,7 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import ingest, segment, sources
+from pipelines import ingest, objectstore, segment, sources
 from pipelines.io import ROW_GROUP_ROWS
 from pipelines.progress import polling
 from pipelines.store import layout as storage
@@ -37,9 +39,9 @@ STAGED_TABLES = ("conversations", "rejects", "interactions")
 class IngestChunk:
     """Beam DoFn body (wrapped in `run_ingest_pipeline`): one chunk in, its counts out.
 
-    Every read and write goes through Beam's FileSystems, so the inputs and the staging folder may be
-    local paths or, with Beam's extras for them, gs:// or s3:// URLs. A part is written to a temporary
-    name and renamed into place; the marker goes last.
+    The inputs and the staging folder may be local paths (read and written through Beam's FileSystems) or
+    object-store URLs (through fsspec). A local part is written to a temporary name and renamed into place,
+    an object in one PUT; the marker goes last.
     """
 
     def __init__(self, staging_dir: str, ingest_date: str, ingest_cfg: dict, segment_cfg: dict):
@@ -51,11 +53,9 @@ class IngestChunk:
     def __call__(self, chunk_fields: dict | str) -> dict:
         """`chunk_fields`: a chunk's fields, or them as JSON text, as they travel through Beam (its coders
         refuse the surrogate escapes Python gives a file name that is not UTF-8; JSON escapes them)."""
-        from apache_beam.io.filesystems import FileSystems
-
         chunk = sources.Chunk(**(json.loads(chunk_fields) if isinstance(chunk_fields, str) else chunk_fields))
         marker = storage.chunk_done_marker(self.staging_dir, chunk.key)
-        if FileSystems.exists(marker):
+        if marker_exists(marker):
             return read_marker(marker)
         raw = sources.read_chunk(chunk, self.ingest_cfg.max_record_bytes)
         # msgspec fast path, per-record orjson fallback: a DuckDB parse of the chunk measured slower
@@ -89,14 +89,29 @@ class IngestChunk:
 
 
 def read_marker(path: str) -> dict:
+    if objectstore.is_url(path):
+        return json.loads(objectstore.read_bytes(path))
     from apache_beam.io.filesystems import FileSystems
 
     with FileSystems.open(path) as handle:
         return json.loads(handle.read())
 
 
+def marker_exists(path: str) -> bool:
+    """Whether a chunk's `_done` marker (or any staged file) exists, locally or on a store."""
+    if objectstore.is_url(path):
+        return objectstore.exists(path)
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.exists(path)
+
+
 def _write_atomically(path: str, payload: bytes) -> None:
-    """Write under a temporary name beside `path`, then rename: a reader never sees half a file."""
+    """Write under a temporary name beside `path`, then rename: a reader never sees half a file. An object
+    goes up in one PUT, which is atomic by itself."""
+    if objectstore.is_url(path):
+        objectstore.write_bytes(path, payload)
+        return
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
@@ -128,15 +143,12 @@ def run_ingest_pipeline(
     # Heavy import (2–3 s): only when the pipeline really runs.
     with quiet_beam_import():
         import apache_beam as beam
-        from apache_beam.io.filesystems import FileSystems
         from apache_beam.options.pipeline_options import PipelineOptions
 
     # Beam's default local runner first tries to download Prism; the in-process runner works offline.
     markers = [storage.chunk_done_marker(staging_dir, chunk.key) for chunk in chunks]
     pending = [
-        json.dumps(asdict(chunk))
-        for chunk, marker in zip(chunks, markers, strict=True)
-        if not FileSystems.exists(marker)
+        json.dumps(asdict(chunk)) for chunk, marker in zip(chunks, markers, strict=True) if not marker_exists(marker)
     ]
     workers = max(1, min(len(pending), os.cpu_count() or 1))
     # One process per core when there is more than one chunk; in-process otherwise (no start-up cost).
@@ -151,7 +163,7 @@ def run_ingest_pipeline(
     if pending:
         local = "://" not in staging_dir
         log_path = Path(staging_dir if local else tempfile.gettempdir()) / "beam-workers.log"
-        watch = polling("ingest chunks", len(chunks), lambda: sum(map(FileSystems.exists, markers)))
+        watch = polling("ingest chunks", len(chunks), lambda: _count_finished(staging_dir, markers))
         with watch, _stderr_to(log_path), _stopping_new_processes():
             pipeline = beam.Pipeline(options=options)
             (
@@ -173,6 +185,14 @@ def run_ingest_pipeline(
             if client is not None:
                 client.close()
     return [read_marker(marker) for marker in markers]
+
+
+def _count_finished(staging_dir: str, markers: list[str]) -> int:
+    """How many of `markers` exist: on a store one listing of `_done/` (not a request per chunk every poll)."""
+    if not objectstore.is_url(staging_dir):
+        return sum(map(marker_exists, markers))
+    done = objectstore.glob(os.path.dirname(storage.chunk_done_marker(staging_dir, "*")) + "/*.json")
+    return len(set(done) & set(markers))
 
 
 def beam_io_error() -> type[Exception]:

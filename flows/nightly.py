@@ -5,16 +5,20 @@ Composes the stages and nothing else: plan the input chunks, ingest and segment 
 score the selected interactions shard by shard (resumable per shard; `score=False` skips it), write the
 run's manifest, publish the catalog, and leave a markdown summary artifact. Tracked by a Prefect server when
 one is configured, else run in-process (`flows/runtime.py`); deployed on a cron schedule by `prefect.yaml`,
-where the night defaults to last night (yesterday, UTC).
+where the night defaults to last night (yesterday, UTC). Inputs and root may be object-store URLs: Beam's
+workers then read the bucket and stage into it, and selection runs here on local copies of the staged parts.
 `afterword nightly --input dump.jsonl --root out/` calls it.
 """
 
+import contextlib
 import hashlib
 import json
 import os
 import secrets
 import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
@@ -28,7 +32,7 @@ from flows.beam_ingest import run_ingest_pipeline
 from flows.config import RunConfig
 from flows.runtime import call, is_transient, last_night, publish_artifact, run_logger, stops_on_signals
 from flows.scoring import score_night_shard
-from pipelines import segment, sources
+from pipelines import objectstore, segment, sources
 from pipelines.io import (
     code_version,
     parquet_view,
@@ -87,6 +91,8 @@ def select_and_store(root: str, staging: str, night: date, cfg: RunConfig, recor
     others = {table: storage.other_night_files(root, table, night) for table in ("conversations", "interactions")}
     settings = {"memory_limit": cfg.duckdb_memory_limit, "temp_directory": os.path.join(staging, "duckdb")}
     with duckdb.connect(config=settings) as con:
+        if objectstore.is_url(root):
+            objectstore.register_store(con, root)  # the other nights' tables are read in the bucket
         staged_view(con, "staged_conversations", staged["conversations"], conversations.SCHEMA, record_offsets)
         staged_view(con, "staged_rejects", staged["rejects"], rejects.SCHEMA, record_offsets)
         staged_view(con, "staged_interactions", staged["interactions"], segment.CANDIDATE_SCHEMA, record_offsets)
@@ -170,7 +176,7 @@ def nightly(
     hashing = ThreadPoolExecutor(max_workers=1)
     fingerprint = hashing.submit(storage.night_fingerprint, chunks, cfg.to_dict())
     hashing.shutdown(wait=False)  # the submitted hash still runs to the end
-    if os.path.exists(storage.night_manifest(root, night_date)):
+    if objectstore.exists(storage.night_manifest(root, night_date)):
         refusal = storage.replacement_refusal(root, night_date, fingerprint.result())
         if refusal and not replace:
             raise NightPublishedError(refusal)
@@ -195,17 +201,18 @@ def nightly(
     clock = time.perf_counter()
     # JSONL ranges are numbered from 1 by the workers; their files' earlier ranges give the offsets.
     offsets = sources.line_offsets(chunks, {counts["chunk"]: counts["lines"] for counts in chunk_counts})
-    result = call(select_and_store, root, staging, night_date, cfg, offsets)
-    timings["select_store_s"] = time.perf_counter() - clock
+    with _selection_folder(staging) as selecting:
+        result = call(select_and_store, root, selecting, night_date, cfg, offsets)
+        timings["select_store_s"] = time.perf_counter() - clock
 
-    records_in = sum(c["records"] for c in chunk_counts)
-    stored = result["stored"]
-    if records_in != stored["conversations"] + stored["rejects"]:
-        raise CountMismatchError(
-            f"records in {records_in} != conversations {stored['conversations']} + rejects {stored['rejects']}"
-        )
-    check_writer_lock(root)  # removed by hand, the lock no longer keeps a second writer out: publish nothing
-    call(commit_night, root, staging, night_date, fingerprint.result())
+        records_in = sum(c["records"] for c in chunk_counts)
+        stored = result["stored"]
+        if records_in != stored["conversations"] + stored["rejects"]:
+            raise CountMismatchError(
+                f"records in {records_in} != conversations {stored['conversations']} + rejects {stored['rejects']}"
+            )
+        check_writer_lock(root)  # removed by hand, the lock no longer keeps a second writer out: publish nothing
+        call(commit_night, root, selecting, night_date, fingerprint.result())
     failed = {name: rows for name, rows in result["checks"].items() if rows}
     if failed:
         logger.warning("data contracts failed (rows violating each): %s", failed)
@@ -220,8 +227,8 @@ def nightly(
     summary = {
         "run_id": run_id,
         "night": night_date.isoformat(),
-        "root": os.path.abspath(root),
-        "catalog": storage.catalog_path(os.path.abspath(root)),
+        "root": objectstore.absolute(root),
+        "catalog": storage.catalog_path(objectstore.absolute(root)),
         "records_in": records_in,
         "blank_lines": sum(c["blank_lines"] for c in chunk_counts),
         "conversations": stored["conversations"],
@@ -238,10 +245,27 @@ def nightly(
     }
     _record_run(root, summary, cfg, started)
     call(publish, root)
-    shutil.rmtree(staging, ignore_errors=True)
+    if objectstore.is_url(staging):
+        objectstore.remove_tree(staging)
+    else:
+        shutil.rmtree(staging, ignore_errors=True)
     storage.release_staging(root)
     publish_artifact("nightly-summary", _summary_markdown(summary), run_id)
     return summary
+
+
+@contextlib.contextmanager
+def _selection_folder(staging: str) -> Iterator[str]:
+    """Where selection reads the staged parts and writes the night's tables: the staging folder itself, or for
+    a staging folder in a bucket a local copy of its parts (DuckDB and Arrow then read local files; the
+    tables go up at the commit), removed afterwards whatever happens."""
+    if not objectstore.is_url(staging):
+        yield staging
+        return
+    with tempfile.TemporaryDirectory(prefix="afterword-select-") as local:
+        parts = [url for table in storage.STAGED for url in storage.staged_parts(staging, table)]
+        objectstore.download(parts, [os.path.join(local, url.removeprefix(staging + "/")) for url in parts])
+        yield local
 
 
 def _plan_key(chunks: list[sources.Chunk], cfg: RunConfig) -> str:
@@ -252,8 +276,14 @@ def _plan_key(chunks: list[sources.Chunk], cfg: RunConfig) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def _size_and_mtime(path: str) -> tuple[int, float] | tuple[None, None]:
-    """A file's size and modification time; (None, None) for a dangling symlink (planned as a reject)."""
+def _size_and_mtime(path: str) -> tuple[int, float | str] | tuple[None, None]:
+    """A file's size and modification time (an object's size and content tag); (None, None) for a dangling
+    symlink (planned as a reject)."""
+    if objectstore.is_url(path):
+        try:
+            return objectstore.size(path), objectstore.content_tag(path)
+        except OSError:
+            return None, None
     try:
         status = os.stat(path)
     except OSError:

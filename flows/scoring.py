@@ -9,7 +9,6 @@ rename) and is skipped. Shards are written as
 """
 
 import dataclasses
-import os
 from datetime import date
 
 import pyarrow.parquet as pq
@@ -17,6 +16,7 @@ from prefect import flow
 
 from flows.config import RunConfig
 from flows.runtime import last_night
+from pipelines import objectstore
 from pipelines.backends.scoring_config import ScoringConfig, in_groups, open_scorer, scoring_run_id
 from pipelines.io import write_table
 from pipelines.store import layout as storage
@@ -35,10 +35,12 @@ def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) ->
     source = resolve_model(cfg.model)
     run_id = scoring_run_id(night, cfg, source.revision)
     path = storage.score_shard_path(root, run_id, 0, shard, cfg.shards)
-    if os.path.exists(path):
-        rows = pq.read_metadata(path).num_rows
+    if objectstore.exists(path):
+        with objectstore.open_binary(path) as handle:
+            rows = pq.read_metadata(handle).num_rows
         return {"run_id": run_id, "shard": shard, "path": path, "rows": rows, "skipped": True}
-    interactions = pq.read_table(storage.night_file(root, "interactions", night))
+    with objectstore.open_binary(storage.published_night_file(root, "interactions", night)) as handle:
+        interactions = pq.read_table(handle)
     if cfg.max_interactions:
         interactions = take_sample(interactions, cfg.max_interactions)
     interactions = take_shard(interactions, shard, cfg.shards)

@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from pipelines import objectstore
+
 INFLATE_STEP = 1 << 20  # compressed bytes inflated per step
 OUTPUT_STEP = 16 << 20  # most decompressed bytes one step yields (a bomb inflates 1000x)
 HEAD_BYTES = 64 << 10  # bytes of an oversized line kept for its reject
@@ -117,7 +119,7 @@ def read_gzip_head(path: str, limit: int) -> bytes:
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     out: list[bytes] = []
     size = 0
-    with open(path, "rb") as handle:
+    with objectstore.open_binary(path) as handle:
         block = handle.read(1 << 20)
         try:
             block = block[gzip_header_end(block, 0) :]

@@ -2,14 +2,17 @@
 its fix), running `.sql` files.
 
 Every write goes to a temporary name in the destination folder and is renamed into place, so a reader
-never sees half a file and a killed run leaves either the old file or the new one.
+never sees half a file and a killed run leaves either the old file or the new one. A destination that is an
+object-store URL (`pipelines/objectstore.py`) is written to a local temporary file and stored with one upload,
+which is atomic in the same way.
 """
 
+import contextlib
 import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -17,6 +20,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from pipelines import objectstore
 
 SQL_DIR = Path(__file__).parent / "sql"
 ROW_GROUP_ROWS = 50_000  # fixed row-group size: deterministic files, and row groups small enough to stream
@@ -30,15 +35,30 @@ def _temporary_path(path: Path) -> Path:
     return Path(name)
 
 
-def write_table(table: pa.Table, path: str | os.PathLike) -> None:
-    """Write an Arrow table to Parquet atomically (zstd, fixed row groups)."""
-    path = Path(path)
-    tmp = _temporary_path(path)
+@contextlib.contextmanager
+def _atomic_destination(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary file to write; on success it becomes `path` (renamed, or uploaded to a URL), else it goes."""
+    url = objectstore.is_url(str(path))
+    if url:
+        handle, name = tempfile.mkstemp(prefix="afterword-upload-", suffix=".tmp")
+        os.close(handle)
+        tmp = Path(name)
+    else:
+        tmp = _temporary_path(Path(path))
     try:
-        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-        os.replace(tmp, path)
+        yield tmp
+        if url:
+            objectstore.upload(str(tmp), str(path))
+        else:
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_table(table: pa.Table, path: str | os.PathLike) -> None:
+    """Write an Arrow table to Parquet atomically (zstd, fixed row groups)."""
+    with _atomic_destination(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
 
 
 def write_query(relation: duckdb.DuckDBPyRelation, schema: pa.Schema, path: str | os.PathLike) -> int:
@@ -49,24 +69,18 @@ def write_query(relation: duckdb.DuckDBPyRelation, schema: pa.Schema, path: str 
 def write_batches(batches: Iterable[pa.Table | pa.RecordBatch], schema: pa.Schema, path: str | os.PathLike) -> int:
     """Stream Arrow tables or batches to Parquet atomically, in the table's exact schema and row groups of
     ROW_GROUP_ROWS whatever size the pieces have; returns rows written."""
-    path = Path(path)
-    tmp = _temporary_path(path)
     pending: list[pa.Table] = []
     rows = 0
-    try:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            for batch in batches:
-                # DuckDB names list items and time zones its own way; the cast restores our schema.
-                piece = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-                pending.append(piece.cast(schema))
-                rows += piece.num_rows
-                if sum(table.num_rows for table in pending) >= ROW_GROUP_ROWS:
-                    pending = _write_full_groups(writer, pa.concat_tables(pending))
-            if pending:
-                writer.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP_ROWS)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with _atomic_destination(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for batch in batches:
+            # DuckDB names list items and time zones its own way; the cast restores our schema.
+            piece = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+            pending.append(piece.cast(schema))
+            rows += piece.num_rows
+            if sum(table.num_rows for table in pending) >= ROW_GROUP_ROWS:
+                pending = _write_full_groups(writer, pa.concat_tables(pending))
+        if pending:
+            writer.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP_ROWS)
     return rows
 
 
@@ -87,13 +101,11 @@ def write_concurrently(jobs: dict[str, tuple[Iterable[pa.Table], pa.Schema, str 
 
 def write_text(text: str, path: str | os.PathLike) -> None:
     """Write a text file (UTF-8) atomically."""
-    path = Path(path)
-    tmp = _temporary_path(path)
-    try:
+    if objectstore.is_url(str(path)):
+        objectstore.write_bytes(str(path), text.encode("utf-8"))  # one PUT: no temporary file needed
+        return
+    with _atomic_destination(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_json(payload: dict, path: str | os.PathLike) -> None:
@@ -110,7 +122,8 @@ def damaged_parquet_files(paths: Iterable[str]) -> dict[str, str]:
     damaged = {}
     for path in paths:
         try:
-            pq.read_metadata(path)
+            with objectstore.open_binary(path) as handle:
+                pq.read_metadata(handle)
         except (OSError, pa.ArrowException) as error:  # ArrowInvalid for a cut footer, OSError for I/O
             damaged[path] = str(error).strip().splitlines()[0]
     return damaged

@@ -5,7 +5,9 @@
 chunk into a raw-record table (source_file, source_record, raw JSON bytes, read_error). Neither raises on
 bad content: a file that can't be used at all (unreadable, empty, unknown type or format, broken Parquet
 footer) becomes one chunk standing for the file, read as one row with `read_error` set, which ingest
-rejects as `unreadable_input`; a broken container keeps the records before the damage.
+rejects as `unreadable_input`; a broken container keeps the records before the damage. An input may be an
+object-store URL or glob (`s3://bucket/dumps/*.jsonl.gz`): it is planned and read with ranged GETs
+(`pipelines/objectstore.py`), never downloaded whole first.
 """
 
 import glob
@@ -21,6 +23,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines import objectstore
 from pipelines.errors import InputError
 from pipelines.formats import FORMATS, MAX_RECORD_BYTES, OVERSIZED_READ, detect_format
 from pipelines.gzip_members import GzipText, read_gzip, read_gzip_head
@@ -40,7 +43,7 @@ FORMAT_SNIFF_RECORDS = 50  # records read from the top of a file to detect its f
 
 @dataclass(frozen=True)
 class Chunk:
-    path: str  # absolute path of the input file
+    path: str  # absolute path of the input file, or its URL
     container: str  # jsonl, jsonl.gz, json, json.gz or parquet
     source_format: str | None  # wildchat, lmsys, sharegpt or openai; None for a file that can't be read
     start: int  # jsonl: first byte; parquet: first row group; else 0
@@ -63,7 +66,10 @@ def expand_inputs(paths: list[str]) -> list[str]:
     """Expand globs and directories into a sorted list of files, each physical file once; raise if a path
     matches nothing."""
     files: list[str] = []
-    for path in paths:
+    urls = [path for path in paths if objectstore.is_url(path)]
+    for url in urls:
+        files.extend(_expand_url(url))
+    for path in [path for path in paths if not objectstore.is_url(path)]:
         # A name that exists is taken literally, even with glob characters in it (`dump[1].jsonl`).
         literal = os.path.lexists(path) or not glob.has_magic(path)
         matches = [path] if literal else sorted(glob.glob(path, recursive=True))
@@ -78,9 +84,24 @@ def expand_inputs(paths: list[str]) -> list[str]:
                 raise InputError(f"{match!r} does not exist")
     # A symlink loop under `**` reaches one file through many paths: keep the first path of each real file.
     unique: dict[str, str] = {}
-    for name in sorted(os.path.abspath(f) for f in files):
+    for name in sorted(os.path.abspath(f) for f in files if not objectstore.is_url(f)):
         unique.setdefault(os.path.realpath(name), name)
-    return sorted(unique.values())
+    return sorted([*unique.values(), *dict.fromkeys(url for url in files if objectstore.is_url(url))])
+
+
+def _expand_url(url: str) -> list[str]:
+    """An object, a glob over objects, or a prefix (its objects of known types), as object URLs."""
+    if glob.has_magic(url):
+        matches = objectstore.glob(url)
+    elif objectstore.is_file(url):
+        matches = [url]
+    elif objectstore.is_folder(url):
+        matches = [found for found in objectstore.list_files(url) if _container(found)]
+    else:
+        matches = []
+    if not matches:
+        raise InputError(f"{url!r} matches no object (check the bucket, the prefix and the credentials)")
+    return matches
 
 
 def plan_chunks(paths: list[str], input_format: str | None = None, chunk_bytes: int = CHUNK_BYTES) -> list[Chunk]:
@@ -102,17 +123,18 @@ class _Unusable(Exception):
 
 def _plan_file(path: str, input_format: str | None, chunk_bytes: int) -> list[Chunk]:
     # Before any open: opening a FIFO blocks until a writer comes, and /dev/zero never ends.
-    if kind := special_file_kind(path):
+    if not objectstore.is_url(path) and (kind := special_file_kind(path)):
         raise _Unusable(f"not a regular file but {kind}; only regular files are read")
     container = _container(path)
     if container is None:
         raise _Unusable("unknown file type; use .jsonl, .json, .parquet (or .jsonl.gz/.json.gz)")
-    with open(path, "rb") as handle:  # raises for a missing, unreadable or dangling path
+    with objectstore.open_binary(path) as handle:  # raises for a missing, unreadable or dangling path
         if not handle.read(1):
             raise _Unusable("the file is empty")
     if container == "parquet":
         try:
-            metadata = pq.ParquetFile(path).metadata
+            with objectstore.open_binary(path) as handle:
+                metadata = pq.ParquetFile(handle).metadata
         except (pa.ArrowException, ValueError) as error:
             raise _Unusable(f"not a readable Parquet file: {error}") from None
     source_format = input_format or _sniff_format(path, container)
@@ -219,6 +241,8 @@ def open_input(path: str):
 
     if "://" not in path and (kind := special_file_kind(path)):  # replaced since planning: never block on it
         raise OSError(f"not a regular file but {kind}")
+    if objectstore.is_url(path):
+        return objectstore.open_binary(path)  # fsspec: the store's settings from the environment, as everywhere
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
@@ -234,7 +258,8 @@ def _container(path: str) -> str | None:
 
 def _sniff_format(path: str, container: str) -> str:
     if container == "parquet":
-        names = pq.read_schema(path).names
+        with objectstore.open_binary(path) as handle:
+            names = pq.read_schema(handle).names
         found = detect_format(dict.fromkeys(names))
         what = f"its columns {names[:8]}"
     else:
@@ -275,17 +300,17 @@ QUICK_SNIFF_BYTES = 1024 * 1024  # read first; the rest of SNIFF_BYTES only when
 
 
 def _read_head(path: str, limit: int) -> bytes:
-    with open(path, "rb") as handle:
+    with objectstore.open_binary(path) as handle:
         return handle.read(limit)
 
 
 def _plan_jsonl(path: str, source_format: str, chunk_bytes: int) -> list[Chunk]:
     """Cut at the first line start after every chunk_bytes. Only the line under each cut is read: the
     ranges' lines are counted by the workers that read them (see `line_offsets`)."""
-    size = os.path.getsize(path)
+    size = objectstore.size(path)
     chunks: list[Chunk] = []
     start = 0
-    with open(path, "rb") as handle:
+    with objectstore.open_binary(path) as handle:
         while start < size:
             end = min(start + chunk_bytes, size)
             if end < size:

@@ -110,3 +110,26 @@ def tiny_model_dir(tmp_path):
     make_model().save_pretrained(path)
     make_tokenizer().save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def s3_environment():
+    """moto's S3 server on 127.0.0.1 for the session, and the AWS variables pointing s3fs (and every child
+    process) at it."""
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto.server")
+    from tests.s3_server import environment, s3_server
+
+    with s3_server() as variables, environment(variables):
+        yield variables
+
+
+@pytest.fixture
+def s3_bucket(s3_environment, request):
+    """A fresh bucket for one test: `s3://<name>`."""
+    import secrets
+
+    from tests.s3_server import make_bucket
+
+    name = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
+    return make_bucket(f"{name}-{secrets.token_hex(3)}")

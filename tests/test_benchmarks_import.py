@@ -130,3 +130,14 @@ def test_gpu_sample_check_tiny_runs_on_cpu(tmp_path):
     )
     (row,) = result["rows"]
     assert row["shape"] == "tiny" and row["device"] == "cpu" and row["speedup"] > 0
+
+
+@pytest.mark.slow
+def test_object_store_bench_small_dump_gives_the_same_counts_from_the_bucket(tmp_path):
+    pytest.importorskip("moto.server")
+    command = [sys.executable, str(BENCHMARKS / "object_store_bench.py"), "--n", "300", "--files", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(BENCHMARKS.parent)}
+    done = subprocess.run([*command, "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=900, env=env)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    result = json.loads((tmp_path / "object_store_results.json").read_text())
+    assert result["same_counts"] and result["counts"]["interactions"] > 0 and result["ratio"] > 0

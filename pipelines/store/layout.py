@@ -7,7 +7,9 @@ scoring run's shards (a Hive partition: readers see `round` as a column); a trai
 are named `round-NNNN` (`checkpoints/run_id=<run>/round-NNNN/`, `training_rounds/run_id=<run>/round-NNNN.parquet`,
 `simulations/...`); `<root>/runs/<run_id>/` holds a run's manifest; `<root>/_staging/` holds the resumable
 work of unfinished nights; `<root>/catalog.duckdb` holds the analyst views. Every table, run, round,
-checkpoint, report and staged-part path under a root is built or parsed here.
+checkpoint, report and staged-part path under a root is built or parsed here. A root may be an object-store
+URL (`s3://bucket/prefix`): the layout is the same, except that a night's tables are versioned files named by
+the night's manifest (`pipelines/versioned.py`), since a store cannot rename.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import stat
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
+from pipelines import objectstore, versioned
 from pipelines.io import write_json, write_text
 
 if TYPE_CHECKING:  # sources imports the ingest stage; storage stays light for readers of the root
@@ -40,8 +43,27 @@ def night_file(root: str, table: str, night: date) -> str:
 
 
 def table_files(root: str, table: str) -> list[str]:
-    """Every night's file of `table`, oldest night first."""
+    """Every night's file of `table`, oldest night first (on a store: the files the nights' manifests name)."""
+    if objectstore.is_url(root):
+        return versioned.published_files(root, table)
     return sorted(glob.glob(os.path.join(glob.escape(root), table, "ingest_date=*", "data.parquet")))
+
+
+def published_night_file(root: str, table: str, night: date) -> str | None:
+    """The file a reader opens for one published night of `table`; None when there is none."""
+    if objectstore.is_url(root):
+        return versioned.published_file(root, table, night.isoformat())
+    path = night_file(root, table, night)
+    return path if os.path.exists(path) else None
+
+
+def stored_files(root: str, table: str) -> list[str]:
+    """Every file a catalog table reads under `root` now (`table_pattern`), sorted."""
+    if not objectstore.is_url(root):
+        return sorted(glob.glob(table_glob(root, table)))
+    if table in TABLES:
+        return table_files(root, table)
+    return objectstore.glob(objectstore.join(root, table_pattern(table)))
 
 
 def table_pattern(table: str) -> str:
@@ -123,14 +145,18 @@ def score_shard_path(root: str, run_id: str, round_index: int, shard: int, shard
 
 def score_shard_files(root: str, run_id: str = "*", round_index: int | None = None) -> list[str]:
     """The shards of a scoring run (every run for `*`), of one round or of all of them, sorted."""
-    run = run_id if run_id == "*" else glob.escape(run_id)
+    url = objectstore.is_url(root)
+    run = run_id if run_id == "*" or url else glob.escape(run_id)
     round_folder = "round=*" if round_index is None else f"round={round_index:04d}"
-    pattern = os.path.join(glob.escape(root), "scores", f"run_id={run}", round_folder, "scores-*.parquet")
-    return sorted(glob.glob(pattern))
+    folder = root if url else glob.escape(root)
+    pattern = os.path.join(folder, "scores", f"run_id={run}", round_folder, "scores-*.parquet")
+    return objectstore.glob(pattern) if url else sorted(glob.glob(pattern))
 
 
 def scoring_runs_with_round(root: str, round_index: int) -> list[str]:
     """Ids of the scoring runs that have a folder for round `round_index`, sorted."""
+    if objectstore.is_url(root):
+        return sorted({scoring_run_of(shard) for shard in score_shard_files(root, "*", round_index)})
     folders = glob.glob(os.path.join(glob.escape(root), "scores", "run_id=*", f"round={round_index:04d}"))
     return sorted(os.path.basename(os.path.dirname(path)).removeprefix("run_id=") for path in folders)
 
@@ -166,8 +192,10 @@ def claim_staging(root: str) -> str:
 
     Two roots whose `_staging` resolve to one folder would sweep each other's work: the first root to use it
     keeps it, as long as that root's own `_staging` still resolves there (a moved or copied root takes its
-    staging over).
+    staging over). A store has no links: a root's `_staging` there is its own.
     """
+    if objectstore.is_url(root):
+        return ""
     staging = os.path.join(root, "_staging")
     os.makedirs(staging, exist_ok=True)
     owner_file, mine, other = os.path.join(staging, STAGING_OWNER), os.path.realpath(root), ""
@@ -185,6 +213,8 @@ def claim_staging(root: str) -> str:
 def release_staging(root: str) -> None:
     """Drop the root's claim on `_staging` once no night's work is left in it (see `claim_staging`)."""
     staging = os.path.join(root, "_staging")
+    if objectstore.is_url(root):
+        return
     if os.path.isdir(staging) and os.listdir(staging) == [STAGING_OWNER]:
         os.remove(os.path.join(staging, STAGING_OWNER))
 
@@ -204,6 +234,8 @@ def staged_part(staging: str, table: str, chunk_key: str) -> str:
 
 def staged_parts(staging: str, table: str) -> list[str]:
     """Every chunk's part of a staged table."""
+    if objectstore.is_url(staging):
+        return objectstore.glob(os.path.join(staging, table, "*.parquet"))
     return glob.glob(os.path.join(glob.escape(staging), table, "*.parquet"))
 
 
@@ -248,6 +280,11 @@ def night_fingerprint(chunks: list[Chunk], config: dict) -> dict:
     for chunk in chunks:
         if chunk.path in inputs:
             continue
+        if objectstore.is_url(chunk.path) and not chunk.problem:
+            # The store's own content tag (S3 ETag, GCS MD5) and size: reading every input again would double
+            # what a night downloads.
+            inputs[chunk.path] = "tag:" + objectstore.content_tag(chunk.path)
+            continue
         try:
             if not stat.S_ISREG(os.stat(chunk.path).st_mode):  # a FIFO would block, /dev/zero never end
                 inputs[chunk.path] = "unreadable: not a regular file"
@@ -263,10 +300,9 @@ def night_fingerprint(chunks: list[Chunk], config: dict) -> dict:
 def replacement_refusal(root: str, night: date, fingerprint: dict) -> str:
     """Why a run would change a published night ("" when the night is new or the run repeats it exactly)."""
     path = night_manifest(root, night)
-    if not os.path.exists(path):
+    if not objectstore.exists(path):
         return ""
-    with open(path, encoding="utf-8") as handle:
-        published = json.load(handle)
+    published = json.loads(objectstore.read_text(path))
     old, new = sorted(published["inputs"].values()), sorted(fingerprint["inputs"].values())
     changes = []
     if old != new:
@@ -294,7 +330,15 @@ def commit_night(root: str, staging: str, night: date, fingerprint: dict) -> Non
     decided. Each move is an atomic rename; a run killed between them leaves the journal, and the next writer
     to take the root finishes the moves before anything else (`finish_commits`), so a night is never left
     with some tables new and others old. A failing run never gets here, so it never replaces a night's tables.
+    On an object store (no rename) the tables go up as a new version and the manifest written last points at
+    them (`versioned.commit_night`).
     """
+    if objectstore.is_url(root):
+        manifest = {**fingerprint, "night": night.isoformat(), "published_at": datetime.now(UTC).isoformat()}
+        finished = {table: publish_file(staging, table) for table in TABLES}
+        ready = {table: path for table, path in finished.items() if os.path.exists(path)}
+        versioned.commit_night(root, ready, night.isoformat(), manifest)
+        return
     moves = [
         [os.path.relpath(publish_file(staging, table), root), os.path.relpath(night_file(root, table, night), root)]
         for table in TABLES
@@ -308,8 +352,10 @@ def commit_night(root: str, staging: str, night: date, fingerprint: dict) -> Non
 
 def finish_commits(root: str) -> list[str]:
     """Complete every night commit a killed run left half done (call it holding the writer lock exclusively;
-    the lock does). Returns the nights finished."""
-    finished = []
+    the lock does). Returns the nights finished. An object-store root has no journals (see `commit_night`)."""
+    finished: list[str] = []
+    if objectstore.is_url(root):
+        return finished
     for journal in sorted(glob.glob(os.path.join(glob.escape(root), "nights", "ingest_date=*", "commit.json"))):
         _finish_commit(root, journal)
         finished.append(os.path.basename(os.path.dirname(journal)).removeprefix("ingest_date="))
@@ -333,9 +379,8 @@ def _finish_commit(root: str, journal: str) -> None:
 def resume_run_id(staging: str, fresh: str) -> str:
     """The run id an interrupted run of the same plan recorded in its staging folder, else `fresh` (recorded)."""
     path = os.path.join(staging, "run_id")
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip()
+    if objectstore.exists(path):
+        return objectstore.read_text(path).strip()
     write_text(fresh + "\n", path)
     return fresh
 
@@ -349,7 +394,10 @@ def is_leftover(name: str) -> bool:
 
 def sweep_leftovers(root: str) -> list[str]:
     """Remove the temporary files and folders interrupted runs left under `root`; call it holding the writer
-    lock exclusively (the lock does). Returns what was removed, relative to `root`."""
+    lock exclusively (the lock does). Returns what was removed, relative to `root`. On an object store, where
+    writes leave no temporary objects, that is the table versions no manifest names."""
+    if objectstore.is_url(root):
+        return versioned.sweep_unpublished(root)
     removed = []
     for folder, subfolders, files in os.walk(root):
         for name in [*files, *subfolders]:
@@ -367,6 +415,13 @@ def sweep_leftovers(root: str) -> list[str]:
 def sweep_staging(root: str, night: date, staging: str) -> list[str]:
     """Remove `night`'s staging folders other than `staging` (runs over inputs or settings since changed)."""
     removed = []
+    if objectstore.is_url(root):
+        prefix = os.path.join(root, "_staging") + "/"
+        plans = {url.removeprefix(prefix).split("/", 1)[0] for url in objectstore.glob(prefix + f"{night}-*/**")}
+        for plan in sorted(plans - {os.path.basename(staging.rstrip("/"))}):
+            objectstore.remove_tree(prefix + plan)
+            removed.append(f"_staging/{plan}")
+        return removed
     for path in glob.glob(os.path.join(glob.escape(os.path.join(root, "_staging")), f"{night.isoformat()}-*")):
         if os.path.abspath(path) != os.path.abspath(staging):
             shutil.rmtree(path, ignore_errors=True)

@@ -5,7 +5,9 @@ workers shared, so `afterword score --shard i/N` workers run side by side but ne
 refresh). The kernel drops the lock when its process dies, kill -9 included, so a stale lock is simply
 taken over; the file's text (command, pid, host, start time) only names the holder in the refusal message.
 Taking the lock exclusively also sweeps the temporary files interrupted writers left and finishes the night
-commits they left half done (`storage.finish_commits`): nobody else can be writing them.
+commits they left half done (`storage.finish_commits`): nobody else can be writing them. A root that is an
+object-store URL has no flock: there the lock is a lease object (`pipelines/object_lock.py`), with the same
+refusal and the same sweep on taking it exclusively.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import socket
 import threading
 from datetime import UTC, datetime
 
+from pipelines import objectstore
+from pipelines.object_lock import LeaseLock, LockRefusedError
 from pipelines.store.layout import finish_commits, sweep_leftovers
 
 LOCK_FILE = ".writer.lock"
@@ -41,8 +45,9 @@ class WriterLock:
         self.root = root
         self.command = command
         self.shared = shared
-        self._key = os.path.realpath(root)
+        self._key = _root_key(root)
         self._handle = None
+        self._lease: LeaseLock | None = None
         self._nested = False
 
     def __enter__(self) -> WriterLock:
@@ -51,6 +56,8 @@ class WriterLock:
                 _held[self._key] += 1
                 self._nested = True
                 return self
+        if objectstore.is_url(self.root):
+            return self._enter_store()
         os.makedirs(self.root, exist_ok=True)
         path = os.path.join(self.root, LOCK_FILE)
         handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 — held until __exit__
@@ -78,9 +85,33 @@ class WriterLock:
             _holders[self._key] = self
         return self
 
+    def _enter_store(self) -> WriterLock:
+        """Take the root's lease object (see `pipelines/object_lock.py`)."""
+        try:
+            self._lease = LeaseLock(self.root, owner(self.command), self.shared).acquire()
+        except LockRefusedError as error:
+            raise RootLockedError(
+                f"{self.root} is in use by {error}; wait for it to finish (nothing of that run was touched)"
+            ) from None
+        if not self.shared:
+            sweep_leftovers(self.root)  # table versions a killed commit left unnamed
+        with _held_guard:
+            _held[self._key] = 1
+            _holders[self._key] = self
+        return self
+
     def check_still_held(self) -> None:
         """Raise RootLockedError unless `<root>/.writer.lock` is still the file this run locked: removed or
         replaced by hand, it no longer keeps a second writer out."""
+        if self._lease is not None:
+            try:
+                self._lease.check()
+            except LockRefusedError as error:
+                raise RootLockedError(
+                    f"{error}, so another writer may be in the root: nothing of this run was published; make sure "
+                    "no other writer runs, then rerun"
+                ) from None
+            return
         path = os.path.join(self.root, LOCK_FILE)
         mine = os.fstat(self._handle.fileno())
         try:
@@ -100,6 +131,11 @@ class WriterLock:
                 return
             del _held[self._key]
             del _holders[self._key]
+        if self._lease is not None:
+            if not self.shared and exc_type is not None:
+                sweep_leftovers(self.root)
+            self._lease.release()
+            return
         if not self.shared:
             if exc_type is not None:
                 # A failed or stopped run (its workers already gone) leaves no temporary file for anyone to see.
@@ -119,10 +155,15 @@ def check_writer_lock(root: str) -> None:
     """Before publishing: the lock this process holds on `root` is still the root's lock file (see
     `WriterLock.check_still_held`)."""
     with _held_guard:
-        holder = _holders.get(os.path.realpath(root))
+        holder = _holders.get(_root_key(root))
     if holder is None:
         raise RootLockedError(f"this process does not hold {root}'s writer lock; nothing was published")
     holder.check_still_held()
+
+
+def _root_key(root: str) -> str:
+    """What identifies a root within this process: its real path, or its URL."""
+    return objectstore.absolute(root) if objectstore.is_url(root) else os.path.realpath(root)
 
 
 def owner(command: str) -> dict:

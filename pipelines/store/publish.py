@@ -7,7 +7,9 @@ through a glob *relative to the root*, so a copied or moved root works: open it 
 (`cd ROOT && duckdb -readonly catalog.duckdb`) or set `file_search_path`. A table with no files yet is an
 empty view with the right columns, so every writer republishes (nightly, score workers, the trainer). The
 file is rebuilt under a temporary name and renamed into place. `afterword query --root R "select ..."`
-(`pipelines/query.py`) builds the same views, over the files as they are now, on a connection of its own.
+(`pipelines/store/query.py`) builds the same views, over the files as they are now, on a connection of its own.
+On an object-store root the views list the files the nights' manifests name (a bucket also holds versions no
+manifest names yet), as URLs; a DuckDB that reads the store (its httpfs, or fsspec registered) opens them.
 """
 
 import glob
@@ -20,6 +22,7 @@ from contextlib import contextmanager
 import duckdb
 import pyarrow.parquet as pq
 
+from pipelines import objectstore
 from pipelines.io import damaged_parquet_files, read_sql
 from pipelines.store import layout as storage
 from schemas import conversations, filter_report, interactions, rejects, runs, scores, training_rounds
@@ -55,6 +58,8 @@ def publish_catalog(root: str) -> str:
     The catalog is derived: it is built anew beside the old one and renamed over it, so a damaged old
     catalog, or one another client holds open, never stops a writer. A damaged table file is logged by
     name and the catalog still published: its view reads the file, so reading that table names it."""
+    if objectstore.is_url(root):
+        return _publish_store_catalog(root)
     if not os.path.isdir(root):
         raise FileNotFoundError(f"storage root {root!r} does not exist")
     path = storage.catalog_path(root)
@@ -85,9 +90,23 @@ def publish_catalog(root: str) -> str:
     return path
 
 
+def _publish_store_catalog(root: str) -> str:
+    """The catalog of an object-store root: built in a local folder, then stored with one upload."""
+    if not objectstore.is_folder(root):
+        raise FileNotFoundError(f"storage root {root!r} does not exist")
+    path = storage.catalog_path(objectstore.absolute(root))
+    with tempfile.TemporaryDirectory(prefix="afterword-catalog-") as folder:
+        local = os.path.join(folder, "catalog.duckdb")
+        with duckdb.connect(local) as con:
+            objectstore.register_store(con, root)  # DuckDB reads every footer as a view is made
+            create_views(con, root)
+        objectstore.upload(local, path)
+    return path
+
+
 def catalog_files(root: str) -> list[str]:
     """Every Parquet file the catalog's tables read under `root`."""
-    return sorted(path for table in TABLES for path in glob.glob(storage.table_glob(root, table)))
+    return sorted(path for table in TABLES for path in storage.stored_files(root, table))
 
 
 def _build_catalog(path: str, root: str, bind_root: str) -> None:
@@ -124,22 +143,23 @@ def _remove_database(path: str) -> None:
 def create_views(con: duckdb.DuckDBPyConnection, root: str) -> None:
     """Every catalog view over the files under `root`, their globs relative to the root."""
     for table, module in TABLES.items():
-        pattern = storage.table_pattern(table)
-        found = glob.glob(storage.table_glob(root, table))
-        con.execute(f"create or replace view {table} as {_table_select(con, module.SCHEMA, pattern, found)}")
+        found = storage.stored_files(root, table)
+        # Local roots: a glob relative to the root; a store: the very files (see the module's docstring).
+        source = found if objectstore.is_url(root) else storage.table_pattern(table)
+        con.execute(f"create or replace view {table} as {_table_select(con, module.SCHEMA, source, found)}")
     for view in DERIVED_VIEWS:
         con.execute(f"create or replace view {view} as {read_sql(view)}")
     comment_columns(con)
 
 
-def _table_select(con: duckdb.DuckDBPyConnection, schema, pattern: str, found: list[str]) -> str:
+def _table_select(con: duckdb.DuckDBPyConnection, schema, pattern: str | list[str], found: list[str]) -> str:
     """SQL reading a table's files with exactly the schema's columns (absent ones null; no files: no rows)."""
     types = dict(zip(schema.names, con.from_arrow(schema.empty_table()).dtypes, strict=True))
     present: set[str] = set()
     source = "(select 1) as nothing where false"
     if found:
         # DDL takes no bound parameters; the view names are ours and the path a quoted literal.
-        literal = "'" + pattern.replace("'", "''") + "'"
+        literal = _literal(pattern) if isinstance(pattern, str) else "[" + ", ".join(map(_literal, pattern)) + "]"
         source = f"read_parquet({literal}, hive_partitioning = false, union_by_name = true)"
         present = {row[0] for row in con.sql(f"describe select * from {source}").fetchall()}
     columns = [name if name in present else f"cast(null as {types[name]}) as {name}" for name in schema.names]

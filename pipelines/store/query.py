@@ -11,7 +11,6 @@ statement-type check only turns the plain mistakes (copy, set, attach, DDL, DML)
 
 import base64
 import datetime
-import glob
 import json
 import logging
 import math
@@ -22,8 +21,8 @@ import uuid
 from decimal import Decimal
 
 import duckdb
-import pyarrow.dataset as ds
 
+from pipelines import objectstore
 from pipelines.errors import InputError
 from pipelines.io import damaged_parquet_error, read_sql
 from pipelines.store import layout as storage
@@ -65,13 +64,14 @@ def query_catalog(root: str, sql: str, max_rows: int = 0) -> tuple[list[str], li
 
 
 def open_catalog(root: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection holding the catalog's views over the root's files, unable to open any file."""
-    if os.path.exists(root) and not os.path.isdir(root):
+    """An in-memory connection holding the catalog's views over the root's files, unable to open any file.
+    On an object-store root the Arrow datasets read the objects through fsspec, which DuckDB never sees."""
+    if not objectstore.is_url(root) and os.path.exists(root) and not os.path.isdir(root):
         raise InputError(f"storage root {root!r} is a file, not a folder: pass the --root a nightly run wrote")
-    if not os.path.isdir(root):
+    if not objectstore.is_folder(root):
         raise InputError(f"storage root {root!r} does not exist: pass the --root a nightly run wrote")
     path = storage.catalog_path(root)
-    if not os.path.exists(path):
+    if not objectstore.exists(path):
         raise InputError(f"no catalog at {path}: run `afterword nightly --root {root} ...` first")
     if not _is_duckdb_file(path):
         # Queries here read the tables, not the catalog; other DuckDB clients open the catalog.
@@ -86,8 +86,8 @@ def open_catalog(root: str) -> duckdb.DuckDBPyConnection:
     try:
         for table, module in TABLES.items():
             # Files missing a column read it as null; the dataset opens no file until a query scans it.
-            files = sorted(glob.glob(storage.table_glob(root, table)))
-            con.register(table, ds.dataset(files, schema=module.SCHEMA, format="parquet"))
+            files = storage.stored_files(root, table)
+            con.register(table, objectstore.parquet_dataset(files, module.SCHEMA))
         for view in DERIVED_VIEWS:
             con.execute(f"create temp view {view} as {read_sql(view)}")
         comment_columns(con)
@@ -139,7 +139,7 @@ def _iso_duration(value: datetime.timedelta) -> str:
 
 
 def _is_duckdb_file(path: str) -> bool:
-    with open(path, "rb") as handle:
+    with objectstore.open_binary(path) as handle:
         return handle.read(12)[8:12] == DUCKDB_MAGIC
 
 

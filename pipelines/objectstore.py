@@ -1,0 +1,235 @@
+"""Local paths and object-store URLs (`s3://bucket/key`, `gs://bucket/key`) behind one small set of calls.
+
+A path with a scheme goes to its fsspec file system (s3fs for s3://, gcsfs for gs://), which takes the endpoint
+and credentials from the store's own standard settings (AWS: `AWS_ENDPOINT_URL`, `AWS_PROFILE`,
+`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `~/.aws/config`; GCS: application default credentials): nothing is
+configured here. A local path is never routed through fsspec: the callers keep their own local code, so local
+roots behave exactly as before. An object appears whole or not at all (a PUT, multipart included, is atomic),
+which is what every writer here relies on in place of temporary file + rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow
+    import pyarrow.dataset
+    import pyarrow.fs
+    from fsspec import AbstractFileSystem
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}  # what a scheme needs installed
+
+
+class StoreUnavailableError(ValueError):
+    """A URL names a store this installation cannot reach (its fsspec package is missing)."""
+
+
+def is_url(path: str) -> bool:
+    """Whether `path` names an object (`s3://...`) rather than a local path."""
+    return bool(_SCHEME.match(str(path)))
+
+
+def filesystem(url: str) -> tuple[AbstractFileSystem, str]:
+    """The fsspec file system for `url` and the path on it (`bucket/key`, no scheme)."""
+    import fsspec
+
+    scheme = url.split("://", 1)[0].lower()
+    try:
+        # No listings cache: other processes (workers, the next writer) change the bucket under us, and a cached
+        # listing would hide a lock object or a finished chunk's marker.
+        fs, path = fsspec.core.url_to_fs(url, use_listings_cache=False)
+    except ImportError as error:
+        package = PACKAGES.get(scheme, f"the fsspec implementation for {scheme}://")
+        raise StoreUnavailableError(f"{url}: {scheme}:// needs {package} installed (pip install {package})") from error
+    return fs, path
+
+
+def url_of(fs: AbstractFileSystem, path: str) -> str:
+    """`bucket/key` on `fs` as a URL again (`s3://bucket/key`)."""
+    return fs.unstrip_protocol(path)
+
+
+def join(base: str, *parts: str) -> str:
+    """`base/part/...` for a local path or a URL alike."""
+    return os.path.join(base, *parts)
+
+
+def absolute(path: str) -> str:
+    """A URL as it is; a local path made absolute."""
+    return path.rstrip("/") if is_url(path) else os.path.abspath(path)
+
+
+def exists(path: str) -> bool:
+    """Whether a file (or, on a store, any object under the prefix) is at `path`."""
+    if not is_url(path):
+        return os.path.exists(path)
+    fs, key = filesystem(path)
+    return fs.exists(key)
+
+
+def is_file(path: str) -> bool:
+    """Whether `path` is a file (an object, on a store)."""
+    if not is_url(path):
+        return os.path.isfile(path)
+    fs, key = filesystem(path)
+    return fs.isfile(key)
+
+
+def is_folder(path: str) -> bool:
+    """A local folder; on a store, a bucket or a prefix that holds at least one object."""
+    if not is_url(path):
+        return os.path.isdir(path)
+    fs, key = filesystem(path)
+    return fs.isdir(key)
+
+
+def bucket_exists(url: str) -> bool:
+    """Whether the bucket `url` lives in exists and can be listed with these credentials."""
+    fs, key = filesystem(url)
+    try:
+        return fs.exists(key.split("/", 1)[0])
+    except PermissionError:
+        return False
+
+
+def glob(pattern: str) -> list[str]:
+    """URLs of the objects matching `pattern` (`*`, `?`, `[...]`, `**`), sorted."""
+    fs, key = filesystem(pattern)
+    return sorted(url_of(fs, found) for found in fs.glob(key) if not fs.isdir(found))
+
+
+def list_files(folder: str) -> list[str]:
+    """URLs of every object under `folder`, at any depth, sorted."""
+    fs, key = filesystem(folder)
+    return sorted(url_of(fs, found) for found in fs.find(key))
+
+
+def info(url: str) -> dict:
+    """The store's description of one object (size, ETag or md5Hash, modification time)."""
+    fs, key = filesystem(url)
+    return fs.info(key)
+
+
+def size(path: str) -> int:
+    """Bytes in the file or object at `path`."""
+    if not is_url(path):
+        return os.path.getsize(path)
+    return int(info(path)["size"])
+
+
+def modified(path: str) -> float:
+    """Modification time of the file or object at `path`, seconds since the epoch."""
+    if not is_url(path):
+        return os.path.getmtime(path)
+    fs, key = filesystem(path)
+    return fs.modified(key).timestamp()
+
+
+def content_tag(url: str) -> str:
+    """What identifies an object's bytes without reading them: its ETag (S3) or MD5 (GCS), with its size."""
+    described = info(url)
+    tag = described.get("ETag") or described.get("md5Hash") or described.get("crc32c") or ""
+    return f"{str(tag).strip(chr(34))}/{described['size']}"
+
+
+def open_binary(path: str) -> IO[bytes]:
+    """A binary reader for a local file or an object; on a store every read is one ranged GET of exactly the
+    bytes asked for (no read-ahead: chunks are read once, by exact range), and a line is looked for 64 KiB at a
+    time (planning reads only the line under each cut)."""
+    if not is_url(path):
+        return open(path, "rb")  # noqa: SIM115 — the caller closes it
+    fs, key = filesystem(path)
+    return fs.open(key, "rb", cache_type="none", block_size=1 << 16)
+
+
+def read_bytes(path: str) -> bytes:
+    """The whole file or object."""
+    with open_binary(path) as handle:
+        return handle.read()
+
+
+def read_text(path: str) -> str:
+    """The whole file or object as UTF-8 text."""
+    return read_bytes(path).decode("utf-8")
+
+
+def write_bytes(url: str, payload: bytes | memoryview) -> None:
+    """Store `payload` as the object `url` (one PUT: readers see the old object or the new one)."""
+    fs, key = filesystem(url)
+    fs.pipe_file(key, bytes(payload))  # botocore takes bytes, not Arrow buffers or memoryviews
+
+
+def upload(local_path: str, url: str) -> None:
+    """Store a local file as the object `url` (atomic like `write_bytes`; large files go up in parts)."""
+    fs, key = filesystem(url)
+    fs.put_file(local_path, key)
+
+
+def download(urls: list[str], local_paths: list[str]) -> None:
+    """Fetch objects to local files, several at a time."""
+    if not urls:
+        return
+    fs, _ = filesystem(urls[0])
+    for local_path in local_paths:
+        os.makedirs(os.path.dirname(local_path), exist_ok=True)
+    fs.get([filesystem(url)[1] for url in urls], local_paths)
+
+
+def remove(urls: list[str]) -> None:
+    """Delete objects (several per request); missing ones are no error."""
+    if not urls:
+        return
+    fs, _ = filesystem(urls[0])
+    with contextlib.suppress(FileNotFoundError):
+        fs.rm([filesystem(url)[1] for url in urls])
+
+
+def remove_tree(url: str) -> None:
+    """Delete every object under the prefix `url`; none is no error."""
+    if exists(url):
+        remove(list_files(url))
+
+
+def arrow_filesystem(url: str) -> tuple[pyarrow.fs.FileSystem, str]:
+    """A pyarrow file system over the store of `url` (for Parquet readers and datasets) and the path on it."""
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    fs, key = filesystem(url)
+    return PyFileSystem(FSSpecHandler(fs)), key
+
+
+def register_store(con: duckdb.DuckDBPyConnection, url: str) -> None:
+    """Let DuckDB read `url`'s store through fsspec (DuckDB's own httpfs extension is not needed)."""
+    fs, _ = filesystem(url)
+    if fs.protocol not in (None, "file") and not con.filesystem_is_registered(_protocol_name(fs)):
+        con.register_filesystem(fs)
+
+
+def _protocol_name(fs: AbstractFileSystem) -> str:
+    return fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+
+
+def read_many(urls: list[str]) -> dict[str, bytes]:
+    """Several whole objects at once (fetched concurrently), by URL."""
+    if not urls:
+        return {}
+    fs, _ = filesystem(urls[0])
+    keys = {filesystem(url)[1]: url for url in urls}
+    return {keys[key]: payload for key, payload in fs.cat(list(keys), on_error="raise").items()}
+
+
+def parquet_dataset(files: list[str], schema: pyarrow.Schema | None = None) -> pyarrow.dataset.Dataset:
+    """A pyarrow Parquet dataset over local files, or over objects of one store (read through fsspec); it
+    opens nothing until it is scanned."""
+    import pyarrow.dataset as ds
+
+    if not files or not is_url(files[0]):
+        return ds.dataset(files, format="parquet", schema=schema)
+    store, _ = arrow_filesystem(files[0])
+    return ds.dataset([filesystem(url)[1] for url in files], format="parquet", schema=schema, filesystem=store)
