@@ -22,7 +22,8 @@ FORBIDDEN = {
 # hindsight sequences and reports progress; the storage root reads and writes files and raises InputError.
 ROOMS = {
     "pipelines.backends": ("pipelines.backends", "pipelines.hindsight", "pipelines.progress"),
-    "pipelines.store": ("pipelines.store", "pipelines.io", "pipelines.errors"),
+    # objectstore: the file-or-URL layer, shared like io by the stages (inputs) and the store (roots).
+    "pipelines.store": ("pipelines.store", "pipelines.io", "pipelines.errors", "pipelines.objectstore"),
 }
 
 

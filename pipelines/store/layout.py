@@ -9,7 +9,7 @@ are named `round-NNNN` (`checkpoints/run_id=<run>/round-NNNN/`, `training_rounds
 work of unfinished nights; `<root>/catalog.duckdb` holds the analyst views. Every table, run, round,
 checkpoint, report and staged-part path under a root is built or parsed here. A root may be an object-store
 URL (`s3://bucket/prefix`): the layout is the same, except that a night's tables are versioned files named by
-the night's manifest (`pipelines/versioned.py`), since a store cannot rename.
+the night's manifest (`pipelines/store/versioned.py`), since a store cannot rename.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ import stat
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from pipelines import objectstore, versioned
+from pipelines import objectstore
 from pipelines.io import write_json, write_text
+from pipelines.store import versioned
 
 if TYPE_CHECKING:  # sources imports the ingest stage; storage stays light for readers of the root
     from pipelines.sources import Chunk

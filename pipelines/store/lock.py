@@ -6,7 +6,7 @@ refresh). The kernel drops the lock when its process dies, kill -9 included, so 
 taken over; the file's text (command, pid, host, start time) only names the holder in the refusal message.
 Taking the lock exclusively also sweeps the temporary files interrupted writers left and finishes the night
 commits they left half done (`storage.finish_commits`): nobody else can be writing them. A root that is an
-object-store URL has no flock: there the lock is a lease object (`pipelines/object_lock.py`), with the same
+object-store URL has no flock: there the lock is a lease object (`pipelines/store/object_lock.py`), with the same
 refusal and the same sweep on taking it exclusively.
 """
 
@@ -22,8 +22,8 @@ import threading
 from datetime import UTC, datetime
 
 from pipelines import objectstore
-from pipelines.object_lock import LeaseLock, LockRefusedError
 from pipelines.store.layout import finish_commits, sweep_leftovers
+from pipelines.store.object_lock import LeaseLock, LockRefusedError
 
 LOCK_FILE = ".writer.lock"
 
@@ -86,7 +86,7 @@ class WriterLock:
         return self
 
     def _enter_store(self) -> WriterLock:
-        """Take the root's lease object (see `pipelines/object_lock.py`)."""
+        """Take the root's lease object (see `pipelines/store/object_lock.py`)."""
         try:
             self._lease = LeaseLock(self.root, owner(self.command), self.shared).acquire()
         except LockRefusedError as error:

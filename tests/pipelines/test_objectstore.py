@@ -10,9 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from afterword_cli import main
-from pipelines import objectstore, sources, versioned
+from pipelines import objectstore, sources
 from pipelines.ingest import IngestConfig
 from pipelines.store import layout as storage
+from pipelines.store import versioned
 from tests.conftest import NIGHT, wildchat_record
 
 pytestmark = pytest.mark.slow  # each test talks to the S3 server: a second or two

@@ -20,9 +20,9 @@ import pytest
 
 from flows.nightly import nightly
 from pipelines import objectstore
-from pipelines.object_lock import LOCK_OBJECT, LeaseLock, LockRefusedError
 from pipelines.store import layout as storage
 from pipelines.store.lock import RootLockedError, check_writer_lock, writer_lock
+from pipelines.store.object_lock import LOCK_OBJECT, LeaseLock, LockRefusedError
 from tests.conftest import NIGHT, wildchat_record, write_jsonl
 from tests.reliability.nightly_child import CONFIG
 
