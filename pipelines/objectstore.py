@@ -104,6 +104,16 @@ def glob(pattern: str) -> list[str]:
     return sorted(url_of(fs, found) for found in fs.glob(key) if not fs.isdir(found))
 
 
+def matching(url: str) -> tuple[list[str], bool]:
+    """The objects `url` names (a glob, one object, or every object under a prefix), sorted, and whether it
+    named a prefix."""
+    if any(char in url for char in "*?["):
+        return glob(url), False
+    if is_file(url):
+        return [url], False
+    return (list_files(url), True) if is_folder(url) else ([], False)
+
+
 def list_files(folder: str) -> list[str]:
     """URLs of every object under `folder`, at any depth, sorted."""
     fs, key = filesystem(folder)

@@ -66,9 +66,11 @@ def expand_inputs(paths: list[str]) -> list[str]:
     """Expand globs and directories into a sorted list of files, each physical file once; raise if a path
     matches nothing."""
     files: list[str] = []
-    urls = [path for path in paths if objectstore.is_url(path)]
-    for url in urls:
-        files.extend(_expand_url(url))
+    for url in [path for path in paths if objectstore.is_url(path)]:
+        matches, prefix = objectstore.matching(url)  # a prefix stands for its objects of known types
+        files.extend(found for found in matches if not prefix or _container(found))
+        if not files or files[-1] not in matches:
+            raise InputError(f"{url!r} matches no object (check the bucket, the prefix and the credentials)")
     for path in [path for path in paths if not objectstore.is_url(path)]:
         # A name that exists is taken literally, even with glob characters in it (`dump[1].jsonl`).
         literal = os.path.lexists(path) or not glob.has_magic(path)
@@ -87,21 +89,6 @@ def expand_inputs(paths: list[str]) -> list[str]:
     for name in sorted(os.path.abspath(f) for f in files if not objectstore.is_url(f)):
         unique.setdefault(os.path.realpath(name), name)
     return sorted([*unique.values(), *dict.fromkeys(url for url in files if objectstore.is_url(url))])
-
-
-def _expand_url(url: str) -> list[str]:
-    """An object, a glob over objects, or a prefix (its objects of known types), as object URLs."""
-    if glob.has_magic(url):
-        matches = objectstore.glob(url)
-    elif objectstore.is_file(url):
-        matches = [url]
-    elif objectstore.is_folder(url):
-        matches = [found for found in objectstore.list_files(url) if _container(found)]
-    else:
-        matches = []
-    if not matches:
-        raise InputError(f"{url!r} matches no object (check the bucket, the prefix and the credentials)")
-    return matches
 
 
 def plan_chunks(paths: list[str], input_format: str | None = None, chunk_bytes: int = CHUNK_BYTES) -> list[Chunk]:
