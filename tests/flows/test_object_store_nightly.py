@@ -15,22 +15,13 @@ from flows.nightly import nightly
 from pipelines import objectstore
 from pipelines.store import layout as storage
 from tests.conftest import NIGHT, wildchat_record, write_jsonl
+from tests.helpers.store import published_night_tables
 
 pytestmark = pytest.mark.slow
 
 SAMPLE = "data/sample/wildchat_sample.jsonl"
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 CONFIG = {"chunk_bytes": 64 * 1024}  # several chunks, so the workers share the night
-
-
-def published_tables(root: str) -> dict[str, pa.Table]:
-    """The night's four tables as a reader finds them (on a store: through the night's manifest)."""
-    night = date.fromisoformat(NIGHT)
-    tables = {}
-    for table in storage.TABLES:
-        with objectstore.open_binary(storage.published_night_file(root, table, night)) as handle:
-            tables[table] = pq.read_table(handle)
-    return tables
 
 
 def with_source(table: pa.Table, old: str, new: str) -> pa.Table:
@@ -47,7 +38,7 @@ def upload(local_path, url: str) -> str:
 
 
 def assert_same_tables(bucket_root: str, local_root: str, local_input: str, bucket_input: str) -> None:
-    local, stored = published_tables(local_root), published_tables(bucket_root)
+    local, stored = published_night_tables(local_root, NIGHT), published_night_tables(bucket_root, NIGHT)
     for table in storage.TABLES:
         assert stored[table].num_rows > 0, table
         assert stored[table].equals(with_source(local[table], local_input, bucket_input)), table
@@ -110,12 +101,8 @@ def test_the_dask_runner_reads_and_writes_the_bucket_without_a_shared_folder(tmp
     assert_same_tables(root, str(tmp_path / "local"), local_input, bucket_input)
 
 
-def test_score_shards_report_and_query_on_a_bucket_root(tmp_path, s3_bucket, prefect_harness, capsys):
-    from tests.pipelines.conftest_scoring import make_model, make_tokenizer
-
-    model = tmp_path / "tiny-model"
-    make_model().save_pretrained(model)
-    make_tokenizer().save_pretrained(model)
+def test_score_shards_report_and_query_on_a_bucket_root(tmp_path, s3_bucket, prefect_harness, capsys, tiny_model_dir):
+    model = tiny_model_dir
     dump = upload(write_jsonl(tmp_path / "dump.jsonl", [wildchat_record(i) for i in range(6)]), f"{s3_bucket}/d.jsonl")
     root = f"{s3_bucket}/afterword"
     assert main(["nightly", "--input", dump, "--root", root, "--date", NIGHT, "--no-score"]) == 0

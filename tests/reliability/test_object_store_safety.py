@@ -15,7 +15,6 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from flows.nightly import nightly
@@ -24,6 +23,7 @@ from pipelines.store import layout as storage
 from pipelines.store.lock import RootLockedError, check_writer_lock, writer_lock
 from pipelines.store.object_lock import LOCK_OBJECT, LeaseLock, LockRefusedError
 from tests.conftest import NIGHT, wildchat_record, write_jsonl
+from tests.helpers.store import published_night_tables
 from tests.reliability.nightly_child import CONFIG
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
@@ -53,15 +53,6 @@ def run_child(root: str, dump: str, kill_at: str = "", pause_file: str = "") -> 
     )
 
 
-def night_tables(root: str) -> dict:
-    night = date.fromisoformat(NIGHT)
-    tables = {}
-    for table in storage.TABLES:
-        with objectstore.open_binary(storage.published_night_file(root, table, night)) as handle:
-            tables[table] = pq.read_table(handle)
-    return tables
-
-
 def objects(root: str) -> list[str]:
     return [url.removeprefix(root + "/") for url in objectstore.list_files(root)]
 
@@ -83,8 +74,8 @@ def test_kill_9_at_five_points_then_resume_equals_an_uninterrupted_run(tmp_path,
         assert lock["pid"] == child.pid  # the dead run's lease still names it; the next run takes it over
     resumed = nightly(inputs=[bucket_dump], root=root, night=NIGHT, config=CONFIG, score=False)
 
-    for table, rows in night_tables(straight).items():
-        assert night_tables(root)[table].equals(rows), table
+    for table, rows in published_night_tables(straight, NIGHT).items():
+        assert published_night_tables(root, NIGHT)[table].equals(rows), table
     for key in ("records_in", "conversations", "rejects", "interactions", "reject_reasons"):
         assert resumed[key] == expected[key], key
     # One run recorded, no staging, no lease, and no table version the manifest does not name.
