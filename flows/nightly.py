@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
-import duckdb
 import pyarrow as pa
 from prefect import flow, task
 from prefect.cache_policies import NONE
@@ -32,29 +31,12 @@ from flows.beam_ingest import run_ingest_pipeline
 from flows.config import RunConfig
 from flows.runtime import call, is_transient, last_night, publish_artifact, run_logger, stops_on_signals
 from flows.scoring import score_night_shard
-from pipelines import objectstore, segment, sources
-from pipelines.io import (
-    code_version,
-    parquet_view,
-    run_checks,
-    staged_view,
-    write_concurrently,
-    write_json,
-    write_query,
-    write_table,
-)
-from pipelines.select import StagedPart, select_night
+from pipelines import objectstore, select, sources
+from pipelines.io import code_version, write_json, write_table
 from pipelines.store import layout as storage
 from pipelines.store.lock import check_writer_lock, holds_writer_lock
 from pipelines.store.publish import publish_catalog
-from schemas import conversations, filter_report, interactions, rejects, runs
-
-SCHEMAS = {
-    "conversations": conversations.SCHEMA,
-    "rejects": rejects.SCHEMA,
-    "interactions": interactions.SCHEMA,
-    "filter_report": filter_report.SCHEMA,
-}
+from schemas import runs
 
 
 class CountMismatchError(RuntimeError):
@@ -83,48 +65,9 @@ def ingest_and_segment(chunks: list[sources.Chunk], staging: str, night: date, c
 
 @task(retries=1, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NONE)
 def select_and_store(root: str, staging: str, night: date, cfg: RunConfig, record_offsets: dict[str, int]) -> dict:
-    """DuckDB: staged parts (record numbers moved on by `record_offsets` per chunk) + every other night → the
-    night's four tables, written beside the staged parts (`commit_night` moves them into place), then the data
-    contracts."""
-    staged = {table: storage.staged_parts(staging, table) for table in storage.STAGED}
-    # Every other stored night, earlier or later: a backfill keeps only what no other night holds.
-    others = {table: storage.other_night_files(root, table, night) for table in ("conversations", "interactions")}
-    settings = {"memory_limit": cfg.duckdb_memory_limit, "temp_directory": os.path.join(staging, "duckdb")}
-    with duckdb.connect(config=settings) as con:
-        if objectstore.is_url(root):
-            objectstore.register_store(con, root)  # the other nights' tables are read in the bucket
-        staged_view(con, "staged_conversations", staged["conversations"], conversations.SCHEMA, record_offsets)
-        staged_view(con, "staged_rejects", staged["rejects"], rejects.SCHEMA, record_offsets)
-        staged_view(con, "staged_interactions", staged["interactions"], segment.CANDIDATE_SCHEMA, record_offsets)
-        parquet_view(con, "earlier_conversations", others["conversations"], conversations.SCHEMA)
-        parquet_view(con, "earlier_interactions", others["interactions"], interactions.SCHEMA)
-        # Record offsets come in input order (by file, then position): the order the night's rows are stored in.
-        parts = {
-            table: [
-                StagedPart(storage.staged_part(staging, table, key), offset) for key, offset in record_offsets.items()
-            ]
-            for table in ("conversations", "interactions")
-        }
-        tables = select_night(con, night, cfg.select, parts)._asdict()
-        outputs = {table: storage.publish_file(staging, table) for table in storage.TABLES}
-        stored = {
-            table: write_query(tables[table], SCHEMAS[table], outputs[table]) for table in ("rejects", "filter_report")
-        }
-        # The two large tables stream from the staged parts at once, one thread each (zstd releases the GIL).
-        stored |= write_concurrently(
-            {table: (tables[table], SCHEMAS[table], outputs[table]) for table in ("conversations", "interactions")}
-        )
-        # The contracts read what was written, not the queries that wrote it.
-        for table in ("conversations", "interactions"):
-            parquet_view(con, f"all_{table}", [*others[table], outputs[table]], SCHEMAS[table])
-            con.execute(f"drop view if exists night_{table}")  # our own fixed names
-            parquet_view(con, f"night_{table}", [outputs[table]], SCHEMAS[table])
-        checks = run_checks(con)
-        night_rejects = con.read_parquet(outputs["rejects"])
-        reject_reasons = dict(night_rejects.aggregate("reason, count(*)", "reason").order("reason").fetchall())
-        report = con.read_parquet(outputs["filter_report"])
-        removed = report.select("level, reason, rows").order("level, reason").fetchall()
-    return {"stored": stored, "checks": checks, "reject_reasons": reject_reasons, "filter_report": removed}
+    """DuckDB: the staged parts and every other night → the night's four tables beside the staged parts, then
+    the data contracts (`pipelines.select.select_and_write`)."""
+    return select.select_and_write(root, staging, night, cfg.select, cfg.duckdb_memory_limit, record_offsets)
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NONE)

@@ -7,6 +7,7 @@ nights, and an optional sampling cap. Out of core: inputs are Parquet views, out
 Run by the nightly flow (`afterword nightly ...`).
 """
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import date
@@ -18,9 +19,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines import ingest, segment
-from pipelines.io import run_sql
+from pipelines import ingest, objectstore, segment
+from pipelines.io import parquet_view, run_checks, run_sql, staged_view, write_concurrently, write_query
+from pipelines.store import layout as storage
+from schemas import conversations, filter_report, rejects
 from schemas import interactions as interactions_schema
+
+# The night's four tables as they are stored.
+SCHEMAS = {
+    "conversations": conversations.SCHEMA,
+    "rejects": rejects.SCHEMA,
+    "interactions": interactions_schema.SCHEMA,
+    "filter_report": filter_report.SCHEMA,
+}
 
 # Reason codes, level 'conversation' (first failing rule wins, in this order).
 WRONG_LANGUAGE = "wrong_language"
@@ -169,3 +180,50 @@ def _stored_rows(
             found[here] = np.isin(row_keys[here], wanted[low : high + 1])
         rows = rows.filter(pa.array(found if keep else ~found))
         yield rows.select(columns) if columns else rows
+
+
+def select_and_write(
+    root: str, staging: str, night: date, cfg: SelectConfig, memory_limit: str, record_offsets: dict[str, int]
+) -> dict:
+    """DuckDB: staged parts (record numbers moved on by `record_offsets` per chunk) + every other night → the
+    night's four tables, written beside the staged parts (`commit_night` moves them into place), then the data
+    contracts."""
+    staged = {table: storage.staged_parts(staging, table) for table in storage.STAGED}
+    # Every other stored night, earlier or later: a backfill keeps only what no other night holds.
+    others = {table: storage.other_night_files(root, table, night) for table in ("conversations", "interactions")}
+    settings = {"memory_limit": memory_limit, "temp_directory": os.path.join(staging, "duckdb")}
+    with duckdb.connect(config=settings) as con:
+        if objectstore.is_url(root):
+            objectstore.register_store(con, root)  # the other nights' tables are read in the bucket
+        staged_view(con, "staged_conversations", staged["conversations"], conversations.SCHEMA, record_offsets)
+        staged_view(con, "staged_rejects", staged["rejects"], rejects.SCHEMA, record_offsets)
+        staged_view(con, "staged_interactions", staged["interactions"], segment.CANDIDATE_SCHEMA, record_offsets)
+        parquet_view(con, "earlier_conversations", others["conversations"], conversations.SCHEMA)
+        parquet_view(con, "earlier_interactions", others["interactions"], interactions_schema.SCHEMA)
+        # Record offsets come in input order (by file, then position): the order the night's rows are stored in.
+        parts = {
+            table: [
+                StagedPart(storage.staged_part(staging, table, key), offset) for key, offset in record_offsets.items()
+            ]
+            for table in ("conversations", "interactions")
+        }
+        tables = select_night(con, night, cfg, parts)._asdict()
+        outputs = {table: storage.publish_file(staging, table) for table in storage.TABLES}
+        stored = {
+            table: write_query(tables[table], SCHEMAS[table], outputs[table]) for table in ("rejects", "filter_report")
+        }
+        # The two large tables stream from the staged parts at once, one thread each (zstd releases the GIL).
+        stored |= write_concurrently(
+            {table: (tables[table], SCHEMAS[table], outputs[table]) for table in ("conversations", "interactions")}
+        )
+        # The contracts read what was written, not the queries that wrote it.
+        for table in ("conversations", "interactions"):
+            parquet_view(con, f"all_{table}", [*others[table], outputs[table]], SCHEMAS[table])
+            con.execute(f"drop view if exists night_{table}")  # our own fixed names
+            parquet_view(con, f"night_{table}", [outputs[table]], SCHEMAS[table])
+        checks = run_checks(con)
+        night_rejects = con.read_parquet(outputs["rejects"])
+        reject_reasons = dict(night_rejects.aggregate("reason, count(*)", "reason").order("reason").fetchall())
+        report = con.read_parquet(outputs["filter_report"])
+        removed = report.select("level, reason, rows").order("level, reason").fetchall()
+    return {"stored": stored, "checks": checks, "reject_reasons": reject_reasons, "filter_report": removed}
