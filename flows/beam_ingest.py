@@ -28,6 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flows.runtime import stop_signals_handled_by
 from pipelines import ingest, objectstore, segment, sources
 from pipelines.io import ROW_GROUP_ROWS
 from pipelines.progress import polling
@@ -253,16 +254,10 @@ def _stopping_new_processes(grace_s: float = 3.0):
             signal.signal(signal_number, signal.SIG_DFL)
             os.kill(os.getpid(), signal_number)
 
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        previous = {name: signal.getsignal(name) for name in (signal.SIGTERM, signal.SIGINT)}
-        for name in previous:
-            signal.signal(name, stop_then_pass_on)
     try:
-        yield
+        with stop_signals_handled_by(stop_then_pass_on) as previous:
+            yield
     finally:
-        for name, handler in previous.items():
-            signal.signal(name, handler)
         stop_started()
 
 

@@ -12,11 +12,13 @@ import functools
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
 from pipelines.store.layout import STORAGE_ERRNOS
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # what a scheduler or Ctrl-C sends to stop a run
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -98,23 +100,30 @@ def stopping_on_signals():
     """Inside, SIGTERM and SIGINT raise RunStopped in the main thread, so the run unwinds: its Beam workers are
     stopped, its temporary files removed and the root's lock released. (SIGTERM's default ends the process at
     once, orphaning the workers.) Later signals are ignored until the unwinding is done; SIGKILL still ends it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers belong to the main thread; whoever runs this thread handles signals
-        return
 
     def stop(signal_number, frame):
-        for name in previous:
+        for name in STOP_SIGNALS:
             signal.signal(name, signal.SIG_IGN)
         raise RunStopped(signal_number)
 
-    previous = {name: signal.getsignal(name) for name in (signal.SIGTERM, signal.SIGINT)}
-    for name in previous:
-        signal.signal(name, stop)
-    try:
+    with stop_signals_handled_by(stop):
         yield
-    finally:
-        for name, handler in previous.items():
+
+
+@contextlib.contextmanager
+def stop_signals_handled_by(handler) -> Iterator[dict]:
+    """Inside, SIGTERM and SIGINT call `handler`; yields the handlers they had, put back on the way out.
+    Signal handlers belong to the main thread: in any other, nothing is installed and the dict is empty."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {name: signal.getsignal(name) for name in STOP_SIGNALS}
+        for name in previous:
             signal.signal(name, handler)
+    try:
+        yield previous
+    finally:
+        for name, old in previous.items():
+            signal.signal(name, old)
 
 
 def stops_on_signals(function: Callable[P, R]) -> Callable[P, R]:
