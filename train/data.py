@@ -10,7 +10,8 @@ token ids and stored log-probs (batched by `train/batches.py`). Used by `train/l
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -123,3 +124,19 @@ def build_rows(
             )
         )
     return rows
+
+
+def with_sampler_logprobs(rows: list[TrainingRow], path: str) -> list[TrainingRow]:
+    """`rows` with the log-probs their sampler drew them with (`path`: the round's sampler_logprobs file),
+    cut to the scored tokens; rows unchanged when the file is absent (a round sampled before they were kept)."""
+    if not os.path.exists(path):
+        return rows
+    table = pq.read_table(path)
+    by_id = dict(zip(table["interaction_id"].to_pylist(), table["response_sampler_logprobs"].to_pylist(), strict=True))
+    out = []
+    for row in rows:
+        drawn = by_id.get(row.interaction_id)
+        keep = drawn is not None and len(drawn) >= len(row.reply_ids)
+        logp_T = np.asarray(drawn[: len(row.reply_ids)], np.float32) if keep else None
+        out.append(replace(row, sampler_logp_T=logp_T))
+    return out

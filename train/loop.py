@@ -217,12 +217,12 @@ def regenerate_round(
     else:
         path = storage.score_shard_path(cfg.root, state.setup.run_id, round_index, 0, 1)
         answered_path = followups.path(round_index) if followups else ""
-        if state.setup.rank:  # rank 0 samples and writes the shard; the others read it (same weights everywhere)
-            dist.barrier()
-            scores = pq.read_table(path)
-            answered = pq.read_table(answered_path) if followups else None
-        elif os.path.exists(path) and (not followups or os.path.exists(answered_path)):
-            # an interrupted round already wrote it: same weights and seed, same rows
+        sampler_path = storage.sampler_logprobs_path(cfg.root, state.setup.run_id, round_index)
+        if state.setup.rank or (os.path.exists(path) and (not followups or os.path.exists(answered_path))):
+            # rank 0 samples and writes the shard; the others read it (same weights everywhere), as does a rerun
+            # of an interrupted round (same weights and seed, same rows)
+            if state.setup.rank:
+                dist.barrier()
             scores = pq.read_table(path)
             answered = pq.read_table(answered_path) if followups else None
         else:
@@ -239,6 +239,7 @@ def regenerate_round(
                 state.policy, state.setup.tokenizer, chosen, cfg.regen, cfg.hindsight, seed, state.progress.weights_dir
             )
             summary["sample_engine"] = sampled["sample_engine"][0].as_py() if sampled.num_rows else None
+            write_table(sampled.select(["interaction_id", "response_sampler_logprobs"]), sampler_path)
             summary["time/sample_s"], stage_started = time.perf_counter() - stage_started, time.perf_counter()
             answered = None
             if followups:
@@ -257,7 +258,11 @@ def regenerate_round(
         summary.update(followups.metrics(answered) if followups else {})
     summary.update(reply_counts(scores))
     summary["time/regen_s"] = time.perf_counter() - started
-    return data.build_rows(scores, chosen, state.setup.tokenizer, cfg.hindsight), summary
+    rows = data.build_rows(scores, chosen, state.setup.tokenizer, cfg.hindsight)
+    if cfg.mode == "onpolicy":
+        summary["sample_dtype"] = cfg.regen.dtype if summary.get("sample_engine", "torch") == "torch" else None
+        rows = data.with_sampler_logprobs(rows, sampler_path)
+    return rows, summary
 
 
 def sampling_seed(cfg: TrainConfig, round_index: int) -> int:
@@ -294,11 +299,12 @@ def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow])
     micro_batches = batches.micro_batches(rows, cfg.micro_batch_size, cfg.seed, round_index, cfg.epochs_per_round)
     started = time.perf_counter()
     rows, entropy = objective.with_behaviour_logprobs(cfg, state.policy, rows, micro_batches)
+    mismatch = objective.sampler_mismatch(rows)
     train_seconds = time.perf_counter() - started
     per_step = state.setup.accumulation * state.setup.world
     steps = [micro_batches[i : i + per_step] for i in range(0, len(micro_batches), per_step)]
     judge = state.policy if cfg.teacher == "live" else state.teacher
-    stat_names = ("tokens", "advantage", "weight", "clipped", "end_advantage", "end_tokens")
+    stat_names = ("tokens", "advantage", "weight", "clipped", "corrected", "end_advantage", "end_tokens")
     totals = {"loss": 0.0, "replies": 0, **dict.fromkeys(stat_names, 0.0)}
     for step_index, micro in enumerate(steps):
         started = time.perf_counter()
@@ -323,6 +329,7 @@ def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow])
             "score/mean_advantage": step_stats["advantage"] / tokens,
             "score/importance_weight": step_stats["weight"] / tokens,
             "score/clipped_share": step_stats["clipped"] / tokens,
+            "mismatch/corrected_share": step_stats["corrected"] / tokens,
             "optim/lr": state.scheduler.get_last_lr()[0], "optim/grad_norm": grad_norm,
             "time/step_s": seconds, "time/tokens_per_s": step_stats["tokens"] / max(seconds, 1e-9),
         })  # fmt: skip
@@ -340,6 +347,8 @@ def train_round(state: RunState, round_index: int, rows: list[data.TrainingRow])
         "score/mean_advantage": totals["advantage"] / tokens,
         "score/importance_weight": totals["weight"] / tokens,
         "score/clipped_share": totals["clipped"] / tokens,
+        "mismatch/corrected_share": totals["corrected"] / tokens,
+        **mismatch,
         "score/end_advantage": totals["end_advantage"] / totals["end_tokens"] if totals["end_tokens"] else None,
         "score/student_entropy": entropy,
         "time/train_s": train_seconds,
@@ -411,7 +420,10 @@ def checkpoint_round(state: RunState, round_index: int, metrics: dict, started_a
         "drift_kl": metrics.get("eval/drift_kl"), "eval_reply_tokens": metrics.get("eval/reply_tokens"),
         "truncated_share": metrics.get("regen/truncated_share"), "clipped_share": metrics.get("score/clipped_share"),
         "end_advantage": metrics.get("score/end_advantage"), "student_entropy": metrics.get("score/student_entropy"),
-        "sample_engine": metrics.get("sample_engine"),
+        "sample_engine": metrics.get("sample_engine"), "sample_dtype": metrics.get("sample_dtype"),
+        "train_precision": cfg.precision, "mismatch_mean_abs_logp": metrics.get("mismatch/mean_abs_logp"),
+        "mismatch_max_abs_logp": metrics.get("mismatch/max_abs_logp"), "mismatch_k3_kl": metrics.get("mismatch/k3_kl"),
+        "rollout_corrected_share": metrics.get("mismatch/corrected_share"),
         "tokens_per_s": metrics.get("time/tokens_per_s"), "scores_path": metrics.get("scores_path"),
         "checkpoint_path": path, "started_at": started_at, "finished_at": datetime.now(UTC),
         **time_split(metrics),

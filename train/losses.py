@@ -22,6 +22,26 @@ def importance_weights(logp_B_T: torch.Tensor, behaviour_logp_B_T: torch.Tensor,
     return torch.exp(logp_B_T.detach().float() - behaviour_logp_B_T.float()).clamp(max=clip)
 
 
+def rollout_weights(
+    trainer_logp_B_T: torch.Tensor, sampler_logp_B_T: torch.Tensor, mask_B_T: torch.Tensor, how: str, cap: float
+) -> torch.Tensor:
+    """Per-token weights that correct for the sampler drawing from another distribution than the trainer's
+    forward (precision, kernels, temperature), with r = p_trainer / p_sampler per drawn token (DESIGN.md §8):
+
+    - token_truncate: min(r, cap) (verl's token-level truncated IS, TRL's vllm_importance_sampling_correction);
+    - sequence_mask: 1, or 0 for every token of a reply whose geometric-mean r is outside [1/cap, cap] (verl's
+      geometric rejection: a reply the trainer would hardly have drawn leaves the loss whole).
+    """
+    log_ratio_B_T = (trainer_logp_B_T.float() - sampler_logp_B_T.float()) * mask_B_T
+    if how == "token_truncate":
+        return log_ratio_B_T.exp().clamp(max=cap)
+    if how == "sequence_mask":
+        mean_B = reply_means(log_ratio_B_T, mask_B_T)
+        keep_B = mean_B.abs() <= math.log(cap)
+        return keep_B[:, None].float().expand_as(log_ratio_B_T)
+    raise ValueError(f"rollout correction {how!r}: use token_truncate or sequence_mask")
+
+
 def skip_first_tokens(mask_B_T: torch.Tensor, n_skip: int) -> torch.Tensor:
     """The mask with each reply's first `n_skip` tokens removed (replies are left-aligned at position 0)."""
     if n_skip <= 0:

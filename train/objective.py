@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from train import batches, losses, model
@@ -64,10 +65,7 @@ def micro_batch_loss(
     advantage_B_T = (teacher_B_T - logp_B_T.detach()) * mask_B_T
     if cfg.center_advantages:
         advantage_B_T = losses.centre_advantages(advantage_B_T, mask_B_T)
-    if batch.behaviour_logp_B_T is None:  # logged replies: the paper uses no importance weights
-        weight_B_T = torch.ones_like(logp_B_T)
-    else:
-        weight_B_T = losses.importance_weights(logp_B_T, batch.behaviour_logp_B_T.to(device), cfg.importance_clip)
+    weight_B_T, staleness_B_T, corrected_B_T = token_weights(cfg, logp_B_T, batch, real_B_T, mask_B_T)
     if cfg.loss == "sampled_token":
         loss = losses.sampled_token_loss(logp_B_T, advantage_B_T, mask_B_T, weight_B_T, n_replies)
     else:
@@ -80,11 +78,57 @@ def micro_batch_loss(
         "tokens": float(mask_B_T.sum()),
         "advantage": float((advantage_B_T * mask_B_T).sum()),
         "weight": float((weight_B_T * mask_B_T).sum()),
-        "clipped": float(((weight_B_T >= cfg.importance_clip) * mask_B_T).sum()),
+        "clipped": float(((staleness_B_T >= cfg.importance_clip) * mask_B_T).sum()),
+        "corrected": float(corrected_B_T.sum()),
         "end_advantage": float((advantage_B_T * end_B_T).sum()),
         "end_tokens": float(end_B_T.sum()),
     }
     return loss, stats
+
+
+def token_weights(
+    cfg: TrainConfig, logp_B_T: torch.Tensor, batch: Batch, real_B_T: torch.Tensor, mask_B_T: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(each token's loss weight, its staleness part, 1 where the rollout correction clipped or masked it).
+
+    Staleness: min(p_θ / p_behaviour, importance_clip), p_behaviour = the trainer's forward at the round's
+    start (exactly 1 on its first step). Rollout correction (`cfg.rollout_correction`): min(p_behaviour /
+    p_sampler, cap) per token or a reply-level mask, for the sampler drawing in another precision or
+    temperature than the trainer computes in. Logged replies: all ones (the paper uses no weights).
+    """
+    if batch.behaviour_logp_B_T is None:
+        ones_B_T = torch.ones_like(logp_B_T)
+        return ones_B_T, ones_B_T, torch.zeros_like(mask_B_T)
+    behaviour_B_T = batch.behaviour_logp_B_T.to(logp_B_T.device)
+    staleness_B_T = losses.importance_weights(logp_B_T, behaviour_B_T, cfg.importance_clip)
+    if cfg.rollout_correction == "none" or batch.sampler_logp_B_T is None:
+        return staleness_B_T, staleness_B_T, torch.zeros_like(mask_B_T)
+    sampler_B_T = batch.sampler_logp_B_T.to(logp_B_T.device)
+    cap = cfg.rollout_correction_cap
+    rollout_B_T = losses.rollout_weights(behaviour_B_T, sampler_B_T, real_B_T, cfg.rollout_correction, cap)
+    corrected_B_T = ((rollout_B_T >= cap) | (rollout_B_T == 0)).float() * mask_B_T
+    return staleness_B_T * rollout_B_T, staleness_B_T, corrected_B_T
+
+
+def sampler_mismatch(rows: list[TrainingRow]) -> dict:
+    """How far the sampler's distribution is from the trainer's, over every sampled token whose sampler
+    log-prob was kept: `mismatch/*` metrics (verl's guide: mean |Δ log p| under 0.005 is healthy, over 0.01 an
+    engine problem). Δ = log p_trainer − log p_sampler; k3 = E[e^Δ − 1 − Δ] estimates KL(sampler ‖ trainer).
+    `rows` must carry the trainer's recomputed behaviour log-probs (`with_behaviour_logprobs`)."""
+    deltas = [
+        r.behaviour_logp_T.astype(np.float64) - r.sampler_logp_T[: len(r.behaviour_logp_T)].astype(np.float64)
+        for r in rows
+        if r.behaviour_logp_T is not None and r.sampler_logp_T is not None
+    ]
+    if not deltas:
+        return {}
+    delta = np.concatenate(deltas)
+    return {
+        "mismatch/mean_abs_logp": float(np.abs(delta).mean()),
+        "mismatch/max_abs_logp": float(np.abs(delta).max()),
+        "mismatch/k3_kl": float((np.exp(delta) - 1.0 - delta).mean()),
+        "mismatch/tokens": int(delta.size),
+    }
 
 
 def precision(cfg: TrainConfig, device: torch.device) -> torch.autocast:

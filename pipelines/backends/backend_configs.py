@@ -22,16 +22,15 @@ class TransformersBackendConfig:
 
 
 @dataclass(frozen=True)
-class VllmBackendConfig:
-    """The engine's own options (`[score.vllm]`); dtype and top_k are `ScoringConfig`'s, shared by both backends."""
+class VllmEngineConfig:
+    """What every vLLM engine here is started with, the scorer's (`[score.vllm]`) and the sampler's
+    (`[train.regen.vllm]`): one meaning per field; each subclass sets the defaults its job needs."""
 
-    max_model_len: int = 0  # longest prompt vLLM accepts, tokens (+1 for the one generated); 0 = model's own
+    max_model_len: int = 0  # longest prompt (+ reply) vLLM accepts, tokens; 0 = the model's own limit
     kv_cache_gib: float = 0.0  # KV cache size, GiB; 0 = sized by vLLM from gpu_memory_utilization
     gpu_memory_utilization: float = 0.92  # share of GPU memory vLLM may take (of RAM on CPU); vLLM's default
     enforce_eager: bool = False  # True skips torch.compile and CUDA graphs: start-up in seconds, slower steps
-    max_num_batched_tokens: int = 0  # prompt tokens per engine step, bounds prompt-logit memory; 0 = vLLM's
     tensor_parallel_size: int = 1  # GPUs one model is split over
-    requests_per_call: int = 256  # interactions per LLM.generate call; bounds the per-position log-prob dicts
 
     def __post_init__(self) -> None:
         if self.max_model_len < 0:
@@ -40,7 +39,21 @@ class VllmBackendConfig:
             raise ValueError(f"kv_cache_gib={self.kv_cache_gib} must be >= 0 (0 = vLLM sizes the KV cache)")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise ValueError(f"gpu_memory_utilization={self.gpu_memory_utilization} must be in (0, 1]")
+        if self.tensor_parallel_size < 1:
+            raise ValueError("tensor_parallel_size must be >= 1")
+
+
+@dataclass(frozen=True)
+class VllmBackendConfig(VllmEngineConfig):
+    """The scoring engine's options (`[score.vllm]`); dtype and top_k are `ScoringConfig`'s, shared by both
+    backends."""
+
+    max_num_batched_tokens: int = 0  # prompt tokens per engine step, bounds prompt-logit memory; 0 = vLLM's
+    requests_per_call: int = 256  # interactions per LLM.generate call; bounds the per-position log-prob dicts
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.max_num_batched_tokens < 0:
             raise ValueError(f"max_num_batched_tokens={self.max_num_batched_tokens} must be >= 0 (0 = vLLM's)")
-        if self.tensor_parallel_size < 1 or self.requests_per_call < 1:
-            raise ValueError("tensor_parallel_size and requests_per_call must be >= 1")
+        if self.requests_per_call < 1:
+            raise ValueError("requests_per_call must be >= 1")

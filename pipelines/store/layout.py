@@ -99,6 +99,12 @@ def training_dir(root: str, run_id: str) -> str:
     return os.path.join(root, "training", run_id)
 
 
+def sampler_logprobs_path(root: str, run_id: str, round_index: int) -> str:
+    """The log-probs the sampler drew one round's replies with (interaction_id, sampler_logprobs): the
+    mismatch metrics and the rollout correction read them, a resumed round too."""
+    return os.path.join(training_dir(root, run_id), "sampler_logprobs", f"{round_name(round_index)}.parquet")
+
+
 def checkpoints_dir(root: str, run_id: str) -> str:
     """Every round checkpoint of one training run."""
     return os.path.join(root, "checkpoints", f"run_id={run_id}")

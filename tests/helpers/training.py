@@ -65,7 +65,10 @@ def tiny_config(root: Path, model_dir: Path, **overrides) -> TrainConfig:
         interactions_per_round=4,
         eval_fraction=0.25,
         eval_max_interactions=2,
-        regen=dict(max_new_tokens=6),
+        # Float32 sampling and training: the invariants these tests hold (resume = one go, two ranks = one process)
+        # are compared to 1e-5; the bfloat16 path has tests of its own (tests/train/test_precision.py).
+        precision="float32",
+        regen=dict(max_new_tokens=6, dtype="float32"),
         micro_batch_size=2,
         accumulation_steps=1,
         learning_rate=1e-3,
@@ -73,5 +76,6 @@ def tiny_config(root: Path, model_dir: Path, **overrides) -> TrainConfig:
         hindsight=dict(max_context_tokens=256, max_reply_tokens=32),
         tensorboard=False,
     )
-    values.update(overrides)
+    regen = {**values["regen"], **overrides.pop("regen", {})}
+    values.update(overrides, regen=regen)
     return TrainConfig.from_dict(values)

