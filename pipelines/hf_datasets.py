@@ -64,7 +64,7 @@ def resolve_dataset(path: str) -> DatasetInput:
 
 
 def folder_kind(folder: str) -> str | None:
-    """"save_to_disk", "repository" or None (a folder of dumps, read file by file as before)."""
+    """ "save_to_disk", "repository" or None (a folder of dumps, read file by file as before)."""
     names = set(os.listdir(folder))
     if names & set(SAVE_TO_DISK_FILES):
         return "save_to_disk"
