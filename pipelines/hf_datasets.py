@@ -65,7 +65,10 @@ def resolve_dataset(path: str) -> DatasetInput:
 
 def folder_kind(folder: str) -> str | None:
     """ "save_to_disk", "repository" or None (a folder of dumps, read file by file as before)."""
-    names = set(os.listdir(folder))
+    try:
+        names = set(os.listdir(folder))
+    except OSError:
+        return None  # unreadable: planning names the problem as for any folder
     if names & set(SAVE_TO_DISK_FILES):
         return "save_to_disk"
     readme = os.path.join(folder, "README.md")
@@ -83,11 +86,14 @@ def _starts_with_card(readme: str) -> bool:
         return handle.read(4).rstrip(b"\r\n") == b"---"
 
 
-def _split_options(path: str) -> tuple[str, dict[str, str]]:
-    """`FOLDER?split=test&config=en` → (FOLDER, {"split": "test", "config": "en"}); unknown keys refused."""
+def _split_options(path: str, folder_only: bool = True) -> tuple[str, dict[str, str]]:
+    """`FOLDER?split=test&config=en` → (FOLDER, {"split": "test", "config": "en"}); unknown keys refused. With
+    `folder_only`, a `?` after anything but a folder is left alone (a glob's `day?.jsonl`)."""
     if "?" not in path or os.path.lexists(path):
         return path, {}
     base, query = path.split("?", 1)
+    if folder_only and not os.path.isdir(base):
+        return path, {}
     options = {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
     unknown = sorted(set(options) - {"split", "config"})
     if unknown:
@@ -102,7 +108,7 @@ def _resolve_hub(path: str) -> DatasetInput:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
 
-    spec, options = _split_options(path.removeprefix(HF_PREFIX))
+    spec, options = _split_options(path.removeprefix(HF_PREFIX), folder_only=False)
     match = _HF_ID.match(spec)
     if match is None:
         raise InputError(f"{path!r}: write a Hub dataset as hf:OWNER/NAME[@REVISION][?split=NAME&config=NAME]")

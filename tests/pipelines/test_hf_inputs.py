@@ -86,6 +86,7 @@ def test_forms_resolve_to_their_split_files_and_never_to_metadata(tmp_path, offl
         hf_datasets.resolve_dataset(forms["repository"] + "?split=test")
     with pytest.raises(InputError, match="dataset bob/none .*not available"):
         hf_datasets.resolve_dataset("hf:bob/none")
+    assert not hf_datasets.is_dataset_input(str(tmp_path / "day?.jsonl"))  # a glob, not options
 
 
 def test_dataset_dict_split_is_chosen_and_pinned_revisions_read_the_cache(tmp_path, offline_hub):
