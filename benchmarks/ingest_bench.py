@@ -1,6 +1,8 @@
 """Time `afterword nightly --no-score` against a Hugging Face `datasets` baseline and a bare DuckDB script.
 
-Input: a make_dump.py dump (generated into --dump unless wildchat-*.jsonl files are there). Output: a table of
+Input: a make_dump.py dump (generated into --dump unless wildchat-*.jsonl files are there), and the same records
+as a `save_to_disk` folder (<dump>/saved_dataset, built once with `datasets`; the malformed lines can't be rows of
+a dataset and are left out), which afterword also reads (`--input <folder>`). Output: a table of
 wall time, conversations/s, speed ratios, peak tree RSS (summed over /proc every 0.2 s) and counts, plus
 <workdir>/results.json. Each side runs in its own subprocess; the `datasets` baseline and the bare DuckDB script
 are in benchmarks/ingest_baselines.py.
@@ -127,15 +129,57 @@ def read_catalog_counts(root: Path) -> dict:
     return counts
 
 
-def run_ours(files: list[Path], workdir: Path) -> tuple[Measurement, dict]:
-    root = workdir / "ours"
+def run_ours(inputs: list[Path], workdir: Path, name: str = "ours") -> tuple[Measurement, dict]:
+    root = workdir / name
     shutil.rmtree(root, ignore_errors=True)
-    cmd = [find_afterword(), "nightly", "--input", *map(str, files)]
+    cmd = [find_afterword(), "nightly", "--input", *map(str, inputs)]
     cmd += ["--root", str(root), "--date", NIGHTLY_DATE, "--no-score"]
-    measurement = run_measured(cmd, workdir / "ours.log")
+    measurement = run_measured(cmd, workdir / f"{name}.log")
     if measurement.returncode != 0:
-        raise RuntimeError(f"afterword exited with {measurement.returncode}; see {workdir / 'ours.log'}")
+        raise RuntimeError(f"afterword exited with {measurement.returncode}; see {workdir / f'{name}.log'}")
     return measurement, read_catalog_counts(root)
+
+
+def ensure_saved_dataset(files: list[Path], dump: Path) -> Path:
+    """The dump's records as a `save_to_disk` folder (built once per dump; not timed). A dataset has one type
+    per column: lines that are no JSON object, and the planted conversation-as-string and numeric-content
+    records, can't be rows of it and are left out; a record missing a field gets null there (no_conversation
+    stays a reject), and unknown roles and empty conversations stay in."""
+    folder = dump / "saved_dataset"
+    if (folder / "state.json").exists():
+        return folder
+    import datasets
+
+    print(f"saving the dump as a dataset into {folder} ...", flush=True)
+    cache = dump / "saved_dataset_cache"
+    paths = list(map(str, files))
+    dataset = datasets.Dataset.from_generator(typed_records, gen_kwargs={"paths": paths}, cache_dir=str(cache))
+    dataset.save_to_disk(str(folder))
+    shutil.rmtree(cache, ignore_errors=True)
+    return folder
+
+
+def typed_records(paths: list[str]):
+    """The dump's JSON-object records that fit one column type each, every one with the first record's keys."""
+    import orjson
+
+    keys = None
+    for path in paths:
+        with open(path, "rb") as handle:
+            for line in handle:
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if not isinstance(record, dict):
+                    continue
+                messages = record.get("conversation")
+                if messages is not None and not (
+                    isinstance(messages, list) and all(isinstance(m.get("content"), str) for m in messages)
+                ):
+                    continue
+                keys = keys or list(record)
+                yield {key: record.get(key) for key in keys}
 
 
 def run_side_measured(side: str, files: list[Path], workdir: Path, num_proc: int) -> tuple[Measurement, dict]:
@@ -175,6 +219,7 @@ def gigabytes(n: int) -> str:
 def print_report(n_lines: int, sides: dict[str, tuple[Measurement, dict] | None]) -> None:
     """The comparison table, then the targets and any count mismatch."""
     ours, base, duck = sides["afterword nightly"], sides["datasets baseline"], sides["bare DuckDB script"]
+    saved = sides.get("afterword, saved dataset")
 
     def row(label: str, fn) -> tuple[str, ...]:
         return label, *("-" if side is None else fn(*side) for side in sides.values())
@@ -216,6 +261,11 @@ def print_report(n_lines: int, sides: dict[str, tuple[Measurement, dict] | None]
     if base is not None:
         ratio = base[0].wall_s / m.wall_s
         print(f"target: >= {TARGET_SPEEDUP:.0f}x the baseline; speed ratio (baseline time / ours): {ratio:.1f}x")
+    if saved is not None:
+        print(
+            f"afterword on the saved dataset: rejects {saved[1]['reject_reasons']}; phases (s) {saved[1]['phases_s']}"
+        )
+        print(f"saved dataset / JSONL wall time: {saved[0].wall_s / m.wall_s:.2f}x")
     if duck is not None:
         ratio = m.wall_s / duck[0].wall_s
         print(f"target: <= {TARGET_DUCKDB_RATIO}x the bare DuckDB script's time; ours / DuckDB script: {ratio:.2f}x")
@@ -238,6 +288,7 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true", help="time only afterword")
     parser.add_argument("--skip-duckdb", action="store_true", help="do not time the bare DuckDB script")
     parser.add_argument("--skip-ours", action="store_true", help="time only the other sides")
+    parser.add_argument("--skip-saved", action="store_true", help="do not time afterword on the saved dataset")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     args.dump = args.dump or args.workdir / f"dump-{args.n}"
@@ -248,10 +299,14 @@ def main() -> None:
         if manifest.exists()
         else sum(1 for f in files for _ in f.open("rb"))
     )
-    ours = base = duck = None
+    ours = saved = base = duck = None
     if not args.skip_ours:
         print("running afterword nightly ...", flush=True)
         ours = run_ours(files, args.workdir)
+    if not args.skip_ours and not args.skip_saved:
+        folder = ensure_saved_dataset(files, args.dump)
+        print("running afterword nightly on the saved dataset ...", flush=True)
+        saved = run_ours([folder], args.workdir, "ours_saved")
     if not args.skip_baseline:
         print("running datasets baseline ...", flush=True)
         base = run_side_measured("baseline", files, args.workdir, args.num_proc)
@@ -262,12 +317,14 @@ def main() -> None:
         "n_lines": n_lines,
         "files": [str(f) for f in files],
         "ours": None if ours is None else {**asdict(ours[0]), "counts": ours[1]},
+        "ours_saved_dataset": None if saved is None else {**asdict(saved[0]), "counts": saved[1]},
         "baseline": None if base is None else {**asdict(base[0]), "counts": base[1]},
         "duckdb_script": None if duck is None else {**asdict(duck[0]), "counts": duck[1]},
         "uptime": Path("/proc/loadavg").read_text().strip(),
     }
     (args.workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print_report(n_lines, {"afterword nightly": ours, "datasets baseline": base, "bare DuckDB script": duck})
+    sides = {"afterword nightly": ours, "afterword, saved dataset": saved}
+    print_report(n_lines, {**sides, "datasets baseline": base, "bare DuckDB script": duck})
     print(f"load average (1, 5, 15 min) at the end: {results['uptime']}")
 
 

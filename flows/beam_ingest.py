@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows.runtime import stop_signals_handled_by
-from pipelines import ingest, objectstore, segment, sources
+from pipelines import arrow_ingest, ingest, objectstore, segment, sources
 from pipelines.io import ROW_GROUP_ROWS
 from pipelines.progress import polling
 from pipelines.store import layout as storage
@@ -61,7 +61,8 @@ class IngestChunk:
         raw = sources.read_chunk(chunk, self.ingest_cfg.max_record_bytes)
         # msgspec fast path, per-record orjson fallback: a DuckDB parse of the chunk measured slower
         # (benchmarks/README.md).
-        result = ingest.ingest_records(raw.records, chunk.source_format, self.ingest_date, self.ingest_cfg)
+        # Parquet and Arrow chunks arrive as Arrow rows and are ingested without JSON (pipelines/arrow_ingest.py).
+        result = arrow_ingest.ingest_chunk(raw, chunk, self.ingest_date, self.ingest_cfg)
         candidates = segment.segment_turns(result.conversations, self.segment_cfg)
         staged = dict(zip(STAGED_TABLES, (result.conversations, result.rejects, candidates), strict=True))
         for table, rows in staged.items():
@@ -73,7 +74,7 @@ class IngestChunk:
         counts = {
             "chunk": chunk.key,
             "path": chunk.path,
-            "records": raw.records.num_rows,
+            "records": raw.record_count,
             "blank_lines": raw.blank_lines,
             "lines": raw.lines,
             "conversations": result.conversations.num_rows,

@@ -52,9 +52,11 @@ class StagingSharedError(sources.InputError):
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NONE)
-def plan_inputs(inputs: list[str], cfg: RunConfig) -> list[sources.Chunk]:
-    """Expand the inputs and cut them into chunks."""
-    return sources.plan_chunks(inputs, cfg.ingest.input_format, cfg.chunk_bytes)
+def plan_inputs(inputs: list[str], cfg: RunConfig) -> tuple[list[sources.Chunk], list[dict]]:
+    """Resolve Hugging Face datasets to their files (once: the commit read is the one recorded), expand the
+    inputs and cut them into chunks; the datasets go into the runs row."""
+    files, datasets = sources.resolve_inputs(inputs)
+    return sources.plan_chunks(files, cfg.ingest.input_format, cfg.chunk_bytes), [d.as_row() for d in datasets]
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NONE)
@@ -113,7 +115,7 @@ def nightly(
     timings: dict[str, float] = {}
 
     clock = time.perf_counter()
-    chunks = call(plan_inputs, [path.replace("{night}", night_date.isoformat()) for path in inputs], cfg)
+    chunks, datasets = call(plan_inputs, [path.replace("{night}", night_date.isoformat()) for path in inputs], cfg)
     # Hashing every input byte takes seconds per 10 GB: it overlaps the ingest, unless a published night
     # has to be compared with this run first.
     hashing = ThreadPoolExecutor(max_workers=1)
@@ -181,6 +183,7 @@ def nightly(
         "filter_report": [list(row) for row in result["filter_report"]],
         "checks": result["checks"],
         "inputs": _records_per_file(chunk_counts),
+        "input_datasets": datasets,
         "input_fingerprints": fingerprint.result()["inputs"],
         "scoring_run": scored[0]["run_id"] if scored else None,
         "scored_replies": sum(s["rows"] for s in scored),
@@ -265,6 +268,7 @@ def _record_run(root: str, summary: dict, cfg: RunConfig, started: datetime) -> 
         "code_version": version,
         "config_json": json.dumps(cfg.to_dict(), default=str, sort_keys=True),
         "ingest_date": date.fromisoformat(summary["night"]),
+        "input_datasets": summary["input_datasets"],
     }
     write_table(pa.Table.from_pylist([row], schema=runs.SCHEMA), row_path)
 

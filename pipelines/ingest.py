@@ -229,6 +229,12 @@ def _normalise_record(payload: bytes, source_format: str, cfg: IngestConfig) -> 
         raise RecordError(MALFORMED_JSON, f"not valid JSON: {error}") from None
     if not isinstance(record, dict):
         raise RecordError(NOT_AN_OBJECT, f"record is a JSON {type(record).__name__}, expected an object")
+    return normalise_object(record, source_format, cfg)
+
+
+def normalise_object(record: dict, source_format: str, cfg: IngestConfig) -> dict:
+    """The conversations row (less its source columns) of one parsed record: a JSON object, or an Arrow row
+    (`pipelines/arrow_ingest.py`); RecordError names why the record is unusable."""
     if source_format in ("wildchat", "lmsys"):
         return _normalise_wildchat(record, cfg)
     if source_format == "sharegpt":
@@ -398,7 +404,9 @@ def _read_timestamp(value: object, conversation_id: str | None) -> datetime | No
     if value is None:
         return None
     try:
-        if isinstance(value, str):
+        if isinstance(value, datetime):  # an Arrow timestamp column (JSON has no date-times)
+            parsed = value
+        elif isinstance(value, str):
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         elif isinstance(value, int | float) and not isinstance(value, bool):
             # Epoch seconds; LMSYS-style dumps written by pandas use milliseconds.

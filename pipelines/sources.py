@@ -1,8 +1,11 @@
 """Input dumps → chunks of raw records, the unit of parallel work for ingest.
 
 `plan_chunks` expands paths and globs, detects each file's format and splits files into chunks
-(byte ranges of plain JSONL, row groups of Parquet, whole gzip/JSON files); `read_chunk` reads one
-chunk into a raw-record table (source_file, source_record, raw JSON bytes, read_error). Neither raises on
+(byte ranges of plain JSONL, row groups of Parquet, runs of batches of Arrow files, whole gzip/JSON files);
+`read_chunk` reads one chunk into a raw-record table (source_file, source_record, raw JSON bytes, read_error),
+or for Parquet and Arrow into Arrow rows (`pipelines/arrow_files.py`; no JSON is made). A Hugging Face
+dataset (`hf:OWNER/NAME`, a `save_to_disk` folder, a dataset repository) stands for its split's data files
+(`pipelines/hf_datasets.py`). Neither raises on
 bad content: a file that can't be used at all (unreadable, empty, unknown type or format, broken Parquet
 footer) becomes one chunk standing for the file, read as one row with `read_error` set, which ingest
 rejects as `unreadable_input`; a broken container keeps the records before the damage. An input may be an
@@ -23,7 +26,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import objectstore
+from pipelines import arrow_files, hf_datasets, objectstore
 from pipelines.errors import InputError
 from pipelines.formats import FORMATS, MAX_RECORD_BYTES, OVERSIZED_READ, detect_format
 from pipelines.gzip_members import GzipText, read_gzip, read_gzip_head
@@ -44,10 +47,10 @@ FORMAT_SNIFF_RECORDS = 50  # records read from the top of a file to detect its f
 @dataclass(frozen=True)
 class Chunk:
     path: str  # absolute path of the input file, or its URL
-    container: str  # jsonl, jsonl.gz, json, json.gz or parquet
+    container: str  # jsonl, jsonl.gz, json, json.gz, parquet or arrow
     source_format: str | None  # wildchat, lmsys, sharegpt or openai; None for a file that can't be read
-    start: int  # jsonl: first byte; parquet: first row group; else 0
-    end: int  # jsonl: byte after the last; parquet: row group after the last; else 0
+    start: int  # jsonl: first byte; parquet: first row group; arrow: first row; else 0
+    end: int  # jsonl: byte after the last; parquet: row group after the last; arrow: row after the last; else 0
     first_record: int  # first record's number: JSONL 1 (a line within the range, see line_offsets), else row/element
     problem: str = ""  # why the whole file can't be read (then container is "file"); "" = readable
 
@@ -62,9 +65,18 @@ BOM = b"\xef\xbb\xbf"
 SNIFF_LINES = 10_000  # lines read from the top of a JSONL file looking for records whose format is known
 
 
+def resolve_inputs(paths: list[str]) -> tuple[list[str], list[hf_datasets.DatasetInput]]:
+    """Each Hugging Face dataset input replaced by its split's data files, the others kept; and the datasets
+    resolved (resolved once: a branch read now names the commit the run records)."""
+    datasets = [hf_datasets.resolve_dataset(path) for path in paths if hf_datasets.is_dataset_input(path)]
+    plain = [path for path in paths if not hf_datasets.is_dataset_input(path)]
+    return [*plain, *(name for dataset in datasets for name in dataset.files)], datasets
+
+
 def expand_inputs(paths: list[str]) -> list[str]:
-    """Expand globs and directories into a sorted list of files, each physical file once; raise if a path
-    matches nothing."""
+    """Expand datasets, globs and directories into a sorted list of files, each physical file once; raise if a
+    path matches nothing."""
+    paths, _ = resolve_inputs(paths)
     files: list[str] = []
     for url in [path for path in paths if objectstore.is_url(path)]:
         matches, prefix = objectstore.matching(url)  # a prefix stands for its objects of known types
@@ -79,7 +91,13 @@ def expand_inputs(paths: list[str]) -> list[str]:
             raise InputError(f"{path!r} matches no file")
         for match in matches:
             if os.path.isdir(match):
-                files.extend(sorted(os.path.join(match, name) for name in os.listdir(match) if _container(name)))
+                inside = sorted(os.path.join(match, name) for name in os.listdir(match) if _container(name))
+                if not inside:
+                    raise InputError(
+                        f"{match!r} holds no readable input: no .jsonl, .json, .parquet or .arrow file (or .gz of "
+                        "the text ones), no save_to_disk dataset and no dataset repository"
+                    )
+                files.extend(inside)
             elif os.path.lexists(match):
                 files.append(match)  # unreadable or dangling: planning turns it into a reject
             else:
@@ -114,7 +132,7 @@ def _plan_file(path: str, input_format: str | None, chunk_bytes: int) -> list[Ch
         raise _Unusable(f"not a regular file but {kind}; only regular files are read")
     container = _container(path)
     if container is None:
-        raise _Unusable("unknown file type; use .jsonl, .json, .parquet (or .jsonl.gz/.json.gz)")
+        raise _Unusable("unknown file type; use .jsonl, .json, .parquet, .arrow (or .jsonl.gz/.json.gz)")
     with objectstore.open_binary(path) as handle:  # raises for a missing, unreadable or dangling path
         if not handle.read(1):
             raise _Unusable("the file is empty")
@@ -124,9 +142,22 @@ def _plan_file(path: str, input_format: str | None, chunk_bytes: int) -> list[Ch
                 metadata = pq.ParquetFile(handle).metadata
         except (pa.ArrowException, ValueError) as error:
             raise _Unusable(f"not a readable Parquet file: {error}") from None
+    if container == "arrow":
+        try:
+            arrow_files.arrow_schema(path)
+        except (pa.ArrowException, ValueError) as error:
+            raise _Unusable(f"not a readable Arrow file: {error}") from None
     source_format = input_format or _sniff_format(path, container)
     if container == "jsonl":
         return _plan_jsonl(path, source_format, chunk_bytes)
+    if container == "arrow":
+        try:
+            ranges = arrow_files.arrow_ranges(path, chunk_bytes)
+        except (pa.ArrowException, ValueError) as error:
+            raise _Unusable(f"not a readable Arrow file: {error}") from None
+        if not ranges:
+            raise _Unusable("the Arrow file holds no rows")
+        return [Chunk(path, container, source_format, start, end, start) for start, end in ranges]
     if container == "parquet":
         chunks, first_row = [], 0
         for group in range(metadata.num_row_groups):
@@ -142,6 +173,12 @@ class RawChunk(NamedTuple):
     records: pa.Table  # RAW_SCHEMA rows
     blank_lines: int  # blank lines skipped
     lines: int  # JSONL: lines in the chunk, which the file's later chunks add to their line numbers; else 0
+    rows: pa.Table | None = None  # Parquet and Arrow: the records as read, numbered from chunk.first_record
+
+    @property
+    def record_count(self) -> int:
+        """Records read: raw records (read errors among them) and Arrow rows."""
+        return self.records.num_rows + (0 if self.rows is None else self.rows.num_rows)
 
 
 def read_chunk(chunk: Chunk, max_record_bytes: int = MAX_RECORD_BYTES) -> RawChunk:
@@ -190,7 +227,8 @@ def read_chunk(chunk: Chunk, max_record_bytes: int = MAX_RECORD_BYTES) -> RawChu
     elif chunk.container in ("json", "json.gz"):
         _read_json_document(chunk.path, chunk.container, rows)
     else:
-        _read_parquet_group(chunk, rows)
+        records = _read_rows(chunk, rows)
+        return RawChunk(_to_table(chunk.path, rows), 0, 0, records)
     table = _to_table(chunk.path, rows)
     if lines is not None:
         table = pa.concat_tables([_lines_table(chunk.path, lines), table])
@@ -235,7 +273,7 @@ def open_input(path: str):
 
 def _container(path: str) -> str | None:
     name = path.lower()
-    for suffix in ("jsonl.gz", "json.gz", "jsonl", "json", "parquet"):
+    for suffix in ("jsonl.gz", "json.gz", "jsonl", "json", "parquet", "arrow"):
         if name.endswith("." + suffix):
             return suffix
     if name.endswith(".ndjson"):
@@ -244,9 +282,12 @@ def _container(path: str) -> str | None:
 
 
 def _sniff_format(path: str, container: str) -> str:
-    if container == "parquet":
-        with objectstore.open_binary(path) as handle:
-            names = pq.read_schema(handle).names
+    if container in ("parquet", "arrow"):
+        if container == "arrow":
+            names = arrow_files.arrow_schema(path).names
+        else:
+            with objectstore.open_binary(path) as handle:
+                names = pq.read_schema(handle).names
         found = detect_format(dict.fromkeys(names))
         what = f"its columns {names[:8]}"
     else:
@@ -453,14 +494,16 @@ def _value_end(text: str, cursor: int) -> int:
     return -1
 
 
-def _read_parquet_group(chunk: Chunk, rows: list) -> None:
+def _read_rows(chunk: Chunk, rows: list) -> pa.Table | None:
+    """A Parquet row group or a range of Arrow rows as a table; None (and a read-error row) when it breaks."""
     try:
-        table = pq.ParquetFile(open_input(chunk.path)).read_row_group(chunk.start)
+        if chunk.container == "arrow":
+            return arrow_files.read_arrow_rows(chunk.path, chunk.start, chunk.end)
+        return arrow_files.read_parquet_rows(open_input(chunk.path), chunk.start)
     except (OSError, pa.ArrowException, ValueError) as error:
-        rows.append((chunk.first_record, b"", f"can't read row group {chunk.start}: {error}"))
-        return
-    for offset, record in enumerate(table.to_pylist()):
-        rows.append((chunk.first_record + offset, orjson.dumps(record, default=str), None))
+        what = f"rows {chunk.start}-{chunk.end - 1}" if chunk.container == "arrow" else f"row group {chunk.start}"
+        rows.append((chunk.first_record, b"", f"can't read {what}: {error}"))
+        return None
 
 
 def text_path(path: str) -> str:

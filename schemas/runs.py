@@ -6,6 +6,18 @@ each (the data tables of that night are replaced, not appended).
 
 import pyarrow as pa
 
+# A Hugging Face dataset the run read (pipelines/hf_datasets.py): enough to read the same rows again.
+DATASET = pa.struct(
+    [
+        ("input", pa.string()),
+        ("kind", pa.string()),
+        ("dataset_id", pa.string()),
+        ("revision", pa.string()),
+        ("config", pa.string()),
+        ("split", pa.string()),
+    ]
+)
+
 SCHEMA = pa.schema(
     [
         ("run_id", pa.string()),
@@ -19,6 +31,7 @@ SCHEMA = pa.schema(
         ("code_version", pa.string()),
         ("config_json", pa.string()),
         ("ingest_date", pa.date32()),
+        ("input_datasets", pa.list_(DATASET)),
     ]
 )
 
@@ -34,4 +47,6 @@ DESCRIPTIONS = {
     "code_version": "afterword version and git commit of the code that ran",
     "config_json": "the resolved run configuration as JSON",
     "ingest_date": "night of the run (partition key)",
+    "input_datasets": "Hugging Face datasets read: input as given, kind (hub, save_to_disk, repository), dataset id "
+    "(OWNER/NAME or folder), revision (Hub commit), config and split; empty for plain files",
 }

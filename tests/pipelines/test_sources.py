@@ -49,14 +49,15 @@ def test_gzip_json_array_and_parquet_containers(tmp_path):
         ("json", "wildchat"),
         ("parquet", "wildchat"),
     ]
-    gz, json_array, parquet = (read_chunk(c)[0] for c in chunks)
-    assert gz["source_record"].to_pylist() == [1, 2, 3]
-    assert json_array["source_record"].to_pylist() == [0, 1, 2]
-    assert json.loads(json_array["raw"][2].as_py())["conversation_hash"] == "hash0002"
-    assert json.loads(parquet["raw"][0].as_py()) == {
-        "conversation_hash": "p1",
-        "conversation": [{"role": "user", "content": "hi"}],
-    }
+    gz, json_array, parquet = (read_chunk(c) for c in chunks)
+    assert gz.records["source_record"].to_pylist() == [1, 2, 3]
+    assert json_array.records["source_record"].to_pylist() == [0, 1, 2]
+    assert json.loads(json_array.records["raw"][2].as_py())["conversation_hash"] == "hash0002"
+    # Parquet stays Arrow: its rows, no JSON text (pipelines/arrow_ingest.py ingests them).
+    assert parquet.records.num_rows == 0 and parquet.record_count == 1
+    assert parquet.rows.to_pylist() == [
+        {"conversation_hash": "p1", "conversation": [{"role": "user", "content": "hi"}]}
+    ]
 
 
 def test_truncated_gzip_keeps_what_it_can_and_marks_the_break(tmp_path):

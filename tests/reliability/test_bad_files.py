@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.ingest import UNREADABLE_INPUT, IngestConfig, ingest_records, reject_raw
+from pipelines.arrow_ingest import ingest_chunk
+from pipelines.ingest import UNREADABLE_INPUT, IngestConfig, reject_raw
 from pipelines.sources import expand_inputs, plan_chunks, read_chunk
 from tests.conftest import NIGHT, shared_file, wildchat_record, write_jsonl
 
@@ -20,9 +21,9 @@ def ingest_paths(paths: list[str], cfg: IngestConfig | None = None):
     """Plan, read and ingest like one night does; returns records in, conversations and rejects."""
     records_in, conversations, rejects = 0, [], []
     for chunk in plan_chunks([str(p) for p in paths]):
-        raw = read_chunk(chunk).records
-        result = ingest_records(raw, chunk.source_format, NIGHT, cfg or IngestConfig())
-        records_in += raw.num_rows
+        raw = read_chunk(chunk)
+        result = ingest_chunk(raw, chunk, NIGHT, cfg or IngestConfig())
+        records_in += raw.record_count
         conversations.append(result.conversations)
         rejects.append(result.rejects)
     return records_in, pa.concat_tables(conversations), pa.concat_tables(rejects)
