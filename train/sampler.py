@@ -12,7 +12,7 @@ or on global RNG. `sample` dispatches to it or to the vLLM worker (train/vllm_sa
 
 from __future__ import annotations
 
-import copy
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -245,11 +245,20 @@ def prefill(
 
 
 @torch.no_grad()
-def decode_step(model: torch.nn.Module, batch: Batch, temperature: float, own_step: bool = False) -> None:
-    """Feed every row its last token and draw the next one; `own_step` = through train/llama_decode.py."""
+def decode_step(
+    model: torch.nn.Module,
+    batch: Batch,
+    temperature: float,
+    own_step: bool = False,
+    weights: llama_decode.Weights | None = None,
+) -> None:
+    """Feed every row its last token and draw the next one; `own_step` = through train/llama_decode.py (with
+    `weights`, its bf16 weight copies)."""
     batch.mask_B_L = torch.nn.functional.pad(batch.mask_B_L, (0, 1), value=1)
     if own_step:
-        logits_B_V = llama_decode.decode_logits(model, batch.cache, batch.last_B, batch.positions_B, batch.mask_B_L)
+        logits_B_V = llama_decode.decode_logits(
+            model, batch.cache, batch.last_B, batch.positions_B, batch.mask_B_L, weights
+        )
     else:
         logits_B_V = model(
             input_ids=batch.last_B[:, None],
@@ -327,12 +336,15 @@ def sample_tokens(
     stop_ids: Sequence[int],
     seed: int,
     batch_size: int,
+    dtype: str = "float32",
 ) -> list[SampledReply]:
     """In-process engine: one SampledReply per prompt, in prompt order.
 
-    Draws exactly from softmax(logits / temperature) of the model's forward (float32 logits; the forward runs
-    in the model's dtype), at most `batch_size` rows at a time. Same seed, weights and prompts → same replies,
-    whatever the batch size (up to float rounding of the batched forward) and whatever global RNG holds.
+    Draws exactly from softmax(logits / temperature) of the model's forward (float32 softmax), at most
+    `batch_size` rows at a time. `dtype` "bfloat16" computes that forward as the trainer's bf16 autocast does
+    (bf16 matrix products over float32 weights, residual stream and norms: its weights are cast once per call),
+    "float32" in the weights' own precision. Same seed, weights and prompts → same replies, whatever the batch
+    size (up to float rounding of the batched forward) and whatever global RNG holds.
     """
     if temperature <= 0 or max_new_tokens < 1 or batch_size < 1:
         raise ValueError("temperature must be > 0, max_new_tokens >= 1 and batch_size >= 1")
@@ -346,6 +358,9 @@ def sample_tokens(
     done: dict[int, SampledReply] = {}
     batch: Batch | None = None
     own_step = llama_decode.supported(model)
+    mixed = dtype == "bfloat16" and next(model.parameters()).dtype != torch.bfloat16
+    weights = llama_decode.bfloat16_weights(model) if mixed and own_step else None
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if mixed else contextlib.nullcontext()
     was_training = model.training
     model.eval()
     try:
@@ -354,12 +369,16 @@ def sample_tokens(
             free = batch_size - len(live)
             if queue and (batch is None or free >= max(1, int(batch_size * REFILL_FRACTION)) or free >= len(queue)):
                 admitted, queue = queue[:free], queue[free:]
-                new = prefill(model, prompts, admitted, uniforms, temperature, device)
+                with autocast:
+                    new = prefill(model, prompts, admitted, uniforms, temperature, device)
                 if batch is not None:
                     compact(batch, len(admitted), batch_size)
                 batch = new if batch is None else (merge(batch, new) or batch)
+            elif weights is not None:  # the own step casts for itself: no autocast re-casting weights every step
+                decode_step(model, batch, temperature, own_step, weights)
             else:
-                decode_step(model, batch, temperature, own_step)
+                with autocast:
+                    decode_step(model, batch, temperature, own_step)
             for r, (i, ids) in enumerate(zip(batch.rows, batch.token_ids, strict=True)):
                 if i != RETIRED and (ids[-1] in stops or len(ids) == max_new_tokens):
                     done[i] = SampledReply(list(ids), list(batch.logprobs[r]), ids[-1] in stops)
@@ -393,20 +412,6 @@ def resolve_engine(name: str, device: str, vllm_usable: bool) -> str:
     return name
 
 
-def in_dtype(model: torch.nn.Module, dtype: str) -> torch.nn.Module:
-    """`model` when its weights are `dtype` already, else a copy in `dtype` for sampling (LoRA adapters merged
-    into it): the trainer keeps float32 master weights, the sampler reads a bf16 copy made once per call."""
-    target = getattr(torch, dtype)
-    if next(model.parameters()).dtype == target:
-        return model
-    from peft import PeftModel
-
-    copy_ = copy.deepcopy(model)
-    if isinstance(copy_, PeftModel):
-        copy_ = copy_.merge_and_unload()
-    return copy_.to(target).eval()
-
-
 def sample(
     model: torch.nn.Module,
     prompts: list[list[int]],
@@ -423,7 +428,7 @@ def sample(
 ) -> tuple[list[SampledReply], str]:
     """Sample with the engine `engine` resolves to on the model's device; returns the replies and that engine.
 
-    The in-process engine runs in `dtype` ("" = what pays on this device, pipelines/backends/precision.py).
+    The in-process engine computes in `dtype` ("" = what pays on this device, pipelines/backends/precision.py).
     The vLLM engine reads the weights from `weights_dir` (the round's saved checkpoint or the base model
     directory), so `model` must equal what is saved there; `vllm_cfg` is a train.vllm_sampler.VllmSamplerConfig.
     """
@@ -442,8 +447,8 @@ def sample(
     resolved = resolve_engine(engine, device, usable)
     settings = dict(temperature=temperature, max_new_tokens=max_new_tokens, stop_ids=stop_ids, seed=seed)
     if resolved == "torch":
-        sampler = in_dtype(model, resolve_precision(dtype, device))
-        return sample_tokens(sampler, prompts, batch_size=batch_size, **settings), resolved
+        dtype = resolve_precision(dtype, device)
+        return sample_tokens(model, prompts, batch_size=batch_size, dtype=dtype, **settings), resolved
     if weights_dir is None:
         raise ValueError("the vllm engine samples from weights on disk: pass the round's checkpoint as weights_dir")
     cfg = replace(cfg, dtype=cfg.resolved_dtype(device))

@@ -17,10 +17,12 @@ def model_dir(tmp_path):
 
 
 @pytest.fixture
-def slow_bf16(monkeypatch):
-    """A CPU whose bf16 matmul is no faster than float32 (no AVX512-BF16 or AMX: bf16 emulated)."""
+def slow_bf16(monkeypatch, tmp_path):
+    """A CPU without bf16 instructions (no AVX512-BF16, no AMX: bf16 emulated, slower than float32)."""
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse sse2 avx avx2 fma avx512f avx512bw\n")
+    monkeypatch.setattr(precision, "CPUINFO", str(cpuinfo))
     precision.fast_bf16.cache_clear()
-    monkeypatch.setattr(precision, "measure_bf16_speedup", lambda: 0.6)
     yield
     precision.fast_bf16.cache_clear()
 
@@ -32,9 +34,11 @@ def test_a_cpu_without_fast_bf16_runs_everything_in_float32(slow_bf16):
     assert precision.resolve_precision("bfloat16", "cpu") == "bfloat16"  # an explicit choice is kept
 
 
-def test_a_cpu_with_fast_bf16_samples_and_trains_in_bf16(monkeypatch):
+def test_a_cpu_with_fast_bf16_samples_and_trains_in_bf16(monkeypatch, tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile\n")
+    monkeypatch.setattr(precision, "CPUINFO", str(cpuinfo))
     precision.fast_bf16.cache_clear()
-    monkeypatch.setattr(precision, "measure_bf16_speedup", lambda: 4.9)
     try:
         cfg = TrainConfig(root="r")
         assert (cfg.precision, cfg.regen.dtype) == ("bfloat16", "bfloat16")
@@ -45,8 +49,14 @@ def test_a_cpu_with_fast_bf16_samples_and_trains_in_bf16(monkeypatch):
         precision.fast_bf16.cache_clear()
 
 
-def test_the_measurement_compares_the_two_precisions_on_this_machine():
-    speedup = precision.measure_bf16_speedup()
+def test_without_cpuinfo_a_timed_matmul_decides(monkeypatch, tmp_path):
+    monkeypatch.setattr(precision, "CPUINFO", str(tmp_path / "absent"))
+    for speedup, expected in ((0.6, "float32"), (2.1, "bfloat16")):
+        precision.fast_bf16.cache_clear()
+        monkeypatch.setattr(precision, "measure_bf16_speedup", lambda speedup=speedup: speedup)
+        assert precision.resolve_precision("", "cpu") == expected
+    precision.fast_bf16.cache_clear()
+    speedup = precision.measure_bf16_speedup()  # the real measurement on this machine
     assert math.isfinite(speedup) and speedup > 0
 
 
