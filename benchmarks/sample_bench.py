@@ -341,6 +341,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     log(start, f"speedup {summary['speedup']}  distribution_ok {summary['distribution_ok']}")
     if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
