@@ -88,6 +88,8 @@ def run_nightly(
     night_date = preflight.parse_night(night) if night else last_night()
     cfg = preflight.run_config(config_path, flags)
     preflight.beam_runner(cfg.beam_args)
+    if score:
+        preflight.model_files(cfg.score.model, "score.model")
     preflight.writable_root(root)
     preflight.prefect_api()
     values = cfg.to_dict()
@@ -154,6 +156,7 @@ def run_training(
     preflight.local_root(root, "refresh")
     cfg = preflight.train_config(config_path, flags, root=root, rounds=rounds, mode=mode, limit=limit)
     preflight.refresh_ready(cfg)
+    preflight.model_files(cfg.model, "train.model")
     with progress_bars(console, f"[bold]refresh[/bold]: {rounds} round(s) from {root}"):
         summary = run_refresh(root, rounds, mode, limit, config_path, flags)
     table = Table(title=f"training run {summary['run_id']}")
@@ -181,6 +184,7 @@ def run_competence(root: str, night: str, n: int, config_path: str | None, flags
     preflight.local_root(root, "competence")
     preflight.night_interactions(root, night_date)
     cfg = preflight.run_config(config_path, flags)
+    preflight.model_files(cfg.score.model, "score.model")
     with progress_bars(console, f"scoring {n} interactions with real and with swapped follow-ups"):
         result = check_teacher_competence(root, night_date, cfg.score, n)
     table = Table(title=f"teacher competence: {result['model_id']} ({result['template']} template)")
@@ -214,6 +218,7 @@ def run_score_shard(
     night_date = preflight.parse_night(night, "--night")
     preflight.night_interactions(root, night_date)
     cfg = preflight.run_config(config_path, flags)
+    preflight.model_files(cfg.score.model, "score.model")
     limit = cfg.score.max_interactions if score_limit is None else score_limit
     cfg = replace(cfg, score=replace(cfg.score, shards=int(count), max_interactions=limit))
     with progress_bars(console, f"scoring shard {shard} of night {night}"):
