@@ -19,6 +19,7 @@ SCHEMA = pa.schema(
         ("code_version", pa.string()),
         ("config_json", pa.string()),
         ("ingest_date", pa.date32()),
+        ("retired_scoring_runs", pa.list_(pa.string())),
     ]
 )
 
@@ -34,4 +35,6 @@ DESCRIPTIONS = {
     "code_version": "afterword version and git commit of the code that ran",
     "config_json": "the resolved run configuration as JSON",
     "ingest_date": "night of the run (partition key)",
+    "retired_scoring_runs": "scoring runs of the night this run replaced (--replace from other inputs or settings): "
+    "out of scores/advantages/token_advantages, kept under retired/run_id=<this run>/ for audit; empty otherwise",
 }
