@@ -132,9 +132,9 @@ def nightly(
             "its own (remove the link), or run this night in that root"
         )
     staging = storage.staging_dir(root, night_date, _plan_key(chunks, cfg))
-    swept = storage.sweep_staging(root, night_date, staging)
+    swept = storage.sweep_staging(root, night_date, staging) + storage.sweep_committed_staging(root, keep=staging)
     if swept:
-        logger.info("removed staging of this night's earlier plans: %s", ", ".join(swept))
+        logger.info("removed staging of this night's earlier plans and of published nights: %s", ", ".join(swept))
     # An interrupted run of the same plan resumes under its own id, so it never adds a second `runs` row.
     run_id = storage.resume_run_id(staging, f"{night_date.isoformat()}T{started:%H%M%S}-{secrets.token_hex(3)}")
     timings["plan_s"] = time.perf_counter() - clock
@@ -163,6 +163,7 @@ def nightly(
         if retired:
             logger.info("retired the replaced night's scoring runs (kept under retired/): %s", ", ".join(retired))
         call(commit_night, root, selecting, night_date, fingerprint.result())
+        storage.mark_committed(staging)  # published: a later writer sweeps this folder should the run die now
     failed = {name: rows for name, rows in result["checks"].items() if rows}
     if failed:
         logger.warning("data contracts failed (rows violating each): %s", failed)
