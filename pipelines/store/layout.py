@@ -419,6 +419,36 @@ def sweep_leftovers(root: str) -> list[str]:
     return removed
 
 
+def mark_committed(staging: str) -> None:
+    """Written in a run's staging folder once its night is published: nothing in it is needed any more, so
+    the next writer sweeps it should the run die before removing it (`sweep_committed_staging`)."""
+    write_text("the night of this staging folder is published\n", os.path.join(staging, COMMITTED))
+
+
+COMMITTED = "committed"
+
+
+def sweep_committed_staging(root: str, keep: str) -> list[str]:
+    """Remove the staging folders of runs that published their night and died before removing them, any night's,
+    but `keep` (the caller's own: a rerun of that plan resumes under its run id and records no second run). Call
+    it holding the writer lock exclusively. Returns what was removed, relative to `root`."""
+    if objectstore.is_url(root):
+        markers = objectstore.glob(objectstore.join(root, "_staging", "*", COMMITTED))
+    else:
+        markers = glob.glob(os.path.join(glob.escape(os.path.join(root, "_staging")), "*", COMMITTED))
+    removed = []
+    for marker in markers:
+        folder = os.path.dirname(marker)
+        if os.path.basename(folder) == os.path.basename(keep.rstrip("/")):
+            continue
+        if objectstore.is_url(root):
+            objectstore.remove_tree(folder)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+        removed.append(f"_staging/{os.path.basename(folder)}")
+    return removed
+
+
 def sweep_staging(root: str, night: date, staging: str) -> list[str]:
     """Remove `night`'s staging folders other than `staging` (runs over inputs or settings since changed)."""
     removed = []

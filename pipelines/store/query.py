@@ -39,6 +39,7 @@ def query_catalog(root: str, sql: str, max_rows: int = 0) -> tuple[list[str], li
     """Run one query; returns column names, at most `max_rows` rows (0 = all) and whether more exist."""
     if max_rows < 0:
         raise InputError(f"--max-rows {max_rows}: expected 0 (every row) or a positive number of rows")
+    listed = catalog_files(root)  # the files a writer replacing a night may remove while this query reads them
     con = open_catalog(root)
     try:
         statements = con.extract_statements(sql)
@@ -56,6 +57,12 @@ def query_catalog(root: str, sql: str, max_rows: int = 0) -> tuple[list[str], li
         damaged = (
             damaged_parquet_error(catalog_files(root)) if isinstance(error, duckdb.InvalidInputException) else None
         )
+        gone = [file for file in listed if not objectstore.exists(file)]
+        if gone and not damaged:
+            raise InputError(
+                f"query failed: a writer replaced a night while this query read it ({gone[0]} is gone): run the "
+                "query again, it reads the new night"
+            ) from error
         denied = isinstance(error, duckdb.PermissionException)
         hint = " (no statement here reads or writes a file: query the views)" if denied else ""
         raise (damaged or InputError(f"query failed: {_first_line(error)}{hint}")) from error
@@ -71,9 +78,12 @@ def open_catalog(root: str) -> duckdb.DuckDBPyConnection:
     if not objectstore.is_folder(root):
         raise InputError(f"storage root {root!r} does not exist: pass the --root a nightly run wrote")
     path = storage.catalog_path(root)
+    # The tables are read from the files the nights' manifests name: a root killed before its catalog's upload
+    # (or copied without it) still answers. Only a root with no table at all has nothing to query.
     if not objectstore.exists(path):
-        raise InputError(f"no catalog at {path}: run `afterword nightly --root {root} ...` first")
-    if not _is_duckdb_file(path):
+        if not catalog_files(root):
+            raise InputError(f"no catalog at {path} and no tables: run `afterword nightly --root {root} ...` first")
+    elif not _is_duckdb_file(path):
         # Queries here read the tables, not the catalog; other DuckDB clients open the catalog.
         log.warning(
             "%s is not a DuckDB database (damaged?): other DuckDB clients cannot open it; the next writer "
@@ -144,4 +154,5 @@ def _is_duckdb_file(path: str) -> bool:
 
 
 def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0]
+    """The message's first line, without the opening of a Python traceback DuckDB appends to a stream's error."""
+    return str(error).strip().splitlines()[0].split("Traceback (most recent call last):")[0].rstrip()

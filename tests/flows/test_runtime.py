@@ -1,6 +1,7 @@
 """Flows without a Prefect server: in-process, no temporary server, nothing written to the working directory."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -71,3 +72,39 @@ def test_progress_bars_show_counts_of_each_stage():
 def test_progress_is_silent_without_the_bars(caplog):
     report("scoring", 1, 2)  # no handler installed: nothing drawn, nothing raised
     assert "scoring" not in caplog.text
+
+
+def test_a_stop_during_duckdb_work_is_still_a_stop():
+    """DuckDB turns the handler's exception into its own ("Query interrupted"): the run still ends in RunStopped."""
+    import threading
+
+    import duckdb
+
+    from flows.runtime import RunStopped, stopping_on_signals
+
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    with pytest.raises(RunStopped) as stopped, stopping_on_signals():
+        duckdb.sql("select sum(hash(range)) from range(1_000_000_000)").fetchall()  # seconds of work
+    assert stopped.value.signal_number == signal.SIGTERM and not stopped.value.after_work
+    assert "interrupted" in str(stopped.value.__cause__)  # DuckDB's own exception, kept as the cause
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # put back
+
+
+def test_a_stop_after_the_work_says_so_and_exits_at_once(tmp_path):
+    """Outside the run (start-up, or the work done and its report printing) a stop is one line and 128 + signal."""
+    script = (
+        "import signal, time\n"
+        "from flows.runtime import exit_on_stop_signals, work_finished\n"
+        "exit_on_stop_signals(lambda number, after: f'stopped by {signal.Signals(number).name} after={after}')\n"
+        "work_finished()\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], env=os.environ | {"PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stdout.readline() == "ready\n"
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=30)
+    assert child.returncode == 130 and stderr == "stopped by SIGINT after=True\n"

@@ -62,7 +62,7 @@ def test_tokenizer_without_chat_template_is_refused(tmp_path):
 
 
 def test_hub_id_missing_from_the_local_cache_fails_without_network():
-    with pytest.raises(FileNotFoundError, match="no hub is reachable"):
+    with pytest.raises(FileNotFoundError, match="not in the local Hugging Face cache"):
         load_model("afterword-tests/definitely-not-cached")
 
 
