@@ -135,7 +135,8 @@ def exit_process(code: int):
     interpreter's teardown (seconds of freeing torch and Beam, during which Python's signal handlers are already
     gone, so a stop there would end the process with no line)."""
     for stream in (sys.stdout, sys.stderr):
-        stream.flush()
+        with contextlib.suppress(OSError):  # a reader that went away (`afterword query ... | head`)
+            stream.flush()
     atexit._run_exitfuncs()
     os._exit(code)
 
