@@ -226,29 +226,8 @@ def regenerate_round(
             scores = pq.read_table(path)
             answered = pq.read_table(answered_path) if followups else None
         else:
-            score_run = ScoreRun(
-                state.setup.run_id,
-                state.setup.model_id,
-                state.progress.revision,
-                round_index,
-                "regenerated",
-                cfg.hindsight,
-            )
-            seed, stage_started = sampling_seed(cfg, round_index), time.perf_counter()
-            sampled = sample_replies(
-                state.policy, state.setup.tokenizer, chosen, cfg.regen, cfg.hindsight, seed, state.progress.weights_dir
-            )
-            summary["sample_engine"] = sampled["sample_engine"][0].as_py() if sampled.num_rows else None
-            write_table(sampled.select(["interaction_id", "response_sampler_logprobs"]), sampler_path)
-            summary["time/sample_s"], stage_started = time.perf_counter() - stage_started, time.perf_counter()
-            answered = None
-            if followups:
-                sampled = answered = followups.answer(sampled, round_index)
-                write_table(answered, answered_path)
-            scorer = live_scorer(state.policy, cfg, cfg.stored_top_k)
-            scores = score_replies(state.policy, state.setup.tokenizer, sampled, score_run, scorer)
-            summary["time/score_s"] = time.perf_counter() - stage_started
-            write_table(scores, path)
+            paths = (path, answered_path, sampler_path)
+            scores, answered = sample_and_score(state, round_index, chosen, followups, paths, summary)
         if state.setup.world > 1 and not state.setup.rank:
             dist.barrier()
         summary.update({"scores_path": path, "regen/mean_advantage": token_mean_advantage(scores)})
@@ -263,6 +242,41 @@ def regenerate_round(
         summary["sample_dtype"] = cfg.regen.dtype if summary.get("sample_engine", "torch") == "torch" else None
         rows = data.with_sampler_logprobs(rows, sampler_path)
     return rows, summary
+
+
+def sample_and_score(
+    state: RunState,
+    round_index: int,
+    chosen: pa.Table,
+    followups: Followups | None,
+    paths: tuple[str, str, str],
+    summary: dict,
+) -> tuple[pa.Table, pa.Table | None]:
+    """Sample a reply per chosen interaction with the current weights, let `followups` answer them (or keep the
+    logged follow-ups), score them with the same weights; writes the sampler's log-probs, the answered table and
+    the score shard (`paths`, in that order: the shard last, as the round's replies are done only then) and adds
+    the stage times to `summary`. Returns the scores and the answered table (None without `followups`)."""
+    cfg = state.cfg
+    shard_path, answered_path, sampler_path = paths
+    score_run = ScoreRun(
+        state.setup.run_id, state.setup.model_id, state.progress.revision, round_index, "regenerated", cfg.hindsight
+    )
+    seed, stage_started = sampling_seed(cfg, round_index), time.perf_counter()
+    sampled = sample_replies(
+        state.policy, state.setup.tokenizer, chosen, cfg.regen, cfg.hindsight, seed, state.progress.weights_dir
+    )
+    summary["sample_engine"] = sampled["sample_engine"][0].as_py() if sampled.num_rows else None
+    write_table(sampled.select(["interaction_id", "response_sampler_logprobs"]), sampler_path)
+    summary["time/sample_s"], stage_started = time.perf_counter() - stage_started, time.perf_counter()
+    answered = None
+    if followups:
+        sampled = answered = followups.answer(sampled, round_index)
+        write_table(answered, answered_path)
+    scorer = live_scorer(state.policy, cfg, cfg.stored_top_k)
+    scores = score_replies(state.policy, state.setup.tokenizer, sampled, score_run, scorer)
+    summary["time/score_s"] = time.perf_counter() - stage_started
+    write_table(scores, shard_path)
+    return scores, answered
 
 
 def sampling_seed(cfg: TrainConfig, round_index: int) -> int:
