@@ -366,6 +366,22 @@ def add_refresh(commands) -> argparse.ArgumentParser:
     return parser
 
 
+def add_learn(commands) -> argparse.ArgumentParser:
+    parser = commands.add_parser("learn", help="train the promoted model on one night, evaluate, gate, register")
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--night", help="the night to learn (default: the oldest published night not learned yet)")
+    parser.add_argument("--nights", help="a window learned as one: YYYY-MM-DD..YYYY-MM-DD")
+    parser.add_argument("--config", help="TOML file with [train], [eval] and [gate] tables")
+    parser.set_defaults(handler=lambda a: run_learn_command(a.root, a.night, a.nights, a.config, flag_settings(a)))
+    return parser
+
+
+def run_learn_command(root, night, nights, config, flags) -> None:
+    from cli.learn import run_learn_command as run
+
+    run(root, night, nights, config, flags)
+
+
 def run_simulation(args) -> None:
     from cli import preflight
     from flows.runtime import work_finished
@@ -421,7 +437,9 @@ def run_demo(args) -> None:
     )
 
 
-SUBCOMMANDS = (add_nightly, add_score, add_query, add_report, add_competence, add_refresh, add_simulate, add_demo)
+SUBCOMMANDS = (
+    add_nightly, add_score, add_query, add_report, add_competence, add_refresh, add_learn, add_simulate, add_demo
+)  # fmt: skip
 
 
 def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
@@ -439,6 +457,14 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
 
         own = ("train.mode", "train.limit") if command == "refresh" else ()
         add_config_flags(parser, TrainConfig, "train", skip=("train.root", "train.rounds", *own))
+    if command == "learn":
+        from train.config import TrainConfig
+        from train.eval_sets import EvalSuiteConfig
+        from train.gate import GateConfig
+
+        add_config_flags(parser, TrainConfig, "train", skip=("train.root", "train.nights"))
+        add_config_flags(parser, EvalSuiteConfig, "eval")
+        add_config_flags(parser, GateConfig, "gate")
     if command == "simulate":
         from train.simulated_users import SimulateConfig
 

@@ -34,6 +34,13 @@ def train_config(path: str | None, flags: dict[str, str] | None = None, **overri
     return _load(path, lambda p: load_train_config(p, flags, **overrides))
 
 
+def learn_config(path: str | None, flags: dict[str, str] | None, root: str, nights: str):
+    """`afterword learn`'s LearnConfig: [train], [eval] and [gate] tables plus their flags."""
+    from train.continual import load_learn_config  # the trainer's imports load only for `learn`
+
+    return _load(path, lambda p: load_learn_config(p, flags, root, nights))
+
+
 def _load(path: str | None, loader):
     if path is not None and not os.path.isfile(path):
         raise InputError(f"--config {path!r} does not exist")

@@ -77,7 +77,8 @@ DESCRIPTIONS = {
     "replies": "replies trained on in this round (each counted once per epoch)",
     "tokens": "reply tokens in the loss in this round (after ignoring the first tokens), summed over epochs",
     "loss": "mean training loss over the round's steps",
-    "mean_advantage": "token-weighted mean hindsight advantage (teacher − student log-prob) seen in training, nats",
+    "mean_advantage": "token-weighted mean hindsight advantage (teacher − student log-prob) of the round's training "
+    "tokens before per-reply centring (the on-policy loss centres; this mean does not), nats",
     "mean_importance_weight": "token-weighted mean of min(p_θ / p_behaviour, clip); 1 for logged replies",
     "learning_rate": "learning rate after the round's last step",
     "approval": "eval: mean token advantage of fresh held-out samples judged by the frozen initial model, nats",

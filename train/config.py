@@ -19,6 +19,7 @@ import hashlib
 import json
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
+from datetime import date
 
 from pipelines.backends import DEFAULT_MODEL
 from pipelines.backends.backend_configs import TransformersBackendConfig
@@ -88,6 +89,9 @@ class TrainConfig:
     mode: str = "onpolicy"  # logged: train on round-0 scores of logged replies; onpolicy: regenerate every round
     rounds: int = 1  # refresh rounds to reach (a resumed run continues up to this many)
     limit: int = 0  # use at most this many interactions (stable hash sample); 0 = all
+    # the nights whose interactions are read: "" = every night under the root; "YYYY-MM-DD" = that night;
+    # "YYYY-MM-DD..YYYY-MM-DD" = a window, both ends included (`afterword learn` trains night by night)
+    nights: str = ""
     scores_run_id: str = ""  # logged mode: the scoring run whose round-0 shards to train on; "" = the only one
     seed: int = 0  # data order, sampling and initialisation of adapters
     # --- data and split ---
@@ -147,6 +151,7 @@ class TrainConfig:
             (self.teacher in TEACHERS, f"teacher={self.teacher!r}: use one of {TEACHERS}"),
             (self.loss in LOSSES, f"loss={self.loss!r}: use one of {LOSSES}"),
             (self.rounds >= 1 and self.limit >= 0, "rounds must be >= 1 and limit >= 0 (0 = all)"),
+            (valid_nights(self.nights), f"nights={self.nights!r}: use YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD"),
             (0.0 <= self.eval_fraction < 1.0, "eval_fraction must be in [0, 1)"),
             (self.interactions_per_round >= 1 and self.epochs_per_round >= 1, "interactions/epochs per round >= 1"),
             (0.0 < self.ema_rate <= 1.0, "ema_rate must be in (0, 1]"),
@@ -223,6 +228,7 @@ class TrainConfig:
             "precision": "bfloat16" if self.device.startswith("cuda") else "float32",
             "rollout_correction": "none",
             "rollout_correction_cap": 2.0,
+            "nights": "",
         }
         for name, value in earlier.items():
             if settings[name] == value:
@@ -245,6 +251,26 @@ class TrainConfig:
         settings = {k: v for k, v in self.digest_settings().items() if k not in ignored}
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
         return f"refresh-{self.mode}-{digest}"
+
+
+def night_window(nights: str) -> tuple[date, date] | None:
+    """`nights` ("", "D" or "D1..D2") as (first, last) night, both included; None = every night."""
+    if not nights:
+        return None
+    first, _, last = nights.partition("..")
+    start, end = date.fromisoformat(first), date.fromisoformat(last or first)
+    if end < start:
+        raise ValueError(f"nights={nights!r}: the window ends before it starts")
+    return start, end
+
+
+def valid_nights(nights: str) -> bool:
+    """True when `night_window` can read `nights`."""
+    try:
+        night_window(nights)
+    except ValueError:
+        return False
+    return True
 
 
 def load_train_config(path: str | None, flags: dict[str, str] | None = None, **overrides: object) -> TrainConfig:

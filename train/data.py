@@ -23,14 +23,22 @@ from pipelines.hindsight import HindsightConfig
 from pipelines.score import SEQUENCE_COLUMNS, interaction_sequences, take_sample
 from pipelines.store import layout as storage
 from train.batches import TrainingRow
+from train.config import night_window
 
 
-def read_interactions(root: str, limit: int = 0) -> pa.Table:
-    """Every night's stored interactions (optionally a stable sample of `limit`), sorted by id."""
+def read_interactions(root: str, limit: int = 0, nights: str = "") -> pa.Table:
+    """The stored interactions of `nights` ("" = every night; "D" or "D1..D2", train/config.py), optionally a
+    stable sample of `limit`, sorted by id."""
     files = storage.table_files(root, "interactions")
     if not files:
         raise FileNotFoundError(f"no interactions under {root}/interactions/; run `afterword nightly` first")
     table = pa.concat_tables(pq.read_table(f) for f in files).sort_by("interaction_id")
+    window = night_window(nights)
+    if window:
+        night = table["ingest_date"]
+        table = table.filter(pc.and_(pc.greater_equal(night, window[0]), pc.less_equal(night, window[1])))
+        if not table.num_rows:
+            raise FileNotFoundError(f"no interactions of nights {nights} under {root}; run `afterword nightly` first")
     return take_sample(table, limit) if limit else table
 
 
@@ -54,14 +62,24 @@ def read_scores(root: str, run_id: str, round_index: int) -> pa.Table:
     return pa.concat_tables(pq.read_table(f) for f in files)
 
 
-def find_logged_run(root: str, scores_run_id: str) -> str:
-    """The scoring run holding the logged replies: `scores_run_id`, or the only run with a round 0."""
+def find_logged_run(root: str, scores_run_id: str, interaction_ids: list[str] | None = None) -> str:
+    """The scoring run holding the logged replies: `scores_run_id`, or the only run with a round 0 (among those
+    that scored any of `interaction_ids`, when given: a night's own scoring run when every night has one)."""
     if scores_run_id:
         return scores_run_id
     runs = storage.scoring_runs_with_round(root, 0)
+    if interaction_ids is not None and len(runs) > 1:
+        wanted = pa.array(interaction_ids, pa.string())
+        runs = [run for run in runs if any(scored_any(f, wanted) for f in storage.score_shard_files(root, run, 0))]
     if len(runs) != 1:
         raise ValueError(f"logged mode needs one round-0 scoring run, found {runs}; set scores_run_id")
     return runs[0]
+
+
+def scored_any(shard: str, interaction_ids: pa.Array) -> bool:
+    """True when the score shard holds a row of any of `interaction_ids`."""
+    scored = pq.read_table(shard, columns=["interaction_id"])["interaction_id"]
+    return bool(pc.any(pc.is_in(scored, interaction_ids)).as_py())
 
 
 @dataclass

@@ -73,3 +73,61 @@ def evaluate_policy(
         "eval/reply_tokens": float(n_tokens.mean()),
         "eval/replies": float(judged.num_rows),
     }
+
+
+@torch.no_grad()
+def evaluate_items(
+    policy: torch.nn.Module,
+    base: torch.nn.Module,
+    parent: torch.nn.Module | None,
+    tokenizer: PreTrainedTokenizerBase,
+    items: pa.Table,
+    judge: ScoreRun,
+    seed: int,
+    cfg: TrainConfig,
+) -> pa.Table:
+    """One fresh reply per item of an evaluation set (`items`: interaction table of train/eval_sets.py), with
+    its text, length, whether it ended on its own, its approval (token-mean hindsight advantage judged by
+    `base` with the item's follow-up, nats/token) and its mean per-token KL against `base` and `parent`
+    (None = not measured: null). The same `seed` gives every model the same sampling stream."""
+    sampled = sample_replies(policy, tokenizer, items, in_process(cfg.regen), judge.hindsight, seed)
+    judged = score_interactions(sampled, live_scorer(base, cfg, top_k=0), tokenizer, judge)
+    rows = build_rows(judged, sampled, tokenizer, judge.hindsight)
+    kl_base = reply_kls(policy, base, rows, cfg.micro_batch_size)
+    kl_parent = np.full(len(rows), np.nan) if parent is None else reply_kls(policy, parent, rows, cfg.micro_batch_size)
+    by_id = dict(zip(sampled["interaction_id"].to_pylist(), sampled["response_finished"].to_pylist(), strict=True))
+    judged = judged.sort_by("interaction_id")
+    return pa.table(
+        {
+            "item_id": judged["interaction_id"],
+            "reply": judged["response"],
+            "reply_tokens": judged["n_tokens"],
+            "ended": pa.array([by_id[i] for i in judged["interaction_id"].to_pylist()], pa.bool_()),
+            "approval": pa.array(judged["mean_advantage"].to_numpy(zero_copy_only=False), pa.float64()),
+            "drift_base_kl": pa.array(kl_base, pa.float64()),
+            "drift_parent_kl": pa.array(kl_parent, pa.float64(), from_pandas=True),
+        }
+    )
+
+
+def reply_kls(policy: torch.nn.Module, other: torch.nn.Module, rows: list, batch_size: int) -> np.ndarray:
+    """Each reply's mean per-token KL(p_policy ‖ p_other) at its own positions, full vocabulary, nats."""
+    device = next(policy.parameters()).device
+    was_training = policy.training
+    policy.eval()
+    out = []
+    for start in range(0, len(rows), batch_size):
+        batch = collate(rows[start : start + batch_size])
+        args = (
+            batch.student_ids_B_L.to(device),
+            batch.student_mask_B_L.to(device),
+            batch.student_first_B.to(device),
+            batch.reply_ids_B_T.shape[1],
+        )
+        logp_B_T_V = reply_logits(policy, *args)
+        other_B_T_V = reply_logits(other, *args)
+        kl_B_T = (logp_B_T_V.exp() * (logp_B_T_V - other_B_T_V)).sum(-1)
+        mask_B_T = batch.mask_B_T.to(device)
+        out.extend(((kl_B_T * mask_B_T).sum(-1) / mask_B_T.sum(-1).clamp(min=1.0)).tolist())
+    policy.train(was_training)
+    return np.asarray(out, np.float64)

@@ -93,13 +93,14 @@ def setup_run(cfg: TrainConfig, interactions: pa.Table | None = None) -> RunStat
 
     # ----------------------------------------------------------------- data
     if interactions is None:
-        interactions = data.read_interactions(cfg.root, cfg.limit)
+        interactions = data.read_interactions(cfg.root, cfg.limit, cfg.nights)
     train, held_out = data.split_interactions(interactions, cfg.eval_fraction)
     held_out = take_sample(held_out, cfg.eval_max_interactions) if cfg.eval_max_interactions else held_out.slice(0, 0)
     logged_scores = None
     train_ids = train["interaction_id"].to_pylist()
     if cfg.mode == "logged":
-        logged_scores = data.read_scores(cfg.root, data.find_logged_run(cfg.root, cfg.scores_run_id), 0)
+        logged_run = data.find_logged_run(cfg.root, cfg.scores_run_id, train_ids if cfg.nights else None)
+        logged_scores = data.read_scores(cfg.root, logged_run, 0)
         scored = set(logged_scores["interaction_id"].to_pylist())
         train_ids = [i for i in train_ids if i in scored]
 

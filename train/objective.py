@@ -62,9 +62,10 @@ def micro_batch_loss(
     mask_B_T = losses.skip_first_tokens(real_B_T, cfg.ignore_first_tokens).float()
     if cfg.truncated == "mask":  # a reply cut at a length limit leaves the loss whole
         mask_B_T = mask_B_T * (~batch.truncated_B.to(device))[:, None]
-    advantage_B_T = (teacher_B_T - logp_B_T.detach()) * mask_B_T
-    if cfg.center_advantages:
-        advantage_B_T = losses.centre_advantages(advantage_B_T, mask_B_T)
+    uncentred_B_T = (teacher_B_T - logp_B_T.detach()) * mask_B_T
+    advantage_B_T = uncentred_B_T
+    if cfg.center_advantages:  # what the loss uses (the published online trainer); the stats keep the uncentred
+        advantage_B_T = losses.centre_advantages(uncentred_B_T, mask_B_T)
     weight_B_T, staleness_B_T, corrected_B_T = token_weights(cfg, logp_B_T, batch, real_B_T, mask_B_T)
     if cfg.loss == "sampled_token":
         loss = losses.sampled_token_loss(logp_B_T, advantage_B_T, mask_B_T, weight_B_T, n_replies)
@@ -76,7 +77,7 @@ def micro_batch_loss(
     end_B_T = end_of_turn_mask(real_B_T, batch.truncated_B.to(device)) * mask_B_T
     stats = {
         "tokens": float(mask_B_T.sum()),
-        "advantage": float((advantage_B_T * mask_B_T).sum()),
+        "advantage": float((uncentred_B_T * mask_B_T).sum()),
         "weight": float((weight_B_T * mask_B_T).sum()),
         "clipped": float(((staleness_B_T >= cfg.importance_clip) * mask_B_T).sum()),
         "corrected": float(corrected_B_T.sum()),

@@ -1,0 +1,43 @@
+"""The `learn` flow: one night (or a window) learned by the promoted model, evaluated and gated
+(`train.continual.learn`), tracked by Prefect, with a markdown artifact of the decision.
+
+Wiring only. The `learn` deployment in prefect.yaml runs after every completed `nightly` run of the same root
+(a deployment trigger); with no `nights` it learns the oldest published night no model was trained on yet.
+`run_learn(...)` is what `afterword learn --root R [--night D | --nights D1..D2]` calls.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.runtime import publish_artifact, run_flow
+from train.continual import LearnConfig, learn, load_learn_config, next_night
+
+
+@flow(name="learn", log_prints=False)
+def learn_flow(config: dict) -> dict:
+    """Learn `config["nights"]` ("" = the oldest night not learned yet); `config` is `LearnConfig.to_dict()`
+    or its {root, nights, train, eval, gate} subset."""
+    nights = config.get("nights") or next_night(config["root"])
+    if nights is None:
+        return {"model": None, "added": False, "ledger": []}
+    result = learn(LearnConfig.from_dict({**config, "nights": nights}))
+    model = result["model"]
+    publish_artifact(f"learn-{model['model_id']}", decision_markdown(model), model["model_id"])
+    return result
+
+
+def decision_markdown(model: dict) -> str:
+    """A candidate's registry row as a small markdown table."""
+    lines = [f"# learn `{model['model_id']}`: {model['status']}", "", model["reason"] or "", "", "| field | value |"]
+    lines.append("|---|---|")
+    for key, value in model.items():
+        shown = f"{value:.4g}" if isinstance(value, float) else value
+        lines.append(f"| {key} | {shown} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_learn(root: str, nights: str, config_file: str | None = None, flags: dict[str, str] | None = None) -> dict:
+    """What the CLI calls: LearnConfig from `config_file` and the flags, then the flow."""
+    cfg = load_learn_config(config_file, flags, root, nights)
+    return run_flow(learn_flow, config=cfg.to_dict())

@@ -1,0 +1,111 @@
+"""`afterword learn`'s mechanics on a tiny random model: nights as the unit, lineage, a schedule per night,
+reruns that add nothing, the fixed suite, and the gate's arithmetic. (Whether the gate rejects a sabotaged
+night on a real model: tests/train/test_continual_gate.py.)"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines import registry
+from pipelines.store import layout as storage
+from schemas import interactions as interactions_schema
+from tests.helpers.training import interactions_table, tiny_config, write_tiny_model
+from train import eval_sets
+from train.continual import LearnConfig, learn, next_night
+from train.data import is_held_out
+from train.eval_sets import EvalSuiteConfig
+from train.gate import GateConfig, decide
+
+NIGHTS = (date(2026, 11, 20), date(2026, 11, 21))
+# A gate that promotes whatever trains: these tests check the learner's bookkeeping, not the gate
+OPEN_GATE = GateConfig(min_gain=-100.0, max_retention_drop=100.0, max_drift_kl=100.0)
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    return write_tiny_model(tmp_path / "tiny-model")
+
+
+def write_nights(root, n_per_night: int = 16) -> None:
+    """Two nights of interactions, ids distinct per night."""
+    for index, night in enumerate(NIGHTS):
+        rows = interactions_table(n_per_night).to_pylist()
+        for row in rows:
+            row["interaction_id"] = f"n{index}-{row['interaction_id']}"
+            row["conversation_id"] = f"n{index}-{row['conversation_id']}"
+            row["ingest_date"] = night
+        path = storage.night_file(str(root), "interactions", night)
+        (root / path.removeprefix(str(root) + "/")).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(rows, schema=interactions_schema.SCHEMA), path)
+
+
+def learn_config(root, model_dir, night: date, gate: GateConfig = OPEN_GATE, **train) -> LearnConfig:
+    train_cfg = replace(tiny_config(root, model_dir, eval_fraction=0.3, eval_max_interactions=0, **train))
+    return LearnConfig(
+        root=str(root),
+        nights=night.isoformat(),
+        train=train_cfg,
+        eval=EvalSuiteConfig(max_items=4, general=True),
+        gate=gate,
+    )
+
+
+def test_two_nights_make_a_lineage_with_a_schedule_per_night_and_reruns_add_nothing(tmp_path, model_dir):
+    root = tmp_path / "root"
+    write_nights(root)
+    assert next_night(str(root)) == "2026-11-20"
+
+    first = learn(learn_config(root, model_dir, NIGHTS[0]))["model"]
+    assert first["status"] == "promoted" and first["parent_id"] is None and first["nights"] == ["2026-11-20"]
+    assert registry.promoted(str(root)).model_id == first["model_id"]
+    assert next_night(str(root)) == "2026-11-21"
+
+    second = learn(learn_config(root, model_dir, NIGHTS[1]))["model"]
+    assert second["parent_id"] == first["model_id"], "the second night trains from the promoted first"
+    assert second["lineage_nights"] == ["2026-11-20", "2026-11-21"]
+    assert second["status"] == "promoted"
+    assert next_night(str(root)) is None
+
+    # each night is its own run, so its own cosine schedule: both start at the same (peak) learning rate
+    first_lrs = step_lrs(root, first["run_id"])
+    second_lrs = step_lrs(root, second["run_id"])
+    assert first["run_id"] != second["run_id"]
+    assert first_lrs[0] == pytest.approx(second_lrs[0]) and second_lrs[0] > second_lrs[-1]
+
+    # the fixed suite: drawn once per night, never from training interactions; general prompts too
+    assert eval_sets.stored_sets(str(root)) == ["night=2026-11-20", "night=2026-11-21", "general"]
+    night_set = eval_sets.read_set(str(root), "night=2026-11-20")
+    assert night_set.num_rows >= 2
+    assert all(is_held_out(item, 0.3) for item in night_set["item_id"].to_pylist()), "never a training interaction"
+
+    # a rerun resumes the finished run and adds nothing
+    again = learn(learn_config(root, model_dir, NIGHTS[1]))
+    assert again["added"] is False
+    assert len(registry.read_models(str(root))) == 2
+
+
+def step_lrs(root, run_id: str) -> list[float]:
+    lines = (root / "training" / run_id / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["optim/lr"] for line in lines if "optim/lr" in json.loads(line)]
+
+
+def test_gate_promotes_a_shown_gain_and_names_every_failed_check():
+    rng = np.random.default_rng(0)
+    parent = rng.normal(0.0, 0.05, 24)
+    better = {"night=b": (parent + 0.1 + rng.normal(0, 0.01, 24), parent)}
+    promoted = decide(better, {"night=a": (0.20, 0.21)}, 0.01, GateConfig())
+    assert promoted.promote and promoted.gain_low > 0 and promoted.worst_retention_set == "night=a"
+
+    noise = {"night=b": (parent + rng.normal(0, 0.05, 24), parent)}
+    rejected = decide(noise, {"night=a": (0.10, 0.20)}, 0.9, GateConfig())
+    assert not rejected.promote
+    assert "gain" in rejected.reason and "night=a approval falls 0.1000" in rejected.reason
+    assert "drift 0.9000" in rejected.reason
+    assert rejected.gain_low <= 0 <= rejected.gain_high
