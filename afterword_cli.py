@@ -107,7 +107,7 @@ def run_nightly(
     cfg = preflight.run_config(config_path, flags)
     preflight.beam_runner(cfg.beam_args)
     if score:
-        preflight.model_files(cfg.score.model, "score.model")
+        preflight.model_files(cfg.score.model, "score.model", root)
     preflight.writable_root(root)
     preflight.prefect_api()
     values = cfg.to_dict()
@@ -176,7 +176,7 @@ def run_training(
     preflight.local_root(root, "refresh")
     cfg = preflight.train_config(config_path, flags, root=root, rounds=rounds, mode=mode, limit=limit)
     preflight.refresh_ready(cfg)
-    preflight.model_files(cfg.model, "train.model")
+    preflight.model_files(cfg.model, "train.model", root)
     with progress_bars(console, f"[bold]refresh[/bold]: {rounds} round(s) from {root}"):
         summary = run_refresh(root, rounds, mode, limit, config_path, flags)
     work_finished()
@@ -205,7 +205,7 @@ def run_competence(root: str, night: str, n: int, config_path: str | None, flags
     preflight.local_root(root, "competence")
     preflight.night_interactions(root, night_date)
     cfg = preflight.run_config(config_path, flags)
-    preflight.model_files(cfg.score.model, "score.model")
+    preflight.model_files(cfg.score.model, "score.model", root)
     with progress_bars(console, f"scoring {n} interactions with real and with swapped follow-ups"):
         result = check_teacher_competence(root, night_date, cfg.score, n)
     table = Table(title=f"teacher competence: {result['model_id']} ({result['template']} template)")
@@ -240,7 +240,7 @@ def run_score_shard(
     night_date = preflight.parse_night(night, "--night")
     preflight.night_interactions(root, night_date)
     cfg = preflight.run_config(config_path, flags)
-    preflight.model_files(cfg.score.model, "score.model")
+    preflight.model_files(cfg.score.model, "score.model", root)
     limit = cfg.score.max_interactions if score_limit is None else score_limit
     cfg = replace(cfg, score=replace(cfg.score, shards=int(count), max_interactions=limit))
     with progress_bars(console, f"scoring shard {shard} of night {night}"):
@@ -251,9 +251,16 @@ def run_score_shard(
     console.print(f"shard {shard}: {result['rows']} replies {state} → {result['path']}")
 
 
-def run_report(root: str, run: str | None, out: str | None) -> None:
-    from cli.run_report import write_run_report
+def run_report(root: str, run: str | None, out: str | None, ledger: bool = False) -> None:
+    from cli.run_report import write_ledger_report, write_run_report
+    from pipelines.errors import InputError
 
+    if ledger:
+        if run:
+            raise InputError("--ledger covers every model of the root: drop --run")
+        path, count = write_ledger_report(root, out)
+        console.print(f"forgetting ledger ({count} models): {path}")
+        return
     path, completeness = write_run_report(root, run, out)
     console.print(f"report ({completeness}): {path}")
 
@@ -341,7 +348,8 @@ def add_report(commands) -> argparse.ArgumentParser:
     parser.add_argument("--root", required=True)
     parser.add_argument("--run", help="scoring run id (default: the newest nightly scoring run)")
     parser.add_argument("--out", help="HTML file to write (default: <root>/reports/<run>.html)")
-    parser.set_defaults(handler=lambda a: run_report(a.root, a.run, a.out))
+    parser.add_argument("--ledger", action="store_true", help="the forgetting ledger of the root's models instead")
+    parser.set_defaults(handler=lambda a: run_report(a.root, a.run, a.out, a.ledger))
     return parser
 
 
@@ -380,6 +388,36 @@ def run_learn_command(root, night, nights, config, flags) -> None:
     from cli.learn import run_learn_command as run
 
     run(root, night, nights, config, flags)
+
+
+def add_models(commands) -> argparse.ArgumentParser:
+    parser = commands.add_parser("models", help="the model registry: list (default), promote ID, rollback")
+    parser.add_argument("--root")
+    actions = parser.add_subparsers(dest="action", metavar="{list,promote,rollback}")
+    helps = {
+        "list": "every model with its lineage, gate figures and status",
+        "promote": "make a model the promoted one by hand",
+        "rollback": "roll the promoted model back to its parent",
+    }
+    for action, text in helps.items():
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("--root", default=argparse.SUPPRESS)  # before or after the action
+        if action == "promote":
+            sub.add_argument("model_id", help="the model to promote (afterword models lists them)")
+        if action != "list":
+            sub.add_argument("--reason", help="why (stored in models.reason)")
+    parser.set_defaults(
+        handler=lambda a: run_models(
+            a.root, a.action or "list", getattr(a, "model_id", None), getattr(a, "reason", None)
+        )
+    )
+    return parser
+
+
+def run_models(root, action, model_id, reason) -> None:
+    from cli.models import run_models_command
+
+    run_models_command(root, action, model_id, reason)
 
 
 def run_simulation(args) -> None:
@@ -438,7 +476,8 @@ def run_demo(args) -> None:
 
 
 SUBCOMMANDS = (
-    add_nightly, add_score, add_query, add_report, add_competence, add_refresh, add_learn, add_simulate, add_demo
+    add_nightly, add_score, add_query, add_report, add_competence, add_refresh, add_learn, add_models,
+    add_simulate, add_demo,
 )  # fmt: skip
 
 

@@ -7,10 +7,12 @@ model, DESIGN.md §6) moves them about as much for both. Writes `<root>/competen
 `afterword competence --root R --night D [--n 32]` runs it.
 """
 
+import dataclasses
 from datetime import date
 
 import numpy as np
 
+from pipelines import registry
 from pipelines.backends.scoring_config import ScoringConfig, open_scorer, scoring_run_id
 from pipelines.io import write_json
 from pipelines.store import layout as storage
@@ -23,7 +25,7 @@ def check_teacher_competence(root: str, night: date, cfg: ScoringConfig, n: int)
     from pipelines.score import ScoreRun, score_interactions, swap_followups, take_sample
 
     interactions = take_sample(pq.read_table(storage.night_file(root, "interactions", night)), n)
-    scorer = open_scorer(cfg)
+    scorer = open_scorer(dataclasses.replace(cfg, model=registry.resolve_model(cfg.model, root)))
     source = scorer.source
     run_id = f"competence-{scoring_run_id(night, cfg, source.revision)}"
     score_run = ScoreRun(run_id, source.model_id, source.revision, hindsight=cfg.hindsight)

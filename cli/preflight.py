@@ -153,12 +153,14 @@ def night_interactions(root: str, night: date) -> str:
     return path
 
 
-def model_files(model: str, setting: str) -> str:
-    """The model a command loads is here (the built-in GGUF package, a local folder, or the Hugging Face cache),
-    checked without torch and before anything is created: no hub is reachable, so a missing one never appears."""
+def model_files(model: str, setting: str, root: str | None = None) -> str:
+    """The model a command loads is here (the built-in GGUF package, a local folder, the Hugging Face cache, or
+    `promoted`: the root's current model), checked without torch and before anything is created: no hub is
+    reachable, so a missing one never appears."""
+    from pipelines import registry
     from pipelines.backends.model_files import missing_model
 
-    problem = missing_model(model)
+    problem = missing_model(registry.resolve_model(model, root))
     if problem:
         raise InputError(f"--{setting} {problem}")
     return model

@@ -4,7 +4,8 @@ Wiring only: pick the run (the given one, else the newest nightly scoring run, i
 logged replies; training runs hold only regenerated rounds), read its shards and the interactions they refer
 to, call `pipelines.report.render_report` with the run's shard completeness in the title, write
 `<root>/reports/<run_id>.html` atomically.
-`afterword report --root R [--run ID]` calls it.
+`afterword report --root R [--run ID]` calls it; `--ledger` writes the forgetting ledger of the root's models
+(`pipelines/ledger_report.py`) to `<root>/reports/ledger.html` instead.
 """
 
 import glob
@@ -76,3 +77,24 @@ def write_run_report(root: str, run_id: str | None = None, out: str | None = Non
     html = render_report(scores, interactions, ReportConfig(title=title, simulations=simulations))
     write_text(html, path)
     return path, completeness
+
+
+def write_ledger_report(root: str, out: str | None = None) -> tuple[str, int]:
+    """Render the forgetting ledger of a root's models; returns the HTML file's path and the number of models."""
+    from dataclasses import asdict
+
+    import pyarrow.parquet as pq
+
+    from pipelines import registry
+    from pipelines.ledger_report import render_ledger
+
+    stored = registry.read_models(root)
+    if not stored:
+        raise InputError(f"no models under {root}: `afterword learn --root {root}` trains and evaluates the first")
+    files = sorted(glob.glob(storage.table_glob(root, "model_evals")))
+    evaluations = [row for path in files for row in pq.read_table(path).to_pylist()]
+    models = [asdict(model) for model in stored]
+    html = render_ledger(models, evaluations, f"afterword — forgetting ledger of {root}")
+    path = out or storage.report_path(root, "ledger")
+    write_text(html, path)
+    return path, len(models)

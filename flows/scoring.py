@@ -16,7 +16,7 @@ from prefect import flow
 
 from flows.config import RunConfig
 from flows.runtime import last_night
-from pipelines import objectstore
+from pipelines import objectstore, registry
 from pipelines.backends.scoring_config import ScoringConfig, in_groups, open_scorer, scoring_run_id
 from pipelines.io import write_table
 from pipelines.store import layout as storage
@@ -32,7 +32,7 @@ def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) ->
     from pipelines.backends.model_loading import resolve_model
     from pipelines.score import ScoreRun, score_interactions, take_sample, take_shard
 
-    source = resolve_model(cfg.model)
+    source = resolve_model(registry.resolve_model(cfg.model, root))
     run_id = scoring_run_id(night, cfg, source.revision)
     path = storage.score_shard_path(root, run_id, 0, shard, cfg.shards)
     if objectstore.exists(path):

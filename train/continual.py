@@ -90,8 +90,8 @@ class LearnConfig:
 def learn(cfg: LearnConfig, after_round=None) -> dict:
     """Train, evaluate and gate one candidate on `cfg.nights`; returns its registry row and the evaluations."""
     parent = registry.promoted(cfg.root)
-    base_model = parent.base_model if parent else cfg.train.model
-    if parent and cfg.train.model not in (base_model, "promoted"):
+    base_model = parent.base_model if parent else registry.resolve_model(cfg.train.model, cfg.root)
+    if parent and cfg.train.model not in (base_model, registry.PROMOTED):
         raise ValueError(f"this root's lineage starts from {base_model!r}, not [train] model {cfg.train.model!r}")
     parent_weights = parent.checkpoint_path if parent else base_model
     train_cfg = replace(cfg.train, nights=cfg.nights, model=parent_weights)
