@@ -26,7 +26,7 @@ from schemas import interactions as interactions_schema
 from tests.conftest import wildchat_record, write_jsonl
 from tests.helpers.scoring import make_model, make_tokenizer
 from tests.helpers.training import interactions_table, tiny_config, write_tiny_model
-from train import data, eval_sets
+from train import continual, data, eval_sets
 from train.continual import LearnConfig, learn, next_night
 from train.data import is_held_out
 from train.eval_sets import EvalSuiteConfig
@@ -99,6 +99,39 @@ def test_two_nights_make_a_lineage_with_a_schedule_per_night_and_reruns_add_noth
     again = learn(learn_config(root, model_dir, NIGHTS[1]))
     assert again["added"] is False
     assert len(registry.read_models(str(root))) == 2
+
+
+def test_an_interrupted_learn_resumes_its_training_run_and_keeps_finished_evaluations(tmp_path, model_dir, monkeypatch):
+    root = tmp_path / "root"
+    write_nights(root)
+    cfg = learn_config(root, model_dir, NIGHTS[0])
+    evaluated: list[tuple[str, str]] = []
+    real_evaluate_set = continual.evaluate_set
+
+    def killed_at_the_candidate(cfg, name, model_id, *rest):
+        if model_id != continual.BASE_ID:
+            raise RuntimeError("killed while evaluating the candidate")
+        evaluated.append((model_id, name))
+        return real_evaluate_set(cfg, name, model_id, *rest)
+
+    monkeypatch.setattr(continual, "evaluate_set", killed_at_the_candidate)
+    with pytest.raises(RuntimeError, match="killed"):
+        learn(cfg)
+    assert registry.read_models(str(root)) == [] and registry.promoted(str(root)) is None
+    (run_id,) = os.listdir(root / "training")
+    trained_steps = len(step_lrs(root, run_id))
+    assert trained_steps > 0 and evaluated
+
+    def counted(cfg, name, model_id, *rest):
+        evaluated.append((model_id, name))
+        return real_evaluate_set(cfg, name, model_id, *rest)
+
+    evaluated.clear()
+    monkeypatch.setattr(continual, "evaluate_set", counted)
+    model = learn(cfg)["model"]
+    assert model["run_id"] == run_id and len(step_lrs(root, run_id)) == trained_steps, "no step trained twice"
+    assert {model_id for model_id, _ in evaluated} == {model["model_id"]}, "the base's evaluations were kept"
+    assert model["status"] == "promoted"
 
 
 def step_lrs(root, run_id: str) -> list[float]:
