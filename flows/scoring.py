@@ -46,7 +46,7 @@ def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) ->
     interactions = take_shard(interactions, shard, cfg.shards)
     scorer = open_scorer(cfg, source)
     score_run = ScoreRun(run_id, source.model_id, source.revision, hindsight=cfg.hindsight)
-    score_fn = in_groups(scorer.score_fn, f"scoring shard {shard + 1}/{cfg.shards}")
+    score_fn = in_groups(scorer.score_fn, f"scoring shard {shard + 1} of {cfg.shards}: interactions")
     scores = score_interactions(interactions, score_fn, scorer.tokenizer, score_run)
     write_table(scores, path)
     return {"run_id": run_id, "shard": shard, "path": path, "rows": scores.num_rows, "skipped": False}
