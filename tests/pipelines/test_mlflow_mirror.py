@@ -8,6 +8,7 @@ import logging
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ from mlflow import MlflowClient
 
 from pipelines import mlflow_mirror, registry
 from pipelines.mlflow_mirror import RegistryConfig
+from tests.helpers.training import write_tiny_model
 from tests.pipelines.test_registry import record
-from train.continual import load_learn_config
+from tests.train.test_continual import NIGHTS, learn_config, write_nights
+from train.continual import learn, load_learn_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,6 +91,22 @@ def test_promote_and_rollback_move_the_promoted_alias(tmp_path, store):
     assert len(client.search_model_versions("name='afterword'")) == 2  # syncs add no versions
 
 
+def test_learn_logs_the_candidate_with_its_gate_figures_and_moves_the_alias(tmp_path, store):
+    root = tmp_path / "root"
+    write_nights(root, n_per_night=8)
+    uri, client = store
+    cfg = learn_config(root, write_tiny_model(tmp_path / "tiny-model"), NIGHTS[0])
+    model = learn(replace(cfg, registry=RegistryConfig(mlflow_tracking_uri=uri)))["model"]
+
+    assert mlflow_mirror.read_settings(str(root))["mlflow_tracking_uri"] == uri  # remembered for the CLI
+    version = versions_by_model(client)[model["model_id"]]
+    assert version.source == model["checkpoint_path"] and version.tags["status"] == "promoted"
+    assert promoted_model_id(client) == model["model_id"]
+    run = client.get_run(version.run_id)
+    assert run.data.metrics["gain"] == pytest.approx(model["gain"])
+    assert run.data.params["lineage_nights"] == "2026-11-20" and run.data.params["parent_id"] == "base"
+
+
 def test_an_unreachable_mlflow_warns_and_the_registry_still_updates(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
@@ -141,3 +160,21 @@ def afterword(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "afterword_cli", *args], cwd=REPO, capture_output=True, text=True, timeout=600
     )
+
+
+def test_without_mlflow_the_project_imports_and_a_mirror_setting_names_the_extra():
+    script = """
+import sys
+sys.modules["mlflow"] = None  # as where the extra is not installed
+import afterword_cli
+from train.continual import load_learn_config
+afterword_cli.build_parser("learn")
+load_learn_config(None, {}, "root", "2026-11-20")
+try:
+    load_learn_config(None, {"registry.mlflow_tracking_uri": "sqlite:///mlflow.db"}, "root", "2026-11-20")
+except ValueError as error:
+    print(error)
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'afterword[mlflow]'" in done.stdout
