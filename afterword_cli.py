@@ -379,7 +379,7 @@ def add_learn(commands) -> argparse.ArgumentParser:
     parser.add_argument("--root", required=True)
     parser.add_argument("--night", help="the night to learn (default: the oldest published night not learned yet)")
     parser.add_argument("--nights", help="a window learned as one: YYYY-MM-DD..YYYY-MM-DD")
-    parser.add_argument("--config", help="TOML file with [train], [eval] and [gate] tables")
+    parser.add_argument("--config", help="TOML file with [train], [eval], [gate] and [registry] tables")
     parser.set_defaults(handler=lambda a: run_learn_command(a.root, a.night, a.nights, a.config, flag_settings(a)))
     return parser
 
@@ -391,20 +391,21 @@ def run_learn_command(root, night, nights, config, flags) -> None:
 
 
 def add_models(commands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("models", help="the model registry: list (default), promote ID, rollback")
+    parser = commands.add_parser("models", help="the model registry: list (default), promote ID, rollback, sync")
     parser.add_argument("--root")
-    actions = parser.add_subparsers(dest="action", metavar="{list,promote,rollback}")
+    actions = parser.add_subparsers(dest="action", metavar="{list,promote,rollback,sync}")
     helps = {
         "list": "every model with its lineage, gate figures and status",
         "promote": "make a model the promoted one by hand",
         "rollback": "roll the promoted model back to its parent",
+        "sync": "catch the MLflow mirror up with the registry (a root learned with [registry] mlflow_tracking_uri)",
     }
     for action, text in helps.items():
         sub = actions.add_parser(action, help=text)
         sub.add_argument("--root", default=argparse.SUPPRESS)  # before or after the action
         if action == "promote":
             sub.add_argument("model_id", help="the model to promote (afterword models lists them)")
-        if action != "list":
+        if action in ("promote", "rollback"):
             sub.add_argument("--reason", help="why (stored in models.reason)")
     parser.set_defaults(
         handler=lambda a: run_models(
@@ -497,6 +498,7 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
         own = ("train.mode", "train.limit") if command == "refresh" else ()
         add_config_flags(parser, TrainConfig, "train", skip=("train.root", "train.rounds", *own))
     if command == "learn":
+        from pipelines.mlflow_mirror import RegistryConfig
         from train.config import TrainConfig
         from train.eval_sets import EvalSuiteConfig
         from train.gate import GateConfig
@@ -504,6 +506,7 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
         add_config_flags(parser, TrainConfig, "train", skip=("train.root", "train.nights"))
         add_config_flags(parser, EvalSuiteConfig, "eval")
         add_config_flags(parser, GateConfig, "gate")
+        add_config_flags(parser, RegistryConfig, "registry")
     if command == "simulate":
         from train.simulated_users import SimulateConfig
 

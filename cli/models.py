@@ -1,16 +1,18 @@
-"""`afterword models`: the registry's lineage table; `models promote ID` and `models rollback` move the pointer."""
+"""`afterword models`: the registry's lineage table; `models promote ID` and `models rollback` move the pointer;
+`models sync` catches the root's MLflow mirror up (promote and rollback mirror on their own)."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
 
-from pipelines import registry
+from pipelines import mlflow_mirror, registry
 from pipelines.errors import InputError
 
 
 def run_models_command(root: str | None, action: str, model_id: str | None, reason: str | None) -> None:
-    """List the models (action `list`), promote one by hand, or roll the current one back; all under the lock."""
+    """List the models (action `list`), promote one by hand, roll the current one back or sync the MLflow mirror;
+    all but `list` under the lock."""
     from cli import preflight
     from pipelines.store.lock import writer_lock
     from pipelines.store.publish import publish_catalog
@@ -26,11 +28,17 @@ def run_models_command(root: str | None, action: str, model_id: str | None, reas
         if action == "promote":
             record = registry.promote(root, model_id, f"promoted by hand: {reason or 'no reason given'}")
             console.print(f"{record.model_id} is now the promoted model ({record.checkpoint_path})")
-        else:
+        elif action == "rollback":
             current = registry.rollback(root, f"rolled back by hand: {reason or 'no reason given'}")
             now = f"{current.model_id} ({current.checkpoint_path})" if current else "the base model"
             console.print(f"rolled back: the promoted model is now {now}")
-        publish_catalog(root)
+        if action != "sync":
+            publish_catalog(root)
+        mirror = mlflow_mirror.read_settings(root)
+        if mirror and mlflow_mirror.sync(root):
+            console.print(f"mirrored in MLflow at {mirror['mlflow_tracking_uri']}")
+        elif mirror is None and action == "sync":
+            console.print(f"{root} is not mirrored: `afterword learn --registry.mlflow_tracking_uri URI` sets it up")
     print_models(console, root)
 
 

@@ -9,6 +9,7 @@ old row or the new one. Writers (learn, promote, rollback) hold the root's write
 A status says what was decided about a model: `candidate` (trained, not yet decided), `promoted` (passed the
 gate, or promoted by hand), `rejected` (the gate said no), `rolled_back` (was current, then rolled back). The
 current model is the one the pointer names; rolling it back moves the pointer to its parent (none: the base).
+The commands that write it (learn, models) then mirror it in MLflow where the root asks (pipelines/mlflow_mirror.py).
 """
 
 from __future__ import annotations
