@@ -437,8 +437,23 @@ def run_demo(args) -> None:
     )
 
 
+def add_env(commands) -> argparse.ArgumentParser:
+    parser = commands.add_parser("env", help="versions, device, default model, caches, Prefect; a root's health")
+    parser.add_argument("--root", help="also check this storage root: exists, writable, who holds its lock")
+    parser.add_argument("--json", action="store_true", help="one JSON object instead of aligned text")
+    parser.set_defaults(handler=run_env)
+    return parser
+
+
+def run_env(args) -> None:
+    from cli.environment import environment_report, print_environment
+
+    print_environment(environment_report(args.root), sys.stdout, as_json=args.json)
+
+
 SUBCOMMANDS = (
-    add_nightly, add_score, add_query, add_report, add_competence, add_refresh, add_learn, add_simulate, add_demo
+    add_nightly, add_score, add_query, add_report, add_competence, add_refresh, add_learn, add_simulate, add_demo,
+    add_env,
 )  # fmt: skip
 
 
@@ -473,7 +488,10 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Every subcommand; the config flags of `command` only (None: of every subcommand)."""
+    from cli.environment import version_line
+
     parser = argparse.ArgumentParser(prog="afterword", description="Hindsight signal from real chat logs.")
+    parser.add_argument("--version", action="version", version=version_line())
     commands = parser.add_subparsers(dest="command", required=True)
     for add in SUBCOMMANDS:
         subparser = add(commands)
@@ -505,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str]) -> int:
     # Only the chosen subcommand's config modules load: `query` and `report` start in a fraction of a second.
-    args = build_parser(next((word for word in argv if not word.startswith("-")), None)).parse_args(argv)
+    args = build_parser(next((word for word in argv if not word.startswith("-")), "")).parse_args(argv)
     configure_environment()
     from flows.runtime import RunStopped, stopping_on_signals, work_finished
     from pipelines.errors import InputError
