@@ -451,9 +451,30 @@ def run_env(args) -> None:
     print_environment(environment_report(args.root), sys.stdout, as_json=args.json)
 
 
+def add_status(commands) -> argparse.ArgumentParser:
+    parser = commands.add_parser("status", help="a root's nights, scoring and training runs, and what is left to do")
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--json", action="store_true", help="one JSON object instead of tables")
+    parser.set_defaults(handler=run_status)
+    return parser
+
+
+def run_status(args) -> None:
+    from dataclasses import asdict
+
+    from cli import preflight
+    from cli.root_status import print_status, root_status
+
+    status = root_status(preflight.existing_root(args.root))
+    if args.json:
+        sys.stdout.write(json.dumps(asdict(status), indent=1) + "\n")
+    else:
+        print_status(status, console)
+
+
 SUBCOMMANDS = (
     add_nightly, add_score, add_query, add_report, add_competence, add_refresh, add_learn, add_simulate, add_demo,
-    add_env,
+    add_env, add_status,
 )  # fmt: skip
 
 
