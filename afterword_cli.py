@@ -153,6 +153,10 @@ def print_summary(summary: dict) -> None:
         for reason, rows in summary["reject_reasons"].items():
             reasons.add_row(reason, str(rows))
         console.print(reasons)
+    if summary.get("filter_report"):
+        from cli.night_summary import filter_report_table
+
+        console.print(filter_report_table(summary["filter_report"]))
     failed = {name: rows for name, rows in summary["checks"].items() if rows}
     console.print("data contracts: " + ("all hold" if not failed else f"[red]failed {failed}[/red]"))
     if summary["scoring_run"]:
