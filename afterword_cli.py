@@ -203,7 +203,7 @@ def run_training(
 
 def run_competence(root: str, night: str, n: int, config_path: str | None, flags: dict[str, str]) -> None:
     from cli import preflight
-    from cli.competence import check_teacher_competence
+    from cli.competence import check_teacher_competence, competence_summary
 
     night_date = preflight.parse_night(night, "--night")
     preflight.local_root(root, "competence")
@@ -218,11 +218,7 @@ def run_competence(root: str, night: str, n: int, config_path: str | None, flags
     table.add_row("real", f"{result['mean_abs_advantage_real']:.4f}")
     table.add_row("swapped (another interaction's)", f"{result['mean_abs_advantage_swapped']:.4f}")
     console.print(table)
-    console.print(
-        f"ratio real/swapped {result['ratio_real_to_swapped']:.2f}; the real follow-up moves the teacher more "
-        f"in {result['share_real_moves_more']:.0%} of {result['interactions']} replies "
-        "(a competent self-teacher: ratio well above 1)"
-    )
+    console.print(competence_summary(result), markup=False, highlight=False)
 
 
 def _short(value) -> str:
