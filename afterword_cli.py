@@ -509,14 +509,17 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Every subcommand; the config flags of `command` only (None: of every subcommand)."""
+    from cli.arguments import EPILOGS, CommandParser
     from cli.environment import version_line
 
-    parser = argparse.ArgumentParser(prog="afterword", description="Hindsight signal from real chat logs.")
+    parser = CommandParser(prog="afterword", description="Hindsight signal from real chat logs.")
     parser.add_argument("--version", action="version", version=version_line())
     commands = parser.add_subparsers(dest="command", required=True)
     for add in SUBCOMMANDS:
         subparser = add(commands)
         name = subparser.prog.split()[-1]
+        if name in EPILOGS:
+            subparser.epilog, subparser.formatter_class = EPILOGS[name], argparse.RawDescriptionHelpFormatter
         if command in (None, name):
             add_settings(subparser, name)
     return parser
