@@ -2,15 +2,18 @@
 
 Wiring only: pick the run (the given one, else the newest nightly scoring run, i.e. one with a round 0 of
 logged replies; training runs hold only regenerated rounds), read its shards and the interactions they refer
-to, call `pipelines.report.render_report` with the run's shard completeness in the title, write
+to, call `pipelines.report.render_report` with the run's shard completeness in the title (and in the header the
+night, the time, how many of the night's interactions were scored), write
 `<root>/reports/<run_id>.html` atomically.
 `afterword report --root R [--run ID]` calls it.
 """
 
 import glob
 import os
+from datetime import UTC, datetime
 
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from pipelines import objectstore
 from pipelines.errors import InputError
@@ -73,6 +76,22 @@ def write_run_report(root: str, run_id: str | None = None, out: str | None = Non
         plots = glob.glob(os.path.join(glob.escape(folder), "simulate-*.png"))
     simulations = tuple(sorted(os.path.basename(p).removesuffix(".png") for p in plots))
     title = f"afterword — scoring run {run_id} ({completeness})"
-    html = render_report(scores, interactions, ReportConfig(title=title, simulations=simulations))
+    nights = sorted({night.isoformat() for night in interactions["ingest_date"].to_pylist() if night is not None})
+    cfg = ReportConfig(
+        title=title,
+        simulations=simulations,
+        night=", ".join(nights),
+        made_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        replies_in_night=sum(
+            _row_count(path) for path in interaction_files if storage.night_of(path).isoformat() in nights
+        ),
+    )
+    html = render_report(scores, interactions, cfg)
     write_text(html, path)
     return path, completeness
+
+
+def _row_count(path: str) -> int:
+    """Rows of a table file, from its Parquet footer."""
+    with objectstore.open_binary(path) as handle:
+        return pq.read_metadata(handle).num_rows
