@@ -88,3 +88,17 @@ def test_status_of_a_missing_root_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "does not exist" in err
     assert not (tmp_path / "nope").exists()
+
+
+def test_the_readme_commands_for_env_and_status_parse():
+    import re
+    import shlex
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"### Checking a machine and a root\n\n```bash\n(.*?)```", text, re.S).group(1)
+    lines = [shlex.split(line, comments=True) for line in block.splitlines()]
+    parser = afterword_cli.build_parser()
+    for words in lines[1:]:  # the first is --version, which exits
+        parser.parse_args(words[1:])
+    assert [words[1] for words in lines] == ["--version", "env", "status"]
