@@ -437,6 +437,12 @@ def run_demo(args) -> None:
     )
 
 
+SUBCOMMANDS = (
+    add_nightly, add_score, add_query, add_report, add_competence, add_refresh, add_learn, add_simulate, add_demo
+)  # fmt: skip
+
+
+# ------------------------------------------------------------------ the operator's commands: the machine, a root
 def add_env(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser("env", help="versions, device, default model, caches, Prefect; a root's health")
     parser.add_argument("--root", help="also check this storage root: exists, writable, who holds its lock")
@@ -472,10 +478,7 @@ def run_status(args) -> None:
         print_status(status, console)
 
 
-SUBCOMMANDS = (
-    add_nightly, add_score, add_query, add_report, add_competence, add_refresh, add_learn, add_simulate, add_demo,
-    add_env, add_status,
-)  # fmt: skip
+SUBCOMMANDS = (*SUBCOMMANDS, add_env, add_status)
 
 
 def add_settings(parser: argparse.ArgumentParser, command: str) -> None:

@@ -2,8 +2,7 @@
 
 Wiring only: pick the run (the given one, else the newest nightly scoring run, i.e. one with a round 0 of
 logged replies; training runs hold only regenerated rounds), read its shards and the interactions they refer
-to, call `pipelines.report.render_report` with the run's shard completeness in the title (and in the header the
-night, the time, how many of the night's interactions were scored), write
+to, call `pipelines.report.render_report` with the run's shard completeness in the title, write
 `<root>/reports/<run_id>.html` atomically.
 `afterword report --root R [--run ID]` calls it.
 """
@@ -53,6 +52,12 @@ def shard_completeness(shard_files: list[str]) -> str:
     return "; ".join(parts)
 
 
+def _row_count(path: str) -> int:
+    """Rows of a table file, from its Parquet footer."""
+    with objectstore.open_binary(path) as handle:
+        return pq.read_metadata(handle).num_rows
+
+
 def write_run_report(root: str, run_id: str | None = None, out: str | None = None) -> tuple[str, str]:
     """Render the report of one scoring run; returns the HTML file's path and its shard completeness."""
     run_id = run_id or latest_scoring_run(root)
@@ -89,9 +94,3 @@ def write_run_report(root: str, run_id: str | None = None, out: str | None = Non
     html = render_report(scores, interactions, cfg)
     write_text(html, path)
     return path, completeness
-
-
-def _row_count(path: str) -> int:
-    """Rows of a table file, from its Parquet footer."""
-    with objectstore.open_binary(path) as handle:
-        return pq.read_metadata(handle).num_rows
