@@ -78,3 +78,13 @@ def test_query_errors_keep_duckdbs_did_you_mean(tmp_path):
         query_catalog(str(tmp_path), "select * from interaction")
     with pytest.raises(InputError, match='Candidate bindings: "followup"'):
         query_catalog(str(tmp_path), "select folowup from interactions")
+
+
+def test_an_unknown_config_key_names_the_closest_known_one(tmp_path, capsys):
+    config = tmp_path / "night.toml"
+    config.write_text("[select]\nlanguage = ['English']\n")
+    code = afterword_cli.main(
+        ["nightly", "--input", "dump.jsonl", "--root", str(tmp_path / "out"), "--config", str(config)]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "[select] has unknown keys ['language'] (did you mean 'languages' for 'language'?)" in err
