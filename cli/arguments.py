@@ -51,7 +51,7 @@ class CommandParser(argparse.ArgumentParser):
             if isinstance(action, argparse._SubParsersAction):
                 chosen = next((word for word in words if not word.startswith("-")), None)
                 command = action.choices.get(chosen, self)
-        known = set(known_flags(self)) | set(known_flags(command))
+        known = set(known_flags(self, nested=command is self)) | set(known_flags(command))
         for word in words:
             if word == "--":
                 return
@@ -76,9 +76,14 @@ class CommandParser(argparse.ArgumentParser):
         return self
 
 
-def known_flags(parser: argparse.ArgumentParser) -> list[str]:
-    """Every long flag `parser` accepts."""
-    return [flag for action in parser._actions for flag in action.option_strings if flag.startswith("--")]
+def known_flags(parser: argparse.ArgumentParser, nested: bool = True) -> list[str]:
+    """Every long flag `parser` accepts, with those of its own subcommands (`models promote --reason`) when
+    `nested`."""
+    flags = [flag for action in parser._actions for flag in action.option_strings if flag.startswith("--")]
+    for action in parser._actions:
+        if nested and isinstance(action, argparse._SubParsersAction):
+            flags += [flag for sub in action.choices.values() for flag in known_flags(sub)]
+    return flags
 
 
 def closest_flag(word: str, flags: list[str]) -> str | None:

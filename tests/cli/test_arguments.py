@@ -88,3 +88,15 @@ def test_an_unknown_config_key_names_the_closest_known_one(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 2 and "[select] has unknown keys ['language'] (did you mean 'languages' for 'language'?)" in err
+
+
+def test_flags_of_a_subcommands_own_subcommands_are_known():
+    from cli.arguments import CommandParser
+
+    parser = CommandParser(prog="afterword")
+    models = parser.add_subparsers(dest="command").add_parser("models")
+    models.add_argument("--root")
+    promote = models.add_subparsers(dest="action").add_parser("promote")
+    promote.add_argument("--reason")
+    args = parser.parse_args(["models", "--root", "r", "promote", "--reason", "why"])
+    assert (args.root, args.action, args.reason) == ("r", "promote", "why")
