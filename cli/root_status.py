@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import pyarrow.parquet as pq
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -30,6 +31,8 @@ class NightRow:
     interactions: int
     scoring_runs: int  # nightly scoring runs of this night (round 0)
     complete_scoring_runs: int  # of them, those with every shard written
+    shards_done: int  # shards written, over this night's scoring runs
+    shards: int  # shards those runs have in all
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ def night_rows(root: str, scoring: list[ScoringRow]) -> list[NightRow]:
                 tables.get("interactions", 0),
                 len(runs),
                 complete,
+                sum(row.shards_done for row in runs),
+                sum(row.shards for row in runs),
             )
         )
     return rows
@@ -183,32 +188,33 @@ def todo_rows(root: str, nights: list[NightRow], scoring: list[ScoringRow], trai
 
 def print_status(status: RootStatus, console: Console) -> None:
     """The status as tables, then the work left with its commands (or that nothing is left)."""
-    nights = Table(title=f"nights under {status.root}")
-    for column in ("night", "conversations", "rejects", "interactions", "scoring runs", "complete"):
+    nights = Table(title=f"nights under {status.root}", box=box.SIMPLE_HEAD)
+    for column in ("night", "conversations", "rejects", "interactions", "scoring runs", "shards"):
         nights.add_column(column, justify="left" if column == "night" else "right", min_width=len(column))
     for row in status.nights:
         nights.add_row(
             row.night,
-            *(str(value) for value in (row.conversations, row.rejects, row.interactions, row.scoring_runs)),
-            f"{row.complete_scoring_runs}/{row.scoring_runs}" if row.scoring_runs else "—",
+            *(str(value) for value in (row.conversations, row.rejects, row.interactions)),
+            f"{row.complete_scoring_runs} of {row.scoring_runs} done" if row.scoring_runs else "none",
+            f"{row.shards_done}/{row.shards}" if row.scoring_runs else "—",
         )
     console.print(nights if status.nights else "no published night yet")
     if status.scoring_runs:
-        runs = Table(title="scoring runs (nightly, round 0)")
+        runs = Table(title="scoring runs (nightly, round 0)", box=box.SIMPLE_HEAD)
         for column in ("run id", "night", "shards done"):
             runs.add_column(column, min_width=len(column))
         for row in status.scoring_runs:
             runs.add_row(row.run_id, row.night, f"{row.shards_done}/{row.shards}")
         console.print(runs)
     if status.training_runs:
-        training = Table(title="training runs")
+        training = Table(title="training runs", box=box.SIMPLE_HEAD)
         for column in ("run id", "rounds", "complete checkpoints"):
             training.add_column(column, justify="left" if column == "run id" else "right", min_width=len(column))
         for row in status.training_runs:
             training.add_row(row.run_id, str(row.rounds), str(row.checkpoints))
         console.print(training)
     if status.models:
-        models = Table(title="models")
+        models = Table(title="models", box=box.SIMPLE_HEAD)
         for column in status.models[0]:
             models.add_column(column)
         for row in status.models:

@@ -38,6 +38,7 @@ def test_status_counts_nights_runs_and_checkpoints(tmp_path):
     status = root_status(make_root(tmp_path))
     (first, second) = status.nights
     assert (first.night, first.interactions, first.scoring_runs, first.complete_scoring_runs) == (NIGHT, 3, 2, 1)
+    assert (first.shards_done, first.shards) == (2, 3)
     assert (second.night, second.scoring_runs) == ("2026-11-21", 0)
     assert [(r.run_id, r.night, r.shards_done, r.shards, r.missing) for r in status.scoring_runs] == [
         (f"{NIGHT}-paper-aaaa", NIGHT, 1, 1, ()),
