@@ -153,6 +153,10 @@ def print_summary(summary: dict) -> None:
         for reason, rows in summary["reject_reasons"].items():
             reasons.add_row(reason, str(rows))
         console.print(reasons)
+    if summary.get("filter_report"):
+        from cli.night_summary import filter_report_table
+
+        console.print(filter_report_table(summary["filter_report"]))
     failed = {name: rows for name, rows in summary["checks"].items() if rows}
     console.print("data contracts: " + ("all hold" if not failed else f"[red]failed {failed}[/red]"))
     if summary["scoring_run"]:
@@ -199,7 +203,7 @@ def run_training(
 
 def run_competence(root: str, night: str, n: int, config_path: str | None, flags: dict[str, str]) -> None:
     from cli import preflight
-    from cli.competence import check_teacher_competence
+    from cli.competence import check_teacher_competence, competence_summary
 
     night_date = preflight.parse_night(night, "--night")
     preflight.local_root(root, "competence")
@@ -214,11 +218,7 @@ def run_competence(root: str, night: str, n: int, config_path: str | None, flags
     table.add_row("real", f"{result['mean_abs_advantage_real']:.4f}")
     table.add_row("swapped (another interaction's)", f"{result['mean_abs_advantage_swapped']:.4f}")
     console.print(table)
-    console.print(
-        f"ratio real/swapped {result['ratio_real_to_swapped']:.2f}; the real follow-up moves the teacher more "
-        f"in {result['share_real_moves_more']:.0%} of {result['interactions']} replies "
-        "(a competent self-teacher: ratio well above 1)"
-    )
+    console.print(competence_summary(result), markup=False, highlight=False)
 
 
 def _short(value) -> str:
@@ -482,6 +482,45 @@ SUBCOMMANDS = (
 )  # fmt: skip
 
 
+# ------------------------------------------------------------------ the operator's commands: the machine, a root
+def add_env(commands) -> argparse.ArgumentParser:
+    parser = commands.add_parser("env", help="versions, device, default model, caches, Prefect; a root's health")
+    parser.add_argument("--root", help="also check this storage root: exists, writable, who holds its lock")
+    parser.add_argument("--json", action="store_true", help="one JSON object instead of aligned text")
+    parser.set_defaults(handler=run_env)
+    return parser
+
+
+def run_env(args) -> None:
+    from cli.environment import environment_report, print_environment
+
+    print_environment(environment_report(args.root), sys.stdout, as_json=args.json)
+
+
+def add_status(commands) -> argparse.ArgumentParser:
+    parser = commands.add_parser("status", help="a root's nights, scoring and training runs, and what is left to do")
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--json", action="store_true", help="one JSON object instead of tables")
+    parser.set_defaults(handler=run_status)
+    return parser
+
+
+def run_status(args) -> None:
+    from dataclasses import asdict
+
+    from cli import preflight
+    from cli.root_status import print_status, root_status
+
+    status = root_status(preflight.existing_root(args.root))
+    if args.json:
+        sys.stdout.write(json.dumps(asdict(status), indent=1) + "\n")
+    else:
+        print_status(status, console)
+
+
+SUBCOMMANDS = (*SUBCOMMANDS, add_env, add_status)
+
+
 def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
     """The `--section.key` flags of the config dataclasses `command` reads (their modules load only for it)."""
     if command == "nightly":
@@ -515,11 +554,17 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Every subcommand; the config flags of `command` only (None: of every subcommand)."""
-    parser = argparse.ArgumentParser(prog="afterword", description="Hindsight signal from real chat logs.")
+    from cli.arguments import EPILOGS, CommandParser
+    from cli.environment import version_line
+
+    parser = CommandParser(prog="afterword", description="Hindsight signal from real chat logs.")
+    parser.add_argument("--version", action="version", version=version_line())
     commands = parser.add_subparsers(dest="command", required=True)
     for add in SUBCOMMANDS:
         subparser = add(commands)
         name = subparser.prog.split()[-1]
+        if name in EPILOGS:
+            subparser.epilog, subparser.formatter_class = EPILOGS[name], argparse.RawDescriptionHelpFormatter
         if command in (None, name):
             add_settings(subparser, name)
     return parser
@@ -547,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str]) -> int:
     # Only the chosen subcommand's config modules load: `query` and `report` start in a fraction of a second.
-    args = build_parser(next((word for word in argv if not word.startswith("-")), None)).parse_args(argv)
+    args = build_parser(next((word for word in argv if not word.startswith("-")), "")).parse_args(argv)
     configure_environment()
     from flows.runtime import RunStopped, stopping_on_signals, work_finished
     from pipelines.errors import InputError

@@ -54,9 +54,9 @@ def _load(path: str | None, loader):
 
 
 def nightly_inputs(inputs: list[str], night: date, input_format: str | None) -> list[str]:
-    """The inputs with `{night}` filled in, checked to exist and to be readable formats."""
+    """The inputs with `{night}` filled in, checked to exist and to hold at least one readable file (no CSV)."""
     filled = [path.replace("{night}", night.isoformat()) for path in inputs]
-    sources.plan_chunks(filled, input_format)
+    sources.refuse_unusable(sources.plan_chunks(filled, input_format))
     return filled
 
 

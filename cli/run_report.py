@@ -10,8 +10,10 @@ to, call `pipelines.report.render_report` with the run's shard completeness in t
 
 import glob
 import os
+from datetime import UTC, datetime
 
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from pipelines import objectstore
 from pipelines.errors import InputError
@@ -51,6 +53,12 @@ def shard_completeness(shard_files: list[str]) -> str:
     return "; ".join(parts)
 
 
+def _row_count(path: str) -> int:
+    """Rows of a table file, from its Parquet footer."""
+    with objectstore.open_binary(path) as handle:
+        return pq.read_metadata(handle).num_rows
+
+
 def write_run_report(root: str, run_id: str | None = None, out: str | None = None) -> tuple[str, str]:
     """Render the report of one scoring run; returns the HTML file's path and its shard completeness."""
     run_id = run_id or latest_scoring_run(root)
@@ -74,7 +82,17 @@ def write_run_report(root: str, run_id: str | None = None, out: str | None = Non
         plots = glob.glob(os.path.join(glob.escape(folder), "simulate-*.png"))
     simulations = tuple(sorted(os.path.basename(p).removesuffix(".png") for p in plots))
     title = f"afterword — scoring run {run_id} ({completeness})"
-    html = render_report(scores, interactions, ReportConfig(title=title, simulations=simulations))
+    nights = sorted({night.isoformat() for night in interactions["ingest_date"].to_pylist() if night is not None})
+    cfg = ReportConfig(
+        title=title,
+        simulations=simulations,
+        night=", ".join(nights),
+        made_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        replies_in_night=sum(
+            _row_count(path) for path in interaction_files if storage.night_of(path).isoformat() in nights
+        ),
+    )
+    html = render_report(scores, interactions, cfg)
     write_text(html, path)
     return path, completeness
 
