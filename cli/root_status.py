@@ -19,7 +19,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from pipelines import objectstore
+from pipelines import objectstore, registry
 from pipelines.store import layout as storage
 
 
@@ -69,9 +69,21 @@ class RootStatus:
 
 
 def models_section(root: str) -> list[dict]:
-    """The root's registered models (one row each) for `afterword status`; none yet (the model registry fills
-    this in)."""
-    return []
+    """The root's registered models (`pipelines/registry.py`), oldest first; `current` marks the promoted one.
+    Object-store roots hold none (learning takes local roots)."""
+    if objectstore.is_url(root):
+        return []
+    current = registry.promoted(root)
+    return [
+        {
+            "model": model.model_id,
+            "parent": model.parent_id or "base",
+            "nights": ", ".join(model.nights),
+            "status": model.status,
+            "current": "*" if current and current.model_id == model.model_id else "",
+        }
+        for model in registry.read_models(root)
+    ]
 
 
 def root_status(root: str) -> RootStatus:
@@ -79,7 +91,21 @@ def root_status(root: str) -> RootStatus:
     scoring = scoring_rows(root)
     nights = night_rows(root, scoring)
     training = training_rows(root)
-    return RootStatus(root, nights, scoring, training, models_section(root), todo_rows(root, nights, scoring, training))
+    models = models_section(root)
+    todo = todo_rows(root, nights, scoring, training) + learning_todo(root, nights, models)
+    return RootStatus(root, nights, scoring, training, models, todo)
+
+
+def learning_todo(root: str, nights: list[NightRow], models: list[dict]) -> list[Todo]:
+    """Once a root learns (it has a model), each published night no model was trained on yet."""
+    if not models:
+        return []
+    learned = {night for model in models for night in model["nights"].split(", ")}
+    return [
+        Todo(f"night {row.night} is not learned yet", f"afterword learn --root {root} --night {row.night}")
+        for row in nights
+        if row.interactions and row.night not in learned
+    ]
 
 
 def night_rows(root: str, scoring: list[ScoringRow]) -> list[NightRow]:

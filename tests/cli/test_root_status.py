@@ -103,3 +103,21 @@ def test_the_readme_commands_for_env_and_status_parse():
     for words in lines[1:]:  # the first is --version, which exits
         parser.parse_args(words[1:])
     assert [words[1] for words in lines] == ["--version", "env", "status"]
+
+
+def test_status_lists_the_models_and_the_nights_not_learned_yet(tmp_path):
+    from pipelines import registry
+    from tests.pipelines.test_registry import record
+
+    root = make_root(tmp_path)
+    first = record("m-a", None, tmp_path / "a", 1, nights=[NIGHT])
+    registry.register(root, first)
+    registry.promote(root, "m-a", "gate passed")
+    registry.register(root, record("m-b", "m-a", tmp_path / "b", 2, nights=[NIGHT], status="rejected"))
+    status = root_status(root)
+    assert status.models == [
+        {"model": "m-a", "parent": "base", "nights": NIGHT, "status": "promoted", "current": "*"},
+        {"model": "m-b", "parent": "m-a", "nights": NIGHT, "status": "rejected", "current": ""},
+    ]
+    learn = [item for item in status.todo if "learned" in item.what]
+    assert learn == [Todo("night 2026-11-21 is not learned yet", f"afterword learn --root {root} --night 2026-11-21")]
