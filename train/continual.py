@@ -35,6 +35,7 @@ from pipelines.backends.model_loading import load_model, load_tokenizer
 from pipelines.config_loading import build_config, with_flags
 from pipelines.io import write_table
 from pipelines.mlflow_mirror import RegistryConfig
+from pipelines.progress import report
 from pipelines.score import ScoreRun
 from pipelines.store.lock import writer_lock
 from pipelines.store.publish import publish_catalog
@@ -165,9 +166,12 @@ def evaluate_all(
     out: dict[str, dict[str, pa.Table]] = {}
     loaded: dict[str, object] = {}
     tokenizer = judge = None
-    for evaluated in dict.fromkeys(order):
+    ordered = list(dict.fromkeys(order))
+    pairs = len(ordered) * len(sets)
+    for index, evaluated in enumerate(ordered):
         out[evaluated] = {}
-        for name in sets:
+        for done, name in enumerate(sets):
+            report("evaluation suite: (model, set) pairs", index * len(sets) + done, pairs)
             stored = read_replies(cfg.root, evaluated, name)
             if stored is None:
                 if tokenizer is None:
@@ -182,6 +186,7 @@ def evaluate_all(
                 models = (loaded[evaluated], loaded[BASE_ID], versus)
                 stored = evaluate_set(cfg, name, evaluated, models, tokenizer, replace(judge, run_id=f"eval-{name}"))
             out[evaluated][name] = stored
+    report("evaluation suite: (model, set) pairs", pairs, pairs)
     return out
 
 
