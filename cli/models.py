@@ -50,20 +50,20 @@ def print_models(console: Console, root: str) -> None:
         return
     current = registry.promoted(root)
     table = Table(title=f"models under {root} (gain: held-out approval vs parent, nats/token)")
-    for column in ("model", "parent", "nights", "status", "gain [interval]", "worst retention", "drift", "reason"):
-        table.add_column(column, justify="right" if column in ("drift",) else "left")
+    for column in ("model", "parent", "nights", "status", "gain [80% interval]", "worst retention drop", "drift"):
+        table.add_column(column, justify="right" if column == "drift" else "left", no_wrap=column == "model")
     for model in models:
         mark = " *" if current and model.model_id == current.model_id else ""
-        interval = (
-            f"{_number(model.gain, '+.4f')} [{_number(model.gain_low, '+.3f')}, {_number(model.gain_high, '+.3f')}]"
-        )
-        retention = f"{_number(model.worst_retention_drop, '+.4f')} {model.worst_retention_set or ''}".strip()
+        gain = f"{_number(model.gain, '+.3f')} [{_number(model.gain_low, '+.3f')}, {_number(model.gain_high, '+.3f')}]"
+        retention = f"{_number(model.worst_retention_drop, '+.3f')} {model.worst_retention_set or ''}".strip()
         table.add_row(
-            model.model_id + mark, model.parent_id or "base", ", ".join(model.nights), model.status, interval,
-            retention, _number(model.drift_parent_kl, ".4f"), model.reason,
+            model.model_id + mark, model.parent_id or "base", ", ".join(model.nights), model.status, gain,
+            retention, _number(model.drift_parent_kl, ".3f"),
         )  # fmt: skip
     console.print(table)
     console.print("* the promoted model (models/promoted.json): `--score.model promoted` scores with it")
+    for model in models:
+        console.print(f"{model.model_id}: {model.reason}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _number(value, spec: str) -> str:

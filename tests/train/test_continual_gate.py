@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 PROMPTS = REPO / "data" / "prompts" / "everyday_requests.jsonl"
 CONCISE = "Answer in one short sentence of at most 20 words."
 VERBOSE = "Answer at length: at least three long paragraphs, with many details and examples."
-# One round of 32 replies of at most 32 tokens per night, 16 held-out prompts per set: ~2 minutes a night here.
+# One round of 32 replies of at most 32 tokens per night, at 10× the default learning rate (1e-6), up to 16 held-out
+# prompts a set: the three nights took 29 minutes on a 2-core machine under load (2026-12-06).
 CONFIG = """
 [train]
 learning_rate = 1e-5
@@ -88,7 +89,6 @@ def pointer(root: Path) -> str:
 def test_the_gate_keeps_the_incumbent_against_an_opposite_night_and_a_runaway_learning_rate(tmp_path):
     need_smollm2()
     prompts = [json.loads(line)["text"] for line in PROMPTS.read_text().splitlines()]
-    prompts = [p for p in prompts[: len(prompts)]]
     root, config = tmp_path / "root", tmp_path / "learn.toml"
     config.write_text(CONFIG)
     write_night(root, date(2026, 11, 27), CONCISE, prompts[0:48])
@@ -103,7 +103,7 @@ def test_the_gate_keeps_the_incumbent_against_an_opposite_night_and_a_runaway_le
 
     opposite = afterword("learn", "--root", str(root), "--night", "2026-11-28", "--config", str(config))
     assert opposite.returncode == 0, opposite.stdout + opposite.stderr
-    runaway = afterword(
+    runaway = afterword(  # 100× the default learning rate
         "learn", "--root", str(root), "--night", "2026-11-29", "--config", str(config), "--train.learning_rate", "1e-4"
     )
     assert runaway.returncode == 0, runaway.stdout + runaway.stderr
