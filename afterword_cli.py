@@ -107,6 +107,7 @@ def run_nightly(
     cfg = preflight.run_config(config_path, flags)
     preflight.beam_runner(cfg.beam_args)
     if score:
+        preflight.device(cfg.score.device, "score.device")
         preflight.model_files(cfg.score.model, "score.model", root)
     preflight.writable_root(root)
     preflight.prefect_api()
@@ -180,6 +181,7 @@ def run_training(
     preflight.local_root(root, "refresh")
     cfg = preflight.train_config(config_path, flags, root=root, rounds=rounds, mode=mode, limit=limit)
     preflight.refresh_ready(cfg)
+    preflight.device(cfg.device, "train.device")
     preflight.model_files(cfg.model, "train.model", root)
     with progress_bars(console, f"[bold]refresh[/bold]: {rounds} round(s) from {root}"):
         summary = run_refresh(root, rounds, mode, limit, config_path, flags)
@@ -209,6 +211,7 @@ def run_competence(root: str, night: str, n: int, config_path: str | None, flags
     preflight.local_root(root, "competence")
     preflight.night_interactions(root, night_date)
     cfg = preflight.run_config(config_path, flags)
+    preflight.device(cfg.score.device, "score.device")
     preflight.model_files(cfg.score.model, "score.model", root)
     with progress_bars(console, f"scoring {n} interactions with real and with swapped follow-ups"):
         result = check_teacher_competence(root, night_date, cfg.score, n)
@@ -240,6 +243,7 @@ def run_score_shard(
     night_date = preflight.parse_night(night, "--night")
     preflight.night_interactions(root, night_date)
     cfg = preflight.run_config(config_path, flags)
+    preflight.device(cfg.score.device, "score.device")
     preflight.model_files(cfg.score.model, "score.model", root)
     limit = cfg.score.max_interactions if score_limit is None else score_limit
     cfg = replace(cfg, score=replace(cfg.score, shards=int(count), max_interactions=limit))

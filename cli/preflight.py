@@ -166,6 +166,26 @@ def model_files(model: str, setting: str, root: str | None = None) -> str:
     return model
 
 
+def device(name: str, setting: str) -> str:
+    """A CUDA device needs a CUDA build of torch and a GPU it can see: checked before any work, in one line."""
+    if not name.startswith("cuda"):
+        return name
+    import torch
+
+    if torch.version.cuda is None:
+        raise InputError(
+            f"--{setting} {name}: this torch ({torch.__version__}) is a CPU build; `make setup-gpu` installs the CUDA "
+            f'build and vLLM (README "On a GPU"), or use --{setting} cpu'
+        )
+    index = name.partition(":")[2]
+    if not torch.cuda.is_available() or (index.isdigit() and int(index) >= torch.cuda.device_count()):
+        raise InputError(
+            f"--{setting} {name}: torch {torch.__version__} sees {torch.cuda.device_count()} GPU(s); check "
+            f"`nvidia-smi` and CUDA_VISIBLE_DEVICES, or use --{setting} cpu"
+        )
+    return name
+
+
 def refresh_ready(cfg) -> None:
     """A refresh needs stored interactions, and logged mode a scoring run of logged replies."""
     existing_root(cfg.root)

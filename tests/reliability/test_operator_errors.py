@@ -74,3 +74,15 @@ def test_case_9_a_prefect_api_nobody_serves_is_one_line(tmp_path):
     )
     assert f"PREFECT_API_URL=http://127.0.0.1:{port}/api: no Prefect server answers there" in line
     assert "unset PREFECT_API_URL" in line and not (tmp_path / "root").exists()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the CPU build of torch")
+def test_a_cuda_device_on_a_cpu_torch_is_one_line_naming_the_gpu_setup(tmp_path):
+    dump = write_jsonl(tmp_path / "dump.jsonl", [wildchat_record(1)])
+    root = tmp_path / "root"
+    args = ("nightly", "--input", str(dump), "--root", str(root), "--date", "2026-11-20", "--score.device", "cuda")
+    line = one_line_error(afterword(tmp_path, *args, timeout=60))
+    assert "--score.device cuda: this torch" in line and "CPU build" in line and "make setup-gpu" in line
+    assert not root.exists()
+    learn = afterword(tmp_path, "learn", "--root", str(tmp_path), "--night", "2026-11-20", "--train.device", "cuda:0")
+    assert learn.returncode == 2 and "make setup-gpu" in learn.stderr, learn.stderr[-2000:]
