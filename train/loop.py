@@ -80,7 +80,6 @@ def setup_run(cfg: TrainConfig, interactions: pa.Table | None = None) -> RunStat
 
     `interactions`: train on these instead of the root's `interactions` table (the simulation's prompts).
     """
-    # ----------------------------------------------------------------- setup
     rank, world, device = distributed.init_distributed(cfg)
     run_id = cfg.resolved_run_id()
     training_dir = storage.training_dir(cfg.root, run_id)
@@ -91,52 +90,14 @@ def setup_run(cfg: TrainConfig, interactions: pa.Table | None = None) -> RunStat
         log.warning(
             "temperature=%s: stored student log-probs are not the behaviour log-probs; use 1.0", cfg.regen.temperature
         )
-
-    # ----------------------------------------------------------------- data
-    if interactions is None:
-        interactions = data.read_interactions(cfg.root, cfg.limit, cfg.nights)
-    train, held_out = data.split_interactions(interactions, cfg.eval_fraction)
-    held_out = take_sample(held_out, cfg.eval_max_interactions) if cfg.eval_max_interactions else held_out.slice(0, 0)
-    logged_scores = None
-    train_ids = train["interaction_id"].to_pylist()
-    if cfg.mode == "logged":
-        logged_run = data.find_logged_run(cfg.root, cfg.scores_run_id, train_ids if cfg.nights else None)
-        logged_scores = data.read_scores(cfg.root, logged_run, 0)
-        scored = set(logged_scores["interaction_id"].to_pylist())
-        train_ids = [i for i in train_ids if i in scored]
-
-    # ----------------------------------------------------------------- model / optim
+    interactions, train_ids, held_out, logged_scores = training_data(cfg, interactions)
     tokenizer = load_tokenizer(cfg.model)
-    initial, source = load_model(cfg.model, device=device)
-    reference = model.frozen_copy(initial)
     latest = checkpoint.latest_checkpoint(cfg.root, run_id)
-    if latest and not cfg.lora_rank:
-        initial, _ = load_model(latest, device=device)
-    policy = model.prepare_policy(initial, cfg.lora_rank, cfg.lora_alpha, cfg.gradient_checkpointing)
-    if latest and cfg.lora_rank:
-        from peft import set_peft_model_state_dict
-        from peft.utils import load_peft_weights
-
-        set_peft_model_state_dict(policy, load_peft_weights(os.path.join(latest, checkpoint.ADAPTER_DIR)))
-    teacher = {"ema": model.frozen_copy(policy), "frozen": reference}.get(cfg.teacher)
-    if latest and cfg.teacher == "ema":
-        checkpoint.load_ema(latest, teacher)
-    parameters = [p for p in policy.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-
-    # Accumulation from a token target: replies are ~max_new_tokens long on-policy (an upper bound),
-    # and their measured mean length in logged mode. It counts micro-batches per rank: a step takes
-    # micro_batch_size × accumulation × world replies.
-    if cfg.accumulation_steps:
-        accumulation = cfg.accumulation_steps
-    else:
-        reply_tokens = cfg.regen.max_new_tokens
-        if logged_scores is not None:
-            reply_tokens = float(pc.mean(logged_scores["n_tokens"]).as_py() or 1)
-        accumulation = max(1, round(cfg.target_tokens_per_step / (cfg.micro_batch_size * reply_tokens * world)))
-    per_round = min(cfg.interactions_per_round, len(train_ids)) * cfg.epochs_per_round
-    steps_per_round = math.ceil(math.ceil(per_round / cfg.micro_batch_size) / (accumulation * world))
-    total_steps = steps_per_round * cfg.rounds
+    source, policy, reference, teacher = load_weights(cfg, latest, device)
+    optimizer = torch.optim.AdamW(
+        [p for p in policy.parameters() if p.requires_grad], lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+    )
+    accumulation, steps_per_round, total_steps = step_plan(cfg, len(train_ids), logged_scores, world)
     warmup = round(cfg.warmup_fraction * total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
 
@@ -159,24 +120,7 @@ def setup_run(cfg: TrainConfig, interactions: pa.Table | None = None) -> RunStat
     progress = Progress(revision=source.revision, weights_dir=latest or str(source.path))
     state = RunState(setup, progress, policy, reference, teacher, optimizer, scheduler)
     if latest:
-        saved = checkpoint.load_trainer_state(latest)
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        checkpoint.restore_rng(saved["rng"])
-        state.progress.cursor = data.Cursor(**saved["cursor"])
-        state.progress.global_step, state.progress.completed_rounds = saved["global_step"], saved["round"]
-        state.progress.revision = weights_revision(Path(latest))
-        if saved["total_steps"] != total_steps:
-            log.warning(
-                "resuming with %d planned steps (was %d): the LR schedule changes", total_steps, saved["total_steps"]
-            )
-        log.info(
-            "resuming %s after round %d (step %d) from %s",
-            run_id,
-            state.progress.completed_rounds,
-            state.progress.global_step,
-            latest,
-        )
+        resume(state, latest, total_steps)
     if rank == 0:
         truncate_after(state.setup.metrics_path, state.progress.global_step, state.progress.completed_rounds)
     if cfg.tensorboard and rank == 0:
@@ -185,18 +129,89 @@ def setup_run(cfg: TrainConfig, interactions: pa.Table | None = None) -> RunStat
         "run %s: %d train / %d held-out interactions; accumulation %d (derived: %s) × %d ranks, %d steps per round",
         run_id, len(train_ids), held_out.num_rows, accumulation, not cfg.accumulation_steps, world, steps_per_round,
     )  # fmt: skip
-    setup_line = {
-        "optim/accumulation": accumulation,
-        "optim/steps_per_round": steps_per_round,
-        "optim/total_steps": total_steps,
-    }
-    if not os.path.exists(state.setup.metrics_path) or not os.path.getsize(
-        state.setup.metrics_path
-    ):  # resumed: has one
-        write_metrics(
-            state, {"step": state.progress.global_step, "round": state.progress.completed_rounds, **setup_line}
-        )
+    if not os.path.exists(setup.metrics_path) or not os.path.getsize(setup.metrics_path):  # resumed: has one
+        plan = {"optim/accumulation": accumulation, "optim/steps_per_round": steps_per_round}
+        plan["optim/total_steps"] = total_steps
+        write_metrics(state, {"step": progress.global_step, "round": progress.completed_rounds, **plan})
     return state
+
+
+def training_data(
+    cfg: TrainConfig, interactions: pa.Table | None
+) -> tuple[pa.Table, list[str], pa.Table, pa.Table | None]:
+    """(the interactions, the ids trained on, the held-out sample evaluated each round, the logged round-0 scores
+    in logged mode): the root's nights unless `interactions` is given."""
+    if interactions is None:
+        interactions = data.read_interactions(cfg.root, cfg.limit, cfg.nights)
+    train, held_out = data.split_interactions(interactions, cfg.eval_fraction)
+    held_out = take_sample(held_out, cfg.eval_max_interactions) if cfg.eval_max_interactions else held_out.slice(0, 0)
+    logged_scores = None
+    train_ids = train["interaction_id"].to_pylist()
+    if cfg.mode == "logged":
+        logged_run = data.find_logged_run(cfg.root, cfg.scores_run_id, train_ids if cfg.nights else None)
+        logged_scores = data.read_scores(cfg.root, logged_run, 0)
+        scored = set(logged_scores["interaction_id"].to_pylist())
+        train_ids = [i for i in train_ids if i in scored]
+    return interactions, train_ids, held_out, logged_scores
+
+
+def load_weights(cfg: TrainConfig, latest: str | None, device) -> tuple:
+    """(the model's source, the policy, the frozen reference, the teacher) at the newest complete checkpoint
+    `latest` (None: the starting weights). The reference is always the starting weights."""
+    initial, source = load_model(cfg.model, device=device)
+    reference = model.frozen_copy(initial)
+    if latest and not cfg.lora_rank:
+        initial, _ = load_model(latest, device=device)
+    policy = model.prepare_policy(initial, cfg.lora_rank, cfg.lora_alpha, cfg.gradient_checkpointing)
+    if latest and cfg.lora_rank:
+        from peft import set_peft_model_state_dict
+        from peft.utils import load_peft_weights
+
+        set_peft_model_state_dict(policy, load_peft_weights(os.path.join(latest, checkpoint.ADAPTER_DIR)))
+    teacher = {"ema": model.frozen_copy(policy), "frozen": reference}.get(cfg.teacher)
+    if latest and cfg.teacher == "ema":
+        checkpoint.load_ema(latest, teacher)
+    return source, policy, reference, teacher
+
+
+def step_plan(cfg: TrainConfig, n_train: int, logged_scores: pa.Table | None, world: int) -> tuple[int, int, int]:
+    """(micro-batches accumulated per step, steps per round, steps in the run).
+
+    Accumulation from a token target: replies are ~max_new_tokens long on-policy (an upper bound), and their
+    measured mean length in logged mode. It counts micro-batches per rank: a step takes micro_batch_size ×
+    accumulation × world replies."""
+    if cfg.accumulation_steps:
+        accumulation = cfg.accumulation_steps
+    else:
+        reply_tokens = cfg.regen.max_new_tokens
+        if logged_scores is not None:
+            reply_tokens = float(pc.mean(logged_scores["n_tokens"]).as_py() or 1)
+        accumulation = max(1, round(cfg.target_tokens_per_step / (cfg.micro_batch_size * reply_tokens * world)))
+    per_round = min(cfg.interactions_per_round, n_train) * cfg.epochs_per_round
+    steps_per_round = math.ceil(math.ceil(per_round / cfg.micro_batch_size) / (accumulation * world))
+    return accumulation, steps_per_round, steps_per_round * cfg.rounds
+
+
+def resume(state: RunState, latest: str, total_steps: int) -> None:
+    """Optimizer, schedule, random streams, data cursor and counters as the checkpoint `latest` left them."""
+    saved = checkpoint.load_trainer_state(latest)
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.scheduler.load_state_dict(saved["scheduler"])
+    checkpoint.restore_rng(saved["rng"])
+    state.progress.cursor = data.Cursor(**saved["cursor"])
+    state.progress.global_step, state.progress.completed_rounds = saved["global_step"], saved["round"]
+    state.progress.revision = weights_revision(Path(latest))
+    if saved["total_steps"] != total_steps:
+        log.warning(
+            "resuming with %d planned steps (was %d): the LR schedule changes", total_steps, saved["total_steps"]
+        )
+    log.info(
+        "resuming %s after round %d (step %d) from %s",
+        state.setup.run_id,
+        state.progress.completed_rounds,
+        state.progress.global_step,
+        latest,
+    )
 
 
 def regenerate_round(
