@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -200,10 +201,12 @@ def remove(urls: list[str]) -> None:
         fs.rm([filesystem(url)[1] for url in urls])
 
 
-def remove_tree(url: str) -> None:
-    """Delete every object under the prefix `url`; none is no error."""
-    if exists(url):
-        remove(list_files(url))
+def remove_tree(path: str) -> None:
+    """Delete a local folder, or every object under the prefix `path`, with everything in it; none is no error."""
+    if not is_url(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif exists(path):
+        remove(list_files(path))
 
 
 def move_tree(source: str, destination: str) -> None:

@@ -1,15 +1,14 @@
-"""Where every table lives under the storage root, and how a night's tables are published.
+"""Where every table lives under the storage root (a local folder or an object-store URL, laid out alike).
 
-`<root>/<table>/ingest_date=YYYY-MM-DD/data.parquet` holds one night of one table; `<root>/nights/
-ingest_date=YYYY-MM-DD/manifest.json` marks the night published and records its inputs' fingerprints (a
-published night changes only when a run says --replace); `<root>/scores/run_id=<run>/round=NNNN/` holds a
+`<root>/<table>/ingest_date=YYYY-MM-DD/data-<version>.parquet` holds one version of one night of one table, and
+`<root>/nights/ingest_date=YYYY-MM-DD/manifest.json` publishes the night: it names the versions readers open and
+records its inputs' fingerprints (a published night changes only when a run says --replace; how a night is
+read: `published.py`, how it is committed: `night_commit.py`); `<root>/scores/run_id=<run>/round=NNNN/` holds a
 scoring run's shards (a Hive partition: readers see `round` as a column); a training run's per-round outputs
 are named `round-NNNN` (`checkpoints/run_id=<run>/round-NNNN/`, `training_rounds/run_id=<run>/round-NNNN.parquet`,
 `simulations/...`); `<root>/runs/<run_id>/` holds a run's manifest; `<root>/_staging/` holds the resumable
 work of unfinished nights; `<root>/catalog.duckdb` holds the analyst views. Every table, run, round,
-checkpoint, report and staged-part path under a root is built or parsed here. A root may be an object-store
-URL (`s3://bucket/prefix`): the layout is the same, except that a night's tables are versioned files named by
-the night's manifest (`pipelines/store/versioned.py`), since a store cannot rename.
+checkpoint, report and staged-part path under a root is built or parsed here.
 """
 
 from __future__ import annotations
@@ -22,12 +21,12 @@ import os
 import re
 import shutil
 import stat
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import TYPE_CHECKING
 
 from pipelines import objectstore
-from pipelines.io import write_json, write_text
-from pipelines.store import versioned
+from pipelines.io import write_text
+from pipelines.store import published
 
 if TYPE_CHECKING:  # sources imports the ingest stage; storage stays light for readers of the root
     from pipelines.sources import Chunk
@@ -39,36 +38,42 @@ SHARD_NAME = re.compile(r"scores-(\d+)-of-(\d+)\.parquet$")
 
 
 def night_file(root: str, table: str, night: date) -> str:
-    """The Parquet file holding `table` for one night."""
-    return os.path.join(root, table, f"ingest_date={night.isoformat()}", "data.parquet")
+    """The one file of `table` for one night as versions before night manifests named files wrote it (still
+    read as published, `published.py`; tests lay out such nights by hand)."""
+    return os.path.join(root, table, f"ingest_date={night.isoformat()}", published.LEGACY_FILE)
 
 
 def table_files(root: str, table: str) -> list[str]:
-    """Every night's file of `table`, oldest night first (on a store: the files the nights' manifests name)."""
-    if objectstore.is_url(root):
-        return versioned.published_files(root, table)
-    return sorted(glob.glob(os.path.join(glob.escape(root), table, "ingest_date=*", "data.parquet")))
+    """Every published night's file of `table`, oldest night first: the files the nights' manifests name."""
+    return published.published_files(root, table)
 
 
 def published_night_file(root: str, table: str, night: date) -> str | None:
     """The file a reader opens for one published night of `table`; None when there is none."""
-    if objectstore.is_url(root):
-        return versioned.published_file(root, table, night.isoformat())
-    path = night_file(root, table, night)
-    return path if os.path.exists(path) else None
+    return published.published_file(root, table, night.isoformat())
 
 
 def stored_files(root: str, table: str) -> list[str]:
-    """Every file a catalog table reads under `root` now (`table_pattern`), sorted."""
-    if not objectstore.is_url(root):
-        return sorted(glob.glob(table_glob(root, table)))
+    """Every file a catalog table reads under `root` now, sorted: a night table's published files, another
+    table's files matching `table_pattern`."""
     if table in TABLES:
         return table_files(root, table)
-    return objectstore.glob(objectstore.join(root, table_pattern(table)))
+    return published.under(root, table_pattern(table))
+
+
+def catalog_source(root: str, table: str) -> str | list[str]:
+    """What a catalog view of `table` reads: on a local root paths relative to the root, so a moved root still
+    reads (a night table's published files, another table's glob); on a store the very URLs."""
+    if objectstore.is_url(root):
+        return stored_files(root, table)
+    if table in TABLES:
+        return [os.path.relpath(path, root) for path in table_files(root, table)]
+    return table_pattern(table)
 
 
 def table_pattern(table: str) -> str:
-    """Glob over every file of `table`, relative to the root (what the catalog's views read)."""
+    """Glob over every file of a table other than a night's, relative to the root (what the catalog's views
+    read); a night table's files are named by the nights' manifests instead."""
     if table == "runs":
         return os.path.join("runs", "*", "run.parquet")
     if table == "training_rounds":
@@ -179,11 +184,6 @@ def shard_of(shard_path: str) -> tuple[str, int, int] | None:
     return (os.path.basename(os.path.dirname(shard_path)), int(match[1]), int(match[2])) if match else None
 
 
-def table_glob(root: str, table: str) -> str:
-    """`table_pattern` under `root`, the root's own `[`, `*`, `?` escaped (DuckDB reads Python's glob escapes)."""
-    return os.path.join(glob.escape(os.path.abspath(root)), table_pattern(table))
-
-
 def night_of(path: str) -> date:
     """The night a table file belongs to, from its folder name."""
     return date.fromisoformat(os.path.basename(os.path.dirname(path)).removeprefix("ingest_date="))
@@ -256,6 +256,15 @@ def run_files(root: str, run_id: str) -> tuple[str, str]:
     return os.path.join(run_dir(root, run_id), "manifest.json"), os.path.join(run_dir(root, run_id), "run.parquet")
 
 
+def staged_run_files(staging: str) -> tuple[str, str]:
+    """`run_files` as a nightly run writes them in its staging folder before committing its night: should it die
+    after the commit, the next writer puts them in place (`night_commit.record_published_runs`)."""
+    return os.path.join(staging, "run", "manifest.json"), os.path.join(staging, "run", "run.parquet")
+
+
+RUN_ID = "run_id"  # in a staging folder: the id of the run working in it (`resume_run_id`)
+
+
 def metrics_path(root: str, run_id: str) -> str:
     """A training run's metrics, one JSON line per step and round."""
     return os.path.join(training_dir(root, run_id), "metrics.jsonl")
@@ -272,13 +281,13 @@ def other_night_files(root: str, table: str, night: date) -> list[str]:
 
 
 def publish_file(staging: str, table: str) -> str:
-    """Where a run writes the night's finished `table` before `commit_night` moves it into place."""
+    """Where a run writes the night's finished `table` before `night_commit.commit_night` stores it."""
     return os.path.join(staging, "publish", f"{table}.parquet")
 
 
 def night_manifest(root: str, night: date) -> str:
-    """The file that marks a night published (written last) and records its inputs."""
-    return os.path.join(root, "nights", f"ingest_date={night.isoformat()}", "manifest.json")
+    """The file that publishes a night (written last): the files of its tables and its inputs."""
+    return published.manifest_path(root, night.isoformat())
 
 
 def night_fingerprint(chunks: list[Chunk], config: dict) -> dict:
@@ -325,67 +334,9 @@ def replacement_refusal(root: str, night: date, fingerprint: dict) -> str:
     )
 
 
-def commit_journal(root: str, night: date) -> str:
-    """Written before a night's tables move into place, removed once its manifest is: a commit under way."""
-    return os.path.join(root, "nights", f"ingest_date={night.isoformat()}", "commit.json")
-
-
-def commit_night(root: str, staging: str, night: date, fingerprint: dict) -> None:
-    """Publish the night's finished tables and then its manifest, all or nothing.
-
-    The moves and the manifest are written into a journal first (atomically): from then on the commit is
-    decided. Each move is an atomic rename; a run killed between them leaves the journal, and the next writer
-    to take the root finishes the moves before anything else (`finish_commits`), so a night is never left
-    with some tables new and others old. A failing run never gets here, so it never replaces a night's tables.
-    On an object store (no rename) the tables go up as a new version and the manifest written last points at
-    them (`versioned.commit_night`).
-    """
-    if objectstore.is_url(root):
-        manifest = {**fingerprint, "night": night.isoformat(), "published_at": datetime.now(UTC).isoformat()}
-        finished = {table: publish_file(staging, table) for table in TABLES}
-        ready = {table: path for table, path in finished.items() if os.path.exists(path)}
-        versioned.commit_night(root, ready, night.isoformat(), manifest)
-        return
-    moves = [
-        [os.path.relpath(publish_file(staging, table), root), os.path.relpath(night_file(root, table, night), root)]
-        for table in TABLES
-        if os.path.exists(publish_file(staging, table))
-    ]
-    manifest = {**fingerprint, "night": night.isoformat(), "published_at": datetime.now(UTC).isoformat()}
-    journal = commit_journal(root, night)
-    write_json({"moves": moves, "manifest": manifest}, journal)
-    _finish_commit(root, journal)
-
-
-def finish_commits(root: str) -> list[str]:
-    """Complete every night commit a killed run left half done (call it holding the writer lock exclusively;
-    the lock does). Returns the nights finished. An object-store root has no journals (see `commit_night`)."""
-    finished: list[str] = []
-    if objectstore.is_url(root):
-        return finished
-    for journal in sorted(glob.glob(os.path.join(glob.escape(root), "nights", "ingest_date=*", "commit.json"))):
-        _finish_commit(root, journal)
-        finished.append(os.path.basename(os.path.dirname(journal)).removeprefix("ingest_date="))
-    return finished
-
-
-def _finish_commit(root: str, journal: str) -> None:
-    """The journal's moves not yet made (a moved table's staged file is gone), then the manifest, then the
-    journal's removal: running it twice does it once."""
-    with open(journal, encoding="utf-8") as handle:
-        plan = json.load(handle)
-    for staged, target in plan["moves"]:
-        staged, target = os.path.join(root, staged), os.path.join(root, target)
-        if os.path.exists(staged):
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.replace(staged, target)
-    write_json(plan["manifest"], os.path.join(os.path.dirname(journal), "manifest.json"))
-    os.remove(journal)
-
-
 def resume_run_id(staging: str, fresh: str) -> str:
     """The run id an interrupted run of the same plan recorded in its staging folder, else `fresh` (recorded)."""
-    path = os.path.join(staging, "run_id")
+    path = os.path.join(staging, RUN_ID)
     if objectstore.exists(path):
         return objectstore.read_text(path).strip()
     write_text(fresh + "\n", path)
@@ -401,11 +352,11 @@ def is_leftover(name: str) -> bool:
 
 def sweep_leftovers(root: str) -> list[str]:
     """Remove the temporary files and folders interrupted runs left under `root`; call it holding the writer
-    lock exclusively (the lock does). Returns what was removed, relative to `root`. On an object store, where
-    writes leave no temporary objects, that is the table versions no manifest names."""
+    lock exclusively (the lock does). Returns what was removed, relative to `root`. An object store has none:
+    every write there is one PUT."""
+    removed: list[str] = []
     if objectstore.is_url(root):
-        return versioned.sweep_unpublished(root)
-    removed = []
+        return removed
     for folder, subfolders, files in os.walk(root):
         for name in [*files, *subfolders]:
             if is_leftover(name):
@@ -416,36 +367,6 @@ def sweep_leftovers(root: str) -> list[str]:
                     os.remove(path)
                 removed.append(os.path.relpath(path, root))
         subfolders[:] = [name for name in subfolders if not is_leftover(name)]
-    return removed
-
-
-def mark_committed(staging: str) -> None:
-    """Written in a run's staging folder once its night is published: nothing in it is needed any more, so
-    the next writer sweeps it should the run die before removing it (`sweep_committed_staging`)."""
-    write_text("the night of this staging folder is published\n", os.path.join(staging, COMMITTED))
-
-
-COMMITTED = "committed"
-
-
-def sweep_committed_staging(root: str, keep: str) -> list[str]:
-    """Remove the staging folders of runs that published their night and died before removing them, any night's,
-    but `keep` (the caller's own: a rerun of that plan resumes under its run id and records no second run). Call
-    it holding the writer lock exclusively. Returns what was removed, relative to `root`."""
-    if objectstore.is_url(root):
-        markers = objectstore.glob(objectstore.join(root, "_staging", "*", COMMITTED))
-    else:
-        markers = glob.glob(os.path.join(glob.escape(os.path.join(root, "_staging")), "*", COMMITTED))
-    removed = []
-    for marker in markers:
-        folder = os.path.dirname(marker)
-        if os.path.basename(folder) == os.path.basename(keep.rstrip("/")):
-            continue
-        if objectstore.is_url(root):
-            objectstore.remove_tree(folder)
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-        removed.append(f"_staging/{os.path.basename(folder)}")
     return removed
 
 
