@@ -186,8 +186,8 @@ def select_and_write(
     root: str, staging: str, night: date, cfg: SelectConfig, memory_limit: str, record_offsets: dict[str, int]
 ) -> dict:
     """DuckDB: staged parts (record numbers moved on by `record_offsets` per chunk) + every other night → the
-    night's four tables, written beside the staged parts (`commit_night` moves them into place), then the data
-    contracts."""
+    night's four tables, written beside the staged parts (`night_commit.commit_night` publishes them), then the
+    data contracts."""
     staged = {table: storage.staged_parts(staging, table) for table in storage.STAGED}
     # Every other stored night, earlier or later: a backfill keeps only what no other night holds.
     others = {table: storage.other_night_files(root, table, night) for table in ("conversations", "interactions")}
