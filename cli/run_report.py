@@ -7,7 +7,6 @@ to, call `pipelines.report.render_report` with the run's shard completeness in t
 `afterword report --root R [--run ID]` calls it.
 """
 
-import glob
 import os
 
 import pyarrow.dataset as ds
@@ -67,10 +66,7 @@ def write_run_report(root: str, run_id: str | None = None, out: str | None = Non
         interactions = interactions_schema.SCHEMA.empty_table()
     path = out or storage.report_path(root, run_id)
     folder = os.path.dirname(objectstore.absolute(path))
-    if objectstore.is_url(folder):
-        plots = objectstore.glob(os.path.join(folder, "simulate-*.png"))
-    else:
-        plots = glob.glob(os.path.join(glob.escape(folder), "simulate-*.png"))
+    plots = objectstore.glob_in(folder, "simulate-*.png")
     simulations = tuple(sorted(os.path.basename(p).removesuffix(".png") for p in plots))
     title = f"afterword — scoring run {run_id} ({completeness})"
     html = render_report(scores, interactions, ReportConfig(title=title, simulations=simulations))

@@ -25,14 +25,12 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from pipelines import objectstore
-from pipelines.io import write_text
 from pipelines.store import published
 
 if TYPE_CHECKING:  # sources imports the ingest stage; storage stays light for readers of the root
     from pipelines.sources import Chunk
 
 TABLES = ("conversations", "rejects", "interactions", "filter_report")
-STAGED = ("conversations", "rejects", "interactions")  # what the per-chunk work leaves in the staging folder
 DATA_SETTINGS = ("ingest", "segment", "select")  # config sections that decide a night's rows
 SHARD_NAME = re.compile(r"scores-(\d+)-of-(\d+)\.parquet$")
 
@@ -58,7 +56,7 @@ def stored_files(root: str, table: str) -> list[str]:
     table's files matching `table_pattern`."""
     if table in TABLES:
         return table_files(root, table)
-    return published.under(root, table_pattern(table))
+    return objectstore.glob_in(root, table_pattern(table))
 
 
 def catalog_source(root: str, table: str) -> str | list[str]:
@@ -189,63 +187,6 @@ def night_of(path: str) -> date:
     return date.fromisoformat(os.path.basename(os.path.dirname(path)).removeprefix("ingest_date="))
 
 
-def staging_dir(root: str, night: date, plan_key: str) -> str:
-    """Resumable per-chunk work of one night's run over one input plan."""
-    return os.path.join(root, "_staging", f"{night.isoformat()}-{plan_key}")
-
-
-def claim_staging(root: str) -> str:
-    """Record `<root>/_staging` as this root's; returns the other root it already belongs to ("" once claimed).
-
-    Two roots whose `_staging` resolve to one folder would sweep each other's work: the first root to use it
-    keeps it, as long as that root's own `_staging` still resolves there (a moved or copied root takes its
-    staging over). A store has no links: a root's `_staging` there is its own.
-    """
-    if objectstore.is_url(root):
-        return ""
-    staging = os.path.join(root, "_staging")
-    os.makedirs(staging, exist_ok=True)
-    owner_file, mine, other = os.path.join(staging, STAGING_OWNER), os.path.realpath(root), ""
-    if os.path.exists(owner_file):
-        with open(owner_file, encoding="utf-8") as handle:
-            other = handle.read().strip()
-    if other == mine:
-        return ""
-    if other and os.path.realpath(os.path.join(other, "_staging")) == os.path.realpath(staging):
-        return other
-    write_text(mine + "\n", owner_file)
-    return ""
-
-
-def release_staging(root: str) -> None:
-    """Drop the root's claim on `_staging` once no night's work is left in it (see `claim_staging`)."""
-    staging = os.path.join(root, "_staging")
-    if objectstore.is_url(root):
-        return
-    if os.path.isdir(staging) and os.listdir(staging) == [STAGING_OWNER]:
-        os.remove(os.path.join(staging, STAGING_OWNER))
-
-
-STAGING_OWNER = ".root"  # in `_staging`: the real path of the root it belongs to
-
-
-def chunk_done_marker(staging: str, chunk_key: str) -> str:
-    """Written last for a finished input chunk of a night's run (its counts); a rerun skips the chunk."""
-    return os.path.join(staging, "_done", f"{chunk_key}.json")
-
-
-def staged_part(staging: str, table: str, chunk_key: str) -> str:
-    """One input chunk's part of a staged table."""
-    return os.path.join(staging, table, f"{chunk_key}.parquet")
-
-
-def staged_parts(staging: str, table: str) -> list[str]:
-    """Every chunk's part of a staged table."""
-    if objectstore.is_url(staging):
-        return objectstore.glob(os.path.join(staging, table, "*.parquet"))
-    return glob.glob(os.path.join(glob.escape(staging), table, "*.parquet"))
-
-
 def run_dir(root: str, run_id: str) -> str:
     """Manifest and summary row of one run."""
     return os.path.join(root, "runs", run_id)
@@ -254,15 +195,6 @@ def run_dir(root: str, run_id: str) -> str:
 def run_files(root: str, run_id: str) -> tuple[str, str]:
     """A run's `manifest.json` and its `runs` table row (`run.parquet`)."""
     return os.path.join(run_dir(root, run_id), "manifest.json"), os.path.join(run_dir(root, run_id), "run.parquet")
-
-
-def staged_run_files(staging: str) -> tuple[str, str]:
-    """`run_files` as a nightly run writes them in its staging folder before committing its night: should it die
-    after the commit, the next writer puts them in place (`night_commit.record_published_runs`)."""
-    return os.path.join(staging, "run", "manifest.json"), os.path.join(staging, "run", "run.parquet")
-
-
-RUN_ID = "run_id"  # in a staging folder: the id of the run working in it (`resume_run_id`)
 
 
 def metrics_path(root: str, run_id: str) -> str:
@@ -278,11 +210,6 @@ def catalog_path(root: str) -> str:
 def other_night_files(root: str, table: str, night: date) -> list[str]:
     """Every stored night's file of `table` except `night`'s, earlier and later nights alike."""
     return [path for path in table_files(root, table) if night_of(path) != night]
-
-
-def publish_file(staging: str, table: str) -> str:
-    """Where a run writes the night's finished `table` before `night_commit.commit_night` stores it."""
-    return os.path.join(staging, "publish", f"{table}.parquet")
 
 
 def night_manifest(root: str, night: date) -> str:
@@ -334,15 +261,6 @@ def replacement_refusal(root: str, night: date, fingerprint: dict) -> str:
     )
 
 
-def resume_run_id(staging: str, fresh: str) -> str:
-    """The run id an interrupted run of the same plan recorded in its staging folder, else `fresh` (recorded)."""
-    path = os.path.join(staging, RUN_ID)
-    if objectstore.exists(path):
-        return objectstore.read_text(path).strip()
-    write_text(fresh + "\n", path)
-    return fresh
-
-
 def is_leftover(name: str) -> bool:
     """Temporary names our atomic writes use (`.x.tmp` files, `.round-0001.tmp-…` folders, catalog rebuilds)."""
     if not name.startswith(".") or name == ".writer.lock":
@@ -367,23 +285,6 @@ def sweep_leftovers(root: str) -> list[str]:
                     os.remove(path)
                 removed.append(os.path.relpath(path, root))
         subfolders[:] = [name for name in subfolders if not is_leftover(name)]
-    return removed
-
-
-def sweep_staging(root: str, night: date, staging: str) -> list[str]:
-    """Remove `night`'s staging folders other than `staging` (runs over inputs or settings since changed)."""
-    removed = []
-    if objectstore.is_url(root):
-        prefix = os.path.join(root, "_staging") + "/"
-        plans = {url.removeprefix(prefix).split("/", 1)[0] for url in objectstore.glob(prefix + f"{night}-*/**")}
-        for plan in sorted(plans - {os.path.basename(staging.rstrip("/"))}):
-            objectstore.remove_tree(prefix + plan)
-            removed.append(f"_staging/{plan}")
-        return removed
-    for path in glob.glob(os.path.join(glob.escape(os.path.join(root, "_staging")), f"{night.isoformat()}-*")):
-        if os.path.abspath(path) != os.path.abspath(staging):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(os.path.relpath(path, root))
     return removed
 
 

@@ -18,17 +18,18 @@ from datetime import UTC, date, datetime
 from pipelines import objectstore
 from pipelines.io import write_json
 from pipelines.store import layout
-from pipelines.store.published import manifest_path, published_files, stored_night_files, under, version_path
+from pipelines.store.published import manifest_path, published_files, stored_night_files, version_path
+from pipelines.store.staging import RUN_ID, publish_file, staged_run_files
 
 
 def commit_night(root: str, staging: str, night: date, fingerprint: dict, run_id: str) -> None:
-    """Publish the night's finished tables (`layout.publish_file` under `staging`, a local folder) all or
+    """Publish the night's finished tables (`publish_file` under `staging`, a local folder) all or
     nothing, as `run_id`'s; a failing run never gets here, so it never replaces a night's tables."""
     day = night.isoformat()
     version = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
     tables = {}
     for table in layout.TABLES:
-        finished = layout.publish_file(staging, table)
+        finished = publish_file(staging, table)
         if os.path.exists(finished):
             tables[table] = version_path(table, day, version)
             _store(finished, objectstore.join(root, tables[table]))
@@ -68,8 +69,8 @@ def record_published_runs(root: str) -> list[str]:
     recording itself, from the copy it staged; call it holding the writer lock exclusively. Returns their ids."""
     recorded = []
     for staging in published_stagings(root):
-        run_id = objectstore.read_text(objectstore.join(staging, layout.RUN_ID)).strip()
-        for staged, final in zip(layout.staged_run_files(staging), layout.run_files(root, run_id), strict=True):
+        run_id = objectstore.read_text(objectstore.join(staging, RUN_ID)).strip()
+        for staged, final in zip(staged_run_files(staging), layout.run_files(root, run_id), strict=True):
             if objectstore.exists(staged) and not objectstore.exists(final):
                 _move(staged, final)
                 recorded.append(run_id)
@@ -79,7 +80,7 @@ def record_published_runs(root: str) -> list[str]:
 def published_stagings(root: str) -> list[str]:
     """The staging folders whose run published their night (the night's manifest names that run)."""
     found = []
-    for marker in under(root, os.path.join("_staging", "*", layout.RUN_ID)):
+    for marker in objectstore.glob_in(root, os.path.join("_staging", "*", RUN_ID)):
         staging = os.path.dirname(marker)
         night = os.path.basename(staging)[: len("YYYY-MM-DD")]
         manifest = manifest_path(root, night)

@@ -9,7 +9,6 @@ versions hold a plain `data.parquet` per table and a manifest naming no files; t
 are, until a `--replace` of the night migrates them.
 """
 
-import glob
 import json
 import os
 
@@ -31,7 +30,7 @@ def version_path(table: str, night: str, version: str) -> str:
 
 def published_manifests(root: str) -> dict[str, dict]:
     """Every published night's manifest under `root`, by night (YYYY-MM-DD), oldest first."""
-    paths = under(root, manifest_path("", "*"))
+    paths = objectstore.glob_in(root, manifest_path("", "*"))
     if objectstore.is_url(root):
         documents = objectstore.read_many(paths)
     else:
@@ -59,7 +58,7 @@ def published_files(root: str, table: str) -> list[str]:
         if table in manifest.get("tables", {})
     }
     # A legacy night's file counts unless its night's manifest names versioned files instead.
-    for path in under(root, os.path.join(table, "ingest_date=*", LEGACY_FILE)):
+    for path in objectstore.glob_in(root, os.path.join(table, "ingest_date=*", LEGACY_FILE)):
         if "tables" not in manifests.get(_night_of_folder(path), {}):
             named[_night_of_folder(path)] = path
     return [path for _, path in sorted(named.items())]
@@ -73,15 +72,7 @@ def published_file(root: str, table: str, night: str) -> str | None:
 def stored_night_files(root: str, night: str = "*") -> list[str]:
     """Every table file stored for `night` (`*`: every night), published or not."""
     patterns = [os.path.join(table, f"ingest_date={night}", "data*.parquet") for table in NIGHT_TABLES]
-    return [path for pattern in patterns for path in under(root, pattern)]
-
-
-def under(root: str, pattern: str) -> list[str]:
-    """The files matching `pattern` (relative, `*` wildcards) under `root`, sorted; the root's own `[`, `*`, `?`
-    are taken literally."""
-    if objectstore.is_url(root):
-        return objectstore.glob(objectstore.join(root, pattern))
-    return sorted(glob.glob(os.path.join(glob.escape(root), pattern)))
+    return [path for pattern in patterns for path in objectstore.glob_in(root, pattern)]
 
 
 def _night_of_folder(path: str) -> str:

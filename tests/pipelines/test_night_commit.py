@@ -15,6 +15,7 @@ from pipelines.store import layout as storage
 from pipelines.store import night_commit, published
 from pipelines.store.publish import publish_catalog
 from pipelines.store.query import query_catalog
+from pipelines.store.staging import publish_file
 from schemas import conversations
 
 NIGHT = date(2026, 11, 20)
@@ -38,7 +39,7 @@ def legacy_night(root: str, ids: list[int]) -> str:
 
 def finished_staging(staging: str, ids: list[int]) -> str:
     """A staging folder holding a finished conversations table, as selection leaves it."""
-    path = storage.publish_file(staging, "conversations")
+    path = publish_file(staging, "conversations")
     os.makedirs(os.path.dirname(path))
     pq.write_table(conversation_rows(ids), path)
     return staging

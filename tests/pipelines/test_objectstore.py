@@ -16,6 +16,7 @@ from pipelines import objectstore, sources
 from pipelines.ingest import IngestConfig
 from pipelines.store import layout as storage
 from pipelines.store import night_commit, published
+from pipelines.store.staging import publish_file
 from tests.conftest import NIGHT, wildchat_record
 
 pytestmark = pytest.mark.slow  # each test talks to the S3 server: a second or two
@@ -69,7 +70,7 @@ def test_an_empty_or_broken_object_is_one_unreadable_chunk(s3_bucket):
 
 def finished_night(staging: str, rows: list[int]) -> str:
     """A staging folder holding a finished conversations table of `rows`."""
-    path = storage.publish_file(staging, "conversations")
+    path = publish_file(staging, "conversations")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     pq.write_table(pa.table({"conversation_id": [f"c{i}" for i in rows]}), path)
     return staging
@@ -85,7 +86,7 @@ def test_a_night_is_published_by_its_manifest_and_replaced_versions_are_removed(
 
     # A commit killed before its manifest: its version is stored, but no reader sees it.
     orphan = f"{root}/{published.version_path('conversations', NIGHT, 'killed')}"
-    objectstore.upload(storage.publish_file(second, "conversations"), orphan)
+    objectstore.upload(publish_file(second, "conversations"), orphan)
     assert storage.table_files(root, "conversations") == [published_file]
     assert night_commit.sweep_unpublished(root) == [orphan.removeprefix(root + "/")]
     assert not objectstore.exists(orphan) and objectstore.exists(published_file)
