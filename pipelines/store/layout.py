@@ -7,8 +7,8 @@ read: `published.py`, how it is committed: `night_commit.py`); `<root>/scores/ru
 scoring run's shards (a Hive partition: readers see `round` as a column); a training run's per-round outputs
 are named `round-NNNN` (`checkpoints/run_id=<run>/round-NNNN/`, `training_rounds/run_id=<run>/round-NNNN.parquet`,
 `simulations/...`); `<root>/runs/<run_id>/` holds a run's manifest; `<root>/_staging/` holds the resumable
-work of unfinished nights; `<root>/catalog.duckdb` holds the analyst views. Every table, run, round,
-checkpoint, report and staged-part path under a root is built or parsed here.
+work of unfinished nights (`staging.py`); `<root>/catalog.duckdb` holds the analyst views. Every table, run,
+round, checkpoint and report path under a root is built or parsed here.
 """
 
 from __future__ import annotations
