@@ -107,7 +107,7 @@ def run_nightly(
     cfg = preflight.run_config(config_path, flags)
     preflight.beam_runner(cfg.beam_args)
     if score:
-        preflight.model_files(cfg.score.model, "score.model")
+        preflight.model_files(cfg.score.model, "score.model", root)
     preflight.writable_root(root)
     preflight.prefect_api()
     values = cfg.to_dict()
@@ -153,6 +153,10 @@ def print_summary(summary: dict) -> None:
         for reason, rows in summary["reject_reasons"].items():
             reasons.add_row(reason, str(rows))
         console.print(reasons)
+    if summary.get("filter_report"):
+        from cli.night_summary import filter_report_table
+
+        console.print(filter_report_table(summary["filter_report"]))
     failed = {name: rows for name, rows in summary["checks"].items() if rows}
     console.print("data contracts: " + ("all hold" if not failed else f"[red]failed {failed}[/red]"))
     if summary["scoring_run"]:
@@ -176,7 +180,7 @@ def run_training(
     preflight.local_root(root, "refresh")
     cfg = preflight.train_config(config_path, flags, root=root, rounds=rounds, mode=mode, limit=limit)
     preflight.refresh_ready(cfg)
-    preflight.model_files(cfg.model, "train.model")
+    preflight.model_files(cfg.model, "train.model", root)
     with progress_bars(console, f"[bold]refresh[/bold]: {rounds} round(s) from {root}"):
         summary = run_refresh(root, rounds, mode, limit, config_path, flags)
     work_finished()
@@ -199,13 +203,13 @@ def run_training(
 
 def run_competence(root: str, night: str, n: int, config_path: str | None, flags: dict[str, str]) -> None:
     from cli import preflight
-    from cli.competence import check_teacher_competence
+    from cli.competence import check_teacher_competence, competence_summary
 
     night_date = preflight.parse_night(night, "--night")
     preflight.local_root(root, "competence")
     preflight.night_interactions(root, night_date)
     cfg = preflight.run_config(config_path, flags)
-    preflight.model_files(cfg.score.model, "score.model")
+    preflight.model_files(cfg.score.model, "score.model", root)
     with progress_bars(console, f"scoring {n} interactions with real and with swapped follow-ups"):
         result = check_teacher_competence(root, night_date, cfg.score, n)
     table = Table(title=f"teacher competence: {result['model_id']} ({result['template']} template)")
@@ -214,11 +218,7 @@ def run_competence(root: str, night: str, n: int, config_path: str | None, flags
     table.add_row("real", f"{result['mean_abs_advantage_real']:.4f}")
     table.add_row("swapped (another interaction's)", f"{result['mean_abs_advantage_swapped']:.4f}")
     console.print(table)
-    console.print(
-        f"ratio real/swapped {result['ratio_real_to_swapped']:.2f}; the real follow-up moves the teacher more "
-        f"in {result['share_real_moves_more']:.0%} of {result['interactions']} replies "
-        "(a competent self-teacher: ratio well above 1)"
-    )
+    console.print(competence_summary(result), markup=False, highlight=False)
 
 
 def _short(value) -> str:
@@ -240,7 +240,7 @@ def run_score_shard(
     night_date = preflight.parse_night(night, "--night")
     preflight.night_interactions(root, night_date)
     cfg = preflight.run_config(config_path, flags)
-    preflight.model_files(cfg.score.model, "score.model")
+    preflight.model_files(cfg.score.model, "score.model", root)
     limit = cfg.score.max_interactions if score_limit is None else score_limit
     cfg = replace(cfg, score=replace(cfg.score, shards=int(count), max_interactions=limit))
     with progress_bars(console, f"scoring shard {shard} of night {night}"):
@@ -251,9 +251,16 @@ def run_score_shard(
     console.print(f"shard {shard}: {result['rows']} replies {state} → {result['path']}")
 
 
-def run_report(root: str, run: str | None, out: str | None) -> None:
-    from cli.run_report import write_run_report
+def run_report(root: str, run: str | None, out: str | None, ledger: bool = False) -> None:
+    from cli.run_report import write_ledger_report, write_run_report
+    from pipelines.errors import InputError
 
+    if ledger:
+        if run:
+            raise InputError("--ledger covers every model of the root: drop --run")
+        path, count = write_ledger_report(root, out)
+        console.print(f"forgetting ledger ({count} models): {path}")
+        return
     path, completeness = write_run_report(root, run, out)
     console.print(f"report ({completeness}): {path}")
 
@@ -341,7 +348,8 @@ def add_report(commands) -> argparse.ArgumentParser:
     parser.add_argument("--root", required=True)
     parser.add_argument("--run", help="scoring run id (default: the newest nightly scoring run)")
     parser.add_argument("--out", help="HTML file to write (default: <root>/reports/<run>.html)")
-    parser.set_defaults(handler=lambda a: run_report(a.root, a.run, a.out))
+    parser.add_argument("--ledger", action="store_true", help="the forgetting ledger of the root's models instead")
+    parser.set_defaults(handler=lambda a: run_report(a.root, a.run, a.out, a.ledger))
     return parser
 
 
@@ -371,7 +379,7 @@ def add_learn(commands) -> argparse.ArgumentParser:
     parser.add_argument("--root", required=True)
     parser.add_argument("--night", help="the night to learn (default: the oldest published night not learned yet)")
     parser.add_argument("--nights", help="a window learned as one: YYYY-MM-DD..YYYY-MM-DD")
-    parser.add_argument("--config", help="TOML file with [train], [eval] and [gate] tables")
+    parser.add_argument("--config", help="TOML file with [train], [eval], [gate] and [registry] tables")
     parser.set_defaults(handler=lambda a: run_learn_command(a.root, a.night, a.nights, a.config, flag_settings(a)))
     return parser
 
@@ -380,6 +388,37 @@ def run_learn_command(root, night, nights, config, flags) -> None:
     from cli.learn import run_learn_command as run
 
     run(root, night, nights, config, flags)
+
+
+def add_models(commands) -> argparse.ArgumentParser:
+    parser = commands.add_parser("models", help="the model registry: list (default), promote ID, rollback, sync")
+    parser.add_argument("--root")
+    actions = parser.add_subparsers(dest="action", metavar="{list,promote,rollback,sync}")
+    helps = {
+        "list": "every model with its lineage, gate figures and status",
+        "promote": "make a model the promoted one by hand",
+        "rollback": "roll the promoted model back to its parent",
+        "sync": "catch the MLflow mirror up with the registry (a root learned with [registry] mlflow_tracking_uri)",
+    }
+    for action, text in helps.items():
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("--root", default=argparse.SUPPRESS)  # before or after the action
+        if action == "promote":
+            sub.add_argument("model_id", help="the model to promote (afterword models lists them)")
+        if action in ("promote", "rollback"):
+            sub.add_argument("--reason", help="why (stored in models.reason)")
+    parser.set_defaults(
+        handler=lambda a: run_models(
+            a.root, a.action or "list", getattr(a, "model_id", None), getattr(a, "reason", None)
+        )
+    )
+    return parser
+
+
+def run_models(root, action, model_id, reason) -> None:
+    from cli.models import run_models_command
+
+    run_models_command(root, action, model_id, reason)
 
 
 def run_simulation(args) -> None:
@@ -438,8 +477,48 @@ def run_demo(args) -> None:
 
 
 SUBCOMMANDS = (
-    add_nightly, add_score, add_query, add_report, add_competence, add_refresh, add_learn, add_simulate, add_demo
+    add_nightly, add_score, add_query, add_report, add_competence, add_refresh, add_learn, add_models,
+    add_simulate, add_demo,
 )  # fmt: skip
+
+
+# ------------------------------------------------------------------ the operator's commands: the machine, a root
+def add_env(commands) -> argparse.ArgumentParser:
+    parser = commands.add_parser("env", help="versions, device, default model, caches, Prefect; a root's health")
+    parser.add_argument("--root", help="also check this storage root: exists, writable, who holds its lock")
+    parser.add_argument("--json", action="store_true", help="one JSON object instead of aligned text")
+    parser.set_defaults(handler=run_env)
+    return parser
+
+
+def run_env(args) -> None:
+    from cli.environment import environment_report, print_environment
+
+    print_environment(environment_report(args.root), sys.stdout, as_json=args.json)
+
+
+def add_status(commands) -> argparse.ArgumentParser:
+    parser = commands.add_parser("status", help="a root's nights, scoring and training runs, and what is left to do")
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--json", action="store_true", help="one JSON object instead of tables")
+    parser.set_defaults(handler=run_status)
+    return parser
+
+
+def run_status(args) -> None:
+    from dataclasses import asdict
+
+    from cli import preflight
+    from cli.root_status import print_status, root_status
+
+    status = root_status(preflight.existing_root(args.root))
+    if args.json:
+        sys.stdout.write(json.dumps(asdict(status), indent=1) + "\n")
+    else:
+        print_status(status, console)
+
+
+SUBCOMMANDS = (*SUBCOMMANDS, add_env, add_status)
 
 
 def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
@@ -458,6 +537,7 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
         own = ("train.mode", "train.limit") if command == "refresh" else ()
         add_config_flags(parser, TrainConfig, "train", skip=("train.root", "train.rounds", *own))
     if command == "learn":
+        from pipelines.mlflow_mirror import RegistryConfig
         from train.config import TrainConfig
         from train.eval_sets import EvalSuiteConfig
         from train.gate import GateConfig
@@ -465,6 +545,7 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
         add_config_flags(parser, TrainConfig, "train", skip=("train.root", "train.nights"))
         add_config_flags(parser, EvalSuiteConfig, "eval")
         add_config_flags(parser, GateConfig, "gate")
+        add_config_flags(parser, RegistryConfig, "registry")
     if command == "simulate":
         from train.simulated_users import SimulateConfig
 
@@ -473,11 +554,17 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Every subcommand; the config flags of `command` only (None: of every subcommand)."""
-    parser = argparse.ArgumentParser(prog="afterword", description="Hindsight signal from real chat logs.")
+    from cli.arguments import EPILOGS, CommandParser
+    from cli.environment import version_line
+
+    parser = CommandParser(prog="afterword", description="Hindsight signal from real chat logs.")
+    parser.add_argument("--version", action="version", version=version_line())
     commands = parser.add_subparsers(dest="command", required=True)
     for add in SUBCOMMANDS:
         subparser = add(commands)
         name = subparser.prog.split()[-1]
+        if name in EPILOGS:
+            subparser.epilog, subparser.formatter_class = EPILOGS[name], argparse.RawDescriptionHelpFormatter
         if command in (None, name):
             add_settings(subparser, name)
     return parser
@@ -505,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str]) -> int:
     # Only the chosen subcommand's config modules load: `query` and `report` start in a fraction of a second.
-    args = build_parser(next((word for word in argv if not word.startswith("-")), None)).parse_args(argv)
+    args = build_parser(next((word for word in argv if not word.startswith("-")), "")).parse_args(argv)
     configure_environment()
     from flows.runtime import RunStopped, stopping_on_signals, work_finished
     from pipelines.errors import InputError

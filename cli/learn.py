@@ -25,7 +25,7 @@ def run_learn_command(root: str, night: str | None, nights: str | None, config: 
         console.print(f"nothing to learn: every published night under {root} has a model (afterword models --root)")
         return {"model": None, "added": False, "ledger": []}
     cfg = preflight.learn_config(config, flags, root, chosen)
-    preflight.model_files(cfg.train.model, "train.model")
+    preflight.model_files(cfg.train.model, "train.model", root)
     with progress_bars(console, f"[bold]learn[/bold] {chosen} on {root}"):
         result = run_learn(root, chosen, config, flags)
     work_finished()

@@ -35,7 +35,7 @@ def train_config(path: str | None, flags: dict[str, str] | None = None, **overri
 
 
 def learn_config(path: str | None, flags: dict[str, str] | None, root: str, nights: str):
-    """`afterword learn`'s LearnConfig: [train], [eval] and [gate] tables plus their flags."""
+    """`afterword learn`'s LearnConfig: [train], [eval], [gate] and [registry] tables plus their flags."""
     from train.continual import load_learn_config  # the trainer's imports load only for `learn`
 
     return _load(path, lambda p: load_learn_config(p, flags, root, nights))
@@ -54,9 +54,9 @@ def _load(path: str | None, loader):
 
 
 def nightly_inputs(inputs: list[str], night: date, input_format: str | None) -> list[str]:
-    """The inputs with `{night}` filled in, checked to exist and to be readable formats."""
+    """The inputs with `{night}` filled in, checked to exist and to hold at least one readable file (no CSV)."""
     filled = [path.replace("{night}", night.isoformat()) for path in inputs]
-    sources.plan_chunks(filled, input_format)
+    sources.refuse_unusable(sources.plan_chunks(filled, input_format))
     return filled
 
 
@@ -153,12 +153,14 @@ def night_interactions(root: str, night: date) -> str:
     return path
 
 
-def model_files(model: str, setting: str) -> str:
-    """The model a command loads is here (the built-in GGUF package, a local folder, or the Hugging Face cache),
-    checked without torch and before anything is created: no hub is reachable, so a missing one never appears."""
+def model_files(model: str, setting: str, root: str | None = None) -> str:
+    """The model a command loads is here (the built-in GGUF package, a local folder, the Hugging Face cache, or
+    `promoted`: the root's current model), checked without torch and before anything is created: no hub is
+    reachable, so a missing one never appears."""
+    from pipelines import registry
     from pipelines.backends.model_files import missing_model
 
-    problem = missing_model(model)
+    problem = missing_model(registry.resolve_model(model, root))
     if problem:
         raise InputError(f"--{setting} {problem}")
     return model

@@ -32,7 +32,8 @@ class _Counts(MofNCompleteColumn):
 
 
 class _Bars(logging.Handler):
-    """Draws each stage's events as one bar of a rich Progress."""
+    """Draws each stage's events as one bar of a rich Progress. A stage that finished leaves the screen when
+    the next one starts, so the bars on screen are the work running now, not a finished count left standing."""
 
     def __init__(self, bars: Progress):
         super().__init__(logging.DEBUG)
@@ -45,12 +46,15 @@ class _Bars(logging.Handler):
             return
         stage, done, total = event
         if stage not in self.tasks:
+            for task in self.bars.tasks:
+                if task.total is not None and task.finished:
+                    self.bars.update(task.id, visible=False)
             self.tasks[stage] = self.bars.add_task(stage, total=total)
-        self.bars.update(self.tasks[stage], completed=done, total=total)
+        self.bars.update(self.tasks[stage], completed=done, total=total, visible=True)
 
 
 @contextmanager
-def progress_bars(console: Console, title: str) -> Iterator[None]:
+def progress_bars(console: Console, title: str) -> Iterator[Progress]:
     """Show `title` with a spinner, and a bar with counts and ETA for every stage that reports."""
     bars = Progress(
         SpinnerColumn(),
@@ -70,7 +74,7 @@ def progress_bars(console: Console, title: str) -> Iterator[None]:
     try:
         with bars:
             bars.add_task(title, total=None)
-            yield
+            yield bars
     finally:
         LOGGER.removeHandler(handler)
         LOGGER.setLevel(level)

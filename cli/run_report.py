@@ -4,12 +4,15 @@ Wiring only: pick the run (the given one, else the newest nightly scoring run, i
 logged replies; training runs hold only regenerated rounds), read its shards and the interactions they refer
 to, call `pipelines.report.render_report` with the run's shard completeness in the title, write
 `<root>/reports/<run_id>.html` atomically.
-`afterword report --root R [--run ID]` calls it.
+`afterword report --root R [--run ID]` calls it; `--ledger` writes the forgetting ledger of the root's models
+(`pipelines/ledger_report.py`) to `<root>/reports/ledger.html` instead.
 """
 
 import os
+from datetime import UTC, datetime
 
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from pipelines import objectstore
 from pipelines.errors import InputError
@@ -49,6 +52,12 @@ def shard_completeness(shard_files: list[str]) -> str:
     return "; ".join(parts)
 
 
+def _row_count(path: str) -> int:
+    """Rows of a table file, from its Parquet footer."""
+    with objectstore.open_binary(path) as handle:
+        return pq.read_metadata(handle).num_rows
+
+
 def write_run_report(root: str, run_id: str | None = None, out: str | None = None) -> tuple[str, str]:
     """Render the report of one scoring run; returns the HTML file's path and its shard completeness."""
     run_id = run_id or latest_scoring_run(root)
@@ -69,6 +78,37 @@ def write_run_report(root: str, run_id: str | None = None, out: str | None = Non
     plots = objectstore.glob_in(folder, "simulate-*.png")
     simulations = tuple(sorted(os.path.basename(p).removesuffix(".png") for p in plots))
     title = f"afterword — scoring run {run_id} ({completeness})"
-    html = render_report(scores, interactions, ReportConfig(title=title, simulations=simulations))
+    nights = sorted({night.isoformat() for night in interactions["ingest_date"].to_pylist() if night is not None})
+    cfg = ReportConfig(
+        title=title,
+        simulations=simulations,
+        night=", ".join(nights),
+        made_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        replies_in_night=sum(
+            _row_count(path) for path in interaction_files if storage.night_of(path).isoformat() in nights
+        ),
+    )
+    html = render_report(scores, interactions, cfg)
     write_text(html, path)
     return path, completeness
+
+
+def write_ledger_report(root: str, out: str | None = None) -> tuple[str, int]:
+    """Render the forgetting ledger of a root's models; returns the HTML file's path and the number of models."""
+    from dataclasses import asdict
+
+    import pyarrow.parquet as pq
+
+    from pipelines import registry
+    from pipelines.ledger_report import render_ledger
+
+    stored = registry.read_models(root)
+    if not stored:
+        raise InputError(f"no models under {root}: `afterword learn --root {root}` trains and evaluates the first")
+    files = storage.stored_files(root, "model_evals")
+    evaluations = [row for path in files for row in pq.read_table(path).to_pylist()]
+    models = [asdict(model) for model in stored]
+    html = render_ledger(models, evaluations, f"afterword — forgetting ledger of {root}")
+    path = out or storage.report_path(root, "ledger")
+    write_text(html, path)
+    return path, len(models)

@@ -5,6 +5,7 @@ Reads every `*.parquet` under the given scores and interactions folders (e.g. a 
 layout; the report itself comes from `pipelines.report.render_report`. Needs /usr/bin/chromium.
 
     python dev/screenshot_report.py --scores ROOT/scores --interactions ROOT/interactions --out /tmp/report
+    python dev/screenshot_report.py --html ROOT/reports/ledger.html --out /tmp/ledger   # any page as it is
 """
 
 import argparse
@@ -42,19 +43,26 @@ def screenshot(html_path: Path, png_path: Path, width: int, height: int) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scores", type=Path, required=True, help="folder holding scores Parquet shards")
-    parser.add_argument("--interactions", type=Path, required=True, help="folder holding interactions Parquet")
+    parser.add_argument("--scores", type=Path, help="folder holding scores Parquet shards")
+    parser.add_argument("--interactions", type=Path, help="folder holding interactions Parquet")
+    parser.add_argument("--html", type=Path, help="screenshot this page as it is (e.g. afterword report --ledger's)")
     parser.add_argument("--out", type=Path, required=True, help="output path without suffix")
     parser.add_argument("--examples", type=int, default=5, help="replies per side")
     parser.add_argument("--size", default="1400,2400", help="window WIDTH,HEIGHT in pixels")
     args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split(","))
+    if args.html:
+        screenshot(args.html, args.out.with_suffix(".png"), width, height)
+        print(f"{args.html} → {args.out.with_suffix('.png')}")
+        return
+    if not (args.scores and args.interactions):
+        parser.error("give --scores and --interactions, or --html")
 
     scores = read_folder(args.scores, scores_schema.SCHEMA)
     interactions = read_folder(args.interactions, interactions_schema.SCHEMA)
     html = render_report(scores, interactions, ReportConfig(n_examples=args.examples))
     html_path, png_path = args.out.with_suffix(".html"), args.out.with_suffix(".png")
     html_path.write_text(html, encoding="utf-8")
-    width, height = (int(v) for v in args.size.split(","))
     screenshot(html_path, png_path, width, height)
     print(f"{scores.num_rows} replies → {html_path} and {png_path}")
 

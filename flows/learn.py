@@ -17,7 +17,7 @@ from train.continual import LearnConfig, learn, load_learn_config, next_night
 @flow(name="learn", log_prints=False)
 def learn_flow(config: dict) -> dict:
     """Learn `config["nights"]` ("" = the oldest night not learned yet); `config` is `LearnConfig.to_dict()`
-    or its {root, nights, train, eval, gate} subset."""
+    or its {root, nights, train, eval, gate, registry} subset."""
     nights = config.get("nights") or next_night(config["root"])
     if nights is None:
         return {"model": None, "added": False, "ledger": []}

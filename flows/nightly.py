@@ -54,6 +54,10 @@ class NightPublishedError(sources.InputError):
     """The night is already published from other inputs or settings, and the run did not say --replace."""
 
 
+class EmptyNightError(sources.InputError):
+    """The night would hold no interaction for a reason that is a mistake (nothing readable, everything filtered)."""
+
+
 class StagingSharedError(sources.InputError):
     """The root's `_staging` is the same folder as another root's: the two would sweep each other's work."""
 
@@ -165,6 +169,8 @@ def nightly(
             raise CountMismatchError(
                 f"records in {records_in} != conversations {stored['conversations']} + rejects {stored['rejects']}"
             )
+        if problem := select.empty_night_problem(stored, result["reject_reasons"], result["filter_report"]):
+            raise EmptyNightError(f"night {night_date}: {problem}; nothing was published")
         check_writer_lock(root)  # removed by hand, the lock no longer keeps a second writer out: publish nothing
         # The old night's scores go first, so no reader ever sees a score whose interaction is gone.
         retired = retire_night_scores(root, night_date.isoformat(), run_id) if replacing else retired_runs(root, run_id)

@@ -10,9 +10,12 @@ configured, else run in-process (`flows/runtime.py`). `run_refresh(...)` is what
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from prefect import flow
 
 from flows.runtime import publish_artifact, run_flow
+from pipelines import registry
 from train import loop
 from train.config import TrainConfig, load_train_config
 
@@ -24,7 +27,10 @@ def refresh(config: dict) -> dict:
     def artifact(row: dict) -> None:
         publish_artifact(f"refresh-round-{row['round']}", round_markdown(row), row["run_id"])
 
-    return loop.main(TrainConfig.from_dict(config), after_round=artifact)
+    cfg = TrainConfig.from_dict(config)
+    # `promoted` names the root's current model: resolved here, so the run id hashes the weights trained from.
+    cfg = replace(cfg, model=registry.resolve_model(cfg.model, cfg.root))
+    return loop.main(cfg, after_round=artifact)
 
 
 def round_markdown(row: dict) -> str:

@@ -16,7 +16,7 @@ from prefect import flow
 
 from flows.config import RunConfig
 from flows.runtime import last_night
-from pipelines import objectstore
+from pipelines import objectstore, registry
 from pipelines.backends.scoring_config import ScoringConfig, in_groups, open_scorer, scoring_run_id
 from pipelines.io import write_table
 from pipelines.store import layout as storage
@@ -32,7 +32,7 @@ def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) ->
     from pipelines.backends.model_loading import resolve_model
     from pipelines.score import ScoreRun, score_interactions, take_sample, take_shard
 
-    source = resolve_model(cfg.model)
+    source = resolve_model(registry.resolve_model(cfg.model, root))
     run_id = scoring_run_id(night, cfg, source.revision)
     path = storage.score_shard_path(root, run_id, 0, shard, cfg.shards)
     if objectstore.exists(path):
@@ -46,7 +46,7 @@ def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) ->
     interactions = take_shard(interactions, shard, cfg.shards)
     scorer = open_scorer(cfg, source)
     score_run = ScoreRun(run_id, source.model_id, source.revision, hindsight=cfg.hindsight)
-    score_fn = in_groups(scorer.score_fn, f"scoring shard {shard + 1}/{cfg.shards}")
+    score_fn = in_groups(scorer.score_fn, f"scoring shard {shard + 1} of {cfg.shards}: interactions")
     scores = score_interactions(interactions, score_fn, scorer.tokenizer, score_run)
     write_table(scores, path)
     return {"run_id": run_id, "shard": shard, "path": path, "rows": scores.num_rows, "skipped": False}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import difflib
 import inspect
 import re
 import tomllib
@@ -39,7 +40,10 @@ def build_config(config_class, values: dict, where: str, moved: dict[str, str] |
     known = {f.name for f in dataclasses.fields(config_class)}
     unknown = set(values) - known
     if unknown:
-        raise ConfigError(f"{where} has unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        guesses = {key: difflib.get_close_matches(key, sorted(known), n=1) for key in sorted(unknown)}
+        meant = ", ".join(f"{found[0]!r} for {key!r}" for key, found in guesses.items() if found)
+        hint = f" (did you mean {meant}?)" if meant else ""
+        raise ConfigError(f"{where} has unknown keys {sorted(unknown)}{hint}; known: {sorted(known)}")
     hints = typing.get_type_hints(config_class)
     kwargs = {}
     for name, value in values.items():

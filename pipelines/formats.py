@@ -11,6 +11,13 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 FORMATS = ("wildchat", "lmsys", "sharegpt", "openai")
+# What a refused input is told works: the files `pipelines/sources.py` reads and the record shapes above.
+INPUTS_THAT_WORK = (
+    "inputs that work: .jsonl (or .ndjson), .json (an array), .parquet, .arrow, gzip of the text ones (.jsonl.gz, "
+    ".json.gz), folders and globs of them, and Hugging Face datasets (hf:OWNER/NAME, save_to_disk folders); records "
+    "in the WildChat, LMSYS-Chat, ShareGPT or OpenAI-messages shape"
+)
+TABULAR_TEXT = (".csv", ".tsv", ".csv.gz", ".tsv.gz")  # refused by name: a table of text is no conversation format
 MAX_RECORD_BYTES = 8 * 1024 * 1024  # the default cap on one raw record (IngestConfig.max_record_bytes), bytes
 OVERSIZED_READ = "oversized_record: "  # read_error prefix: the reader passed over a record longer than the cap
 

@@ -34,6 +34,9 @@ class ReportConfig:
     color_percentile: float = 95.0  # percentile of |advantage| over all tokens where the colour saturates
     histogram_bins: int = 40  # bars in the per-reply mean-advantage histogram
     simulations: tuple[str, ...] = ()  # `afterword simulate` comparisons beside the report (<name>.png/.md), linked
+    night: str = ""  # the night the scored replies come from (YYYY-MM-DD), in the page header; "" = not shown
+    made_at: str = ""  # when the report was made (e.g. "2026-12-06 17:40 UTC"), in the page header; "" = not shown
+    replies_in_night: int = 0  # the night's interactions, of which the run scored a sample ("16 of 570"); 0 = unknown
 
     def __post_init__(self):
         for name in ("n_examples", "max_tokens", "max_text_chars"):
@@ -43,6 +46,8 @@ class ReportConfig:
             raise ValueError("color_percentile must be in (0, 100]; 95 ignores the top 5% of |advantage|")
         if self.histogram_bins < 1:
             raise ValueError("histogram_bins must be >= 1")
+        if self.replies_in_night < 0:
+            raise ValueError("replies_in_night must be >= 0 (0 = unknown)")
 
 
 CSS = """
@@ -87,6 +92,7 @@ def render_report(scores: pa.Table, interactions: pa.Table, cfg: ReportConfig) -
     rows = scores.select(["interaction_id", "reply_source", "model_id", "round"]).to_pylist()
     labels = [_source_label(row, by_id) for row in rows]
 
+    page.append(_header(cfg, scores.num_rows, labels))
     page.append(_summary(scores, n_tokens_N, ranked_N, finite))
     page.append('<section id="histogram"><h2>Mean advantage per reply</h2>')
     if ranked_N.any():
@@ -104,8 +110,16 @@ def render_report(scores: pa.Table, interactions: pa.Table, cfg: ReportConfig) -
     n_negative = min(cfg.n_examples, math.ceil(len(order) / 2))
     n_positive = min(cfg.n_examples, len(order) - n_negative)
     sections = [
-        ("most-negative", "Most negative replies (lowest mean advantage)", order[:n_negative]),
-        ("most-positive", "Most positive replies (highest mean advantage)", order[::-1][:n_positive]),
+        (
+            "most-negative",
+            f"Most negative replies ({n_negative} of {len(order)}, lowest mean advantage)",
+            order[:n_negative],
+        ),
+        (
+            "most-positive",
+            f"Most positive replies ({n_positive} of {len(order)}, highest mean advantage)",
+            order[::-1][:n_positive],
+        ),
     ]
     for section_id, heading, indices in sections:
         page.append(f'<section id="{section_id}"><h2>{heading}</h2>')
@@ -144,6 +158,17 @@ def _source_label(row: dict, by_id: dict[str, dict]) -> str:
     if interaction is None:
         return MISSING_MODEL
     return interaction["model"] or UNKNOWN_MODEL
+
+
+def _header(cfg: ReportConfig, replies: int, labels: list[str]) -> str:
+    """Under the title: the night, when the page was made, the sample size and n per source model."""
+    facts = [f"night {cfg.night}"] if cfg.night else []
+    facts += [f"made {cfg.made_at}"] if cfg.made_at else []
+    noun = "reply" if (cfg.replies_in_night or replies) == 1 else "replies"
+    facts.append(f"{replies:,} of {cfg.replies_in_night:,} {noun}" if cfg.replies_in_night else f"{replies:,} {noun}")
+    groups = sorted(Counter(labels).items(), key=lambda item: (-item[1], item[0]))
+    facts.append("n per source model: " + ", ".join(f"{label} {count:,}" for label, count in groups))
+    return f'<p class="facts" id="header">{escape(" · ".join(facts))}</p>'
 
 
 def _summary(scores: pa.Table, n_tokens_N: np.ndarray, ranked_N: np.ndarray, finite: np.ndarray) -> str:
@@ -233,26 +258,95 @@ def _token_colour(value: float, scale: float) -> tuple[int, int, int]:
 
 
 def _heatmap(row: dict, scale: float, max_tokens: int) -> str:
-    """The reply's tokens as coloured spans, each with its log-probs in the title tooltip."""
+    """The reply's tokens as coloured spans, each with its log-probs in the title tooltip; tokens that split one
+    character between them are one span (`merge_split_characters`)."""
     texts = row["token_texts"] or []
     student_T = np.array(row["student_logprobs"] or [], dtype=np.float64)
     teacher_T = np.array(row["teacher_logprobs"] or [], dtype=np.float64)
     shown = len(texts) if max_tokens == 0 else min(len(texts), max_tokens)
     spans = []
-    for text, student, teacher in zip(texts[:shown], student_T[:shown], teacher_T[:shown], strict=True):
-        value = teacher - student
-        text = text or ""
-        tip = f"{text!r}\nstudent {student:.3f}  teacher {teacher:.3f}\nadvantage {value:+.3f} nats"
+    for text, indices in merge_split_characters(texts[:shown], row.get("response")):
+        advantages = teacher_T[indices] - student_T[indices]
+        # A merged span is coloured by the mean of its tokens' advantages, not their sum: a character split over
+        # three tokens is then on the same per-token scale as every other span (the tooltip gives the sum).
+        value = float(advantages.mean())
+        tip = _tooltip(text, [texts[i] for i in indices], student_T[indices], teacher_T[indices])
         if math.isfinite(value):
             fg = "#fff" if abs(value) > 0.6 * scale else "#222"
             style = f"background:{_rgb(_token_colour(value, scale))};color:{fg}"
         else:
             style = "background:#ccc"
-        shown_text = escape(text).replace("\n", '<b class="nl">↵</b>\n') or "∅"
+        shown_text = escape(text or "").replace("\n", '<b class="nl">↵</b>\n') or "∅"
         spans.append(f'<span style="{style}" title="{escape(tip)}">{shown_text}</span>')
     if shown < len(texts):
         spans.append(f'<i class="note"> … {len(texts) - shown:,} more tokens not shown</i>')
     return f'<pre class="tokens">{"".join(spans)}</pre>'
+
+
+def _tooltip(text: str, pieces: list[str], student_T: np.ndarray, teacher_T: np.ndarray) -> str:
+    """A span's log-probs: one token's, or each token's of a merged character with their sum and mean."""
+    advantages = teacher_T - student_T
+    if len(pieces) == 1:
+        return f"{text!r}\nstudent {student_T[0]:.3f}  teacher {teacher_T[0]:.3f}\nadvantage {advantages[0]:+.3f} nats"
+    lines = [f"{text!r}: {len(pieces)} tokens, each part of it"]
+    lines += [f"{p!r}: student {s:.3f}  teacher {t:.3f}" for p, s, t in zip(pieces, student_T, teacher_T, strict=True)]
+    lines.append(f"advantage sum {advantages.sum():+.3f} nats, mean per token {advantages.mean():+.3f} (the colour)")
+    return "\n".join(lines)
+
+
+REPLACEMENT = "\ufffd"  # what a token holding only part of a multi-byte character decodes to on its own
+
+
+def merge_split_characters(texts: list[str], response: str | None) -> list[tuple[str, list[int]]]:
+    """The reply's spans to colour, as (text, token indices): consecutive tokens that each hold part of a multi-byte
+    character (a byte-level BPE splits an emoji over two or three; each decodes alone to U+FFFD) become one span
+    whose text is the whole characters they make; every other token is its own span.
+
+    The stored token texts have lost those bytes, so the characters are read from the reply text itself
+    (`response`, what was tokenized): the run's span ends where the next token's text starts. It is taken only
+    when it fits (at least one multi-byte character and at most one per U+FFFD, the run's other characters in
+    order); without the reply text, or once a token no longer matches it (an end-of-turn marker, a tokenizer that
+    decodes single tokens differently), tokens stay as they are.
+    """
+    spans: list[tuple[str, list[int]]] = []
+    position = None if response is None else 0
+    index = 0
+    while index < len(texts):
+        text = texts[index] or ""
+        if REPLACEMENT not in text:
+            if position is not None:
+                position = position + len(text) if response.startswith(text, position) else None
+            spans.append((text, [index]))
+            index += 1
+            continue
+        end = index
+        while end < len(texts) and REPLACEMENT in (texts[end] or ""):
+            end += 1
+        run = list(range(index, end))
+        merged = None
+        if position is not None:
+            following = (texts[end] or "") if end < len(texts) else ""
+            stop = response.find(following, position + 1) if following else -1
+            stop = len(response) if stop < 0 else stop
+            candidate = response[position:stop]
+            if _whole_characters_of(candidate, [texts[i] for i in run]):
+                merged, position = candidate, stop
+        if merged is None:
+            position = None
+            spans.extend((texts[i], [i]) for i in run)
+        else:
+            spans.append((merged, run))
+        index = end
+    return spans
+
+
+def _whole_characters_of(candidate: str, run: list[str]) -> bool:
+    """Whether `candidate` can be what the run of partial tokens decodes to together."""
+    multibyte = sum(1 for character in candidate if len(character.encode()) > 1)
+    if REPLACEMENT in candidate or not 1 <= multibyte <= sum(text.count(REPLACEMENT) for text in run):
+        return False
+    rest = iter(candidate)
+    return all(character in rest for character in "".join(run).replace(REPLACEMENT, ""))
 
 
 def _clip(text: str, max_chars: int) -> str:

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines import ingest, objectstore, segment
+from pipelines.formats import INPUTS_THAT_WORK
 from pipelines.io import parquet_view, run_checks, run_sql, staged_view, write_concurrently, write_query
 from pipelines.store import layout as storage
 from pipelines.store.staging import STAGED, publish_file, staged_part, staged_parts
@@ -225,3 +226,28 @@ def select_and_write(
         report = con.read_parquet(outputs["filter_report"])
         removed = report.select("level, reason, rows").order("level, reason").fetchall()
     return {"stored": stored, "checks": checks, "reject_reasons": reject_reasons, "filter_report": removed}
+
+
+def empty_night_problem(stored: dict[str, int], reject_reasons: dict[str, int], removed: list) -> str:
+    """Why a night that would hold no interaction is a mistake to publish (one line), or "" when it is not.
+
+    No conversation and no record already stored elsewhere: nothing in the inputs was readable. Conversations
+    but no interaction and no duplicate among what selection removed: the rules removed everything. A night whose
+    records or interactions other nights already hold (a rerun, a backfill) is empty for a good reason.
+    `removed` is the filter report's (level, reason, rows).
+    """
+    if stored["interactions"]:
+        return ""
+    if not stored["conversations"]:
+        if ingest.ALREADY_INGESTED in reject_reasons:
+            return ""
+        reasons = ", ".join(f"{reason} {rows}" for reason, rows in sorted(reject_reasons.items())) or "none"
+        return f"no readable record in the inputs (rejects by reason: {reasons}); {INPUTS_THAT_WORK}"
+    dropped = [(level, reason, rows) for level, reason, rows in removed if reason != "kept" and rows]
+    if any(reason == DUPLICATE_INTERACTION for _, reason, _ in dropped):
+        return ""
+    what = ", ".join(f"{level} {reason} {rows}" for level, reason, rows in dropped) or "none"
+    return (
+        f"selection removed everything: {stored['conversations']} conversation(s), 0 interactions kept (removed: "
+        f"{what}); loosen the [select] settings (e.g. --select.languages '[]') or check the inputs"
+    )

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from pipelines import arrow_files, hf_datasets, objectstore
 from pipelines.errors import InputError
-from pipelines.formats import FORMATS, MAX_RECORD_BYTES, OVERSIZED_READ, detect_format
+from pipelines.formats import FORMATS, INPUTS_THAT_WORK, MAX_RECORD_BYTES, OVERSIZED_READ, TABULAR_TEXT, detect_format
 from pipelines.gzip_members import GzipText, read_gzip, read_gzip_head
 
 RAW_SCHEMA = pa.schema(
@@ -91,11 +91,14 @@ def expand_inputs(paths: list[str]) -> list[str]:
             raise InputError(f"{path!r} matches no file")
         for match in matches:
             if os.path.isdir(match):
-                inside = sorted(os.path.join(match, name) for name in os.listdir(match) if _container(name))
+                names = os.listdir(match)
+                inside = sorted(os.path.join(match, name) for name in names if _container(name))
                 if not inside:
+                    tabular = [name for name in names if name.lower().endswith(TABULAR_TEXT)]
+                    held = f" (it holds {len(tabular)} CSV/TSV file(s), e.g. {sorted(tabular)[0]!r})" if tabular else ""
                     raise InputError(
-                        f"{match!r} holds no readable input: no .jsonl, .json, .parquet or .arrow file (or .gz of "
-                        "the text ones), no save_to_disk dataset and no dataset repository"
+                        f"{match!r} holds no readable input{held}: no .jsonl, .json, .parquet or .arrow file (or .gz "
+                        f"of the text ones), no save_to_disk dataset and no dataset repository; {INPUTS_THAT_WORK}"
                     )
                 files.extend(inside)
             elif os.path.lexists(match):
@@ -107,6 +110,20 @@ def expand_inputs(paths: list[str]) -> list[str]:
     for name in sorted(os.path.abspath(f) for f in files if not objectstore.is_url(f)):
         unique.setdefault(os.path.realpath(name), name)
     return sorted([*unique.values(), *dict.fromkeys(url for url in files if objectstore.is_url(url))])
+
+
+def refuse_unusable(chunks: list[Chunk]) -> None:
+    """Raise InputError when the planned inputs can yield no record: a CSV/TSV among them (never a conversation
+    format), or every file unusable (unknown type, empty, unreadable, no known format). Mixed inputs pass: an
+    unusable file beside readable ones is one `unreadable_input` reject and the night goes on."""
+    tabular = sorted({c.path for c in chunks if c.path.lower().endswith(TABULAR_TEXT)})
+    if tabular:
+        more = f" (and {len(tabular) - 1} more)" if len(tabular) > 1 else ""
+        raise InputError(f"{tabular[0]!r}{more}: CSV/TSV is not an input format; {INPUTS_THAT_WORK}")
+    if chunks and all(chunk.problem for chunk in chunks):
+        first = chunks[0]
+        more = f" (and {len(chunks) - 1} more unusable)" if len(chunks) > 1 else ""
+        raise InputError(f"no readable input: {first.path!r}: {first.problem}{more}; {INPUTS_THAT_WORK}")
 
 
 def plan_chunks(paths: list[str], input_format: str | None = None, chunk_bytes: int = CHUNK_BYTES) -> list[Chunk]:

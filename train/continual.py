@@ -10,7 +10,8 @@ on the root's fixed evaluation suite, and a gate promotes it or keeps the incumb
    learning-rate schedule and data cursor (a new run per night; resumable like refresh);
 5. **evaluation**: base, parent and candidate on every set, fresh replies with the same seed per set
    (`model_evals`, `model_eval_replies`; a model's rows are computed once and read back after);
-6. **the gate** (train/gate.py), then the registry row, and the pointer moved when promoted.
+6. **the gate** (train/gate.py), then the registry row, and the pointer moved when promoted; mirrored in MLflow
+   when the root is (`[registry]`, pipelines/mlflow_mirror.py).
 Local roots only, as refresh.
 """
 
@@ -29,10 +30,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import registry
+from pipelines import mlflow_mirror, registry
 from pipelines.backends.model_loading import load_model, load_tokenizer
 from pipelines.config_loading import build_config, with_flags
 from pipelines.io import write_table
+from pipelines.mlflow_mirror import RegistryConfig
+from pipelines.progress import report
 from pipelines.score import ScoreRun
 from pipelines.store.lock import writer_lock
 from pipelines.store.publish import publish_catalog
@@ -57,6 +60,7 @@ class LearnConfig:
     train: TrainConfig  # the trainer's settings ([train]); `model` is the base of the lineage
     eval: EvalSuiteConfig = field(default_factory=EvalSuiteConfig)  # the evaluation suite ([eval])
     gate: GateConfig = field(default_factory=GateConfig)  # the promotion gate ([gate])
+    registry: RegistryConfig = field(default_factory=RegistryConfig)  # the MLflow mirror ([registry])
 
     def __post_init__(self) -> None:
         if not self.nights or night_window(self.nights) is None:
@@ -66,7 +70,7 @@ class LearnConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> LearnConfig:
-        """From plain data (`to_dict`, a Prefect parameter): {root, nights, train, eval, gate}."""
+        """From plain data (`to_dict`, a Prefect parameter): {root, nights, train, eval, gate, registry}."""
         root, nights = values["root"], values["nights"]
         train = {**LEARN_TRAIN_DEFAULTS, **values.get("train", {}), "root": root}
         return cls(
@@ -75,6 +79,7 @@ class LearnConfig:
             train=TrainConfig.from_dict(train),
             eval=build_config(EvalSuiteConfig, values.get("eval", {}), "[eval]"),
             gate=build_config(GateConfig, values.get("gate", {}), "[gate]"),
+            registry=build_config(RegistryConfig, values.get("registry", {}), "[registry]"),
         )
 
     def to_dict(self) -> dict:
@@ -84,14 +89,15 @@ class LearnConfig:
             "train": self.train.to_dict(),
             "eval": self.eval.__dict__.copy(),
             "gate": self.gate.__dict__.copy(),
+            "registry": self.registry.__dict__.copy(),
         }
 
 
 def learn(cfg: LearnConfig, after_round=None) -> dict:
     """Train, evaluate and gate one candidate on `cfg.nights`; returns its registry row and the evaluations."""
     parent = registry.promoted(cfg.root)
-    base_model = parent.base_model if parent else cfg.train.model
-    if parent and cfg.train.model not in (base_model, "promoted"):
+    base_model = parent.base_model if parent else registry.resolve_model(cfg.train.model, cfg.root)
+    if parent and cfg.train.model not in (base_model, registry.PROMOTED):
         raise ValueError(f"this root's lineage starts from {base_model!r}, not [train] model {cfg.train.model!r}")
     parent_weights = parent.checkpoint_path if parent else base_model
     train_cfg = replace(cfg.train, nights=cfg.nights, model=parent_weights)
@@ -118,6 +124,8 @@ def learn(cfg: LearnConfig, after_round=None) -> dict:
         if decision.promote:
             registry.promote(cfg.root, model_id, decision.reason)
         publish_catalog(cfg.root)
+        mlflow_mirror.remember(cfg.root, cfg.registry)
+        mlflow_mirror.sync(cfg.root)
     return {
         "model": asdict(registry.get_model(cfg.root, model_id)),
         "added": True,
@@ -158,9 +166,12 @@ def evaluate_all(
     out: dict[str, dict[str, pa.Table]] = {}
     loaded: dict[str, object] = {}
     tokenizer = judge = None
-    for evaluated in dict.fromkeys(order):
+    ordered = list(dict.fromkeys(order))
+    pairs = len(ordered) * len(sets)
+    for index, evaluated in enumerate(ordered):
         out[evaluated] = {}
-        for name in sets:
+        for done, name in enumerate(sets):
+            report("evaluation suite: (model, set) pairs", index * len(sets) + done, pairs)
             stored = read_replies(cfg.root, evaluated, name)
             if stored is None:
                 if tokenizer is None:
@@ -175,6 +186,7 @@ def evaluate_all(
                 models = (loaded[evaluated], loaded[BASE_ID], versus)
                 stored = evaluate_set(cfg, name, evaluated, models, tokenizer, replace(judge, run_id=f"eval-{name}"))
             out[evaluated][name] = stored
+    report("evaluation suite: (model, set) pairs", pairs, pairs)
     return out
 
 
@@ -306,17 +318,18 @@ def read_replies(root: str, model_id: str, name: str) -> pa.Table | None:
 
 
 def load_learn_config(path: str | None, flags: dict[str, str] | None, root: str, nights: str) -> LearnConfig:
-    """LearnConfig from a TOML file's [train], [eval] and [gate] tables, then `--train.*`, `--eval.*` and
-    `--gate.*` flags; unknown keys raise."""
+    """LearnConfig from a TOML file's [train], [eval], [gate] and [registry] tables, then `--train.*`, `--eval.*`,
+    `--gate.*` and `--registry.*` flags; unknown keys raise."""
     document: dict = {}
     if path:
         with open(path, "rb") as handle:
             document = tomllib.load(handle)
-    unknown = set(document) - {"train", "eval", "gate"}
+    sections = {"train": TrainConfig, "eval": EvalSuiteConfig, "gate": GateConfig, "registry": RegistryConfig}
+    unknown = set(document) - set(sections)
     if unknown:
-        raise ValueError(f"unknown tables {sorted(unknown)} in {path}: learn reads [train], [eval] and [gate]")
+        raise ValueError(f"unknown tables {sorted(unknown)} in {path}: learn reads [train], [eval], [gate], [registry]")
     values = {"root": root, "nights": nights}
-    for table, config_class in (("train", TrainConfig), ("eval", EvalSuiteConfig), ("gate", GateConfig)):
+    for table, config_class in sections.items():
         values[table] = with_flags(document.get(table, {}), flags or {}, config_class, table)
     return LearnConfig.from_dict(values)
 

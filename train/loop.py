@@ -35,6 +35,7 @@ import torch
 import torch.distributed as dist
 
 from pipelines.backends.model_loading import load_model, load_tokenizer, weights_revision
+from pipelines.backends.scoring_config import in_groups
 from pipelines.io import code_version, write_table
 from pipelines.progress import report
 from pipelines.score import ScoreRun, take_sample
@@ -273,7 +274,7 @@ def sample_and_score(
     if followups:
         sampled = answered = followups.answer(sampled, round_index)
         write_table(answered, answered_path)
-    scorer = live_scorer(state.policy, cfg, cfg.stored_top_k)
+    scorer = in_groups(live_scorer(state.policy, cfg, cfg.stored_top_k), f"round {round_index}: scoring replies")
     scores = score_replies(state.policy, state.setup.tokenizer, sampled, score_run, scorer)
     summary["time/score_s"] = time.perf_counter() - stage_started
     write_table(scores, shard_path)
@@ -493,8 +494,10 @@ def main(
     with writer_lock(cfg.root, "refresh") if rank == 0 else contextlib.nullcontext():  # rank 0 alone writes
         state = setup_run(cfg, interactions)
         rows_out = before_rounds(state) if before_rounds else []
+        report("training rounds", state.progress.completed_rounds, cfg.rounds)  # the run's own bar, with its ETA
         for round_index in range(state.progress.completed_rounds + 1, cfg.rounds + 1):
             rows_out.append(run_round(state, round_index, replies, evaluate))
+            report("training rounds", round_index, cfg.rounds)
             if after_round is not None and not state.setup.rank:
                 after_round(rows_out[-1])
     if state.writer is not None:

@@ -23,7 +23,7 @@ from pipelines.hindsight import HindsightConfig, build_sequences, check_chat_tem
 from pipelines.progress import report
 from pipelines.score import ScoreRun, score_interactions
 from train.config import RegenConfig, TrainConfig
-from train.sampler import sample
+from train.sampler import SAMPLING_STAGE, sample
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def sample_replies(
         vllm_cfg=cfg.vllm,
     )
     log.info("sampled %d replies with the %s engine", len(replies), engine)
-    report(f"sampling replies ({engine})", len(replies), len(prompts))
+    report(SAMPLING_STAGE, len(replies), len(prompts))
     texts = [tokenizer.decode(r.token_ids[:-1] if r.finished else r.token_ids) for r in replies]
     table = interactions.append_column("logged_response", interactions["response"])
     table = table.set_column(table.schema.get_field_index("response"), "response", pa.array(texts, pa.string()))

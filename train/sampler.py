@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
+from pipelines.progress import report
 from train import llama_decode
 from train.sampled_replies import SampledReply, prompt_seed
 
@@ -327,6 +328,9 @@ def left_padded_mask(mask_B_L: torch.Tensor, length: int) -> torch.Tensor:
     return torch.nn.functional.pad(mask_B_L, (length - mask_B_L.shape[1], 0))
 
 
+SAMPLING_STAGE = "sampling replies"  # one progress bar, whichever engine samples
+
+
 def sample_tokens(
     model: torch.nn.Module,
     prompts: list[list[int]],
@@ -379,10 +383,13 @@ def sample_tokens(
             else:
                 with autocast:
                     decode_step(model, batch, temperature, own_step)
+            finished = len(done)
             for r, (i, ids) in enumerate(zip(batch.rows, batch.token_ids, strict=True)):
                 if i != RETIRED and (ids[-1] in stops or len(ids) == max_new_tokens):
                     done[i] = SampledReply(list(ids), list(batch.logprobs[r]), ids[-1] in stops)
                     batch.rows[r] = RETIRED
+            if len(done) > finished:
+                report(SAMPLING_STAGE, len(done), len(prompts))
             if not batch.live_rows():
                 batch = None
             else:

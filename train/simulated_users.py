@@ -27,6 +27,7 @@ SIGN_OFF = "Hope this helps!"
 EMOJI = re.compile(
     "[\U0001f000-\U0001faff\U00002600-\U000027bf\U0001f1e6-\U0001f1ff\U00002b00-\U00002bff\ufe0f\u200d\u2300-\u23ff]"
 )
+WORD = re.compile(r"[^\W\d_]{2,}")  # two letters in a row: a reply of dots, digits or emoji holds no word
 LIST_LINE = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)])\s+\S", re.MULTILINE)
 
 # fmt: off
@@ -124,8 +125,17 @@ class SimulatedUser:
         """The preference stated as an instruction (what the instruction arm's teacher is told)."""
         return INSTRUCTIONS[self.name].format(max_words=max(1, self.max_words - 5))
 
-    def satisfied(self, reply: str) -> bool:
-        """Whether `reply` meets this user's preference (the control arm judges by the same rule)."""
+    def satisfied(self, reply: str, ended: bool) -> bool:
+        """The audited measure: `reply` ended on its own (not cut at the token limit) and meets the preference.
+        An empty reply, or one of dots, would otherwise satisfy `concise`: a model that learned to say
+        nothing would score 100%."""
+        return ended and self.meets_preference(reply)
+
+    def meets_preference(self, reply: str) -> bool:
+        """Whether what the user reads has words and meets their preference: what they answer to (the control
+        arm judges by the same rule). The token limit is the trainer's, not the user's business."""
+        if WORD.search(reply) is None:
+            return False
         check: Callable[[str], bool] = {
             "concise": lambda r: is_concise(r, self.max_words),
             "no-emoji": has_no_emoji,
@@ -137,7 +147,7 @@ class SimulatedUser:
     def followup(self, reply: str, seed: int, key: str) -> tuple[str, bool]:
         """(the follow-up message, whether the reply satisfied the preference); seeded by (seed, key) only."""
         rng = random.Random(f"{seed}:{self.name}:{key}")  # str seeds hash the same way in every process
-        satisfied = self.satisfied(reply)
+        satisfied = self.meets_preference(reply)
         if self.arm == "instruction":  # context distillation: the teacher always holds the preference
             return self.instruction, satisfied
         if satisfied:

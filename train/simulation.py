@@ -326,7 +326,7 @@ def evaluate_simulation(simulation: Simulation, round_index: int, sampled: pa.Ta
     return {
         "simulated_user": sim.user,
         "arm": sim.arm,
-        "satisfaction": sum(user.satisfied(r) for r in replies) / max(len(replies), 1),
+        "satisfaction": sum(map(user.satisfied, replies, finished)) / max(len(replies), 1),
         "median_reply_words": float(statistics.median(word_count(r) for r in replies)) if replies else 0.0,
         "finished_share": sum(finished) / max(len(finished), 1),
         "unrelated_drift_kl": drift,

@@ -65,7 +65,7 @@ def template_competence(
     ids = sampled["interaction_id"].to_pylist()
     replies = sampled["response"].to_pylist()
     finished = np.array(sampled["response_finished"].to_pylist(), dtype=bool)
-    violating = np.array([not user.satisfied(r) for r in replies], dtype=bool)
+    violating = np.array([not user.meets_preference(r) for r in replies], dtype=bool)
     words = np.array([word_count(r) for r in replies], dtype=float)
     was_training = model.training
     scorer = make_scorer(model, TransformersBackendConfig(), top_k=0)

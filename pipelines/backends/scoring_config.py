@@ -105,15 +105,17 @@ def open_scorer(cfg: ScoringConfig, source: ModelSource | None = None) -> Scorer
     return Scorer(make_scorer(model, cfg.transformers, top_k=cfg.top_k), tokenizer, source)
 
 
-def in_groups(score_fn: ScoreFn, stage: str, group: int = 32) -> ScoreFn:
-    """`score_fn` over groups of `group` sequences, reporting progress after each (the backend still
-    batches by length within a group; results do not depend on the grouping)."""
+def in_groups(score_fn: ScoreFn, stage: str, group: int = 32, updates: int = 20) -> ScoreFn:
+    """`score_fn` over groups of at most `group` sequences, reporting progress after each; small stages use
+    smaller groups so the bar moves at least `updates` times instead of sitting at 0 then jumping (the backend
+    still batches by length within a group; results do not depend on the grouping)."""
 
     def score_in_groups(sequences):
         results = []
+        size = max(1, min(group, -(-len(sequences) // updates)))
         report(stage, 0, len(sequences))
-        for start in range(0, len(sequences), group):
-            results.extend(score_fn(sequences[start : start + group]))
+        for start in range(0, len(sequences), size):
+            results.extend(score_fn(sequences[start : start + size]))
             report(stage, len(results), len(sequences))
         return results
 

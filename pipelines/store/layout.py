@@ -32,6 +32,13 @@ if TYPE_CHECKING:  # sources imports the ingest stage; storage stays light for r
 
 TABLES = ("conversations", "rejects", "interactions", "filter_report")
 DATA_SETTINGS = ("ingest", "segment", "select")  # config sections that decide a night's rows
+# The continual learner's tables (pipelines/registry.py, train/eval_sets.py, train/continual.py).
+LEARNER_TABLES = {
+    "models": os.path.join("models", "model_id=*", "data.parquet"),
+    "eval_sets": os.path.join("eval_sets", "eval_set=*", "data.parquet"),
+    "model_evals": os.path.join("model_evals", "model_id=*", "eval_set=*.parquet"),
+    "model_eval_replies": os.path.join("model_eval_replies", "model_id=*", "eval_set=*.parquet"),
+}
 SHARD_NAME = re.compile(r"scores-(\d+)-of-(\d+)\.parquet$")
 
 
@@ -78,6 +85,8 @@ def table_pattern(table: str) -> str:
         return os.path.join("training_rounds", "run_id=*", "round-*.parquet")
     if table == "scores":
         return os.path.join("scores", "run_id=*", "round=*", "scores-*.parquet")
+    if table in LEARNER_TABLES:
+        return LEARNER_TABLES[table]
     return os.path.join(table, "ingest_date=*", "data.parquet")
 
 

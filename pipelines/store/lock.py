@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pipelines import objectstore
 from pipelines.store.layout import sweep_leftovers
 from pipelines.store.night_commit import clean_up_killed_commits, sweep_unpublished
-from pipelines.store.object_lock import LeaseLock, LockRefusedError
+from pipelines.store.object_lock import LeaseLock, LockRefusedError, lease_holder
 
 LOCK_FILE = ".writer.lock"
 
@@ -203,3 +203,22 @@ def holds_writer_lock(command: str, shared: bool = False):
         return locked
 
     return decorate
+
+
+def current_holder(root: str) -> str:
+    """Who holds `root`'s writer lock now ("" when nobody), found without taking it or creating anything: the
+    lock file is probed with a non-blocking flock that is released at once (an object-store root: its lease)."""
+    if objectstore.is_url(root):
+        return lease_holder(root)
+    path = os.path.join(root, LOCK_FILE)
+    try:
+        handle = open(path, encoding="utf-8")  # noqa: SIM115 — closed below, the probe's lock with it
+    except FileNotFoundError:
+        return ""
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return describe_holder(handle.read())
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return ""

@@ -230,3 +230,12 @@ def _describe(document: dict) -> str:
     who = document.get("command", "another writer")
     where = f"pid {document.get('pid')} on {document.get('host')}, since {document.get('since')}"
     return f"{who} ({where}; its lease runs until {document.get('lease_expires')})"
+
+
+def lease_holder(root: str) -> str:
+    """Who holds the root's lease now, as a refusal names them; "" when no live lease (exclusive or shared)."""
+    found = _read(objectstore.join(root, LOCK_OBJECT))
+    if found is not None and _is_live(found[0]):
+        return _describe(found[0])
+    live = [document for _, document in _shared_leases(root) if _is_live(document)]
+    return f"{len(live)} score worker(s), e.g. {_describe(live[0])}" if live else ""

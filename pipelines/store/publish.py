@@ -1,6 +1,7 @@
 """Publish: the storage root's Parquet tables → `<root>/catalog.duckdb`, the catalog analysts open.
 
-Views (stable names): conversations, rejects, interactions, filter_report, runs, scores, training_rounds, and
+Views (stable names): conversations, rejects, interactions, filter_report, runs, scores, training_rounds, the
+learner's models, eval_sets, model_evals and model_eval_replies, and
 over them advantages (one row per scored reply) and token_advantages (one row per token); every column
 carries the description from `schemas/` (`select * from duckdb_columns()`). A night table's view lists the
 files the nights' manifests name (the root also holds versions no manifest names yet, `published.py`), other
@@ -25,7 +26,19 @@ import pyarrow.parquet as pq
 from pipelines import objectstore
 from pipelines.io import damaged_parquet_files, read_sql
 from pipelines.store import layout as storage
-from schemas import conversations, filter_report, interactions, rejects, runs, scores, training_rounds
+from schemas import (
+    conversations,
+    eval_sets,
+    filter_report,
+    interactions,
+    model_eval_replies,
+    model_evals,
+    models,
+    rejects,
+    runs,
+    scores,
+    training_rounds,
+)
 
 TABLES = {
     "conversations": conversations,
@@ -35,6 +48,10 @@ TABLES = {
     "runs": runs,
     "scores": scores,
     "training_rounds": training_rounds,
+    "models": models,
+    "eval_sets": eval_sets,
+    "model_evals": model_evals,
+    "model_eval_replies": model_eval_replies,
 }
 DERIVED_VIEWS = ("advantages", "token_advantages")  # defined in pipelines/sql/<name>.sql over the table views
 DERIVED_DESCRIPTIONS = {

@@ -154,5 +154,12 @@ def _is_duckdb_file(path: str) -> bool:
 
 
 def _first_line(error: Exception) -> str:
-    """The message's first line, without the opening of a Python traceback DuckDB appends to a stream's error."""
-    return str(error).strip().splitlines()[0].split("Traceback (most recent call last):")[0].rstrip()
+    """The message's first line, without the opening of a Python traceback DuckDB appends to a stream's error, and
+    DuckDB's own hint from the lines below (`Did you mean "interactions"?`, `Candidate bindings: ...`) after it."""
+    lines = str(error).strip().splitlines()
+    first = lines[0].split("Traceback (most recent call last):")[0].rstrip()
+    hints = [line.strip() for line in lines[1:] if line.startswith(DUCKDB_HINTS)]
+    return "; ".join([first, *hints])
+
+
+DUCKDB_HINTS = ("Did you mean", "Candidate bindings")  # how DuckDB's errors name what a misspelt name meant

@@ -1,7 +1,7 @@
 import json
 from collections import Counter
 
-from cli.competence import check_teacher_competence
+from cli.competence import COMPETENT_RATIO, check_teacher_competence, competence_summary, competence_verdict
 from pipelines.backends.scoring_config import ScoringConfig
 from pipelines.hindsight import HindsightConfig
 from pipelines.score import swap_followups
@@ -30,3 +30,15 @@ def test_competence_check_scores_real_and_swapped_followups(tmp_path, tiny_model
     assert result["mean_abs_advantage_real"] != result["mean_abs_advantage_swapped"]
     (written,) = (tmp_path / "competence").glob("*.json")
     assert json.loads(written.read_text()) == result
+
+
+def test_competence_verdict_is_in_words_and_never_praises_a_ratio_below_1():
+    below = {"ratio_real_to_swapped": 0.93, "share_real_moves_more": 0.4, "interactions": 8}
+    text = competence_summary(below)
+    assert "verdict: NOT competent: the real follow-up moves the teacher no more than another's (ratio 0.93" in text
+    assert "well above 1" not in text and "verdict: competent" not in text
+    assert competence_verdict(1.2).startswith("NOT competent: the real follow-up moves the teacher only 1.20x")
+    assert competence_verdict(COMPETENT_RATIO).startswith("competent: ")
+    assert competence_summary({**below, "ratio_real_to_swapped": 2.0}).endswith(
+        f"verdict: competent: the real follow-up moves the teacher 2.00x as much as another's (>= {COMPETENT_RATIO:g})"
+    )

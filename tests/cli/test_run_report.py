@@ -28,3 +28,18 @@ def test_report_defaults_to_the_newest_nightly_run_and_says_it_is_partial(tmp_pa
     assert "PARTIAL: 1 of 2 shards" in Path(path).read_text()
     write_shard(root, "2026-11-20-paper-aaaa", 0, 1, 2)
     assert write_run_report(str(root))[1] == "all 2 shards"
+
+
+def test_report_header_names_the_night_and_how_many_of_its_interactions_were_scored(tmp_path):
+    from tests.conftest import wildchat_record
+    from tests.helpers.scoring import NIGHT, store_interactions
+
+    interactions = store_interactions(tmp_path, [wildchat_record(i) for i in range(3)])
+    row = score_row(f"{NIGHT}-paper-aaaa", 0, "reply", [0.1, -0.2])
+    row["interaction_id"] = interactions["interaction_id"][0].as_py()
+    folder = tmp_path / "scores" / f"run_id={NIGHT}-paper-aaaa" / "round=0000"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([row], scores_schema.SCHEMA), folder / "scores-00000-of-00001.parquet")
+    path, _ = write_run_report(str(tmp_path))
+    html = Path(path).read_text()
+    assert f"night {NIGHT} · made " in html and " UTC · 1 of 3 replies · n per source model: " in html

@@ -8,6 +8,7 @@ import pytest
 import yaml
 from prefect.client.schemas.schedules import CronSchedule
 
+from flows.learn import learn_flow
 from flows.nightly import nightly
 from flows.refresh import refresh
 from flows.runtime import run_flow
@@ -16,7 +17,7 @@ from tests.conftest import wildchat_record, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "prefect.yaml"
-FLOWS = {"nightly": nightly, "score-shard": score_shard_flow, "refresh": refresh}
+FLOWS = {"nightly": nightly, "score-shard": score_shard_flow, "refresh": refresh, "learn": learn_flow}
 
 
 def test_every_deployment_points_at_a_flow_with_its_parameters():
@@ -34,10 +35,14 @@ def test_every_deployment_points_at_a_flow_with_its_parameters():
     (schedule,) = deployments["nightly"]["schedules"]
     assert CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"]).cron == "0 2 * * *"
     assert "night" not in deployments["nightly"]["parameters"]  # the scheduled run takes last night
+    (trigger,) = deployments["learn"]["triggers"]  # learning follows every completed nightly run, on its root
+    assert trigger["expect"] == ["prefect.flow-run.Completed"]
+    assert trigger["match_related"]["prefect.resource.name"] == "nightly"
+    assert trigger["parameters"]["config"]["root"] == "{{ flow_run.parameters['root'] }}"
 
 
 @pytest.mark.slow
-def test_prefect_deploy_registers_the_three_deployments(prefect_harness, tmp_path):
+def test_prefect_deploy_registers_the_deployments_and_the_learn_trigger(prefect_harness, tmp_path):
     from prefect import get_client
     from prefect.settings import PREFECT_API_URL
 
@@ -55,6 +60,11 @@ def test_prefect_deploy_registers_the_three_deployments(prefect_harness, tmp_pat
         assert step["prefect.deployments.steps.set_working_directory"]["directory"] == str(REPO)
     (schedule,) = deployments["nightly"].schedules
     assert schedule.schedule.cron == "0 2 * * *" and schedule.active
+    with get_client(sync_client=True) as client:
+        automations = client.read_automations()
+    learn_id = deployments["learn"].id
+    (chained,) = [a for a in automations if any(getattr(x, "deployment_id", None) == learn_id for x in a.actions)]
+    assert "prefect.flow-run.Completed" in chained.trigger.expect
 
     # With an API configured, a command's flow run is tracked there.
     dump = write_jsonl(tmp_path / "dump.jsonl", [wildchat_record(i) for i in range(3)])

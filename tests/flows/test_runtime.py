@@ -69,6 +69,26 @@ def test_progress_bars_show_counts_of_each_stage():
     assert "ingest chunks" in text and "3/3" in text
 
 
+def test_a_finished_stage_leaves_the_screen_when_the_next_starts():
+    from io import StringIO
+
+    from rich.console import Console
+
+    console = Console(file=StringIO(), width=120)
+    with progress_bars(console, "refresh") as bars:
+        report("sampling replies", 2, 4)
+        report("scoring replies", 0, 4)
+        assert [task.description for task in bars.tasks if task.visible] == [
+            "refresh",
+            "sampling replies",
+            "scoring replies",
+        ], "an unfinished stage stays"
+        report("sampling replies", 4, 4)
+        report("training round 1: steps", 1, 8)
+        shown = [task.description for task in bars.tasks if task.visible]
+    assert shown == ["refresh", "scoring replies", "training round 1: steps"], shown
+
+
 def test_progress_is_silent_without_the_bars(caplog):
     report("scoring", 1, 2)  # no handler installed: nothing drawn, nothing raised
     assert "scoring" not in caplog.text

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipelines.report import MISSING_MODEL, ReportConfig, render_report
+from pipelines.report import MISSING_MODEL, ReportConfig, _token_colour, merge_split_characters, render_report
 from pipelines.score import summarize_advantages
 from schemas import interactions as interactions_schema
 from schemas import scores as scores_schema
@@ -261,3 +261,42 @@ def test_report_renders_in_headless_chromium(tmp_path):
     plain_H_W_C = screenshot(plain, tmp_path / "plain", 1200, 1800)
     (reds, greens), (plain_reds, plain_greens) = count_red_green(pixels_H_W_C), count_red_green(plain_H_W_C)
     assert reds > plain_reds + 100 and greens > plain_greens + 100
+
+
+def test_tokens_that_split_a_character_merge_into_the_whole_character():
+    from tests.helpers.scoring import make_tokenizer
+
+    tokenizer = make_tokenizer()  # one token per byte: every multi-byte character is split
+    response = "Great 🙂! Ça va"
+    ids = [*tokenizer(response)["input_ids"], 257]  # the reply, then <|im_end|>, as scoring renders it
+    texts = tokenizer.batch_decode([[token] for token in ids])  # how score.py stores token_texts
+    assert texts.count("\ufffd") == 6  # 🙂 is 4 bytes, Ç 2
+    spans = merge_split_characters(texts, response)
+    assert [text for text, _ in spans] == [*"Great ", "🙂", *"! ", "Ç", *"a va", "<|im_end|>"]
+    assert dict((text, indices) for text, indices in spans)["🙂"] == [6, 7, 8, 9]
+    assert merge_split_characters(texts, None) == [(text, [i]) for i, text in enumerate(texts)]  # no reply text
+    # A reply text that does not fit the tokens leaves them as they are rather than guess.
+    assert all(len(indices) == 1 for _, indices in merge_split_characters(texts, "Great :)! Ca va"))
+
+
+def test_a_merged_character_is_one_span_coloured_by_the_mean_of_its_tokens():
+    replies = [("c1:1", ["Hi", " ", "\ufffd", "\ufffd", "\ufffd", "\ufffd", "<|im_end|>"], [0, 0, -4, -2, 0, -2, 0])]
+    scores = make_scores(replies)
+    scores = scores.set_column(scores.schema.get_field_index("response"), "response", pa.array(["Hi 🙂"]))
+    html = render_report(scores, make_interactions(["c1:1"]), ReportConfig())
+    heatmap = section(html, "most-negative")
+    assert all("\ufffd" not in span[3] for span in SPAN.findall(heatmap))  # shown text; tooltips list the pieces
+    (merged,) = [span for span in SPAN.findall(heatmap) if span[3] == "🙂"]
+    scale = np.percentile([0, 0, 4, 2, 0, 2, 0], 95)  # the report's colour scale
+    assert tuple(map(int, merged[:3])) == _token_colour(-2.0, scale)  # the mean of -4, -2, 0, -2
+    assert "4 tokens, each part of it" in heatmap and "advantage sum -8.000 nats, mean per token -2.000" in heatmap
+
+
+def test_the_header_shows_the_night_the_time_the_sample_and_n_per_group():
+    html = render(night="2026-11-20", made_at="2026-12-06 17:40 UTC", replies_in_night=570)
+    header = html[html.index('<p class="facts" id="header">') :]
+    header = header[: header.index("</p>")]
+    assert "night 2026-11-20 · made 2026-12-06 17:40 UTC · 4 of 570 replies" in header
+    assert "n per source model: gpt-4 2, (unknown) 1, &lt;i&gt;m&lt;/i&gt; 1" in header
+    assert "Most negative replies (2 of 4, lowest mean advantage)" in html
+    assert "Most positive replies (2 of 4, highest mean advantage)" in html

@@ -5,8 +5,12 @@ night on a real model: tests/train/test_continual_gate.py.)"""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -14,15 +18,21 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines import registry
+from pipelines.backends.backend_configs import TransformersBackendConfig
+from pipelines.backends.transformers_backend import make_scorer
+from pipelines.score import ScoreRun, score_interactions
 from pipelines.store import layout as storage
 from schemas import interactions as interactions_schema
+from tests.conftest import wildchat_record, write_jsonl
+from tests.helpers.scoring import make_model, make_tokenizer
 from tests.helpers.training import interactions_table, tiny_config, write_tiny_model
-from train import eval_sets
+from train import continual, data, eval_sets
 from train.continual import LearnConfig, learn, next_night
 from train.data import is_held_out
 from train.eval_sets import EvalSuiteConfig
 from train.gate import GateConfig, decide
 
+REPO = Path(__file__).resolve().parents[2]
 NIGHTS = (date(2026, 11, 20), date(2026, 11, 21))
 # A gate that promotes whatever trains: these tests check the learner's bookkeeping, not the gate
 OPEN_GATE = GateConfig(min_gain=-100.0, max_retention_drop=100.0, max_drift_kl=100.0)
@@ -91,6 +101,39 @@ def test_two_nights_make_a_lineage_with_a_schedule_per_night_and_reruns_add_noth
     assert len(registry.read_models(str(root))) == 2
 
 
+def test_an_interrupted_learn_resumes_its_training_run_and_keeps_finished_evaluations(tmp_path, model_dir, monkeypatch):
+    root = tmp_path / "root"
+    write_nights(root)
+    cfg = learn_config(root, model_dir, NIGHTS[0])
+    evaluated: list[tuple[str, str]] = []
+    real_evaluate_set = continual.evaluate_set
+
+    def killed_at_the_candidate(cfg, name, model_id, *rest):
+        if model_id != continual.BASE_ID:
+            raise RuntimeError("killed while evaluating the candidate")
+        evaluated.append((model_id, name))
+        return real_evaluate_set(cfg, name, model_id, *rest)
+
+    monkeypatch.setattr(continual, "evaluate_set", killed_at_the_candidate)
+    with pytest.raises(RuntimeError, match="killed"):
+        learn(cfg)
+    assert registry.read_models(str(root)) == [] and registry.promoted(str(root)) is None
+    (run_id,) = os.listdir(root / "training")
+    trained_steps = len(step_lrs(root, run_id))
+    assert trained_steps > 0 and evaluated
+
+    def counted(cfg, name, model_id, *rest):
+        evaluated.append((model_id, name))
+        return real_evaluate_set(cfg, name, model_id, *rest)
+
+    evaluated.clear()
+    monkeypatch.setattr(continual, "evaluate_set", counted)
+    model = learn(cfg)["model"]
+    assert model["run_id"] == run_id and len(step_lrs(root, run_id)) == trained_steps, "no step trained twice"
+    assert {model_id for model_id, _ in evaluated} == {model["model_id"]}, "the base's evaluations were kept"
+    assert model["status"] == "promoted"
+
+
 def step_lrs(root, run_id: str) -> list[float]:
     lines = (root / "training" / run_id / "metrics.jsonl").read_text().splitlines()
     return [json.loads(line)["optim/lr"] for line in lines if "optim/lr" in json.loads(line)]
@@ -109,3 +152,53 @@ def test_gate_promotes_a_shown_gain_and_names_every_failed_check():
     assert "gain" in rejected.reason and "night=a approval falls 0.1000" in rejected.reason
     assert "drift 0.9000" in rejected.reason
     assert rejected.gain_low <= 0 <= rejected.gain_high
+
+
+def test_logged_mode_learns_a_night_from_that_nights_own_scoring_run(tmp_path, model_dir):
+    root = tmp_path / "root"
+    write_nights(root)
+    interactions = data.read_interactions(str(root))
+    for index, night in enumerate(NIGHTS):  # each night scored by its own nightly run, as the nightly flow does
+        of_night = interactions.filter(pa.compute.equal(interactions["ingest_date"], night))
+        scorer = make_scorer(make_model(), TransformersBackendConfig(), top_k=0)
+        scores = score_interactions(of_night, scorer, make_tokenizer(), ScoreRun(f"night-{index}", "tiny", "rev0"))
+        path = storage.score_shard_path(str(root), f"night-{index}", 0, 0, 1)
+        os.makedirs(os.path.dirname(path))
+        pq.write_table(scores, path)
+    with pytest.raises(ValueError, match="one round-0 scoring run"):
+        data.find_logged_run(str(root), "")  # every night: two runs, ambiguous
+    night_ids = data.read_interactions(str(root), nights="2026-11-21")["interaction_id"].to_pylist()
+    assert data.find_logged_run(str(root), "", night_ids) == "night-1"
+
+    model = learn(learn_config(root, model_dir, NIGHTS[1], mode="logged"))["model"]
+    assert model["status"] == "promoted" and model["nights"] == ["2026-11-21"]
+    rounds = pq.read_table(root / "training_rounds" / f"run_id={model['run_id']}")
+    assert rounds["mode"].to_pylist() == ["logged"] and rounds["replies"][0].as_py() > 0
+
+
+def test_learn_command_on_two_nights_landed_by_the_nightly_flow(tmp_path, model_dir):
+    """The user's path: `afterword nightly` lands two nights, `afterword learn` learns each, in a subprocess."""
+    root = tmp_path / "root"
+    gate = ["--gate.min_gain", "-100", "--gate.max_retention_drop", "100", "--gate.max_drift_kl", "100"]
+    tiny = ["--train.model", str(model_dir), "--train.precision", "float32", "--train.regen.dtype", "float32"]
+    small = ["--train.regen.max_new_tokens", "6", "--train.interactions_per_round", "4", "--eval.max_items", "4"]
+    for offset, night in enumerate(NIGHTS):
+        dump = write_jsonl(tmp_path / f"{night}.jsonl", [wildchat_record(100 * offset + i) for i in range(12)])
+        landed = run_cli("nightly", "--input", str(dump), "--root", str(root), "--date", str(night), "--no-score")
+        assert landed.returncode == 0, landed.stderr
+    for night in NIGHTS:
+        learned = run_cli("learn", "--root", str(root), *tiny, *small, *gate, "--train.eval_fraction", "0.4")
+        assert learned.returncode == 0, learned.stdout + learned.stderr
+        assert f"nights {night}" in learned.stdout and "promoted" in learned.stdout
+    first, second = registry.read_models(str(root))
+    assert second.parent_id == first.model_id and second.lineage_nights == [str(n) for n in NIGHTS]
+    again = run_cli("learn", "--root", str(root), *tiny, *small, *gate, "--train.eval_fraction", "0.4")
+    assert again.returncode == 0 and "nothing to learn" in again.stdout
+    listed = run_cli("query", "--root", str(root), "--format", "json", "select model_id, status from models")
+    assert sorted(row["model_id"] for row in json.loads(listed.stdout)) == sorted([first.model_id, second.model_id])
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "afterword_cli", *args], cwd=REPO, capture_output=True, text=True, timeout=900
+    )

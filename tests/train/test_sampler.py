@@ -150,3 +150,15 @@ def test_the_dispatcher_samples_in_bfloat16_and_leaves_the_weights_alone():
     assert all(torch.equal(before[n], p) for n, p in model.state_dict().items())  # float32 master weights
     assert replies == sample(model, dtype="bfloat16")
     assert replies != sample(model)  # bf16 products round differently: other draws somewhere
+
+
+def test_sampling_reports_its_progress_as_replies_finish(caplog):
+    import logging
+
+    from pipelines.progress import LOGGER
+
+    with caplog.at_level(logging.DEBUG, logger=LOGGER.name):
+        sample(make_model(), [[1, 2, 3]] * 6, batch_size=2)
+    events = [record.progress for record in caplog.records if hasattr(record, "progress")]
+    done = [finished for stage, finished, total in events if stage == "sampling replies" and total == 6]
+    assert len(done) >= 3 and done == sorted(done) and done[-1] == 6, events

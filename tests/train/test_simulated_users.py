@@ -28,7 +28,7 @@ LONG = " ".join(["word"] * 40)
 )
 def test_each_user_tells_a_satisfying_reply_from_a_violating_one(name, good, bad):
     user = SimulatedUser(name)
-    assert user.satisfied(good) and not user.satisfied(bad)
+    assert user.satisfied(good, ended=True) and not user.satisfied(bad, ended=True)
     assert user.followup(good, 0, "k") == (user.followup(good, 0, "k")[0], True)
     assert user.followup(good, 0, "k")[0] in NEUTRAL
     message, ok = user.followup(bad, 0, "k")
@@ -37,7 +37,17 @@ def test_each_user_tells_a_satisfying_reply_from_a_violating_one(name, good, bad
 
 def test_concise_threshold_is_inclusive_and_configurable():
     user = SimulatedUser("concise", max_words=3)
-    assert user.satisfied("one two three") and not user.satisfied("one two three four")
+    assert user.meets_preference("one two three") and not user.meets_preference("one two three four")
+
+
+@pytest.mark.parametrize("name", ["concise", "no-emoji", "no-lists", "sign-off"])
+def test_an_empty_reply_a_reply_of_dots_and_a_cut_reply_are_never_satisfied(name):
+    user = SimulatedUser(name)
+    for nothing in ("", "   ", "." * 128, "… … 123 !!"):
+        assert not user.satisfied(nothing, ended=True), repr(nothing)
+        assert not user.followup(nothing, 0, "k")[1]
+    short = f"Rinse it first. {SIGN_OFF}"
+    assert user.satisfied(short, ended=True) and not user.satisfied(short, ended=False)
 
 
 def test_wording_is_seeded_and_varies_with_the_key():
