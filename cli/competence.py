@@ -48,7 +48,7 @@ def check_teacher_competence(root: str, night: date, cfg: ScoringConfig, n: int)
 
     from pipelines.score import ScoreRun, score_interactions, swap_followups, take_sample
 
-    interactions = take_sample(pq.read_table(storage.night_file(root, "interactions", night)), n)
+    interactions = take_sample(pq.read_table(storage.published_night_file(root, "interactions", night)), n)
     scorer = open_scorer(dataclasses.replace(cfg, model=registry.resolve_model(cfg.model, root)))
     source = scorer.source
     run_id = f"competence-{scoring_run_id(night, cfg, source.revision)}"

@@ -21,6 +21,8 @@ from rich.table import Table
 
 from pipelines import objectstore, registry
 from pipelines.store import layout as storage
+from pipelines.store.night_commit import published_stagings
+from pipelines.store.staging import RUN_ID
 
 
 @dataclass(frozen=True)
@@ -170,19 +172,11 @@ def todo_rows(root: str, nights: list[NightRow], scoring: list[ScoringRow], trai
     """What is missing under `root`, each with the command that finishes it."""
     todo = [
         Todo(
-            f"night {night} is half published (a run was killed while committing it)",
-            f"any nightly run on the root finishes it first (taking the root's lock does), e.g. afterword nightly "
-            f"... --root {root} --date {night}",
+            f"night {night}: an interrupted nightly run left its staged work",
+            f"rerun the same afterword nightly ... --root {root} --date {night} (it resumes under its run id)",
         )
-        for night in _pending_commits(root)
+        for night in _interrupted_nights(root)
     ]
-    for night in _interrupted_nights(root):
-        todo.append(
-            Todo(
-                f"night {night}: an interrupted nightly run left its staged work",
-                f"rerun the same afterword nightly ... --root {root} --date {night} (it resumes under its run id)",
-            )
-        )
     for row in nights:
         if row.interactions and not row.scoring_runs:
             todo.append(
@@ -271,23 +265,11 @@ def _night_of_run(run_id: str) -> str:
         return "?"
 
 
-def _pending_commits(root: str) -> list[str]:
-    if objectstore.is_url(root):
-        return []  # a store's commit is one PUT: nothing is ever half done
-    journals = glob.glob(os.path.join(glob.escape(root), "nights", "ingest_date=*", "commit.json"))
-    return sorted(os.path.basename(os.path.dirname(path)).removeprefix("ingest_date=") for path in journals)
-
-
 def _interrupted_nights(root: str) -> list[str]:
-    """Nights whose staging folder is still there and not marked committed (an interrupted run's resumable work)."""
-    if objectstore.is_url(root):
-        folders = {url.rstrip("/") for url in objectstore.glob(objectstore.join(root, "_staging", "*"))}
-    else:
-        folders = set(glob.glob(os.path.join(glob.escape(root), "_staging", "*")))
-    nights = set()
-    for folder in folders:
-        name = os.path.basename(folder)
-        committed = objectstore.exists(os.path.join(folder, storage.COMMITTED))
-        if name != storage.STAGING_OWNER and not committed and _night_of_run(name) != "?":
-            nights.add(name[:10])
-    return sorted(nights)
+    """Nights whose staging folder is still there and whose run has not published it (an interrupted run's
+    resumable work; a night is published in one step, so none is ever half published)."""
+    markers = objectstore.glob_in(root, os.path.join("_staging", "*", RUN_ID))
+    unpublished = {os.path.basename(os.path.dirname(marker)) for marker in markers} - {
+        os.path.basename(folder) for folder in published_stagings(root)
+    }
+    return sorted({name[:10] for name in unpublished if _night_of_run(name) != "?"})

@@ -8,7 +8,6 @@ to, call `pipelines.report.render_report` with the run's shard completeness in t
 (`pipelines/ledger_report.py`) to `<root>/reports/ledger.html` instead.
 """
 
-import glob
 import os
 from datetime import UTC, datetime
 
@@ -76,10 +75,7 @@ def write_run_report(root: str, run_id: str | None = None, out: str | None = Non
         interactions = interactions_schema.SCHEMA.empty_table()
     path = out or storage.report_path(root, run_id)
     folder = os.path.dirname(objectstore.absolute(path))
-    if objectstore.is_url(folder):
-        plots = objectstore.glob(os.path.join(folder, "simulate-*.png"))
-    else:
-        plots = glob.glob(os.path.join(glob.escape(folder), "simulate-*.png"))
+    plots = objectstore.glob_in(folder, "simulate-*.png")
     simulations = tuple(sorted(os.path.basename(p).removesuffix(".png") for p in plots))
     title = f"afterword — scoring run {run_id} ({completeness})"
     nights = sorted({night.isoformat() for night in interactions["ingest_date"].to_pylist() if night is not None})
@@ -109,7 +105,7 @@ def write_ledger_report(root: str, out: str | None = None) -> tuple[str, int]:
     stored = registry.read_models(root)
     if not stored:
         raise InputError(f"no models under {root}: `afterword learn --root {root}` trains and evaluates the first")
-    files = sorted(glob.glob(storage.table_glob(root, "model_evals")))
+    files = storage.stored_files(root, "model_evals")
     evaluations = [row for path in files for row in pq.read_table(path).to_pylist()]
     models = [asdict(model) for model in stored]
     html = render_ledger(models, evaluations, f"afterword — forgetting ledger of {root}")

@@ -32,7 +32,7 @@ from flows.runtime import stop_signals_handled_by
 from pipelines import arrow_ingest, ingest, objectstore, segment, sources
 from pipelines.io import ROW_GROUP_ROWS
 from pipelines.progress import polling
-from pipelines.store import layout as storage
+from pipelines.store.staging import chunk_done_marker, staged_part
 
 STAGED_TABLES = ("conversations", "rejects", "interactions")
 
@@ -55,8 +55,8 @@ class IngestChunk:
         """`chunk_fields`: a chunk's fields, or them as JSON text, as they travel through Beam (its coders
         refuse the surrogate escapes Python gives a file name that is not UTF-8; JSON escapes them)."""
         chunk = sources.Chunk(**(json.loads(chunk_fields) if isinstance(chunk_fields, str) else chunk_fields))
-        marker = storage.chunk_done_marker(self.staging_dir, chunk.key)
-        if marker_exists(marker):
+        marker = chunk_done_marker(self.staging_dir, chunk.key)
+        if objectstore.exists(marker):
             return read_marker(marker)
         raw = sources.read_chunk(chunk, self.ingest_cfg.max_record_bytes)
         # msgspec fast path, per-record orjson fallback: a DuckDB parse of the chunk measured slower
@@ -70,7 +70,7 @@ class IngestChunk:
             # Uncompressed: a staged part is read once, by selection, then deleted; zstd here cost more time
             # than it saved (benchmarks/README.md). The stored tables are zstd.
             pq.write_table(rows, sink, compression="none", row_group_size=ROW_GROUP_ROWS)
-            _write_atomically(storage.staged_part(self.staging_dir, table, chunk.key), sink.getvalue())
+            _write_atomically(staged_part(self.staging_dir, table, chunk.key), sink.getvalue())
         counts = {
             "chunk": chunk.key,
             "path": chunk.path,
@@ -91,21 +91,7 @@ class IngestChunk:
 
 
 def read_marker(path: str) -> dict:
-    if objectstore.is_url(path):
-        return json.loads(objectstore.read_bytes(path))
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.open(path) as handle:
-        return json.loads(handle.read())
-
-
-def marker_exists(path: str) -> bool:
-    """Whether a chunk's `_done` marker (or any staged file) exists, locally or on a store."""
-    if objectstore.is_url(path):
-        return objectstore.exists(path)
-    from apache_beam.io.filesystems import FileSystems
-
-    return FileSystems.exists(path)
+    return json.loads(objectstore.read_bytes(path))
 
 
 def _write_atomically(path: str, payload: bytes) -> None:
@@ -148,9 +134,11 @@ def run_ingest_pipeline(
         from apache_beam.options.pipeline_options import PipelineOptions
 
     # Beam's default local runner first tries to download Prism; the in-process runner works offline.
-    markers = [storage.chunk_done_marker(staging_dir, chunk.key) for chunk in chunks]
+    markers = [chunk_done_marker(staging_dir, chunk.key) for chunk in chunks]
     pending = [
-        json.dumps(asdict(chunk)) for chunk, marker in zip(chunks, markers, strict=True) if not marker_exists(marker)
+        json.dumps(asdict(chunk))
+        for chunk, marker in zip(chunks, markers, strict=True)
+        if not objectstore.exists(marker)
     ]
     workers = max(1, min(len(pending), os.cpu_count() or 1))
     # One process per core when there is more than one chunk; in-process otherwise (no start-up cost).
@@ -190,10 +178,8 @@ def run_ingest_pipeline(
 
 
 def _count_finished(staging_dir: str, markers: list[str]) -> int:
-    """How many of `markers` exist: on a store one listing of `_done/` (not a request per chunk every poll)."""
-    if not objectstore.is_url(staging_dir):
-        return sum(map(marker_exists, markers))
-    done = objectstore.glob(os.path.dirname(storage.chunk_done_marker(staging_dir, "*")) + "/*.json")
+    """How many of `markers` exist: one listing of `_done/` (on a store not a request per chunk every poll)."""
+    done = objectstore.glob_in(os.path.dirname(chunk_done_marker(staging_dir, "*")), "*.json")
     return len(set(done) & set(markers))
 
 

@@ -10,15 +10,11 @@ workers then read the bucket and stage into it, and selection runs here on local
 `afterword nightly --input dump.jsonl --root out/` calls it.
 """
 
-import contextlib
 import hashlib
 import json
 import os
 import secrets
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
@@ -34,9 +30,19 @@ from flows.scoring import score_night_shard
 from pipelines import objectstore, select, sources
 from pipelines.io import code_version, write_json, write_table
 from pipelines.store import layout as storage
+from pipelines.store import night_commit
 from pipelines.store.lock import check_writer_lock, holds_writer_lock
 from pipelines.store.publish import publish_catalog
 from pipelines.store.retire import retire_night_scores, retired_runs
+from pipelines.store.staging import (
+    claim_staging,
+    release_staging,
+    resume_run_id,
+    selection_folder,
+    staged_run_files,
+    staging_dir,
+    sweep_staging,
+)
 from schemas import runs
 
 
@@ -78,9 +84,9 @@ def select_and_store(root: str, staging: str, night: date, cfg: RunConfig, recor
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NONE)
-def commit_night(root: str, staging: str, night: date, fingerprint: dict) -> None:
-    """Move the night's four tables into place, then its manifest: what makes the night published."""
-    storage.commit_night(root, staging, night, fingerprint)
+def commit_night(root: str, staging: str, night: date, fingerprint: dict, run_id: str) -> None:
+    """Store the night's four tables as new versions, then swap its manifest: what makes the night published."""
+    night_commit.commit_night(root, staging, night, fingerprint, run_id)
 
 
 @task(retries=1, retry_delay_seconds=10, retry_condition_fn=is_transient, cache_policy=NONE)
@@ -132,17 +138,17 @@ def nightly(
         if refusal and not replace:
             raise NightPublishedError(refusal)
         replacing = bool(refusal)
-    if other_root := storage.claim_staging(root):
+    if other_root := claim_staging(root):
         raise StagingSharedError(
             f"{os.path.join(root, '_staging')} is the staging folder of the root {other_root} too: give each root "
             "its own (remove the link), or run this night in that root"
         )
-    staging = storage.staging_dir(root, night_date, _plan_key(chunks, cfg))
-    swept = storage.sweep_staging(root, night_date, staging) + storage.sweep_committed_staging(root, keep=staging)
+    staging = staging_dir(root, night_date, _plan_key(chunks, cfg))
+    swept = sweep_staging(root, night_date, staging) + night_commit.sweep_published_staging(root, staging)
     if swept:
         logger.info("removed staging of this night's earlier plans and of published nights: %s", ", ".join(swept))
     # An interrupted run of the same plan resumes under its own id, so it never adds a second `runs` row.
-    run_id = storage.resume_run_id(staging, f"{night_date.isoformat()}T{started:%H%M%S}-{secrets.token_hex(3)}")
+    run_id = resume_run_id(staging, f"{night_date.isoformat()}T{started:%H%M%S}-{secrets.token_hex(3)}")
     timings["plan_s"] = time.perf_counter() - clock
     logger.info("night %s: %d input file(s) in %d chunk(s)", night_date, len({c.path for c in chunks}), len(chunks))
 
@@ -153,7 +159,7 @@ def nightly(
     clock = time.perf_counter()
     # JSONL ranges are numbered from 1 by the workers; their files' earlier ranges give the offsets.
     offsets = sources.line_offsets(chunks, {counts["chunk"]: counts["lines"] for counts in chunk_counts})
-    with _selection_folder(staging) as selecting:
+    with selection_folder(staging) as selecting:
         result = call(select_and_store, root, selecting, night_date, cfg, offsets)
         timings["select_store_s"] = time.perf_counter() - clock
 
@@ -170,8 +176,10 @@ def nightly(
         retired = retire_night_scores(root, night_date.isoformat(), run_id) if replacing else retired_runs(root, run_id)
         if retired:
             logger.info("retired the replaced night's scoring runs (kept under retired/): %s", ", ".join(retired))
-        call(commit_night, root, selecting, night_date, fingerprint.result())
-        storage.mark_committed(staging)  # published: a later writer sweeps this folder should the run die now
+        summary = _summary(run_id, night_date, root, chunk_counts, result, datasets, fingerprint.result(), retired)
+        # Recorded before the commit: should the run die right after it, the next writer puts this in place.
+        _record_run(staged_run_files(staging), summary | {"timings": _rounded(timings)}, cfg, started)
+        call(commit_night, root, selecting, night_date, fingerprint.result(), run_id)
     failed = {name: rows for name, rows in result["checks"].items() if rows}
     if failed:
         logger.warning("data contracts failed (rows violating each): %s", failed)
@@ -182,13 +190,37 @@ def nightly(
         scored = [call(score_shard, root, night_date, shard, cfg) for shard in range(cfg.score.shards)]
         timings["score_s"] = time.perf_counter() - clock
         logger.info("scored %d replies in %d shard(s)", sum(s["rows"] for s in scored), len(scored))
+    summary |= {
+        "scoring_run": scored[0]["run_id"] if scored else None,
+        "scored_replies": sum(s["rows"] for s in scored),
+        "timings": _rounded(timings),
+    }
+    _record_run(storage.run_files(root, run_id), summary, cfg, started)
+    call(publish, root)
+    objectstore.remove_tree(staging)
+    release_staging(root)
+    publish_artifact("nightly-summary", _summary_markdown(summary), run_id)
+    return summary
 
-    summary = {
+
+def _summary(
+    run_id: str,
+    night: date,
+    root: str,
+    chunk_counts: list[dict],
+    result: dict,
+    datasets: list[dict],
+    fingerprint: dict,
+    retired: list[str],
+) -> dict:
+    """What the run did up to its commit (the scoring after it is added by the caller)."""
+    stored = result["stored"]
+    return {
         "run_id": run_id,
-        "night": night_date.isoformat(),
+        "night": night.isoformat(),
         "root": objectstore.absolute(root),
         "catalog": storage.catalog_path(objectstore.absolute(root)),
-        "records_in": records_in,
+        "records_in": sum(c["records"] for c in chunk_counts),
         "blank_lines": sum(c["blank_lines"] for c in chunk_counts),
         "conversations": stored["conversations"],
         "rejects": stored["rejects"],
@@ -198,58 +230,23 @@ def nightly(
         "checks": result["checks"],
         "inputs": _records_per_file(chunk_counts),
         "input_datasets": datasets,
-        "input_fingerprints": fingerprint.result()["inputs"],
-        "scoring_run": scored[0]["run_id"] if scored else None,
-        "scored_replies": sum(s["rows"] for s in scored),
+        "input_fingerprints": fingerprint["inputs"],
+        "scoring_run": None,
+        "scored_replies": 0,
         "retired_scoring_runs": retired,
-        "timings": {name: round(seconds, 3) for name, seconds in timings.items()},
     }
-    _record_run(root, summary, cfg, started)
-    call(publish, root)
-    if objectstore.is_url(staging):
-        objectstore.remove_tree(staging)
-    else:
-        shutil.rmtree(staging, ignore_errors=True)
-    storage.release_staging(root)
-    publish_artifact("nightly-summary", _summary_markdown(summary), run_id)
-    return summary
-
-
-@contextlib.contextmanager
-def _selection_folder(staging: str) -> Iterator[str]:
-    """Where selection reads the staged parts and writes the night's tables: the staging folder itself, or for
-    a staging folder in a bucket a local copy of its parts (DuckDB and Arrow then read local files; the
-    tables go up at the commit), removed afterwards whatever happens."""
-    if not objectstore.is_url(staging):
-        yield staging
-        return
-    with tempfile.TemporaryDirectory(prefix="afterword-select-") as local:
-        parts = [url for table in storage.STAGED for url in storage.staged_parts(staging, table)]
-        objectstore.download(parts, [os.path.join(local, url.removeprefix(staging + "/")) for url in parts])
-        yield local
 
 
 def _plan_key(chunks: list[sources.Chunk], cfg: RunConfig) -> str:
     """Changes when the inputs (their size or modification time) or the per-record config change."""
     files = sorted({c.path for c in chunks})
-    stamp = [(path, *_size_and_mtime(path)) for path in files]
+    stamp = [(path, *objectstore.version_stamp(path)) for path in files]
     payload = json.dumps([stamp, [c.key for c in chunks], cfg.to_dict()["ingest"], cfg.to_dict()["segment"]])
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def _size_and_mtime(path: str) -> tuple[int, float | str] | tuple[None, None]:
-    """A file's size and modification time (an object's size and content tag); (None, None) for a dangling
-    symlink (planned as a reject)."""
-    if objectstore.is_url(path):
-        try:
-            return objectstore.size(path), objectstore.content_tag(path)
-        except OSError:
-            return None, None
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None, None
-    return status.st_size, status.st_mtime
+def _rounded(timings: dict[str, float]) -> dict[str, float]:
+    return {name: round(seconds, 3) for name, seconds in timings.items()}
 
 
 def _records_per_file(chunk_counts: list[dict]) -> dict[str, int]:
@@ -259,10 +256,11 @@ def _records_per_file(chunk_counts: list[dict]) -> dict[str, int]:
     return per_file
 
 
-def _record_run(root: str, summary: dict, cfg: RunConfig, started: datetime) -> None:
+def _record_run(files: tuple[str, str], summary: dict, cfg: RunConfig, started: datetime) -> None:
+    """The run's manifest and `runs` row, written to `files` (`storage.run_files` or their staged copies)."""
     finished = datetime.now(UTC)
     version = code_version()
-    manifest_path, row_path = storage.run_files(root, summary["run_id"])
+    manifest_path, row_path = files
     manifest = {
         **summary,
         "config": cfg.to_dict(),

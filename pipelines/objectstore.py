@@ -3,16 +3,18 @@
 A path with a scheme goes to its fsspec file system (s3fs for s3://, gcsfs for gs://), which takes the endpoint
 and credentials from the store's own standard settings (AWS: `AWS_ENDPOINT_URL`, `AWS_PROFILE`,
 `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `~/.aws/config`; GCS: application default credentials): nothing is
-configured here. A local path is never routed through fsspec: the callers keep their own local code, so local
-roots behave exactly as before. An object appears whole or not at all (a PUT, multipart included, is atomic),
-which is what every writer here relies on in place of temporary file + rename.
+configured here. A local path is never routed through fsspec: the calls that take both handle it with the
+standard library, so local roots behave exactly as before. An object appears whole or not at all (a PUT,
+multipart included, is atomic), which is what every writer here relies on in place of temporary file + rename.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob as local_glob
 import os
 import re
+import shutil
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -98,6 +100,14 @@ def bucket_exists(url: str) -> bool:
         return False
 
 
+def glob_in(folder: str, pattern: str) -> list[str]:
+    """The files (objects) matching `pattern` (relative, `*` wildcards) under `folder`, sorted; the folder's own
+    `[`, `*`, `?` are taken literally."""
+    if is_url(folder):
+        return glob(join(folder, pattern))
+    return sorted(local_glob.glob(os.path.join(local_glob.escape(folder), pattern)))
+
+
 def glob(pattern: str) -> list[str]:
     """URLs of the objects matching `pattern` (`*`, `?`, `[...]`, `**`), sorted."""
     fs, key = filesystem(pattern)
@@ -139,6 +149,18 @@ def modified(path: str) -> float:
         return os.path.getmtime(path)
     fs, key = filesystem(path)
     return fs.modified(key).timestamp()
+
+
+def version_stamp(path: str) -> tuple[int, float | str] | tuple[None, None]:
+    """What changes when a file's bytes do, without reading them: its size and modification time (an object's
+    size and content tag); (None, None) for what cannot be read (a dangling symlink, a missing object)."""
+    try:
+        if is_url(path):
+            return size(path), content_tag(path)
+        status = os.stat(path)
+    except OSError:
+        return None, None
+    return status.st_size, status.st_mtime
 
 
 def content_tag(url: str) -> str:
@@ -200,10 +222,12 @@ def remove(urls: list[str]) -> None:
         fs.rm([filesystem(url)[1] for url in urls])
 
 
-def remove_tree(url: str) -> None:
-    """Delete every object under the prefix `url`; none is no error."""
-    if exists(url):
-        remove(list_files(url))
+def remove_tree(path: str) -> None:
+    """Delete a local folder, or every object under the prefix `path`, with everything in it; none is no error."""
+    if not is_url(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif exists(path):
+        remove(list_files(path))
 
 
 def move_tree(source: str, destination: str) -> None:
@@ -224,7 +248,10 @@ def arrow_filesystem(url: str) -> tuple[pyarrow.fs.FileSystem, str]:
 
 
 def register_store(con: duckdb.DuckDBPyConnection, url: str) -> None:
-    """Let DuckDB read `url`'s store through fsspec (DuckDB's own httpfs extension is not needed)."""
+    """Let DuckDB read `url`'s store through fsspec (DuckDB's own httpfs extension is not needed); DuckDB reads
+    a local path itself."""
+    if not is_url(url):
+        return
     fs, _ = filesystem(url)
     if fs.protocol not in (None, "file") and not con.filesystem_is_registered(_protocol_name(fs)):
         con.register_filesystem(fs)

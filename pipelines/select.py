@@ -23,6 +23,7 @@ from pipelines import ingest, objectstore, segment
 from pipelines.formats import INPUTS_THAT_WORK
 from pipelines.io import parquet_view, run_checks, run_sql, staged_view, write_concurrently, write_query
 from pipelines.store import layout as storage
+from pipelines.store.staging import STAGED, publish_file, staged_part, staged_parts
 from schemas import conversations, filter_report, rejects
 from schemas import interactions as interactions_schema
 
@@ -187,15 +188,14 @@ def select_and_write(
     root: str, staging: str, night: date, cfg: SelectConfig, memory_limit: str, record_offsets: dict[str, int]
 ) -> dict:
     """DuckDB: staged parts (record numbers moved on by `record_offsets` per chunk) + every other night → the
-    night's four tables, written beside the staged parts (`commit_night` moves them into place), then the data
-    contracts."""
-    staged = {table: storage.staged_parts(staging, table) for table in storage.STAGED}
+    night's four tables, written beside the staged parts (`night_commit.commit_night` publishes them), then the
+    data contracts."""
+    staged = {table: staged_parts(staging, table) for table in STAGED}
     # Every other stored night, earlier or later: a backfill keeps only what no other night holds.
     others = {table: storage.other_night_files(root, table, night) for table in ("conversations", "interactions")}
     settings = {"memory_limit": memory_limit, "temp_directory": os.path.join(staging, "duckdb")}
     with duckdb.connect(config=settings) as con:
-        if objectstore.is_url(root):
-            objectstore.register_store(con, root)  # the other nights' tables are read in the bucket
+        objectstore.register_store(con, root)  # on a bucket, the other nights' tables are read there
         staged_view(con, "staged_conversations", staged["conversations"], conversations.SCHEMA, record_offsets)
         staged_view(con, "staged_rejects", staged["rejects"], rejects.SCHEMA, record_offsets)
         staged_view(con, "staged_interactions", staged["interactions"], segment.CANDIDATE_SCHEMA, record_offsets)
@@ -203,13 +203,11 @@ def select_and_write(
         parquet_view(con, "earlier_interactions", others["interactions"], interactions_schema.SCHEMA)
         # Record offsets come in input order (by file, then position): the order the night's rows are stored in.
         parts = {
-            table: [
-                StagedPart(storage.staged_part(staging, table, key), offset) for key, offset in record_offsets.items()
-            ]
+            table: [StagedPart(staged_part(staging, table, key), offset) for key, offset in record_offsets.items()]
             for table in ("conversations", "interactions")
         }
         tables = select_night(con, night, cfg, parts)._asdict()
-        outputs = {table: storage.publish_file(staging, table) for table in storage.TABLES}
+        outputs = {table: publish_file(staging, table) for table in storage.TABLES}
         stored = {
             table: write_query(tables[table], SCHEMAS[table], outputs[table]) for table in ("rejects", "filter_report")
         }

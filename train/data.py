@@ -1,10 +1,11 @@
 """Training data: interactions and score shards in, padded reply batches out.
 
-Reads `<root>/interactions/ingest_date=*/data.parquet` and a round of `<root>/scores/run_id=R/round=NNNN/`
-shards, holds out a deterministic share of interactions (stable hash of interaction_id, never trained on),
-walks the rest with a resumable `Cursor`, and turns scored replies into `TrainingRow`s: the student and
-teacher prefixes rebuilt by `pipelines.score.interaction_sequences` (the scorer's own code) plus the scored
-token ids and stored log-probs (batched by `train/batches.py`). Used by `train/loop.py`.
+Reads every published night's interactions (the files the nights' manifests name) and a round of
+`<root>/scores/run_id=R/round=NNNN/` shards, holds out a deterministic share of interactions (stable hash of
+interaction_id, never trained on), walks the rest with a resumable `Cursor`, and turns scored replies into
+`TrainingRow`s: the student and teacher prefixes rebuilt by `pipelines.score.interaction_sequences` (the
+scorer's own code) plus the scored token ids and stored log-probs (batched by `train/batches.py`). Used by
+`train/loop.py`.
 """
 
 from __future__ import annotations

@@ -1,15 +1,14 @@
-"""Where every table lives under the storage root, and how a night's tables are published.
+"""Where every table lives under the storage root (a local folder or an object-store URL, laid out alike).
 
-`<root>/<table>/ingest_date=YYYY-MM-DD/data.parquet` holds one night of one table; `<root>/nights/
-ingest_date=YYYY-MM-DD/manifest.json` marks the night published and records its inputs' fingerprints (a
-published night changes only when a run says --replace); `<root>/scores/run_id=<run>/round=NNNN/` holds a
+`<root>/<table>/ingest_date=YYYY-MM-DD/data-<version>.parquet` holds one version of one night of one table, and
+`<root>/nights/ingest_date=YYYY-MM-DD/manifest.json` publishes the night: it names the versions readers open and
+records its inputs' fingerprints (a published night changes only when a run says --replace; how a night is
+read: `published.py`, how it is committed: `night_commit.py`); `<root>/scores/run_id=<run>/round=NNNN/` holds a
 scoring run's shards (a Hive partition: readers see `round` as a column); a training run's per-round outputs
 are named `round-NNNN` (`checkpoints/run_id=<run>/round-NNNN/`, `training_rounds/run_id=<run>/round-NNNN.parquet`,
 `simulations/...`); `<root>/runs/<run_id>/` holds a run's manifest; `<root>/_staging/` holds the resumable
-work of unfinished nights; `<root>/catalog.duckdb` holds the analyst views. Every table, run, round,
-checkpoint, report and staged-part path under a root is built or parsed here. A root may be an object-store
-URL (`s3://bucket/prefix`): the layout is the same, except that a night's tables are versioned files named by
-the night's manifest (`pipelines/store/versioned.py`), since a store cannot rename.
+work of unfinished nights (`staging.py`); `<root>/catalog.duckdb` holds the analyst views. Every table, run,
+round, checkpoint and report path under a root is built or parsed here.
 """
 
 from __future__ import annotations
@@ -22,18 +21,16 @@ import os
 import re
 import shutil
 import stat
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import TYPE_CHECKING
 
 from pipelines import objectstore
-from pipelines.io import write_json, write_text
-from pipelines.store import versioned
+from pipelines.store import published
 
 if TYPE_CHECKING:  # sources imports the ingest stage; storage stays light for readers of the root
     from pipelines.sources import Chunk
 
 TABLES = ("conversations", "rejects", "interactions", "filter_report")
-STAGED = ("conversations", "rejects", "interactions")  # what the per-chunk work leaves in the staging folder
 DATA_SETTINGS = ("ingest", "segment", "select")  # config sections that decide a night's rows
 # The continual learner's tables (pipelines/registry.py, train/eval_sets.py, train/continual.py).
 LEARNER_TABLES = {
@@ -46,36 +43,42 @@ SHARD_NAME = re.compile(r"scores-(\d+)-of-(\d+)\.parquet$")
 
 
 def night_file(root: str, table: str, night: date) -> str:
-    """The Parquet file holding `table` for one night."""
-    return os.path.join(root, table, f"ingest_date={night.isoformat()}", "data.parquet")
+    """The one file of `table` for one night as versions before night manifests named files wrote it (still
+    read as published, `published.py`; tests lay out such nights by hand)."""
+    return os.path.join(root, table, f"ingest_date={night.isoformat()}", published.LEGACY_FILE)
 
 
 def table_files(root: str, table: str) -> list[str]:
-    """Every night's file of `table`, oldest night first (on a store: the files the nights' manifests name)."""
-    if objectstore.is_url(root):
-        return versioned.published_files(root, table)
-    return sorted(glob.glob(os.path.join(glob.escape(root), table, "ingest_date=*", "data.parquet")))
+    """Every published night's file of `table`, oldest night first: the files the nights' manifests name."""
+    return published.published_files(root, table)
 
 
 def published_night_file(root: str, table: str, night: date) -> str | None:
     """The file a reader opens for one published night of `table`; None when there is none."""
-    if objectstore.is_url(root):
-        return versioned.published_file(root, table, night.isoformat())
-    path = night_file(root, table, night)
-    return path if os.path.exists(path) else None
+    return published.published_file(root, table, night.isoformat())
 
 
 def stored_files(root: str, table: str) -> list[str]:
-    """Every file a catalog table reads under `root` now (`table_pattern`), sorted."""
-    if not objectstore.is_url(root):
-        return sorted(glob.glob(table_glob(root, table)))
+    """Every file a catalog table reads under `root` now, sorted: a night table's published files, another
+    table's files matching `table_pattern`."""
     if table in TABLES:
         return table_files(root, table)
-    return objectstore.glob(objectstore.join(root, table_pattern(table)))
+    return objectstore.glob_in(root, table_pattern(table))
+
+
+def catalog_source(root: str, table: str) -> str | list[str]:
+    """What a catalog view of `table` reads: on a local root paths relative to the root, so a moved root still
+    reads (a night table's published files, another table's glob); on a store the very URLs."""
+    if objectstore.is_url(root):
+        return stored_files(root, table)
+    if table in TABLES:
+        return [os.path.relpath(path, root) for path in table_files(root, table)]
+    return table_pattern(table)
 
 
 def table_pattern(table: str) -> str:
-    """Glob over every file of `table`, relative to the root (what the catalog's views read)."""
+    """Glob over every file of a table other than a night's, relative to the root (what the catalog's views
+    read); a night table's files are named by the nights' manifests instead."""
     if table == "runs":
         return os.path.join("runs", "*", "run.parquet")
     if table == "training_rounds":
@@ -188,71 +191,9 @@ def shard_of(shard_path: str) -> tuple[str, int, int] | None:
     return (os.path.basename(os.path.dirname(shard_path)), int(match[1]), int(match[2])) if match else None
 
 
-def table_glob(root: str, table: str) -> str:
-    """`table_pattern` under `root`, the root's own `[`, `*`, `?` escaped (DuckDB reads Python's glob escapes)."""
-    return os.path.join(glob.escape(os.path.abspath(root)), table_pattern(table))
-
-
 def night_of(path: str) -> date:
     """The night a table file belongs to, from its folder name."""
     return date.fromisoformat(os.path.basename(os.path.dirname(path)).removeprefix("ingest_date="))
-
-
-def staging_dir(root: str, night: date, plan_key: str) -> str:
-    """Resumable per-chunk work of one night's run over one input plan."""
-    return os.path.join(root, "_staging", f"{night.isoformat()}-{plan_key}")
-
-
-def claim_staging(root: str) -> str:
-    """Record `<root>/_staging` as this root's; returns the other root it already belongs to ("" once claimed).
-
-    Two roots whose `_staging` resolve to one folder would sweep each other's work: the first root to use it
-    keeps it, as long as that root's own `_staging` still resolves there (a moved or copied root takes its
-    staging over). A store has no links: a root's `_staging` there is its own.
-    """
-    if objectstore.is_url(root):
-        return ""
-    staging = os.path.join(root, "_staging")
-    os.makedirs(staging, exist_ok=True)
-    owner_file, mine, other = os.path.join(staging, STAGING_OWNER), os.path.realpath(root), ""
-    if os.path.exists(owner_file):
-        with open(owner_file, encoding="utf-8") as handle:
-            other = handle.read().strip()
-    if other == mine:
-        return ""
-    if other and os.path.realpath(os.path.join(other, "_staging")) == os.path.realpath(staging):
-        return other
-    write_text(mine + "\n", owner_file)
-    return ""
-
-
-def release_staging(root: str) -> None:
-    """Drop the root's claim on `_staging` once no night's work is left in it (see `claim_staging`)."""
-    staging = os.path.join(root, "_staging")
-    if objectstore.is_url(root):
-        return
-    if os.path.isdir(staging) and os.listdir(staging) == [STAGING_OWNER]:
-        os.remove(os.path.join(staging, STAGING_OWNER))
-
-
-STAGING_OWNER = ".root"  # in `_staging`: the real path of the root it belongs to
-
-
-def chunk_done_marker(staging: str, chunk_key: str) -> str:
-    """Written last for a finished input chunk of a night's run (its counts); a rerun skips the chunk."""
-    return os.path.join(staging, "_done", f"{chunk_key}.json")
-
-
-def staged_part(staging: str, table: str, chunk_key: str) -> str:
-    """One input chunk's part of a staged table."""
-    return os.path.join(staging, table, f"{chunk_key}.parquet")
-
-
-def staged_parts(staging: str, table: str) -> list[str]:
-    """Every chunk's part of a staged table."""
-    if objectstore.is_url(staging):
-        return objectstore.glob(os.path.join(staging, table, "*.parquet"))
-    return glob.glob(os.path.join(glob.escape(staging), table, "*.parquet"))
 
 
 def run_dir(root: str, run_id: str) -> str:
@@ -280,14 +221,9 @@ def other_night_files(root: str, table: str, night: date) -> list[str]:
     return [path for path in table_files(root, table) if night_of(path) != night]
 
 
-def publish_file(staging: str, table: str) -> str:
-    """Where a run writes the night's finished `table` before `commit_night` moves it into place."""
-    return os.path.join(staging, "publish", f"{table}.parquet")
-
-
 def night_manifest(root: str, night: date) -> str:
-    """The file that marks a night published (written last) and records its inputs."""
-    return os.path.join(root, "nights", f"ingest_date={night.isoformat()}", "manifest.json")
+    """The file that publishes a night (written last): the files of its tables and its inputs."""
+    return published.manifest_path(root, night.isoformat())
 
 
 def night_fingerprint(chunks: list[Chunk], config: dict) -> dict:
@@ -334,73 +270,6 @@ def replacement_refusal(root: str, night: date, fingerprint: dict) -> str:
     )
 
 
-def commit_journal(root: str, night: date) -> str:
-    """Written before a night's tables move into place, removed once its manifest is: a commit under way."""
-    return os.path.join(root, "nights", f"ingest_date={night.isoformat()}", "commit.json")
-
-
-def commit_night(root: str, staging: str, night: date, fingerprint: dict) -> None:
-    """Publish the night's finished tables and then its manifest, all or nothing.
-
-    The moves and the manifest are written into a journal first (atomically): from then on the commit is
-    decided. Each move is an atomic rename; a run killed between them leaves the journal, and the next writer
-    to take the root finishes the moves before anything else (`finish_commits`), so a night is never left
-    with some tables new and others old. A failing run never gets here, so it never replaces a night's tables.
-    On an object store (no rename) the tables go up as a new version and the manifest written last points at
-    them (`versioned.commit_night`).
-    """
-    if objectstore.is_url(root):
-        manifest = {**fingerprint, "night": night.isoformat(), "published_at": datetime.now(UTC).isoformat()}
-        finished = {table: publish_file(staging, table) for table in TABLES}
-        ready = {table: path for table, path in finished.items() if os.path.exists(path)}
-        versioned.commit_night(root, ready, night.isoformat(), manifest)
-        return
-    moves = [
-        [os.path.relpath(publish_file(staging, table), root), os.path.relpath(night_file(root, table, night), root)]
-        for table in TABLES
-        if os.path.exists(publish_file(staging, table))
-    ]
-    manifest = {**fingerprint, "night": night.isoformat(), "published_at": datetime.now(UTC).isoformat()}
-    journal = commit_journal(root, night)
-    write_json({"moves": moves, "manifest": manifest}, journal)
-    _finish_commit(root, journal)
-
-
-def finish_commits(root: str) -> list[str]:
-    """Complete every night commit a killed run left half done (call it holding the writer lock exclusively;
-    the lock does). Returns the nights finished. An object-store root has no journals (see `commit_night`)."""
-    finished: list[str] = []
-    if objectstore.is_url(root):
-        return finished
-    for journal in sorted(glob.glob(os.path.join(glob.escape(root), "nights", "ingest_date=*", "commit.json"))):
-        _finish_commit(root, journal)
-        finished.append(os.path.basename(os.path.dirname(journal)).removeprefix("ingest_date="))
-    return finished
-
-
-def _finish_commit(root: str, journal: str) -> None:
-    """The journal's moves not yet made (a moved table's staged file is gone), then the manifest, then the
-    journal's removal: running it twice does it once."""
-    with open(journal, encoding="utf-8") as handle:
-        plan = json.load(handle)
-    for staged, target in plan["moves"]:
-        staged, target = os.path.join(root, staged), os.path.join(root, target)
-        if os.path.exists(staged):
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.replace(staged, target)
-    write_json(plan["manifest"], os.path.join(os.path.dirname(journal), "manifest.json"))
-    os.remove(journal)
-
-
-def resume_run_id(staging: str, fresh: str) -> str:
-    """The run id an interrupted run of the same plan recorded in its staging folder, else `fresh` (recorded)."""
-    path = os.path.join(staging, "run_id")
-    if objectstore.exists(path):
-        return objectstore.read_text(path).strip()
-    write_text(fresh + "\n", path)
-    return fresh
-
-
 def is_leftover(name: str) -> bool:
     """Temporary names our atomic writes use (`.x.tmp` files, `.round-0001.tmp-…` folders, catalog rebuilds)."""
     if not name.startswith(".") or name == ".writer.lock":
@@ -410,11 +279,11 @@ def is_leftover(name: str) -> bool:
 
 def sweep_leftovers(root: str) -> list[str]:
     """Remove the temporary files and folders interrupted runs left under `root`; call it holding the writer
-    lock exclusively (the lock does). Returns what was removed, relative to `root`. On an object store, where
-    writes leave no temporary objects, that is the table versions no manifest names."""
+    lock exclusively (the lock does). Returns what was removed, relative to `root`. An object store has none:
+    every write there is one PUT."""
+    removed: list[str] = []
     if objectstore.is_url(root):
-        return versioned.sweep_unpublished(root)
-    removed = []
+        return removed
     for folder, subfolders, files in os.walk(root):
         for name in [*files, *subfolders]:
             if is_leftover(name):
@@ -425,53 +294,6 @@ def sweep_leftovers(root: str) -> list[str]:
                     os.remove(path)
                 removed.append(os.path.relpath(path, root))
         subfolders[:] = [name for name in subfolders if not is_leftover(name)]
-    return removed
-
-
-def mark_committed(staging: str) -> None:
-    """Written in a run's staging folder once its night is published: nothing in it is needed any more, so
-    the next writer sweeps it should the run die before removing it (`sweep_committed_staging`)."""
-    write_text("the night of this staging folder is published\n", os.path.join(staging, COMMITTED))
-
-
-COMMITTED = "committed"
-
-
-def sweep_committed_staging(root: str, keep: str) -> list[str]:
-    """Remove the staging folders of runs that published their night and died before removing them, any night's,
-    but `keep` (the caller's own: a rerun of that plan resumes under its run id and records no second run). Call
-    it holding the writer lock exclusively. Returns what was removed, relative to `root`."""
-    if objectstore.is_url(root):
-        markers = objectstore.glob(objectstore.join(root, "_staging", "*", COMMITTED))
-    else:
-        markers = glob.glob(os.path.join(glob.escape(os.path.join(root, "_staging")), "*", COMMITTED))
-    removed = []
-    for marker in markers:
-        folder = os.path.dirname(marker)
-        if os.path.basename(folder) == os.path.basename(keep.rstrip("/")):
-            continue
-        if objectstore.is_url(root):
-            objectstore.remove_tree(folder)
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-        removed.append(f"_staging/{os.path.basename(folder)}")
-    return removed
-
-
-def sweep_staging(root: str, night: date, staging: str) -> list[str]:
-    """Remove `night`'s staging folders other than `staging` (runs over inputs or settings since changed)."""
-    removed = []
-    if objectstore.is_url(root):
-        prefix = os.path.join(root, "_staging") + "/"
-        plans = {url.removeprefix(prefix).split("/", 1)[0] for url in objectstore.glob(prefix + f"{night}-*/**")}
-        for plan in sorted(plans - {os.path.basename(staging.rstrip("/"))}):
-            objectstore.remove_tree(prefix + plan)
-            removed.append(f"_staging/{plan}")
-        return removed
-    for path in glob.glob(os.path.join(glob.escape(os.path.join(root, "_staging")), f"{night.isoformat()}-*")):
-        if os.path.abspath(path) != os.path.abspath(staging):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(os.path.relpath(path, root))
     return removed
 
 

@@ -4,10 +4,11 @@
 workers shared, so `afterword score --shard i/N` workers run side by side but never beside a nightly or a
 refresh). The kernel drops the lock when its process dies, kill -9 included, so a stale lock is simply
 taken over; the file's text (command, pid, host, start time) only names the holder in the refusal message.
-Taking the lock exclusively also sweeps the temporary files interrupted writers left and finishes the night
-commits they left half done (`storage.finish_commits`): nobody else can be writing them. A root that is an
-object-store URL has no flock: there the lock is a lease object (`pipelines/store/object_lock.py`), with the same
-refusal and the same sweep on taking it exclusively.
+Taking the lock exclusively also cleans up after killed writers, since nobody else can be writing: the
+temporary files they left, the table versions of commits they never made, and the `runs` rows of runs that
+published their night and died before recording themselves (`night_commit.clean_up_killed_commits`). A root that
+is an object-store URL has no flock: there the lock is a lease object (`pipelines/store/object_lock.py`), with
+the same refusal and the same clean-up on taking it exclusively.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import threading
 from datetime import UTC, datetime
 
 from pipelines import objectstore
-from pipelines.store.layout import finish_commits, sweep_leftovers
+from pipelines.store.layout import sweep_leftovers
+from pipelines.store.night_commit import clean_up_killed_commits, sweep_unpublished
 from pipelines.store.object_lock import LeaseLock, LockRefusedError, lease_holder
 
 LOCK_FILE = ".writer.lock"
@@ -75,7 +77,7 @@ class WriterLock:
             handle.seek(0)
             handle.truncate()
             sweep_leftovers(self.root)
-            finish_commits(self.root)  # a night a killed run left half published is completed first
+            clean_up_killed_commits(self.root)
         if not self.shared or not os.path.getsize(path):
             handle.write(json.dumps(owner(self.command)) + "\n")
             handle.flush()
@@ -94,7 +96,7 @@ class WriterLock:
                 f"{self.root} is in use by {error}; wait for it to finish (nothing of that run was touched)"
             ) from None
         if not self.shared:
-            sweep_leftovers(self.root)  # table versions a killed commit left unnamed
+            clean_up_killed_commits(self.root)
         with _held_guard:
             _held[self._key] = 1
             _holders[self._key] = self
@@ -133,13 +135,14 @@ class WriterLock:
             del _holders[self._key]
         if self._lease is not None:
             if not self.shared and exc_type is not None:
-                sweep_leftovers(self.root)
+                sweep_unpublished(self.root)
             self._lease.release()
             return
         if not self.shared:
             if exc_type is not None:
                 # A failed or stopped run (its workers already gone) leaves no temporary file for anyone to see.
                 sweep_leftovers(self.root)
+                sweep_unpublished(self.root)
             self._handle.seek(0)
             self._handle.truncate()
         fcntl.flock(self._handle, fcntl.LOCK_UN)

@@ -3,17 +3,17 @@
 Views (stable names): conversations, rejects, interactions, filter_report, runs, scores, training_rounds, the
 learner's models, eval_sets, model_evals and model_eval_replies, and
 over them advantages (one row per scored reply) and token_advantages (one row per token); every column
-carries the description from `schemas/` (`select * from duckdb_columns()`). Table views read their files
-through a glob *relative to the root*, so a copied or moved root works: open it from the root
-(`cd ROOT && duckdb -readonly catalog.duckdb`) or set `file_search_path`. A table with no files yet is an
-empty view with the right columns, so every writer republishes (nightly, score workers, the trainer). The
-file is rebuilt under a temporary name and renamed into place. `afterword query --root R "select ..."`
-(`pipelines/store/query.py`) builds the same views, over the files as they are now, on a connection of its own.
-On an object-store root the views list the files the nights' manifests name (a bucket also holds versions no
-manifest names yet), as URLs; a DuckDB that reads the store (its httpfs, or fsspec registered) opens them.
+carries the description from `schemas/` (`select * from duckdb_columns()`). A night table's view lists the
+files the nights' manifests name (the root also holds versions no manifest names yet, `published.py`), other
+tables' views a glob; on a local root both *relative to the root*, so a copied or moved root works: open it
+from the root (`cd ROOT && duckdb -readonly catalog.duckdb`) or set `file_search_path`. A table with no files
+yet is an empty view with the right columns, so every writer republishes (nightly, score workers, the
+trainer). The file is rebuilt under a temporary name and renamed into place. `afterword query --root R
+"select ..."` (`pipelines/store/query.py`) builds the same views, over the files as they are now, on a
+connection of its own. On an object-store root the views list URLs; a DuckDB that reads the store (its
+httpfs, or fsspec registered) opens them.
 """
 
-import glob
 import logging
 import os
 import tempfile
@@ -141,7 +141,7 @@ def _stand_in_root(root: str, damaged: dict[str, str]) -> Iterator[str]:
     absolute_root = os.path.abspath(root)
     with tempfile.TemporaryDirectory(prefix="afterword-publish-") as folder:
         for table, module in TABLES.items():
-            for file in glob.glob(storage.table_glob(root, table)):
+            for file in storage.stored_files(root, table):
                 stand_in = os.path.join(folder, os.path.relpath(file, absolute_root))
                 os.makedirs(os.path.dirname(stand_in), exist_ok=True)
                 if file in damaged:
@@ -161,8 +161,7 @@ def create_views(con: duckdb.DuckDBPyConnection, root: str) -> None:
     """Every catalog view over the files under `root`, their globs relative to the root."""
     for table, module in TABLES.items():
         found = storage.stored_files(root, table)
-        # Local roots: a glob relative to the root; a store: the very files (see the module's docstring).
-        source = found if objectstore.is_url(root) else storage.table_pattern(table)
+        source = storage.catalog_source(root, table)
         con.execute(f"create or replace view {table} as {_table_select(con, module.SCHEMA, source, found)}")
     for view in DERIVED_VIEWS:
         con.execute(f"create or replace view {view} as {read_sql(view)}")

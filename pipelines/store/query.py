@@ -53,16 +53,16 @@ def query_catalog(root: str, sql: str, max_rows: int = 0) -> tuple[list[str], li
         more = bool(max_rows) and len(rows) > max_rows
         return columns, rows[:max_rows] if more else rows, more
     except duckdb.Error as error:
-        # A damaged table file surfaces as a failed Arrow read: name the file and the fix, not the stream.
-        damaged = (
-            damaged_parquet_error(catalog_files(root)) if isinstance(error, duckdb.InvalidInputException) else None
-        )
         gone = [file for file in listed if not objectstore.exists(file)]
-        if gone and not damaged:
+        if gone:
             raise InputError(
                 f"query failed: a writer replaced a night while this query read it ({gone[0]} is gone): run the "
                 "query again, it reads the new night"
             ) from error
+        # A damaged table file surfaces as a failed Arrow read: name the file and the fix, not the stream.
+        damaged = (
+            damaged_parquet_error(catalog_files(root)) if isinstance(error, duckdb.InvalidInputException) else None
+        )
         denied = isinstance(error, duckdb.PermissionException)
         hint = " (no statement here reads or writes a file: query the views)" if denied else ""
         raise (damaged or InputError(f"query failed: {_first_line(error)}{hint}")) from error

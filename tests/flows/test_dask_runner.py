@@ -18,7 +18,7 @@ def night_tables(root):
     from datetime import date
 
     night = date.fromisoformat(NIGHT)
-    return {table: pq.read_table(storage.night_file(root, table, night)) for table in storage.TABLES}
+    return {table: pq.read_table(storage.published_night_file(root, table, night)) for table in storage.TABLES}
 
 
 def test_nightly_on_the_dask_runner_gives_the_local_tables(tmp_path, prefect_harness):

@@ -22,7 +22,8 @@ def night_tables(root, night):
     from datetime import date
 
     return {
-        table: pq.read_table(storage.night_file(root, table, date.fromisoformat(night))) for table in storage.TABLES
+        table: pq.read_table(storage.published_night_file(root, table, date.fromisoformat(night)))
+        for table in storage.TABLES
     }
 
 

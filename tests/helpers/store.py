@@ -10,7 +10,7 @@ from pipelines.store import layout as storage
 
 
 def published_night_tables(root: str, night: str) -> dict[str, pa.Table]:
-    """The night's four tables as a reader finds them (on a store: through the night's manifest)."""
+    """The night's four tables as a reader finds them: through the night's manifest."""
     tables = {}
     for table in storage.TABLES:
         path = storage.published_night_file(root, table, date.fromisoformat(night))

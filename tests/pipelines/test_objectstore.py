@@ -4,6 +4,8 @@ the one-line errors for a missing bucket or object and for commands that need a 
 
 import gzip
 import json
+import os
+from datetime import date
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,7 +15,8 @@ from afterword_cli import main
 from pipelines import objectstore, sources
 from pipelines.ingest import IngestConfig
 from pipelines.store import layout as storage
-from pipelines.store import versioned
+from pipelines.store import night_commit, published
+from pipelines.store.staging import publish_file
 from tests.conftest import NIGHT, wildchat_record
 
 pytestmark = pytest.mark.slow  # each test talks to the S3 server: a second or two
@@ -65,32 +68,34 @@ def test_an_empty_or_broken_object_is_one_unreadable_chunk(s3_bucket):
     ]
 
 
-def night_table(rows: list[int]) -> pa.Table:
-    return pa.table({"conversation_id": [f"c{i}" for i in rows]})
+def finished_night(staging: str, rows: list[int]) -> str:
+    """A staging folder holding a finished conversations table of `rows`."""
+    path = publish_file(staging, "conversations")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    pq.write_table(pa.table({"conversation_id": [f"c{i}" for i in rows]}), path)
+    return staging
 
 
 def test_a_night_is_published_by_its_manifest_and_replaced_versions_are_removed(s3_bucket, tmp_path):
-    root = f"{s3_bucket}/afterword"
-    first, second = tmp_path / "first.parquet", tmp_path / "second.parquet"
-    pq.write_table(night_table([1, 2]), first)
-    pq.write_table(night_table([3]), second)
+    root, night = f"{s3_bucket}/afterword", date.fromisoformat(NIGHT)
+    first, second = finished_night(str(tmp_path / "first"), [1, 2]), finished_night(str(tmp_path / "second"), [3])
 
-    versioned.commit_night(root, {"conversations": str(first)}, NIGHT, {"inputs": {}})
-    (published,) = storage.table_files(root, "conversations")
-    assert pq.read_table(objectstore.open_binary(published)).num_rows == 2
+    night_commit.commit_night(root, first, night, {"inputs": {}}, "run-1")
+    (published_file,) = storage.table_files(root, "conversations")
+    assert pq.read_table(objectstore.open_binary(published_file)).num_rows == 2
 
     # A commit killed before its manifest: its version is stored, but no reader sees it.
-    orphan = versioned.night_folder(root, "conversations", NIGHT) + "/data-killed.parquet"
-    objectstore.upload(str(second), orphan)
-    assert storage.table_files(root, "conversations") == [published]
-    assert versioned.sweep_unpublished(root) == [orphan.removeprefix(root + "/")]
-    assert not objectstore.exists(orphan) and objectstore.exists(published)
+    orphan = f"{root}/{published.version_path('conversations', NIGHT, 'killed')}"
+    objectstore.upload(publish_file(second, "conversations"), orphan)
+    assert storage.table_files(root, "conversations") == [published_file]
+    assert night_commit.sweep_unpublished(root) == [orphan.removeprefix(root + "/")]
+    assert not objectstore.exists(orphan) and objectstore.exists(published_file)
 
-    versioned.commit_night(root, {"conversations": str(second)}, NIGHT, {"inputs": {}})
+    night_commit.commit_night(root, second, night, {"inputs": {}}, "run-2")
     (replaced,) = storage.table_files(root, "conversations")
-    assert replaced != published and not objectstore.exists(published)  # the superseded version is gone
+    assert replaced != published_file and not objectstore.exists(published_file)  # the superseded version is gone
     assert pq.read_table(objectstore.open_binary(replaced)).num_rows == 1
-    manifest = json.loads(objectstore.read_bytes(versioned.manifest_url(root, NIGHT)))
+    manifest = json.loads(objectstore.read_bytes(published.manifest_path(root, NIGHT)))
     assert manifest["tables"] == {"conversations": replaced.removeprefix(root + "/")}
 
 

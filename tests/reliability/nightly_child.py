@@ -1,13 +1,14 @@
 """A nightly run in its own process, for the kill and concurrency tests (not collected by pytest).
 
 `python -m tests.reliability.nightly_child ROOT NIGHT KILL_AT PAUSE_FILE INPUT...` runs the real flow with
-scoring off; the first atomic rename into ROOT whose target contains KILL_AT ("" = never) is replaced by
-kill -9 of this process (os.replace and os.rename both count), and with PAUSE_FILE set the run waits after
-its first rename (its run id recorded, nothing else under way) until that file is removed, so a second writer
-can try the root meanwhile. Prints the renames it made, one per line, as `rename <path>`. With
-NIGHTLY_CHILD_REPLACE=1 in its environment the run says --replace. Without PREFECT_API_URL the flow runs
-in-process (flows/runtime.py), as `afterword nightly` runs it. For a ROOT that is an object-store URL, where
-nothing is renamed, the same holds for every object stored under ROOT (a PUT or an upload) instead.
+scoring off; the first atomic rename into ROOT whose target contains KILL_AT ("" = never; `#N`: the Nth rename
+into ROOT) is replaced by kill -9 of this process (os.replace and os.rename both count), and with PAUSE_FILE set
+the run waits after its first rename (its run id recorded, nothing else under way) until that file is removed,
+so a second writer can try the root meanwhile. Prints the renames it made, one per line, as `rename <path>`.
+With NIGHTLY_CHILD_REPLACE=1 in its environment the run says --replace, and NIGHTLY_CHILD_CHUNK_BYTES sets the
+chunk size (large inputs: fewer chunks, a quicker run). Without PREFECT_API_URL the flow runs in-process
+(flows/runtime.py), as `afterword nightly` runs it. For a ROOT that is an object-store URL, where nothing is
+renamed, the same holds for every object stored under ROOT (a PUT or an upload) instead.
 """
 
 import os
@@ -44,7 +45,7 @@ def main() -> None:
         if name is None:
             return real_rename(source, target, **kwargs)
         count[0] += 1
-        if kill_at and kill_at in name:
+        if kill_at and (kill_at == f"#{count[0]}" or not kill_at.startswith("#") and kill_at in name):
             os.kill(os.getpid(), signal.SIGKILL)
         real_rename(source, target, **kwargs)
         print("rename", name, flush=True)
@@ -63,7 +64,8 @@ def main() -> None:
     from flows.runtime import run_flow
 
     replace = os.environ.get("NIGHTLY_CHILD_REPLACE") == "1"
-    run_flow(nightly, inputs=inputs, root=root, night=night, config=CONFIG, score=False, replace=replace)
+    config = CONFIG | {"chunk_bytes": int(os.environ.get("NIGHTLY_CHILD_CHUNK_BYTES", CONFIG["chunk_bytes"]))}
+    run_flow(nightly, inputs=inputs, root=root, night=night, config=config, score=False, replace=replace)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import afterword_cli
 from flows.nightly import nightly
 from pipelines import objectstore
 from pipelines.store import layout as storage
-from pipelines.store import query
+from pipelines.store import night_commit, query
 from tests.conftest import NIGHT, wildchat_record, write_jsonl
 from tests.reliability.nightly_child import CONFIG
 from tests.reliability.test_hostile_inputs import afterword
@@ -34,7 +34,7 @@ def test_a_first_night_killed_before_its_catalog_answers_queries_and_its_staging
     output, _ = child.communicate(timeout=300)
     assert child.returncode == -9, output[-3000:]
     assert not objectstore.exists(storage.catalog_path(root))
-    assert objectstore.glob(f"{root}/_staging/*/committed")
+    assert night_commit.published_stagings(root)
 
     done = afterword(tmp_path, "query", "--root", root, "--format", "csv", "select count(*) from conversations")
     assert done.returncode == 0 and done.stdout.splitlines()[1:] == ["6"], done.stderr[-3000:]

@@ -42,7 +42,7 @@ def nightly(tmp_path: Path, root: Path, *inputs: Path | str, extra: tuple[str, .
 
 
 def night_table(root: Path, table: str):
-    return pq.read_table(storage.night_file(str(root), table, date.fromisoformat(NIGHT)))
+    return pq.read_table(storage.published_night_file(str(root), table, date.fromisoformat(NIGHT)))
 
 
 def counts(root: Path) -> tuple[int, int, int]:

@@ -88,7 +88,7 @@ def one_line(err: str) -> str:
 def targets(root: Path) -> dict[str, Path]:
     """The files a forged write would hurt most: a night's table, a run's manifest row, a score shard."""
     return {
-        "conversations": Path(storage.night_file(str(root), "conversations", NIGHT)),
+        "conversations": Path(storage.published_night_file(str(root), "conversations", NIGHT)),
         "runs": next(root.glob("runs/*/run.parquet")),
         "scores": Path(storage.score_shard_path(str(root), "night-run", 0, 0, 1)),
     }

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 KILL_POINTS = [
     ("_done/", True),  # Beam: a chunk's parts written, its marker not
     ("publish/rejects.parquet", True),  # selection: the night's tables half written
-    ("rejects/ingest_date=", False),  # commit: one table moved into place, three not
+    ("rejects/ingest_date=", False),  # commit: one table stored as a new version, none published
     ("runs/", True),  # night published, run not recorded
     ("catalog.duckdb", True),  # run recorded, catalog not refreshed, staging not removed
 ]
@@ -53,7 +53,7 @@ def run_child(root: Path, dump: Path, kill_at: str = "", pause_file: str = "") -
 
 def night_tables(root: Path) -> dict:
     night = date.fromisoformat(NIGHT)
-    return {table: pq.read_table(storage.night_file(str(root), table, night)) for table in storage.TABLES}
+    return {table: pq.read_table(storage.published_night_file(str(root), table, night)) for table in storage.TABLES}
 
 
 def leftovers(root: Path) -> list[str]:

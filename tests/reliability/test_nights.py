@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
 
 def stored_ids(root, night: str) -> list[str]:
-    path = storage.night_file(str(root), "conversations", date.fromisoformat(night))
+    path = storage.published_night_file(str(root), "conversations", date.fromisoformat(night))
     return sorted(pq.read_table(path)["conversation_id"].to_pylist())
 
 
@@ -60,7 +60,7 @@ def test_failure_5_a_failing_run_never_replaces_or_empties_a_night(tmp_path, pre
     first = write_jsonl(tmp_path / "first.jsonl", [wildchat_record(i) for i in range(6)])
     second = write_jsonl(tmp_path / "second.jsonl", [wildchat_record(i) for i in range(20, 30)])
     nightly(inputs=[str(first)], root=str(root), night="2026-11-20", config=CONFIG, score=False)
-    before = {t: pq.read_table(storage.night_file(str(root), t, date(2026, 11, 20))) for t in storage.TABLES}
+    before = {t: pq.read_table(storage.published_night_file(str(root), t, date(2026, 11, 20))) for t in storage.TABLES}
 
     real_write, calls = pipelines.io.write_batches, []
 
@@ -75,5 +75,5 @@ def test_failure_5_a_failing_run_never_replaces_or_empties_a_night(tmp_path, pre
         with pytest.raises(OSError, match="No space left"):
             nightly(inputs=[str(second)], root=str(root), night=night, config=CONFIG, score=False, replace=replace)
     for table, rows in before.items():
-        assert pq.read_table(storage.night_file(str(root), table, date(2026, 11, 20))).equals(rows), table
+        assert pq.read_table(storage.published_night_file(str(root), table, date(2026, 11, 20))).equals(rows), table
     assert not any(storage.night_of(path) == date(2026, 11, 21) for path in storage.table_files(str(root), "rejects"))

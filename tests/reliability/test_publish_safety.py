@@ -31,36 +31,33 @@ def child_run(tmp_path: Path, root: Path, dump: Path, kill_at: str = "", pause: 
 
 
 def ids(root: Path, table: str, night: str = NIGHT) -> list[str]:
-    path = storage.night_file(str(root), table, date.fromisoformat(night))
+    path = storage.published_night_file(str(root), table, date.fromisoformat(night))
     return sorted(set(pq.read_table(path)["conversation_id"].to_pylist()) - {None})
 
 
-def test_case_2_a_replace_killed_after_its_first_table_is_finished_by_the_next_writer(tmp_path):
+def test_case_2_a_replace_killed_after_its_first_table_leaves_the_old_night_and_the_next_writer_sweeps(tmp_path):
     root = tmp_path / "root"
     old = write_jsonl(tmp_path / "old.jsonl", [wildchat_record(i) for i in range(4)] + [b"{broken old"])
     new = write_jsonl(tmp_path / "new.jsonl", [wildchat_record(i) for i in range(10, 16)] + [b"{broken", b"[1]"])
     assert nightly(tmp_path, root, old).returncode == 0
+    old_ids = [f"hash{i:04d}" for i in range(4)]
 
     killed = child_run(tmp_path, root, new, kill_at="rejects/ingest_date=", replace=True)
     output, _ = killed.communicate(timeout=120)
     assert killed.returncode == -9, output[-3000:]
-    # Killed at the rename of its second table: conversations are the new night's, the other three still old.
-    assert ids(root, "conversations") == [f"hash{i:04d}" for i in range(10, 16)]
-    assert len(pq.read_table(storage.night_file(str(root), "rejects", date.fromisoformat(NIGHT)))) == 1
-    assert ids(root, "interactions") == [f"hash{i:04d}" for i in range(4)]
+    # Killed storing its second table: the new conversations are stored, but no manifest names them yet.
+    assert ids(root, "conversations") == old_ids and ids(root, "interactions") == old_ids
+    assert len(list((root / "conversations" / f"ingest_date={NIGHT}").iterdir())) == 2
 
-    # The next writer of the root, whatever it runs (here another night), finishes the commit first.
+    # The next writer of the root, whatever it runs (here another night), sweeps the unpublished version.
     other = write_jsonl(tmp_path / "other.jsonl", [wildchat_record(i) for i in range(30, 32)])
     next_run = afterword_night(tmp_path, root, other, "2026-11-21")
     assert next_run.returncode == 0, next_run.stderr[-3000:]
 
-    new_ids = [f"hash{i:04d}" for i in range(10, 16)]
-    assert ids(root, "conversations") == new_ids and ids(root, "interactions") == new_ids
-    rejects = pq.read_table(storage.night_file(str(root), "rejects", date.fromisoformat(NIGHT)))
-    assert sorted(rejects["reason"].to_pylist()) == ["malformed_json", "not_an_object"]
+    assert ids(root, "conversations") == old_ids and ids(root, "interactions") == old_ids
+    assert len(list((root / "conversations" / f"ingest_date={NIGHT}").iterdir())) == 1
     manifest = json.loads(Path(storage.night_manifest(str(root), date.fromisoformat(NIGHT))).read_text())
-    assert list(manifest["inputs"]) == [str(new)]
-    assert not os.path.exists(storage.commit_journal(str(root), date.fromisoformat(NIGHT)))
+    assert list(manifest["inputs"]) == [str(old)]
 
 
 def afterword_night(tmp_path: Path, root: Path, dump: Path, night: str) -> subprocess.CompletedProcess:
@@ -123,4 +120,4 @@ def test_case_3_a_lock_file_removed_by_hand_lets_no_run_publish_beside_another(t
     assert second.returncode == 0, second.stderr[-3000:]
     assert first.returncode != 0 and "writer.lock was removed or replaced while this run held it" in output
     assert not os.path.exists(storage.night_manifest(str(root), date.fromisoformat(NIGHT)))
-    assert not os.path.exists(storage.night_file(str(root), "conversations", date.fromisoformat(NIGHT)))
+    assert storage.published_night_file(str(root), "conversations", date.fromisoformat(NIGHT)) is None
