@@ -8,18 +8,16 @@ import os
 import tomllib
 from datetime import date
 
+from flows import parameters
 from flows.config import RunConfig, load_config
-from pipelines import objectstore, sources
+from pipelines import objectstore
 from pipelines.errors import InputError
 from pipelines.store import layout as storage
 
 
 def parse_night(text: str, flag: str = "--date") -> date:
     """A YYYY-MM-DD night."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"{flag} {text!r}: use YYYY-MM-DD, e.g. 2026-11-27") from None
+    return parameters.night(text, flag)
 
 
 def run_config(path: str | None, flags: dict[str, str] | None = None) -> RunConfig:
@@ -55,32 +53,12 @@ def _load(path: str | None, loader):
 
 def nightly_inputs(inputs: list[str], night: date, input_format: str | None) -> list[str]:
     """The inputs with `{night}` filled in, checked to exist and to hold at least one readable file (no CSV)."""
-    filled = [path.replace("{night}", night.isoformat()) for path in inputs]
-    sources.refuse_unusable(sources.plan_chunks(filled, input_format))
-    return filled
+    return parameters.inputs(inputs, night, input_format, "--input")
 
 
 def writable_root(root: str) -> str:
     """A storage root the run can create or write, checked without creating anything."""
-    if objectstore.is_url(root):
-        if not objectstore.bucket_exists(root):
-            raise InputError(
-                f"--root {root!r}: its bucket does not exist or these credentials cannot list it: create the bucket, "
-                "or check AWS_ENDPOINT_URL, AWS_PROFILE and the access keys"
-            )
-        return root
-    existing = os.path.abspath(root)
-    while not os.path.lexists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        where = "is a file" if existing == os.path.abspath(root) else f"is under {existing!r}, a file"
-        raise InputError(f"--root {root!r} {where}, not a folder: pass a folder (it is created if missing)")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        why = "on a read-only file system" if os.statvfs(existing).f_flag & os.ST_RDONLY else "not writable by you"
-        raise InputError(
-            f"--root {root!r}: {existing} is {why}: remount it read-write or fix its permissions, or use another --root"
-        )
-    return root
+    return parameters.writable_root(root, "--root")
 
 
 def beam_runner(beam_args: tuple[str, ...]) -> None:
@@ -144,13 +122,8 @@ def existing_root(root: str) -> str:
 
 def night_interactions(root: str, night: date) -> str:
     """The night's interactions file, which scoring reads."""
-    path = storage.published_night_file(existing_root(root), "interactions", night)
-    if path is None:
-        raise InputError(
-            f"no interactions for night {night} under {root}: run `afterword nightly --root {root} "
-            f"--date {night} ...` first"
-        )
-    return path
+    existing_root(root)
+    return parameters.published_interactions(root, night, f"run `afterword nightly --root {root} --date {night} ...`")
 
 
 def model_files(model: str, setting: str, root: str | None = None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.runtime import publish_artifact, run_flow
+from flows.runtime import artifact_key, publish_artifact, run_flow
 from train.continual import LearnConfig, learn, load_learn_config, next_night
 
 
@@ -23,7 +23,9 @@ def learn_flow(config: dict) -> dict:
         return {"model": None, "added": False, "ledger": []}
     result = learn(LearnConfig.from_dict({**config, "nights": nights}))
     model = result["model"]
-    publish_artifact(f"learn-{model['model_id']}", decision_markdown(model), model["model_id"])
+    publish_artifact(
+        artifact_key("learn", config["root"], model["model_id"]), decision_markdown(model), model["model_id"]
+    )
     return result
 
 

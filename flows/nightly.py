@@ -23,9 +23,18 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows import parameters
 from flows.beam_ingest import run_ingest_pipeline
 from flows.config import RunConfig
-from flows.runtime import call, is_transient, last_night, publish_artifact, run_logger, stops_on_signals
+from flows.runtime import (
+    artifact_key,
+    call,
+    is_transient,
+    last_night,
+    publish_artifact,
+    run_logger,
+    stops_on_signals,
+)
 from flows.scoring import score_night_shard
 from pipelines import objectstore, select, sources
 from pipelines.io import code_version, write_json, write_table
@@ -105,8 +114,6 @@ def publish(root: str) -> str:
 # The whole run holds the root's writer lock: a second writer on the same root fails before touching it.
 # SIGTERM/SIGINT unwind the run inside the lock: workers stopped, temporary files swept, lock released.
 @flow(name="nightly", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=1))
-@stops_on_signals
-@holds_writer_lock("nightly")
 def nightly(
     inputs: list[str],
     root: str,
@@ -118,15 +125,25 @@ def nightly(
     """Ingest, segment, select, score and publish one night of raw dumps under `root`.
 
     A published night is kept as it is: rerunning it with other inputs or settings needs `replace=True`.
+    The parameters are checked first, by the names a deployment sets them under, before the root is touched.
     """
-    logger = run_logger()
     cfg = RunConfig.from_dict(config or {})
-    night_date = date.fromisoformat(night) if night else last_night()
+    night_date = parameters.night(night, "night") if night else last_night()
+    parameters.writable_root(root, "root")
+    filled = parameters.inputs(inputs, night_date, cfg.ingest.input_format, "inputs")
+    return publish_night(filled, root, night_date, cfg, score, replace)
+
+
+@stops_on_signals
+@holds_writer_lock("nightly")
+def publish_night(inputs: list[str], root: str, night_date: date, cfg: RunConfig, score: bool, replace: bool) -> dict:
+    """The night's work under the root's writer lock: plan, ingest, select, commit, score, publish."""
+    logger = run_logger()
     started = datetime.now(UTC)
     timings: dict[str, float] = {}
 
     clock = time.perf_counter()
-    chunks, datasets = call(plan_inputs, [path.replace("{night}", night_date.isoformat()) for path in inputs], cfg)
+    chunks, datasets = call(plan_inputs, inputs, cfg)
     # Hashing every input byte takes seconds per 10 GB: it overlaps the ingest, unless a published night
     # has to be compared with this run first.
     hashing = ThreadPoolExecutor(max_workers=1)
@@ -199,7 +216,12 @@ def nightly(
     call(publish, root)
     objectstore.remove_tree(staging)
     release_staging(root)
-    publish_artifact("nightly-summary", _summary_markdown(summary), run_id)
+    logger.info(
+        "night %s published: %d records in → %d conversations, %d rejects, %d interactions; %s",
+        night_date, summary["records_in"], summary["conversations"], summary["rejects"], summary["interactions"],
+        f"{summary['scored_replies']} replies scored" if score else "scoring off",
+    )  # fmt: skip
+    publish_artifact(artifact_key("nightly", root, night_date.isoformat()), _summary_markdown(summary), run_id)
     return summary
 
 
@@ -301,7 +323,10 @@ def _summary_markdown(summary: dict) -> str:
         "|---|---:|",
         *[f"| {reason} | {rows} |" for reason, rows in summary["reject_reasons"].items()],
         "",
-        f"Scored replies: {summary['scored_replies']} (scoring run `{summary['scoring_run']}`)",
+        f"Scored replies: {summary['scored_replies']} (scoring run `{summary['scoring_run']}`)"
+        if summary["scoring_run"]
+        else "Not scored (scoring off, or no interaction to score): `afterword score` or the score-shard deployment "
+        "scores it later",
         "",
         "## Selection",
         "",

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from prefect import flow
 
-from flows.runtime import publish_artifact, run_flow
+from flows.runtime import artifact_key, publish_artifact, run_flow
 from pipelines import registry
 from train import loop
 from train.config import TrainConfig, load_train_config
@@ -25,7 +25,8 @@ def refresh(config: dict) -> dict:
     """Run training rounds until `config["rounds"]` are complete; `config` is `TrainConfig.to_dict()`."""
 
     def artifact(row: dict) -> None:
-        publish_artifact(f"refresh-round-{row['round']}", round_markdown(row), row["run_id"])
+        key = artifact_key("refresh", config["root"], f"{row['run_id']}-round-{row['round']}")
+        publish_artifact(key, round_markdown(row), row["run_id"])
 
     cfg = TrainConfig.from_dict(config)
     # `promoted` names the root's current model: resolved here, so the run id hashes the weights trained from.

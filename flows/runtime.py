@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -65,6 +66,13 @@ def run_logger() -> logging.Logger | logging.LoggerAdapter:
 
         return get_run_logger()
     return logging.getLogger("afterword")
+
+
+def artifact_key(kind: str, root: str, night: str) -> str:
+    """An artifact key naming the flow, the root and the night (Prefect allows lowercase letters, digits and
+    dashes): each root's nights keep their own artifact history instead of sharing one key."""
+    slug = re.sub(r"[^a-z0-9]+", "-", root.lower()).strip("-")[-60:].strip("-") or "root"
+    return f"{kind}-{slug}-{night}"
 
 
 def publish_artifact(key: str, markdown: str, description: str) -> None:

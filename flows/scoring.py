@@ -14,10 +14,12 @@ from datetime import date
 import pyarrow.parquet as pq
 from prefect import flow
 
+from flows import parameters
 from flows.config import RunConfig
-from flows.runtime import last_night
+from flows.runtime import artifact_key, last_night, publish_artifact, run_logger
 from pipelines import objectstore, registry
 from pipelines.backends.scoring_config import ScoringConfig, in_groups, open_scorer, scoring_run_id
+from pipelines.errors import InputError
 from pipelines.io import write_table
 from pipelines.store import layout as storage
 from pipelines.store.lock import holds_writer_lock
@@ -39,7 +41,8 @@ def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) ->
         with objectstore.open_binary(path) as handle:
             rows = pq.read_metadata(handle).num_rows
         return {"run_id": run_id, "shard": shard, "path": path, "rows": rows, "skipped": True}
-    with objectstore.open_binary(storage.published_night_file(root, "interactions", night)) as handle:
+    published = parameters.published_interactions(root, night, f"run the nightly flow for night={night}")
+    with objectstore.open_binary(published) as handle:
         interactions = pq.read_table(handle)
     if cfg.max_interactions:
         interactions = take_sample(interactions, cfg.max_interactions)
@@ -56,6 +59,17 @@ def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) ->
 def score_shard_flow(root: str, shard: int, shards: int, night: str | None = None, config: dict | None = None) -> dict:
     """Deployment entry: shard `shard` of `shards` of a night (default last night); `config` as in `nightly`."""
     scoring = dataclasses.replace(RunConfig.from_dict(config or {}).score, shards=shards)
-    result = score_night_shard(root, date.fromisoformat(night) if night else last_night(), shard, scoring)
+    night_date = parameters.night(night, "night") if night else last_night()
+    if not 0 <= shard < shards:
+        raise InputError(f"shard={shard}, shards={shards}: a shard is 0 to shards - 1")
+    parameters.published_interactions(root, night_date, f"run the nightly flow for night={night_date}")
+    result = score_night_shard(root, night_date, shard, scoring)
     publish_catalog(root)
+    state = "was already scored" if result["skipped"] else "scored"
+    run_logger().info(
+        "night %s shard %d of %d %s: %d replies (%s)", night_date, shard, shards, state, result["rows"], result["path"]
+    )
+    markdown = f"# Night {night_date}, shard {shard} of {shards}\n\n{result['rows']} replies {state}"
+    markdown += f" in scoring run `{result['run_id']}`"
+    publish_artifact(artifact_key("score", root, f"{night_date}-shard-{shard}-of-{shards}"), markdown, result["run_id"])
     return result
