@@ -21,14 +21,15 @@ from train.config import TrainConfig, load_train_config
 
 
 @flow(name="refresh", log_prints=False)
-def refresh(config: dict) -> dict:
-    """Run training rounds until `config["rounds"]` are complete; `config` is `TrainConfig.to_dict()`."""
+def refresh(config: dict | str) -> dict:
+    """Run training rounds until `rounds` are complete; `config` is `TrainConfig.to_dict()` (or any subset with
+    root and rounds), or the path of a TOML file whose [train] table holds them (a deployment parameter)."""
+    cfg = load_train_config(config) if isinstance(config, str) else TrainConfig.from_dict(config)
 
     def artifact(row: dict) -> None:
-        key = artifact_key("refresh", config["root"], f"{row['run_id']}-round-{row['round']}")
+        key = artifact_key("refresh", cfg.root, f"{row['run_id']}-round-{row['round']}")
         publish_artifact(key, round_markdown(row), row["run_id"])
 
-    cfg = TrainConfig.from_dict(config)
     # `promoted` names the root's current model: resolved here, so the run id hashes the weights trained from.
     cfg = replace(cfg, model=registry.resolve_model(cfg.model, cfg.root))
     return loop.main(cfg, after_round=artifact)

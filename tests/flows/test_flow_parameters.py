@@ -51,3 +51,12 @@ def test_artifact_keys_name_the_root_and_the_night():
     assert first == "nightly-data-afterword-root-a-2026-11-20"
     assert re.fullmatch(r"[a-z0-9-]+", artifact_key("score", "s3://bucket/x y", "2026-11-20-shard-0-of-2"))
     assert first != artifact_key("nightly", "/data/afterword/root_b", "2026-11-20")
+
+
+def test_the_refresh_deployment_takes_a_config_file_path(tmp_path):
+    from flows.refresh import refresh
+
+    config = tmp_path / "refresh.toml"
+    config.write_text(f'[train]\nroot = "{tmp_path}"\nrounds = 1\nlearning_rat = 1e-5\n')
+    with pytest.raises(ValueError, match="learning_rat"):  # read from the file: its typo is named
+        refresh.fn(config=str(config))
