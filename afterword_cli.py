@@ -617,8 +617,11 @@ def _run(argv: list[str]) -> int:
         print(stop_line(args.command, stopped.signal_number, stopped.after_work), file=sys.stderr)
         return 128 + stopped.signal_number
     except Exception as error:
-        # The root's disk is full, read-only or not ours to write: the same line, whatever stage met it.
-        problem = storage_problem(error, args.root)
+        # The root's disk is full, read-only or not ours to write, or the GPU's memory is: the same line, whatever
+        # stage met it.
+        from cli.preflight import out_of_device_memory
+
+        problem = out_of_device_memory(error) or storage_problem(error, getattr(args, "root", None))
         if not problem:
             raise
         print(f"afterword {args.command}: error: {problem}", file=sys.stderr)

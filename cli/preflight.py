@@ -5,6 +5,7 @@ Each returns what the flow needs (a parsed night, a loaded config, the expanded 
 """
 
 import os
+import sys
 import tomllib
 from datetime import date
 
@@ -157,6 +158,19 @@ def device(name: str, setting: str) -> str:
             f"`nvidia-smi` and CUDA_VISIBLE_DEVICES, or use --{setting} cpu"
         )
     return name
+
+
+def out_of_device_memory(error: BaseException) -> str | None:
+    """A GPU out of memory, in one line with what to lower (None for any other error). A model that does not fit
+    cannot be known before it loads: this is the line the run ends with instead of a traceback."""
+    torch = sys.modules.get("torch")  # only a run that loaded torch can run out of GPU memory
+    if torch is None or not isinstance(error, torch.OutOfMemoryError):
+        return None
+    first = str(error).strip().splitlines()[0] if str(error).strip() else "CUDA out of memory"
+    return (
+        f"the GPU ran out of memory ({first}): lower [score.transformers] max_batch_tokens or [train] "
+        "micro_batch_size, use --score.dtype bfloat16, or a smaller model; the rerun resumes"
+    )
 
 
 def refresh_ready(cfg) -> None:

@@ -37,6 +37,18 @@ def test_readme_commands_parse():
     assert [words[1] for words in commands()][:2] == ["nightly", "query"]
 
 
+def test_sections_come_in_a_newcomers_order():
+    """Set up and test; your own data; what an analyst reads; the trainer's rounds and the learner; the GPU;
+    operations; the research experiments last, then the layout."""
+    headings = [line[3:] for line in (REPO / "README.md").read_text().splitlines() if line.startswith("## ")]
+    order = [
+        "Two commands", "Your own data", "Analyst queries", "The trainer's rounds", "Learning night after night",
+        "On a GPU", "Scheduling with Prefect", "Object stores", "Guarantees", "Does it learn?", "Layout",
+    ]  # fmt: skip
+    assert [heading for heading in headings if heading in order] == order
+    assert headings[-2:] == ["Does it learn?", "Layout"]
+
+
 @pytest.mark.slow
 def test_readme_commands_run_in_order_on_a_fresh_root(tmp_path, monkeypatch, capsys):
     need_smollm2()

@@ -53,3 +53,18 @@ def test_root_health_names_the_lock_holder(tmp_path):
         assert holder.startswith("nightly (pid ")
         assert environment_report(root)["root"]["lock holder"] == holder
     assert current_holder(root) == ""
+
+
+def test_a_gpu_out_of_memory_ends_in_one_line_naming_what_to_lower(tmp_path, monkeypatch, capsys):
+    import torch
+
+    import afterword_cli
+
+    def out_of_memory(*args):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
+
+    monkeypatch.setattr(afterword_cli, "run_models", out_of_memory)
+    assert afterword_cli.main(["models", "--root", str(tmp_path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "the GPU ran out of memory (CUDA out of memory. Tried to allocate 2.00 GiB)" in line
+    assert "max_batch_tokens" in line and "micro_batch_size" in line
