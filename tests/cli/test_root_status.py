@@ -97,7 +97,7 @@ def test_the_readme_commands_for_env_and_status_parse():
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    block = re.search(r"### Checking a machine and a root\n\n```bash\n(.*?)```", text, re.S).group(1)
+    block = re.search(r"## Checking a machine and a root\n\n```bash\n(.*?)```", text, re.S).group(1)
     lines = [shlex.split(line, comments=True) for line in block.splitlines()]
     parser = afterword_cli.build_parser()
     for words in lines[1:]:  # the first is --version, which exits
