@@ -49,7 +49,8 @@ def score_night_shard(root: str, night: date, shard: int, cfg: ScoringConfig) ->
     interactions = take_shard(interactions, shard, cfg.shards)
     scorer = open_scorer(cfg, source)
     score_run = ScoreRun(run_id, source.model_id, source.revision, hindsight=cfg.hindsight)
-    score_fn = in_groups(scorer.score_fn, f"scoring shard {shard + 1} of {cfg.shards}: interactions")
+    # Counted from 0, as `--shard I/N`, `afterword status` and the shard files (scores-00000-of-00002) count.
+    score_fn = in_groups(scorer.score_fn, f"scoring shard {shard}/{cfg.shards}: interactions")
     scores = score_interactions(interactions, score_fn, scorer.tokenizer, score_run)
     write_table(scores, path)
     return {"run_id": run_id, "shard": shard, "path": path, "rows": scores.num_rows, "skipped": False}
