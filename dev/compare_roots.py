@@ -20,6 +20,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import sys
 
 import pyarrow as pa
@@ -66,9 +67,12 @@ def table_of(relative: str) -> str:
 
 
 def matched_name(relative: str) -> str:
-    """The name a file is matched by: `runs/<timestamped run id>/run.parquet` → `runs/run.parquet`."""
+    """The name a file is matched by: `runs/<timestamped run id>/run.parquet` → `runs/run.parquet`, a night
+    table's versioned file `data-<version>.parquet` → `data.parquet` (each commit names its own version)."""
     parts = relative.split(os.sep)
-    return os.path.join("runs", parts[-1]) if parts[0] == "runs" else relative
+    if parts[0] == "runs":
+        return os.path.join("runs", parts[-1])
+    return os.path.join(*parts[:-1], re.sub(r"^data-[^/]+\.parquet$", "data.parquet", parts[-1]))
 
 
 def parquet_files(root: str) -> dict[str, str]:

@@ -51,7 +51,7 @@ def writable_root(root: str, name: str) -> str:
     if not os.access(existing, os.W_OK | os.X_OK):
         why = "on a read-only file system" if os.statvfs(existing).f_flag & os.ST_RDONLY else "not writable by you"
         raise InputError(
-            f"{name} {root!r}: {existing} is {why}: remount it read-write or fix its permissions, or use another root"
+            f"{name} {root!r}: {existing} is {why}: remount it read-write or fix its permissions, or use another {name}"
         )
     return root
 

@@ -7,7 +7,8 @@ import os
 import pytest
 
 import afterword_cli
-from flows.nightly import EmptyNightError, nightly
+from flows.nightly import nightly
+from pipelines.errors import InputError
 from pipelines.select import empty_night_problem
 from tests.conftest import wildchat_record, write_jsonl
 
@@ -91,8 +92,9 @@ def test_selection_removing_everything_fails_and_publishes_nothing(tmp_path, cap
 
 @pytest.mark.slow
 def test_the_flow_itself_fails_on_a_night_of_unreadable_inputs(tmp_path, prefect_harness):
+    """A deployment run checks its inputs as the command line does, naming its `inputs` parameter."""
     table = tmp_path / "chats.csv"
     table.write_text("a,b\n1,2\n")
-    with pytest.raises(EmptyNightError, match="no readable record in the inputs .*unreadable_input 1"):
+    with pytest.raises(InputError, match="^inputs: .*chats.csv'?: CSV/TSV is not an input format"):
         nightly(inputs=[str(table)], root=str(tmp_path / "root"), night="2026-11-20", score=False)
-    assert not os.path.exists(tmp_path / "root" / "nights")
+    assert not os.path.exists(tmp_path / "root")
