@@ -1,4 +1,4 @@
-"""The `afterword` command: parses arguments and calls flows; no logic of its own.
+"""The `afterword` command: parses arguments and calls `cli/commands.py`; no logic of its own.
 
 Every setting of a subcommand's config dataclasses is also a dotted flag, applied on top of `--config`:
 `afterword nightly ... --score.hindsight.template offline`, `afterword refresh ... --train.regen.max_new_tokens
@@ -30,51 +30,10 @@ if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "afterword":
     handle_stops_from_start(sys.argv[1:])
 
 import argparse
-import csv
-import json
-from dataclasses import replace
-from datetime import date
-from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
-from cli.progress_bars import progress_bars
+from cli import commands as handlers
 from pipelines.config_loading import add_config_flags, flag_settings
 from pipelines.formats import FORMATS
-
-PROJECT_DIR = Path(__file__).resolve().parent
-SAMPLE = PROJECT_DIR / "data" / "sample" / "wildchat_sample.jsonl"
-DEMO_TRAIN_CONFIG = PROJECT_DIR / "data" / "demo_train.toml"
-DEMO_QUERIES = {
-    "Rejected records by reason": (
-        "select reason, count(*) as records from rejects group by reason order by records desc"
-    ),
-    "What selection removed": (
-        "select level, reason, sum(rows) as rows from filter_report group by all order by level, rows desc"
-    ),
-    "Interactions by source model": (
-        "select model, count(*) as interactions, round(avg(len(context)), 2) as mean_history_messages "
-        "from interactions group by model order by interactions desc"
-    ),
-    "Most pushed-back replies (lowest mean hindsight advantage)": (
-        "select round(mean_advantage::double, 3) as mean_adv, round(negative_share::double, 2) as neg_share, "
-        "n_tokens, replace(left(followup, 40), chr(10), ' ') as followup, "
-        "replace(left(response, 40), chr(10), ' ') as reply from advantages order by mean_advantage limit 5"
-    ),
-    "Tokens the model would most rather not have said": (
-        "select token, count(*) as n, round(avg(advantage)::double, 3) as mean_adv from token_advantages "
-        "group by token having count(*) >= 3 order by mean_adv limit 8"
-    ),
-    "Follow-ups that push back": (
-        "select replace(left(followup, 60), chr(10), ' ') as followup, "
-        "replace(left(response, 50), chr(10), ' ') as reply from interactions "
-        "where regexp_matches(lower(followup), '(wrong|shorter|only|not what|i said|no,)') limit 8"
-    ),
-}
-
-console = Console()
 
 
 def configure_environment() -> None:
@@ -86,223 +45,6 @@ def configure_environment() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")
-
-
-def run_nightly(
-    inputs: list[str],
-    root: str,
-    night: str | None,
-    config_path: str | None,
-    fmt: str | None,
-    score: bool,
-    score_limit: int | None = None,
-    replace: bool = False,
-    flags: dict[str, str] | None = None,
-):
-    from cli import preflight
-    from flows.nightly import nightly
-    from flows.runtime import last_night, run_flow, work_finished
-
-    night_date = preflight.parse_night(night) if night else last_night()
-    cfg = preflight.run_config(config_path, flags)
-    preflight.beam_runner(cfg.beam_args)
-    if score:
-        preflight.device(cfg.score.device, "score.device")
-        preflight.model_files(cfg.score.model, "score.model", root)
-    preflight.writable_root(root)
-    preflight.prefect_api()
-    values = cfg.to_dict()
-    if fmt:
-        values["ingest"]["input_format"] = fmt
-    if score_limit is not None:
-        values["score"]["max_interactions"] = score_limit
-    inputs = preflight.nightly_inputs(inputs, night_date, values["ingest"]["input_format"])
-    if "://" not in root:  # a bucket has no folders to make
-        os.makedirs(root, exist_ok=True)
-    with progress_bars(console, f"[bold]nightly[/bold] {night_date}: {len(inputs)} input(s) → {root}"):
-        summary = run_flow(
-            nightly,
-            inputs=inputs,
-            root=root,
-            night=night_date.isoformat(),
-            config=_json_ready(values),
-            score=score,
-            replace=replace,
-        )
-    work_finished()  # published: a stop while the summary prints says so
-    print_summary(summary)
-    return summary
-
-
-def print_summary(summary: dict) -> None:
-    counts = Table(title=f"night {summary['night']} — run {summary['run_id']}", show_lines=False)
-    for column in ("records in", "conversations", "rejects", "interactions", "blank lines"):
-        counts.add_column(column, justify="right")
-    counts.add_row(
-        *(str(summary[key]) for key in ("records_in", "conversations", "rejects", "interactions", "blank_lines"))
-    )
-    console.print(counts)
-    balance = summary["conversations"] + summary["rejects"]
-    console.print(
-        f"records in {summary['records_in']} = conversations {summary['conversations']} + rejects "
-        f"{summary['rejects']} ({'balanced' if balance == summary['records_in'] else 'MISMATCH'})"
-    )
-    if summary["reject_reasons"]:
-        reasons = Table(title="rejects by reason")
-        reasons.add_column("reason")
-        reasons.add_column("records", justify="right")
-        for reason, rows in summary["reject_reasons"].items():
-            reasons.add_row(reason, str(rows))
-        console.print(reasons)
-    if summary.get("filter_report"):
-        from cli.night_summary import filter_report_table
-
-        console.print(filter_report_table(summary["filter_report"]))
-    failed = {name: rows for name, rows in summary["checks"].items() if rows}
-    console.print("data contracts: " + ("all hold" if not failed else f"[red]failed {failed}[/red]"))
-    if summary["scoring_run"]:
-        console.print(f"scored replies: {summary['scored_replies']} (scoring run {summary['scoring_run']})")
-    console.print(f"catalog: {summary['catalog']}   timings: {summary['timings']}")
-
-
-def run_training(
-    root: str,
-    rounds: int,
-    mode: str | None,
-    limit: int | None,
-    config_path: str | None,
-    flags: dict[str, str] | None = None,
-) -> dict:
-    from cli import preflight
-    from flows.refresh import run_refresh
-    from flows.runtime import work_finished
-    from train.metrics import describe_time_split
-
-    preflight.local_root(root, "refresh")
-    cfg = preflight.train_config(config_path, flags, root=root, rounds=rounds, mode=mode, limit=limit)
-    preflight.refresh_ready(cfg)
-    preflight.device(cfg.device, "train.device")
-    preflight.model_files(cfg.model, "train.model", root)
-    with progress_bars(console, f"[bold]refresh[/bold]: {rounds} round(s) from {root}"):
-        summary = run_refresh(root, rounds, mode, limit, config_path, flags)
-    work_finished()
-    table = Table(title=f"training run {summary['run_id']}")
-    for column in ("round", "steps", "loss", "mean advantage", "approval", "drift", "length"):
-        table.add_column(column, justify="right")
-    for row in summary["rounds"]:
-        table.add_row(
-            *(
-                _short(row.get(key))
-                for key in ("round", "steps", "loss", "mean_advantage", "approval", "drift_kl", "eval_reply_tokens")
-            )
-        )
-    console.print(table)
-    for row in summary["rounds"]:
-        console.print(f"round {row['round']} time split: {describe_time_split(row)}")
-    console.print(f"checkpoint: {summary['checkpoint']}  (AutoModelForCausalLM.from_pretrained loads it)")
-    return summary
-
-
-def run_competence(root: str, night: str, n: int, config_path: str | None, flags: dict[str, str]) -> None:
-    from cli import preflight
-    from cli.competence import check_teacher_competence, competence_summary
-
-    night_date = preflight.parse_night(night, "--night")
-    preflight.local_root(root, "competence")
-    preflight.night_interactions(root, night_date)
-    cfg = preflight.run_config(config_path, flags)
-    preflight.device(cfg.score.device, "score.device")
-    preflight.model_files(cfg.score.model, "score.model", root)
-    with progress_bars(console, f"scoring {n} interactions with real and with swapped follow-ups"):
-        result = check_teacher_competence(root, night_date, cfg.score, n)
-    table = Table(title=f"teacher competence: {result['model_id']} ({result['template']} template)")
-    table.add_column("follow-up")
-    table.add_column("mean |advantage| per token (nats)", justify="right")
-    table.add_row("real", f"{result['mean_abs_advantage_real']:.4f}")
-    table.add_row("swapped (another interaction's)", f"{result['mean_abs_advantage_swapped']:.4f}")
-    console.print(table)
-    console.print(competence_summary(result), markup=False, highlight=False)
-
-
-def _short(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def run_score_shard(
-    root: str, night: str, shard: str, config_path: str | None, score_limit: int | None, flags: dict[str, str]
-) -> None:
-    from cli import preflight
-    from flows.runtime import work_finished
-    from flows.scoring import score_night_shard
-    from pipelines.errors import InputError
-    from pipelines.store.publish import publish_catalog
-
-    index, _, count = shard.partition("/")
-    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
-        raise InputError(f"--shard {shard!r}: expected I/N with 0 <= I < N, e.g. 3/8")
-    night_date = preflight.parse_night(night, "--night")
-    preflight.night_interactions(root, night_date)
-    cfg = preflight.run_config(config_path, flags)
-    preflight.device(cfg.score.device, "score.device")
-    preflight.model_files(cfg.score.model, "score.model", root)
-    limit = cfg.score.max_interactions if score_limit is None else score_limit
-    cfg = replace(cfg, score=replace(cfg.score, shards=int(count), max_interactions=limit))
-    with progress_bars(console, f"scoring shard {shard} of night {night}"):
-        result = score_night_shard(root, night_date, int(index), cfg.score)
-    publish_catalog(root)
-    work_finished()
-    state = "already done" if result["skipped"] else "written"
-    console.print(f"shard {shard}: {result['rows']} replies {state} → {result['path']}")
-
-
-def run_report(root: str, run: str | None, out: str | None, ledger: bool = False) -> None:
-    from cli.run_report import write_ledger_report, write_run_report
-    from pipelines.errors import InputError
-
-    if ledger:
-        if run:
-            raise InputError("--ledger covers every model of the root: drop --run")
-        path, count = write_ledger_report(root, out)
-        console.print(f"forgetting ledger ({count} models): {path}")
-        return
-    path, completeness = write_run_report(root, run, out)
-    console.print(f"report ({completeness}): {path}")
-
-
-def print_query(root: str, sql: str, title: str | None = None, fmt: str = "table", max_rows: int = 0) -> None:
-    from pipelines.store.query import json_value, query_catalog
-
-    columns, rows, more = query_catalog(root, sql, max_rows)
-    if fmt == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(columns)
-        writer.writerows(rows)
-    elif fmt == "json":
-        # Keys in column order; a repeated column name keeps its last value, as any JSON object would.
-        records = [{column: json_value(value) for column, value in zip(columns, row, strict=True)} for row in rows]
-        sys.stdout.write(json.dumps(records, ensure_ascii=False, allow_nan=False, indent=1) + "\n")
-    else:
-        table = Table(title=title)
-        for column in columns:
-            # A header is never squeezed below its own width; long cell text wraps instead.
-            table.add_column(Text(column), min_width=len(column), overflow="fold")
-        for row in rows:
-            # Text, not markup: chat logs are full of `[/INST]` and `[bold]`.
-            table.add_row(*(Text("" if value is None else str(value)) for value in row))
-        console.print(table)
-    if more:
-        print(f"(showing the first {max_rows} rows; --max-rows 0 shows all)", file=sys.stderr)
-
-
-def _json_ready(values):
-    """Dates and tuples → strings and lists, as Prefect parameters travel as JSON."""
-    if isinstance(values, dict):
-        return {key: _json_ready(value) for key, value in values.items()}
-    if isinstance(values, list | tuple):
-        return [_json_ready(value) for value in values]
-    if isinstance(values, date):
-        return values.isoformat()
-    return values
 
 
 # ------------------------------------------------------------------ subcommands: one block each
@@ -317,7 +59,7 @@ def add_nightly(commands) -> argparse.ArgumentParser:
     parser.add_argument("--score-limit", type=int, help="score at most N interactions (a stable sample)")
     parser.add_argument("--replace", action="store_true", help="replace the night if already published")
     parser.set_defaults(
-        handler=lambda a: run_nightly(
+        handler=lambda a: handlers.run_nightly(
             a.input, a.root, a.date, a.config, a.format, not a.no_score, a.score_limit, a.replace, flag_settings(a)
         )
     )
@@ -332,7 +74,7 @@ def add_score(commands) -> argparse.ArgumentParser:
     parser.add_argument("--config", help="TOML file; its [score] table sets model, backend, template, ...")
     parser.add_argument("--score-limit", type=int, help="score at most N of the night's interactions (stable sample)")
     parser.set_defaults(
-        handler=lambda a: run_score_shard(a.root, a.night, a.shard, a.config, a.score_limit, flag_settings(a))
+        handler=lambda a: handlers.run_score_shard(a.root, a.night, a.shard, a.config, a.score_limit, flag_settings(a))
     )
     return parser
 
@@ -343,7 +85,7 @@ def add_query(commands) -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table", help="(%(default)s)")
     parser.add_argument("--max-rows", type=int, default=1000, help="rows shown at most; 0 = all (%(default)s)")
     parser.add_argument("sql")
-    parser.set_defaults(handler=lambda a: print_query(a.root, a.sql, fmt=a.format, max_rows=a.max_rows))
+    parser.set_defaults(handler=lambda a: handlers.print_query(a.root, a.sql, fmt=a.format, max_rows=a.max_rows))
     return parser
 
 
@@ -353,7 +95,7 @@ def add_report(commands) -> argparse.ArgumentParser:
     parser.add_argument("--run", help="scoring run id (default: the newest nightly scoring run)")
     parser.add_argument("--out", help="HTML file to write (default: <root>/reports/<run>.html)")
     parser.add_argument("--ledger", action="store_true", help="the forgetting ledger of the root's models instead")
-    parser.set_defaults(handler=lambda a: run_report(a.root, a.run, a.out, a.ledger))
+    parser.set_defaults(handler=lambda a: handlers.run_report(a.root, a.run, a.out, a.ledger))
     return parser
 
 
@@ -363,7 +105,7 @@ def add_competence(commands) -> argparse.ArgumentParser:
     parser.add_argument("--night", required=True, help="YYYY-MM-DD")
     parser.add_argument("--n", type=int, default=32, help="interactions to score twice (%(default)s)")
     parser.add_argument("--config", help="TOML file; its [score] table sets model, backend, template, ...")
-    parser.set_defaults(handler=lambda a: run_competence(a.root, a.night, a.n, a.config, flag_settings(a)))
+    parser.set_defaults(handler=lambda a: handlers.run_competence(a.root, a.night, a.n, a.config, flag_settings(a)))
     return parser
 
 
@@ -374,7 +116,9 @@ def add_refresh(commands) -> argparse.ArgumentParser:
     parser.add_argument("--root", required=True)
     parser.add_argument("--rounds", type=int, required=True, help="rounds to reach (a rerun resumes)")
     parser.add_argument("--config", help="TOML file with a [train] table (fields of train/config.py TrainConfig)")
-    parser.set_defaults(handler=lambda a: run_training(a.root, a.rounds, a.mode, a.limit, a.config, flag_settings(a)))
+    parser.set_defaults(
+        handler=lambda a: handlers.run_training(a.root, a.rounds, a.mode, a.limit, a.config, flag_settings(a))
+    )
     return parser
 
 
@@ -384,14 +128,10 @@ def add_learn(commands) -> argparse.ArgumentParser:
     parser.add_argument("--night", help="the night to learn (default: the oldest published night not learned yet)")
     parser.add_argument("--nights", help="a window learned as one: YYYY-MM-DD..YYYY-MM-DD")
     parser.add_argument("--config", help="TOML file with [train], [eval], [gate] and [registry] tables")
-    parser.set_defaults(handler=lambda a: run_learn_command(a.root, a.night, a.nights, a.config, flag_settings(a)))
+    parser.set_defaults(
+        handler=lambda a: handlers.run_learn_command(a.root, a.night, a.nights, a.config, flag_settings(a))
+    )
     return parser
-
-
-def run_learn_command(root, night, nights, config, flags) -> None:
-    from cli.learn import run_learn_command as run
-
-    run(root, night, nights, config, flags)
 
 
 def add_models(commands) -> argparse.ArgumentParser:
@@ -412,30 +152,11 @@ def add_models(commands) -> argparse.ArgumentParser:
         if action in ("promote", "rollback"):
             sub.add_argument("--reason", help="why (stored in models.reason)")
     parser.set_defaults(
-        handler=lambda a: run_models(
+        handler=lambda a: handlers.run_models(
             a.root, a.action or "list", getattr(a, "model_id", None), getattr(a, "reason", None)
         )
     )
     return parser
-
-
-def run_models(root, action, model_id, reason) -> None:
-    from cli.models import run_models_command
-
-    run_models_command(root, action, model_id, reason)
-
-
-def run_simulation(args) -> None:
-    from cli import preflight
-    from flows.runtime import work_finished
-    from flows.simulate import run_simulate
-
-    preflight.local_root(args.root, "simulate")
-    flags = flag_settings(args)
-    arm = "control" if args.control else args.arm
-    summary = run_simulate(args.root, args.user, args.rounds, arm, args.config, args.prompts, flags)
-    work_finished()
-    console.print(summary["markdown"] + f"plot: {summary['plot']}\ntable: {summary['table']}")
 
 
 def add_simulate(commands) -> argparse.ArgumentParser:
@@ -453,7 +174,7 @@ def add_simulate(commands) -> argparse.ArgumentParser:
     parser.add_argument("--control", action="store_true", help="the same as --arm control")
     parser.add_argument("--config", help="TOML file with [train] and [simulate] tables")
     parser.add_argument("--prompts", help="JSON-lines prompts to store under the root first (data/prompts/...)")
-    parser.set_defaults(handler=run_simulation)
+    parser.set_defaults(handler=handlers.run_simulation)
     return parser
 
 
@@ -462,22 +183,8 @@ def add_demo(commands) -> argparse.ArgumentParser:
     parser.add_argument("--root", default="afterword-demo", help="storage root for the demo (default: %(default)s)")
     parser.add_argument("--date", default="2026-01-01", help="night to file the sample under")
     parser.add_argument("--score-limit", type=int, default=32, help="interactions scored on CPU (%(default)s)")
-    parser.set_defaults(handler=run_demo)
+    parser.set_defaults(handler=handlers.run_demo)
     return parser
-
-
-def run_demo(args) -> None:
-    console.rule("afterword demo: the nightly flow on the bundled WildChat-format sample")
-    run_nightly([str(SAMPLE)], args.root, args.date, None, None, True, args.score_limit)
-    for title, sql in DEMO_QUERIES.items():
-        print_query(args.root, sql, title)
-    run_report(args.root, None, None)
-    console.rule("one short on-policy refresh round: sample with the current weights, score in hindsight, train")
-    run_training(args.root, 1, "onpolicy", args.score_limit, str(DEMO_TRAIN_CONFIG))
-    console.print(
-        f"Open the catalog read-only in any DuckDB client, from the root: cd {args.root} && duckdb -readonly "
-        f'catalog.duckdb\nor: afterword query --root {args.root} "select * from interactions limit 5"'
-    )
 
 
 SUBCOMMANDS = (
@@ -491,35 +198,16 @@ def add_env(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser("env", help="versions, device, default model, caches, Prefect; a root's health")
     parser.add_argument("--root", help="also check this storage root: exists, writable, who holds its lock")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of aligned text")
-    parser.set_defaults(handler=run_env)
+    parser.set_defaults(handler=handlers.run_env)
     return parser
-
-
-def run_env(args) -> None:
-    from cli.environment import environment_report, print_environment
-
-    print_environment(environment_report(args.root), sys.stdout, as_json=args.json)
 
 
 def add_status(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser("status", help="a root's nights, scoring and training runs, and what is left to do")
     parser.add_argument("--root", required=True)
     parser.add_argument("--json", action="store_true", help="one JSON object instead of tables")
-    parser.set_defaults(handler=run_status)
+    parser.set_defaults(handler=handlers.run_status)
     return parser
-
-
-def run_status(args) -> None:
-    from dataclasses import asdict
-
-    from cli import preflight
-    from cli.root_status import print_status, root_status
-
-    status = root_status(preflight.existing_root(args.root))
-    if args.json:
-        sys.stdout.write(json.dumps(asdict(status), indent=1) + "\n")
-    else:
-        print_status(status, console)
 
 
 SUBCOMMANDS = (*SUBCOMMANDS, add_env, add_status)

@@ -59,11 +59,12 @@ def test_a_gpu_out_of_memory_ends_in_one_line_naming_what_to_lower(tmp_path, mon
     import torch
 
     import afterword_cli
+    from cli import commands as handlers
 
     def out_of_memory(*args):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
 
-    monkeypatch.setattr(afterword_cli, "run_models", out_of_memory)
+    monkeypatch.setattr(handlers, "run_models", out_of_memory)
     assert afterword_cli.main(["models", "--root", str(tmp_path)]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "the GPU ran out of memory (CUDA out of memory. Tried to allocate 2.00 GiB)" in line
