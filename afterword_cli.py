@@ -218,11 +218,13 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
     if command == "nightly":
         from flows.config import RunConfig
 
-        add_config_flags(parser, RunConfig, "")
+        # One flag per setting: --format and --score-limit are the command's own names for these two.
+        add_config_flags(parser, RunConfig, "", skip=("ingest.input_format", "score.max_interactions"))
     elif command in ("score", "competence"):
         from pipelines.backends.scoring_config import ScoringConfig
 
-        add_config_flags(parser, ScoringConfig, "score", skip=("score.shards",) if command == "score" else ())
+        own = ("score.shards", "score.max_interactions") if command == "score" else ()  # --shard, --score-limit
+        add_config_flags(parser, ScoringConfig, "score", skip=own)
     elif command in ("refresh", "simulate"):
         from train.config import TrainConfig
 

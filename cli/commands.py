@@ -6,7 +6,6 @@ import csv
 import json
 import os
 import sys
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -66,19 +65,15 @@ def run_nightly(
     from flows.runtime import last_night, run_flow, work_finished
 
     night_date = preflight.parse_night(night) if night else last_night()
-    cfg = preflight.run_config(config_path, flags)
+    own_flags = {"ingest.input_format": fmt, "score.max_interactions": score_limit}
+    cfg = preflight.run_config(config_path, flags, own_flags)
     preflight.beam_runner(cfg.beam_args)
     if score:
         preflight.device(cfg.score.device, "score.device")
         preflight.model_files(cfg.score.model, "score.model", root)
     preflight.writable_root(root)
     preflight.prefect_api()
-    values = cfg.to_dict()
-    if fmt:
-        values["ingest"]["input_format"] = fmt
-    if score_limit is not None:
-        values["score"]["max_interactions"] = score_limit
-    inputs = preflight.nightly_inputs(inputs, night_date, values["ingest"]["input_format"])
+    inputs = preflight.nightly_inputs(inputs, night_date, cfg.ingest.input_format)
     if "://" not in root:  # a bucket has no folders to make
         os.makedirs(root, exist_ok=True)
     with progress_bars(console, f"[bold]nightly[/bold] {night_date}: {len(inputs)} input(s) → {root}"):
@@ -87,7 +82,7 @@ def run_nightly(
             inputs=inputs,
             root=root,
             night=night_date.isoformat(),
-            config=_json_ready(values),
+            config=_json_ready(cfg.to_dict()),
             score=score,
             replace=replace,
         )
@@ -146,7 +141,7 @@ def run_training(
     preflight.device(cfg.device, "train.device")
     preflight.model_files(cfg.model, "train.model", root)
     with progress_bars(console, f"[bold]refresh[/bold]: {rounds} round(s) from {root}"):
-        summary = run_refresh(root, rounds, mode, limit, config_path, flags)
+        summary = run_refresh(cfg)
     work_finished()
     table = Table(title=f"training run {summary['run_id']}")
     for column in ("round", "steps", "loss", "mean advantage", "approval", "drift", "length"):
@@ -204,11 +199,9 @@ def run_score_shard(
         raise InputError(f"--shard {shard!r}: expected I/N with 0 <= I < N, e.g. 3/8")
     night_date = preflight.parse_night(night, "--night")
     preflight.night_interactions(root, night_date)
-    cfg = preflight.run_config(config_path, flags)
+    cfg = preflight.run_config(config_path, flags, {"score.shards": int(count), "score.max_interactions": score_limit})
     preflight.device(cfg.score.device, "score.device")
     preflight.model_files(cfg.score.model, "score.model", root)
-    limit = cfg.score.max_interactions if score_limit is None else score_limit
-    cfg = replace(cfg, score=replace(cfg.score, shards=int(count), max_interactions=limit))
     with progress_bars(console, f"scoring shard {shard} of night {night}"):
         result = score_night_shard(root, night_date, int(index), cfg.score)
     publish_catalog(root)

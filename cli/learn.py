@@ -28,7 +28,7 @@ def run_learn_command(root: str, night: str | None, nights: str | None, config: 
     preflight.device(cfg.train.device, "train.device")
     preflight.model_files(cfg.train.model, "train.model", root)
     with progress_bars(console, f"[bold]learn[/bold] {chosen} on {root}"):
-        result = run_learn(root, chosen, config, flags)
+        result = run_learn(cfg)
     work_finished()
     print_result(console, result)
     return result

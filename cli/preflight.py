@@ -21,9 +21,12 @@ def parse_night(text: str, flag: str = "--date") -> date:
     return parameters.night(text, flag)
 
 
-def run_config(path: str | None, flags: dict[str, str] | None = None) -> RunConfig:
-    """The nightly RunConfig from a TOML file (or the defaults) and dotted flags, with the problem named."""
-    return _load(path, lambda p: load_config(p, flags))
+def run_config(
+    path: str | None, flags: dict[str, str] | None = None, overrides: dict[str, object] | None = None
+) -> RunConfig:
+    """The nightly RunConfig from a TOML file (or the defaults), dotted flags and the command's own flags as
+    dotted `overrides`, with the problem named."""
+    return _load(path, lambda p: load_config(p, flags, overrides))
 
 
 def train_config(path: str | None, flags: dict[str, str] | None = None, **overrides: object):

@@ -7,13 +7,12 @@ stage's own range checks) with one line naming the key (`pipelines/config_loadin
 `afterword nightly --config night.toml --score.hindsight.template offline` reads it, flags on top.
 """
 
-import tomllib
 from dataclasses import asdict, dataclass, field
 
 import duckdb
 
 from pipelines.backends.scoring_config import ScoringConfig
-from pipelines.config_loading import build_config, with_flags
+from pipelines.config_loading import build_config, read_toml, with_flags, with_overrides
 from pipelines.hindsight import HindsightConfig
 from pipelines.ingest import IngestConfig
 from pipelines.segment import SegmentConfig
@@ -57,10 +56,10 @@ class RunConfig:
         return asdict(self)
 
 
-def load_config(path: str | None, flags: dict[str, str] | None = None) -> RunConfig:
-    """RunConfig from a TOML file (or the defaults), then dotted command-line flags (`score.shards`) on top."""
-    values: dict = {}
-    if path is not None:
-        with open(path, "rb") as handle:
-            values = tomllib.load(handle)
-    return RunConfig.from_dict(with_flags(values, flags or {}, RunConfig))
+def load_config(
+    path: str | None, flags: dict[str, str] | None = None, overrides: dict[str, object] | None = None
+) -> RunConfig:
+    """RunConfig from a TOML file (or the defaults), dotted command-line flags (`score.shards`) on top, then the
+    command's own flags as dotted `overrides` (`{"score.max_interactions": 12}`; None = unset)."""
+    values = with_flags(read_toml(path), flags or {}, RunConfig)
+    return RunConfig.from_dict(with_overrides(values, overrides))

@@ -3,7 +3,8 @@
 
 Wiring only. The `learn` deployment in prefect.yaml runs after every completed `nightly` run of the same root
 (a deployment trigger); with no `nights` it learns the oldest published night no model was trained on yet.
-`run_learn(...)` is what `afterword learn --root R [--night D | --nights D1..D2]` calls.
+`run_learn(cfg)` is what `afterword learn --root R [--night D | --nights D1..D2]` calls with the LearnConfig it
+built.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.runtime import artifact_key, publish_artifact, run_flow
-from train.continual import LearnConfig, learn, load_learn_config, next_night
+from train.continual import LearnConfig, learn, next_night
 
 
 @flow(name="learn", log_prints=False)
@@ -39,7 +40,6 @@ def decision_markdown(model: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_learn(root: str, nights: str, config_file: str | None = None, flags: dict[str, str] | None = None) -> dict:
-    """What the CLI calls: LearnConfig from `config_file` and the flags, then the flow."""
-    cfg = load_learn_config(config_file, flags, root, nights)
+def run_learn(cfg: LearnConfig) -> dict:
+    """What the CLI calls with the LearnConfig it built: the flow, tracked by Prefect when a server is set."""
     return run_flow(learn_flow, config=cfg.to_dict())

@@ -4,8 +4,9 @@ artifact per round.
 Wiring only: `train.loop.main` loads the model once, holds the root's writer lock, runs every round
 (regenerate → train → evaluate → checkpoint, the catalog republished after each) and resumes after the newest
 complete checkpoint; the flow adds the per-round artifact. Tracked by a Prefect server when one is
-configured, else run in-process (`flows/runtime.py`). `run_refresh(...)` is what
-`afterword refresh --root R --rounds N [--mode M] [--limit L] [--config FILE] [--train.KEY VALUE]` calls.
+configured, else run in-process (`flows/runtime.py`). `run_refresh(cfg)` is what
+`afterword refresh --root R --rounds N [--mode M] [--limit L] [--config FILE] [--train.KEY VALUE]` calls with the
+TrainConfig it built.
 """
 
 from __future__ import annotations
@@ -46,15 +47,6 @@ def round_markdown(row: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_refresh(
-    root: str,
-    rounds: int,
-    mode: str | None = None,
-    limit: int | None = None,
-    config_file: str | None = None,
-    flags: dict[str, str] | None = None,
-) -> dict:
-    """What the CLI calls: TrainConfig from `config_file` ([train] table), `--train.*` flags and these
-    arguments, then the flow."""
-    cfg = load_train_config(config_file, flags, root=root, rounds=rounds, mode=mode, limit=limit)
+def run_refresh(cfg: TrainConfig) -> dict:
+    """What the CLI calls with the TrainConfig it built: the flow, tracked by Prefect when a server is set."""
     return run_flow(refresh, config=cfg.to_dict())

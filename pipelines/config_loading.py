@@ -4,7 +4,9 @@
 dataclass fields take nested tables, e.g. `[score.hindsight]`), converts each value to its field's annotated
 type and re-raises the config's own range checks as a `ConfigError` naming the key. `add_config_flags` and
 `with_flags` turn the same dataclasses into `--score.hindsight.template offline`-style flags, applied on top
-of a config file's values, so any key can be set from TOML or from the command line. Used by
+of a config file's values (`read_toml`), so any key can be set from TOML or from the command line; a command's
+own flags (`--format`, `--rounds`) go on last (`with_overrides`). Each command builds its config once, here;
+the object travels down, and only a Prefect deployment's parameters are rebuilt from a dict by the same code. Used by
 `flows/config.py` (the nightly RunConfig), `train/config.py` (TrainConfig) and `afterword_cli.py`.
 """
 
@@ -99,6 +101,29 @@ def with_flags(values: dict, flags: dict[str, str], config_class, prefix: str = 
         for table in tables:
             target = target.setdefault(table, {})
         target[key] = text if dotted in strings else _toml_value(text)
+    return merged
+
+
+def read_toml(path: str | None) -> dict:
+    """A TOML file's tables, or {} without a file (every setting at its default)."""
+    if not path:
+        return {}
+    with open(path, "rb") as handle:
+        return tomllib.load(handle)
+
+
+def with_overrides(values: dict, overrides: dict[str, object] | None) -> dict:
+    """`values` with each dotted key of `overrides` set (a copy), last of all: a command's own flags (`--format`,
+    `--score-limit`, `--rounds`) arrive here, on top of the file and the dotted flags. None leaves a key as it is."""
+    merged = copy.deepcopy(values)
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        *tables, key = dotted.split(".")
+        target = merged
+        for table in tables:
+            target = target.setdefault(table, {})
+        target[key] = value
     return merged
 
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 
 from pipelines.backends import DEFAULT_MODEL
 from pipelines.backends.backend_configs import TransformersBackendConfig
 from pipelines.backends.precision import PRECISIONS, resolve_precision
-from pipelines.config_loading import add_config_flags, build_config, flag_settings, with_flags
+from pipelines.config_loading import add_config_flags, build_config, flag_settings, read_toml, with_flags
 from pipelines.hindsight import HindsightConfig
 from train.vllm_sampler import VllmSamplerConfig
 
@@ -126,7 +125,9 @@ class TrainConfig:
     # mask = leave the whole reply out of the loss (TRL's mask_truncated_completions)
     truncated: str = "keep"
     # --- optimisation ---
-    learning_rate: float = 1e-6  # peak AdamW learning rate
+    # peak AdamW learning rate. Measured on the default 135M model: 1e-5 learns a preference in one round of 32
+    # replies (gain +0.21 nats/token, drift 0.14) and in the simulation; 2e-5 drifts 0.48, 1e-4 drifts 0.91.
+    learning_rate: float = 1e-5  # (5e-5 broke replies in the simulation: drift 0.68)
     weight_decay: float = 0.0  # AdamW decoupled weight decay
     warmup_fraction: float = 0.05  # share of all planned steps with linear warm-up, then cosine to 0
     grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
@@ -276,12 +277,8 @@ def valid_nights(nights: str) -> bool:
 def load_train_config(path: str | None, flags: dict[str, str] | None = None, **overrides: object) -> TrainConfig:
     """TrainConfig from a TOML file's `[train]` table (or top level), then dotted command-line flags
     (`train.regen.max_new_tokens`), then keyword overrides (None = unset); unknown keys raise."""
-    values: dict = {}
-    if path:
-        with open(path, "rb") as handle:
-            document = tomllib.load(handle)
-        values = dict(document.get("train", document))
-    values = with_flags(values, flags or {}, TrainConfig, "train")
+    document = read_toml(path)
+    values = with_flags(dict(document.get("train", document)), flags or {}, TrainConfig, "train")
     values.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig.from_dict(values)
 

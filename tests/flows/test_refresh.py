@@ -3,6 +3,7 @@ import pytest
 
 from flows.refresh import round_markdown, run_refresh
 from tests.helpers.training import write_interactions, write_tiny_model
+from train.config import load_train_config
 
 
 def test_round_markdown_lists_the_row():
@@ -23,8 +24,9 @@ def test_refresh_flow_runs_two_rounds_and_resumes(tmp_path, prefect_harness):
         "accumulation_steps = 1\neval_max_interactions = 1\neval_fraction = 0.2\n"
         "tensorboard = false\n[train.regen]\nmax_new_tokens = 4\n[train.hindsight]\nmax_reply_tokens = 16\n"
     )
-    first = run_refresh(str(root), rounds=1, mode="onpolicy", limit=8, config_file=str(config))
-    second = run_refresh(str(root), rounds=2, mode="onpolicy", limit=8, config_file=str(config))
+    settings = {"root": str(root), "mode": "onpolicy", "limit": 8}
+    first = run_refresh(load_train_config(str(config), rounds=1, **settings))
+    second = run_refresh(load_train_config(str(config), rounds=2, **settings))
     assert first["run_id"] == second["run_id"]
     assert [r["round"] for r in first["rounds"]] == [1] and [r["round"] for r in second["rounds"]] == [2]
     rows = pq.read_table(root / "training_rounds" / f"run_id={first['run_id']}")

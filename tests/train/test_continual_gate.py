@@ -26,11 +26,10 @@ REPO = Path(__file__).resolve().parents[2]
 PROMPTS = REPO / "data" / "prompts" / "everyday_requests.jsonl"
 CONCISE = "Answer in one short sentence of at most 20 words."
 VERBOSE = "Answer at length: at least three long paragraphs, with many details and examples."
-# One round of 32 replies of at most 32 tokens per night, at 10× the default learning rate (1e-6), up to 16 held-out
+# One round of 32 replies of at most 32 tokens per night, at the default learning rate (1e-5), up to 16 held-out
 # prompts a set: the three nights took 29 minutes on a 2-core machine under load (2026-12-06).
 CONFIG = """
 [train]
-learning_rate = 1e-5
 interactions_per_round = 32
 eval_fraction = 0.25
 warmup_fraction = 0.0

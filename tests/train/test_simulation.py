@@ -66,7 +66,7 @@ def test_config_rejects_bad_input_and_names_both_arms_of_one_experiment(tmp_path
         sim_stages.load_simulation_config(None, str(tmp_path), 0, "concise", "preference")
     config = tmp_path / "sim.toml"
     config.write_text("[train]\nlearning_rate = 1e-4\n[simulate]\nmax_words = 12\nbogus = 1\n")
-    with pytest.raises(ValueError, match="unknown simulate config keys \\['bogus'\\]"):
+    with pytest.raises(ValueError, match=r"\[simulate\] has unknown keys \['bogus'\]"):
         sim_stages.load_simulation_config(str(config), str(tmp_path), 2, "concise", "preference")
     config.write_text("[train]\nlearning_rate = 1e-4\n[simulate]\nmax_words = 12\n")
     pref, sim = sim_stages.load_simulation_config(str(config), str(tmp_path), 2, "concise", "preference")
