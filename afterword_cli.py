@@ -162,7 +162,12 @@ def add_models(commands) -> argparse.ArgumentParser:
 def add_simulate(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser("simulate", help="simulated users: does training learn what they ask? (one arm)")
     parser.add_argument("--root", required=True, help="storage root holding the prompts (see --prompts)")
-    parser.add_argument("--user", required=True, help="preference: concise, no-emoji, no-lists or sign-off")
+    parser.add_argument(
+        "--users",
+        required=True,
+        help="preference: concise, no-emoji, no-lists or sign-off; several, comma-separated (concise,sign-off), "
+        "are trained one night each in that order, each night from the previous night's weights",
+    )
     parser.add_argument("--rounds", type=int, required=True, help="rounds to reach (a rerun resumes)")
     parser.add_argument(
         "--arm",
@@ -171,7 +176,6 @@ def add_simulate(commands) -> argparse.ArgumentParser:
         help="preference: the user's complaints teach; control: same-length changes of topic instead; "
         "instruction: the teacher is told the preference as an instruction (the positive control)",
     )
-    parser.add_argument("--control", action="store_true", help="the same as --arm control")
     parser.add_argument("--config", help="TOML file with [train] and [simulate] tables")
     parser.add_argument("--prompts", help="JSON-lines prompts to store under the root first (data/prompts/...)")
     parser.set_defaults(handler=handlers.run_simulation)
@@ -243,7 +247,8 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
     if command == "simulate":
         from train.simulated_users import SimulateConfig
 
-        add_config_flags(parser, SimulateConfig, "simulate", skip=("simulate.user", "simulate.arm"))
+        own = ("simulate.user", "simulate.arm", "simulate.nights", "simulate.night")  # --users, --arm
+        add_config_flags(parser, SimulateConfig, "simulate", skip=own)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -278,9 +278,8 @@ def run_simulation(args) -> None:
     from flows.simulate import run_simulate
 
     preflight.local_root(args.root, "simulate")
-    flags = flag_settings(args)
-    arm = "control" if args.control else args.arm
-    summary = run_simulate(args.root, args.user, args.rounds, arm, args.config, args.prompts, flags)
+    users = tuple(user.strip() for user in args.users.split(","))
+    summary = run_simulate(args.root, users, args.rounds, args.arm, args.config, args.prompts, flag_settings(args))
     work_finished()
     console.print(summary["markdown"] + f"plot: {summary['plot']}\ntable: {summary['table']}")
 

@@ -5,7 +5,8 @@ line, `{"prompt_id", "split", "category", "text"}`, where split is
 - `train`: requests the simulation samples, asks its simulated user about, and trains on;
 - `held_out`: requests of the same kinds, never trained on, where satisfaction is measured each round;
 - `unrelated`: short factual, arithmetic and word questions of other kinds, where drift (KL to the starting
-  model) is measured.
+  model) and correctness are measured: `answers` lists the words a correct reply contains (any one of them,
+  case-insensitive, as a whole word); definitions have none and are left out of correctness.
 Splits are cut by filler (both phrasings of one filler share a split), so no request appears in two splits. Run: python data/generate_prompts.py
 """
 
@@ -21,6 +22,7 @@ SEED = 20261130
 HELD_OUT_SHARE = 0.2
 OUT_PATH = Path(__file__).parent / "prompts" / "everyday_requests.jsonl"
 
+NUMBER_WORDS = {6: "six", 8: "eight", 9: "nine"}
 # fmt: off
 # (category, phrasings, fillers): every filler makes one request per phrasing, all in the filler's split.
 TEMPLATES = [
@@ -92,13 +94,13 @@ TEMPLATES = [
 ]
 
 UNRELATED = [
-    ("arithmetic", "What is {} times {}?", [(a, b) for a, b in [(7, 8), (12, 11), (15, 4), (9, 9), (23, 3), (14, 6), (18, 5), (25, 4)]]),
-    ("arithmetic", "What is {} plus {}?", [(a, b) for a, b in [(125, 38), (47, 56), (300, 299), (81, 19), (64, 36), (17, 28)]]),
-    ("capital", "What is the capital of {}?", [(c,) for c in ["Peru", "Kenya", "Norway", "Vietnam", "Chile", "Portugal", "Egypt", "Canada"]]),
-    ("translate", "How do you say '{}' in French?", [(w,) for w in ["good morning", "thank you", "see you tomorrow", "the red apple", "where is the station"]]),
-    ("spell", "How many letters are in the word '{}'?", [(w,) for w in ["banana", "elephant", "rhythm", "keyboard", "sunflower"]]),
-    ("fact", "Which planet is {}?", [(f,) for f in ["closest to the sun", "the largest in the solar system", "known as the red planet"]]),
-    ("define", "What does the word '{}' mean?", [(w,) for w in ["ubiquitous", "ephemeral", "candid", "frugal", "meticulous"]]),
+    ("arithmetic", "What is {} times {}?", [((a, b), [str(a * b)]) for a, b in [(7, 8), (12, 11), (15, 4), (9, 9), (23, 3), (14, 6), (18, 5), (25, 4)]]),
+    ("arithmetic", "What is {} plus {}?", [((a, b), [str(a + b)]) for a, b in [(125, 38), (47, 56), (300, 299), (81, 19), (64, 36), (17, 28)]]),
+    ("capital", "What is the capital of {}?", [((c,), [a]) for c, a in [("Peru", "Lima"), ("Kenya", "Nairobi"), ("Norway", "Oslo"), ("Vietnam", "Hanoi"), ("Chile", "Santiago"), ("Portugal", "Lisbon"), ("Egypt", "Cairo"), ("Canada", "Ottawa")]]),
+    ("translate", "How do you say '{}' in French?", [((w,), [a]) for w, a in [("good morning", "bonjour"), ("thank you", "merci"), ("see you tomorrow", "demain"), ("the red apple", "pomme"), ("where is the station", "gare")]]),
+    ("spell", "How many letters are in the word '{}'?", [((w,), [str(len(w)), NUMBER_WORDS[len(w)]]) for w in ["banana", "elephant", "rhythm", "keyboard", "sunflower"]]),
+    ("fact", "Which planet is {}?", [((f,), [a]) for f, a in [("closest to the sun", "Mercury"), ("the largest in the solar system", "Jupiter"), ("known as the red planet", "Mars")]]),
+    ("define", "What does the word '{}' mean?", [((w,), []) for w in ["ubiquitous", "ephemeral", "candid", "frugal", "meticulous"]]),
 ]
 # fmt: on
 
@@ -122,9 +124,17 @@ def build_prompts(seed: int = SEED, held_out_share: float = HELD_OUT_SHARE) -> l
                 split = "held_out" if index < cut else "train"
                 rows.append({"prompt_id": prompt_id(text), "split": split, "category": category, "text": text})
     for category, template, fillers in UNRELATED:
-        for filler in fillers:
+        for filler, answers in fillers:
             text = template.format(*filler)
-            rows.append({"prompt_id": prompt_id(text), "split": "unrelated", "category": category, "text": text})
+            rows.append(
+                {
+                    "prompt_id": prompt_id(text),
+                    "split": "unrelated",
+                    "category": category,
+                    "text": text,
+                    "answers": answers,
+                }
+            )
     texts = [r["text"] for r in rows]
     if len(set(texts)) != len(texts):
         raise ValueError("duplicate request text: every filler must be distinct")

@@ -2,10 +2,11 @@
 
 Wiring only: one task runs the arm, `train.loop.main` with the simulated user plugged in
 (`train.simulation.run_arm`: prompts, simulated follow-ups, evaluation, round 0), one task compares the arms.
-After the last round it writes `reports/<experiment>.png` and `.md` (every arm and seed run so far,
-train/simulation_report.py) and a Prefect markdown artifact. Rerunning resumes after the newest complete
-checkpoint. `run_simulate(...)` is what `afterword simulate --root R --user U --rounds N [--arm A] [--config F]
-[--prompts FILE]` calls.
+With several users, one night each, in order, each from the previous night's weights
+(`train.simulation_nights.run_nights`). After the last round it writes `reports/<experiment>.png` and `.md`
+(every arm and seed run so far, train/simulation_report.py) and a Prefect markdown artifact. Rerunning resumes
+after the newest complete checkpoint. `run_simulate(...)` is what `afterword simulate --root R --users
+U[,U2,...] --rounds N [--arm A] [--config F] [--prompts FILE]` calls.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.runtime import call, publish_artifact, run_flow
 from pipelines.backends.model_files import missing_model
+from pipelines.config_loading import build_config
 from pipelines.errors import InputError
 from pipelines.store.lock import writer_lock
 from pipelines.store.publish import publish_catalog
 from train import simulation as sim_stages
+from train import simulation_prompts
 from train.config import TrainConfig
+from train.simulation_nights import run_nights
 from train.simulation_report import write_report
 
 
@@ -31,9 +35,10 @@ class BadInput(InputError):
 
 
 @task(cache_policy=NONE)
-def train_arm(cfg: TrainConfig, sim: sim_stages.SimulateConfig) -> dict:
-    """Round 0, then each round: sample, the simulated user answers, score, train, evaluate, checkpoint."""
-    return sim_stages.run_arm(cfg, sim)
+def train_arm(cfg: TrainConfig, sim: sim_stages.SimulateConfig) -> list[dict]:
+    """Night by night (one night per preference): round 0, then each round: sample, the simulated user answers,
+    score, train, evaluate, checkpoint; after each night, the `simulation_nights` rows."""
+    return run_nights(cfg, sim)
 
 
 @task(cache_policy=NONE)
@@ -45,18 +50,20 @@ def compare(root: str, experiment: str) -> tuple[str, str, str]:
 @flow(name="simulate", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=1))
 def simulate(train_config: dict, simulate_config: dict) -> dict:
     """Run one arm until `train_config["rounds"]` rounds are complete, then compare it with the other arm."""
-    cfg, sim = TrainConfig.from_dict(train_config), sim_stages.SimulateConfig(**simulate_config)
+    cfg = TrainConfig.from_dict(train_config)
+    sim = build_config(sim_stages.SimulateConfig, simulate_config, "[simulate]")
     experiment = sim_stages.experiment_of(cfg.run_id)
     # A simulation writes checkpoints and training_rounds rows: it holds the root's writer lock like refresh.
     with writer_lock(cfg.root, "simulate"):
-        summary = call(train_arm, cfg, sim)
+        nights = call(train_arm, cfg, sim)
         png, md, markdown = call(compare, cfg.root, experiment)
         publish_catalog(cfg.root)  # the arm's training_rounds rows, visible to analysts now
     publish_artifact(experiment, markdown, f"simulated user {sim.user}: every arm and seed")
     return {
         "run_id": cfg.run_id,
         "experiment": experiment,
-        "rounds": summary["rounds"],
+        "rounds": nights[0]["rounds"],  # night 1's (the report's); later nights' under "nights"
+        "nights": [{"run_id": night["run_id"], "rounds": night["rounds"]} for night in nights],
         "plot": png,
         "table": md,
         "markdown": markdown,
@@ -65,7 +72,7 @@ def simulate(train_config: dict, simulate_config: dict) -> dict:
 
 def run_simulate(
     root: str,
-    user: str | None,
+    users: tuple[str, ...] | None,
     rounds: int,
     arm: str = "preference",
     config_file: str | None = None,
@@ -74,13 +81,13 @@ def run_simulate(
 ) -> dict:
     """What the CLI calls: check the input before any work, import prompts if given, run the flow."""
     try:
-        cfg, sim = sim_stages.load_simulation_config(config_file, root, rounds, user, arm, flags)
+        cfg, sim = sim_stages.load_simulation_config(config_file, root, rounds, users, arm, flags)
         problem = missing_model(cfg.model)  # before the prompts are stored: a missing model creates nothing
         if problem:
             raise BadInput(f"--train.model {problem}")
         if prompts:
-            sim_stages.import_prompts(root, prompts)
-        sim_stages.read_prompts(root)  # a root without prompts fails here, in one line
+            simulation_prompts.import_prompts(root, prompts)
+        simulation_prompts.read_prompts(root)  # a root without prompts fails here, in one line
     except (ValueError, FileNotFoundError, OSError) as error:
         raise BadInput(str(error)) from error
     return run_flow(simulate, train_config=cfg.to_dict(), simulate_config=asdict(sim))

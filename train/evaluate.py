@@ -32,16 +32,19 @@ def evaluate_policy(
     judge: ScoreRun,
     seed: int,
     cfg: TrainConfig,
+    sampled: pa.Table | None = None,
 ) -> dict[str, float]:
     """`eval/approval`, `eval/drift_kl`, `eval/reply_tokens` and `eval/replies` for `held_out`.
 
-    Replies are sampled (`cfg.regen`, `seed`) from the judge's own prompts (`judge.hindsight`) and judged by
-    `reference` through the scorer; the drift is computed `cfg.micro_batch_size` replies at a time.
+    Replies are sampled (`cfg.regen`, `seed`) from the judge's own prompts (`judge.hindsight`), unless the
+    caller passes them as `sampled`, and judged by `reference` through the scorer; the drift is computed
+    `cfg.micro_batch_size` replies at a time.
     """
     if held_out.num_rows == 0:
         return {}
     batch_size = cfg.micro_batch_size
-    sampled = sample_replies(policy, tokenizer, held_out, in_process(cfg.regen), judge.hindsight, seed)
+    if sampled is None:
+        sampled = sample_replies(policy, tokenizer, held_out, in_process(cfg.regen), judge.hindsight, seed)
     scorer = live_scorer(reference, cfg, top_k=0)
     judged = score_interactions(sampled, scorer, tokenizer, judge)
     n_tokens = np.asarray(judged["n_tokens"].to_numpy(), np.float64)

@@ -90,6 +90,14 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
+def is_correct(reply: str, answers: list[str] | tuple[str, ...]) -> bool | None:
+    """Whether `reply` holds one of `answers` as a whole word, case-insensitive (`56` is not found in `156`);
+    None for a prompt without answers."""
+    if not answers:
+        return None
+    return any(re.search(rf"(?<!\w){re.escape(answer)}(?!\w)", reply, re.IGNORECASE) for answer in answers)
+
+
 def is_concise(reply: str, max_words: int) -> bool:
     return word_count(reply) <= max_words
 
@@ -190,6 +198,10 @@ class SimulateConfig:
     eval_max_new_tokens: int = 128
     # round-0 held-out replies the teacher-competence check scores (10 scorings each); 0 = skip the check
     competence_replies: int = 32
+    # a run of several nights (`afterword simulate --users a,b,c`): every night's preference in order, each
+    # night's held-out replies judged by all of them; () = one night
+    nights: tuple[str, ...] = ()
+    night: int = 1  # which night of `nights` this run trains (1 = from the base model)
 
     def __post_init__(self) -> None:
         SimulatedUser(self.user, self.arm, self.max_words)  # raises on an unknown user or arm
@@ -197,6 +209,19 @@ class SimulateConfig:
             raise ValueError("eval_prompts and unrelated_prompts must be >= 0 (0 = all)")
         if self.eval_max_new_tokens < 1 or self.competence_replies < 0:
             raise ValueError("eval_max_new_tokens must be >= 1 and competence_replies >= 0 (0 = no check)")
+        for name in self.nights:
+            SimulatedUser(name)  # raises on an unknown user
+        if len(set(self.nights)) != len(self.nights):
+            raise ValueError(f"nights={list(self.nights)}: each preference once")
+        if not 1 <= self.night <= max(len(self.nights), 1) or (
+            self.nights and self.nights[self.night - 1] != self.user
+        ):
+            raise ValueError(f"night {self.night} of {list(self.nights) or [self.user]} is not user {self.user!r}")
+
+    @property
+    def judged_users(self) -> tuple[str, ...]:
+        """The preferences every held-out reply is judged by: every night's, or the one user's."""
+        return self.nights or (self.user,)
 
     @property
     def simulated_user(self) -> SimulatedUser:

@@ -28,30 +28,29 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.backends.model_loading import load_model
 from pipelines.config_loading import build_config, read_toml, with_flags, with_overrides
 from pipelines.io import write_table, write_text
 from pipelines.score import ScoreRun, take_sample
 from pipelines.store import layout as storage
-from schemas import interactions as interactions_schema
 from schemas import training_rounds
-from train import data, loop
+from train import data, loop, model
 from train.config import TrainConfig
 from train.evaluate import evaluate_policy
 from train.regen import in_process, sample_replies
 from train.simulated_users import ARMS, USERS, SimulateConfig, SimulatedUser, word_count
+from train.simulation_audit import copy_round_zero, write_eval_replies
+from train.simulation_prompts import prompt_interactions, read_prompts
 from train.teacher_check import competence_markdown, template_competence
 
-BUNDLED_PROMPTS = Path(__file__).resolve().parents[1] / "data" / "prompts" / "everyday_requests.jsonl"
-SPLITS = ("train", "held_out", "unrelated")
-PROMPTS_SCHEMA = pa.schema(
-    [("prompt_id", pa.string()), ("split", pa.string()), ("category", pa.string()), ("text", pa.string())]
-)
+if TYPE_CHECKING:
+    import torch
+
 # Trainer settings of a simulation unless the config file's [train] table sets them: sized so one arm of
 # 3 rounds fits ~20 minutes on 2 CPU cores with the default 135M model (measured in README "does it learn?").
 TRAIN_DEFAULTS = {
@@ -70,7 +69,8 @@ def experiment_id(train: TrainConfig, sim: SimulateConfig) -> str:
     """Name shared by every arm and seed of one experiment: user + hash of every setting but arm, seed, rounds."""
     ignored = ("root", "rounds", "run_id", "tensorboard", "seed")
     settings = {k: v for k, v in train.digest_settings().items() if k not in ignored}
-    settings.update({k: v for k, v in asdict(sim).items() if k != "arm"})
+    # A one-night run hashes what it always did; a run of several nights also hashes their order.
+    settings.update({k: v for k, v in asdict(sim).items() if k not in ("arm", "night") and (k != "nights" or v)})
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     return f"simulate-{sim.user}-{digest}"
 
@@ -94,18 +94,20 @@ def load_simulation_config(
     config_file: str | None,
     root: str,
     rounds: int,
-    user: str | None,
+    users: tuple[str, ...] | None,
     arm: str,
     flags: dict[str, str] | None = None,
 ) -> tuple[TrainConfig, SimulateConfig]:
     """TrainConfig (`TRAIN_DEFAULTS`, then the file's [train] table and `--train.*` flags) and SimulateConfig
     ([simulate] table, `--simulate.*` flags, the command's own flags).
 
-    The instruction arm's teacher reads the instruction appended to the request (hindsight template
+    `users`: one preference, or several trained night by night in that order (None: the [simulate] table's
+    user). The instruction arm's teacher reads the instruction appended to the request (hindsight template
     `appended`); its run keeps the pair's name, which is taken before that change.
     """
-    if user is not None and user not in USERS:
-        raise ValueError(f"unknown simulated user {user!r}: use one of {', '.join(USERS)}")
+    for user in users or ():
+        if user not in USERS:
+            raise ValueError(f"unknown simulated user {user!r}: use one of {', '.join(USERS)}")
     if rounds < 1:
         raise ValueError(f"--rounds {rounds}: run at least 1 round")
     document = read_toml(config_file)
@@ -113,7 +115,8 @@ def load_simulation_config(
         "train": with_flags(document.get("train", {}), flags or {}, TrainConfig, "train"),
         "simulate": with_flags(document.get("simulate", {}), flags or {}, SimulateConfig, "simulate"),
     }
-    sim = build_config(SimulateConfig, with_overrides(document["simulate"], {"user": user, "arm": arm}), "[simulate]")
+    own = {"user": users[0], "nights": list(users) if len(users) > 1 else None} if users else {}
+    sim = build_config(SimulateConfig, with_overrides(document["simulate"], {**own, "arm": arm}), "[simulate]")
     given = document.get("train", {})
     train_values = {**TRAIN_DEFAULTS, **given, "root": root, "rounds": rounds}
     if isinstance(given.get("regen"), dict):  # the file's [train.regen] keys on top of the defaults'
@@ -129,62 +132,6 @@ def load_simulation_config(
     return replace(train, run_id=arm_run_id(pair, sim.arm)), sim
 
 
-# ----------------------------------------------------------------- prompts
-
-
-def import_prompts(root: str, source: str) -> str:
-    """Store a prompts file (JSON lines: prompt_id, split, category, text) under the root; returns its path."""
-    with open(source, encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
-    table = pa.Table.from_pylist(
-        [{name: row.get(name) for name in PROMPTS_SCHEMA.names} for row in rows], schema=PROMPTS_SCHEMA
-    )
-    check_prompts(table, source)
-    write_table(table, storage.prompts_path(root))
-    return storage.prompts_path(root)
-
-
-def check_prompts(table: pa.Table, where: str) -> None:
-    """Every split present, ids unique, and no request text in two splits."""
-    splits = table["split"].to_pylist()
-    missing = [s for s in SPLITS if s not in splits]
-    if missing:
-        raise ValueError(f"{where}: no prompts in split(s) {missing}; each of {list(SPLITS)} needs some")
-    if len(set(table["prompt_id"].to_pylist())) != table.num_rows:
-        raise ValueError(f"{where}: prompt_id values are not unique")
-    seen: dict[str, str] = {}
-    for text, split in zip(table["text"].to_pylist(), splits, strict=True):
-        if seen.setdefault(text, split) != split:
-            raise ValueError(f"{where}: the request {text!r} is in both {seen[text]} and {split}")
-
-
-def read_prompts(root: str) -> pa.Table:
-    """The root's stored prompts, or a one-line error saying how to add them."""
-    path = storage.prompts_path(root)
-    if not os.path.exists(path):
-        raise FileNotFoundError(
-            f"no prompts under {root} ({path} is missing): pass --prompts {os.path.relpath(BUNDLED_PROMPTS)} "
-            "(the bundled set, made by data/generate_prompts.py) or your own JSON-lines file"
-        )
-    table = pq.read_table(path)
-    check_prompts(table, path)
-    return table
-
-
-def prompt_interactions(prompts: pa.Table, split: str, limit: int = 0) -> pa.Table:
-    """One split as single-turn interactions (context = the request; reply and follow-up filled in later)."""
-    chosen = prompts.filter(pc.equal(prompts["split"], split))
-    rows = [
-        {"interaction_id": row["prompt_id"], "conversation_id": row["prompt_id"], "turn_index": 1,
-         "context": [{"role": "user", "content": row["text"]}], "response": "", "followup": "",
-         "model": None, "language": "English", "timestamp": None, "source_format": "simulation",
-         "content_hash": row["prompt_id"], "ingest_date": None}
-        for row in chosen.to_pylist()
-    ]  # fmt: skip
-    table = pa.Table.from_pylist(rows, schema=interactions_schema.SCHEMA).sort_by("interaction_id")
-    return take_sample(table, limit) if limit else table
-
-
 # ----------------------------------------------------------------- stages
 
 
@@ -196,6 +143,8 @@ class Simulation:
     sim: SimulateConfig
     held_out: pa.Table
     unrelated: pa.Table
+    prompts: pa.Table | None = None  # the root's prompts: categories, texts and answers of what is evaluated
+    base: torch.nn.Module | None = None  # drift reference of a later night: the base model (else the run's start)
 
 
 def simulation_prompts(cfg: TrainConfig, sim: SimulateConfig) -> tuple[pa.Table, pa.Table, pa.Table]:
@@ -214,13 +163,17 @@ def setup_simulation(cfg: TrainConfig, sim: SimulateConfig) -> Simulation:
     return Simulation(loop.setup_run(cfg, interactions=train), sim, held_out, unrelated)
 
 
-def run_arm(cfg: TrainConfig, sim: SimulateConfig) -> dict:
+def run_arm(cfg: TrainConfig, sim: SimulateConfig, base_model: str | None = None) -> dict:
     """One arm until `cfg.rounds` rounds are complete: `train.loop.main` on the training prompts, with the
-    simulated user's follow-ups, the simulation's evaluation and its round 0 plugged in; the loop's summary."""
+    simulated user's follow-ups, the simulation's evaluation and its round 0 plugged in; the loop's summary.
+
+    `base_model`: a later night's base, the drift reference when `cfg.model` is an earlier night's weights."""
     train, held_out, unrelated = simulation_prompts(cfg, sim)
+    prompts = read_prompts(cfg.root)
+    base = model.frozen_copy(load_model(base_model, device=cfg.device)[0]) if base_model else None
 
     def simulation(state: loop.RunState) -> Simulation:
-        return Simulation(state, sim, held_out, unrelated)
+        return Simulation(state, sim, held_out, unrelated, prompts, base)
 
     return loop.main(
         cfg,
@@ -300,19 +253,11 @@ def evaluate_simulation(simulation: Simulation, round_index: int, sampled: pa.Ta
     replies = sampled["response"].to_pylist()
     finished = sampled["response_finished"].to_pylist()
     user = sim.simulated_user
-    drift = 0.0
-    if round_index > 0:  # round 0 is the starting model itself
-        judge = ScoreRun(
-            f"{state.setup.run_id}-eval",
-            state.setup.model_id,
-            state.setup.base_revision,
-            round_index,
-            "regenerated",
-            cfg.hindsight,
-        )
-        unrelated = simulation.unrelated
-        metrics = evaluate_policy(state.policy, state.reference, state.setup.tokenizer, unrelated, judge, seed, cfg)
-        drift = metrics.get("eval/drift_kl", 0.0)
+    unrelated = sample_replies(
+        state.policy, state.setup.tokenizer, simulation.unrelated, in_process(cfg.regen), cfg.hindsight, seed
+    )
+    drift = unrelated_drift(simulation, round_index, unrelated) if round_index or simulation.base is not None else 0.0
+    write_eval_replies(simulation, round_index, sampled, unrelated)
     return {
         "simulated_user": sim.user,
         "arm": sim.arm,
@@ -324,6 +269,23 @@ def evaluate_simulation(simulation: Simulation, round_index: int, sampled: pa.Ta
     }
 
 
+def unrelated_drift(simulation: Simulation, round_index: int, unrelated: pa.Table) -> float:
+    """Mean per-token KL on the unrelated replies from the base model (a later night's `base`, else the run's
+    starting weights, which round 0 of night 1 is: 0 without computing)."""
+    state = simulation.state
+    cfg = evaluation_config(state.cfg, simulation.sim)
+    judge = ScoreRun(
+        f"{state.setup.run_id}-eval", state.setup.model_id, state.setup.base_revision, max(round_index, 1),
+        "regenerated", cfg.hindsight,
+    )  # fmt: skip
+    reference = simulation.base if simulation.base is not None else state.reference
+    seed = cfg.seed * 1_000_003 + 7_919
+    metrics = evaluate_policy(
+        state.policy, reference, state.setup.tokenizer, simulation.unrelated, judge, seed, cfg, unrelated
+    )
+    return metrics.get("eval/drift_kl", 0.0)
+
+
 def baseline_round(simulation: Simulation) -> dict:
     """Round 0: evaluate the starting weights and store that row (once; a rerun reads it back)."""
     state, cfg = simulation.state, simulation.state.cfg
@@ -333,6 +295,7 @@ def baseline_round(simulation: Simulation) -> dict:
     sibling = sibling_baseline(simulation)
     if sibling is not None:  # the same weights, prompts and dice: another arm's round 0 is this one's
         row = {**sibling, "run_id": state.setup.run_id, "arm": simulation.sim.arm}
+        copy_round_zero(cfg.root, sibling["run_id"], state.setup.run_id, simulation.sim.arm)
         write_table(pa.Table.from_pylist([row], schema=training_rounds.SCHEMA), path)
         return row
     started_at = datetime.now(UTC)
@@ -361,7 +324,8 @@ def sibling_baseline(simulation: Simulation) -> dict | None:
     pair = state.setup.run_id.rsplit("-", 1)[0]
     for arm in ARMS:
         path = storage.training_round_path(state.cfg.root, arm_run_id(pair, arm), 0)
-        if arm != simulation.sim.arm and os.path.exists(path):
+        replies = storage.eval_replies_path(state.cfg.root, arm_run_id(pair, arm), 0)
+        if arm != simulation.sim.arm and os.path.exists(path) and os.path.exists(replies):
             row = pq.read_table(path).to_pylist()[0]
             if row["model_revision"] == state.setup.base_revision:
                 return row

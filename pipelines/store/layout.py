@@ -32,12 +32,15 @@ if TYPE_CHECKING:  # sources imports the ingest stage; storage stays light for r
 
 TABLES = ("conversations", "rejects", "interactions", "filter_report")
 DATA_SETTINGS = ("ingest", "segment", "select")  # config sections that decide a night's rows
-# The continual learner's tables (pipelines/registry.py, train/eval_sets.py, train/continual.py).
+# The continual learner's tables (pipelines/registry.py, train/eval_sets.py, train/continual.py) and the
+# simulation's (train/simulation_nights.py).
 LEARNER_TABLES = {
     "models": os.path.join("models", "model_id=*", "data.parquet"),
     "eval_sets": os.path.join("eval_sets", "eval_set=*", "data.parquet"),
     "model_evals": os.path.join("model_evals", "model_id=*", "eval_set=*.parquet"),
     "model_eval_replies": os.path.join("model_eval_replies", "model_id=*", "eval_set=*.parquet"),
+    "eval_replies": os.path.join("eval_replies", "run_id=*", "round-*.parquet"),
+    "simulation_nights": os.path.join("simulation_nights", "run_id=*", "data.parquet"),
 }
 SHARD_NAME = re.compile(r"scores-(\d+)-of-(\d+)\.parquet$")
 
@@ -130,6 +133,16 @@ def checkpoint_path(root: str, run_id: str, round_index: int) -> str:
 def checkpoint_dirs(root: str, run_id: str) -> list[str]:
     """The round checkpoint folders of a run (complete or not), oldest first."""
     return sorted(glob.glob(os.path.join(glob.escape(checkpoints_dir(root, run_id)), "round-[0-9][0-9][0-9][0-9]")))
+
+
+def eval_replies_path(root: str, run_id: str, round_index: int) -> str:
+    """Every reply a simulation evaluated after one round of a run (round 0: its starting weights)."""
+    return os.path.join(root, "eval_replies", f"run_id={run_id}", f"{round_name(round_index)}.parquet")
+
+
+def simulation_nights_path(root: str, run_id: str) -> str:
+    """The `simulation_nights` rows one night's run wrote."""
+    return os.path.join(root, "simulation_nights", f"run_id={run_id}", "data.parquet")
 
 
 def simulation_path(root: str, run_id: str, round_index: int) -> str:

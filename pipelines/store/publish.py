@@ -28,6 +28,7 @@ from pipelines.io import damaged_parquet_files, read_sql
 from pipelines.store import layout as storage
 from schemas import (
     conversations,
+    eval_replies,
     eval_sets,
     filter_report,
     interactions,
@@ -37,6 +38,7 @@ from schemas import (
     rejects,
     runs,
     scores,
+    simulation_nights,
     training_rounds,
 )
 
@@ -52,6 +54,8 @@ TABLES = {
     "eval_sets": eval_sets,
     "model_evals": model_evals,
     "model_eval_replies": model_eval_replies,
+    "eval_replies": eval_replies,
+    "simulation_nights": simulation_nights,
 }
 DERIVED_VIEWS = ("advantages", "token_advantages")  # defined in pipelines/sql/<name>.sql over the table views
 DERIVED_DESCRIPTIONS = {

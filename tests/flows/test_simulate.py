@@ -9,8 +9,7 @@ import afterword_cli
 from cli.run_report import write_run_report
 from flows.simulate import run_simulate
 from tests.helpers.training import write_tiny_model
-from train import simulation as sim_stages
-from train import simulation_report
+from train import simulation_prompts, simulation_report
 
 
 @pytest.mark.slow
@@ -23,10 +22,10 @@ def test_both_arms_run_resume_and_are_compared(tmp_path, prefect_harness):
         "[train.regen]\nmax_new_tokens = 4\n[train.hindsight]\nmax_context_tokens = 256\nmax_reply_tokens = 16\n"
         "[simulate]\neval_prompts = 3\nunrelated_prompts = 2\n"
     )
-    first = run_simulate(root, "sign-off", 1, "preference", str(config), str(sim_stages.BUNDLED_PROMPTS))
-    resumed = run_simulate(root, "sign-off", 2, "preference", str(config))  # prompts already under the root
-    control = run_simulate(root, "sign-off", 2, "control", str(config))
-    told = run_simulate(root, "sign-off", 1, "instruction", str(config))
+    first = run_simulate(root, ("sign-off",), 1, "preference", str(config), str(simulation_prompts.BUNDLED_PROMPTS))
+    resumed = run_simulate(root, ("sign-off",), 2, "preference", str(config))  # prompts already under the root
+    control = run_simulate(root, ("sign-off",), 2, "control", str(config))
+    told = run_simulate(root, ("sign-off",), 1, "instruction", str(config))
     experiment = first["experiment"]
     assert first["run_id"] == resumed["run_id"] == f"{experiment}-seed0-preference"
     assert control["experiment"] == told["experiment"] == experiment
@@ -57,9 +56,9 @@ def test_both_arms_run_resume_and_are_compared(tmp_path, prefect_harness):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--user", "polite", "--rounds", "2"], "unknown simulated user 'polite'"),
-        (["--user", "concise", "--rounds", "0"], "--rounds 0: run at least 1 round"),
-        (["--user", "concise", "--rounds", "2"], "no prompts under"),
+        (["--users", "polite", "--rounds", "2"], "unknown simulated user 'polite'"),
+        (["--users", "concise", "--rounds", "0"], "--rounds 0: run at least 1 round"),
+        (["--users", "concise", "--rounds", "2"], "no prompts under"),
     ],
 )
 def test_bad_input_is_a_one_line_error(tmp_path, capsys, argv, message):

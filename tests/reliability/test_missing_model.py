@@ -65,7 +65,7 @@ def test_refresh_with_a_missing_model_is_one_line_and_changes_nothing(tmp_path, 
 
 def test_simulate_with_a_missing_model_creates_no_root_and_stores_no_prompts(tmp_path):
     prompts = REPO / "data" / "prompts" / "everyday_requests.jsonl"
-    args = ("simulate", "--root", str(tmp_path / "root"), "--user", "concise", "--rounds", "1")
+    args = ("simulate", "--root", str(tmp_path / "root"), "--users", "concise", "--rounds", "1")
     done = afterword(tmp_path, *args, "--prompts", str(prompts), "--train.model", MISSING)
     one_line_naming_the_fix(done, "simulate", "train.model")
     assert not (tmp_path / "root").exists()

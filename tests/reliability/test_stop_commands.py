@@ -129,7 +129,7 @@ def test_refresh_stopped_at_a_random_moment_then_rerun_completes(tmp_path, publi
 @pytest.mark.parametrize("signal_number", SIGNALS)
 def test_simulate_and_nightly_stopped_while_starting_or_working(tmp_path, tiny_model, signal_number):
     prompts = REPO / "data" / "prompts" / "everyday_requests.jsonl"
-    args = ("simulate", "--root", str(tmp_path / "sim"), "--user", "concise", "--rounds", "1", "--prompts",
+    args = ("simulate", "--root", str(tmp_path / "sim"), "--users", "concise", "--rounds", "1", "--prompts",
             str(prompts), "--train.model", str(tiny_model), "--train.regen.max_new_tokens", "8")  # fmt: skip
     stopped, what = stopped_at_random(tmp_path, args, signal_number, 4, span_s=12)
     assert stopped, what

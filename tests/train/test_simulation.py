@@ -13,13 +13,13 @@ from pipelines.io import write_table
 from pipelines.store import layout as storage
 from schemas import training_rounds
 from tests.helpers.training import tiny_config, write_tiny_model
-from train import loop, simulation_report
+from train import loop, simulation_prompts, simulation_report
 from train import simulation as sim_stages
 from train.simulated_users import COMPLAINTS, CONTROL, INSTRUCTIONS
 
 
 def load_generator():
-    script = sim_stages.BUNDLED_PROMPTS.parents[1] / "generate_prompts.py"
+    script = simulation_prompts.BUNDLED_PROMPTS.parents[1] / "generate_prompts.py"
     spec = importlib.util.spec_from_file_location("generate_prompts", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -27,9 +27,9 @@ def load_generator():
 
 
 def test_bundled_prompts_are_the_generators_output_with_disjoint_splits():
-    rows = [json.loads(line) for line in sim_stages.BUNDLED_PROMPTS.read_text().splitlines()]
+    rows = [json.loads(line) for line in simulation_prompts.BUNDLED_PROMPTS.read_text().splitlines()]
     assert rows == load_generator().build_prompts()  # the file is reproducible from the script
-    by_split = {s: {r["text"] for r in rows if r["split"] == s} for s in sim_stages.SPLITS}
+    by_split = {s: {r["text"] for r in rows if r["split"] == s} for s in simulation_prompts.SPLITS}
     assert len(by_split["train"]) >= 200 and len(by_split["held_out"]) >= 50 and len(by_split["unrelated"]) >= 20
     assert not by_split["train"] & by_split["held_out"] and not by_split["unrelated"] & (
         by_split["train"] | by_split["held_out"]
@@ -41,7 +41,7 @@ def test_bundled_prompts_are_the_generators_output_with_disjoint_splits():
 
 def test_root_without_prompts_says_how_to_add_them(tmp_path):
     with pytest.raises(FileNotFoundError, match="no prompts under .*--prompts .*everyday_requests.jsonl"):
-        sim_stages.read_prompts(str(tmp_path))
+        simulation_prompts.read_prompts(str(tmp_path))
 
 
 def test_prompts_with_a_missing_split_or_overlap_are_refused(tmp_path):
@@ -49,29 +49,29 @@ def test_prompts_with_a_missing_split_or_overlap_are_refused(tmp_path):
     lines = [{"prompt_id": "a", "split": "train", "category": "x", "text": "Hi?"}]
     bad.write_text("\n".join(json.dumps(r) for r in lines))
     with pytest.raises(ValueError, match=r"no prompts in split\(s\) \['held_out', 'unrelated'\]"):
-        sim_stages.import_prompts(str(tmp_path / "root"), str(bad))
+        simulation_prompts.import_prompts(str(tmp_path / "root"), str(bad))
     lines += [
         {"prompt_id": "b", "split": "held_out", "category": "x", "text": "Hi?"},
         {"prompt_id": "c", "split": "unrelated", "category": "x", "text": "2+2?"},
     ]
     bad.write_text("\n".join(json.dumps(r) for r in lines))
     with pytest.raises(ValueError, match="'Hi\\?' is in both train and held_out"):
-        sim_stages.import_prompts(str(tmp_path / "root"), str(bad))
+        simulation_prompts.import_prompts(str(tmp_path / "root"), str(bad))
 
 
 def test_config_rejects_bad_input_and_names_both_arms_of_one_experiment(tmp_path):
     with pytest.raises(ValueError, match="unknown simulated user 'polite'"):
-        sim_stages.load_simulation_config(None, str(tmp_path), 2, "polite", "preference")
+        sim_stages.load_simulation_config(None, str(tmp_path), 2, ("polite",), "preference")
     with pytest.raises(ValueError, match="--rounds 0"):
-        sim_stages.load_simulation_config(None, str(tmp_path), 0, "concise", "preference")
+        sim_stages.load_simulation_config(None, str(tmp_path), 0, ("concise",), "preference")
     config = tmp_path / "sim.toml"
     config.write_text("[train]\nlearning_rate = 1e-4\n[simulate]\nmax_words = 12\nbogus = 1\n")
     with pytest.raises(ValueError, match=r"\[simulate\] has unknown keys \['bogus'\]"):
-        sim_stages.load_simulation_config(str(config), str(tmp_path), 2, "concise", "preference")
+        sim_stages.load_simulation_config(str(config), str(tmp_path), 2, ("concise",), "preference")
     config.write_text("[train]\nlearning_rate = 1e-4\n[simulate]\nmax_words = 12\n")
-    pref, sim = sim_stages.load_simulation_config(str(config), str(tmp_path), 2, "concise", "preference")
-    ctrl, sim_ctrl = sim_stages.load_simulation_config(str(config), str(tmp_path), 3, "concise", "control")
-    told, sim_told = sim_stages.load_simulation_config(str(config), str(tmp_path), 3, "concise", "instruction")
+    pref, sim = sim_stages.load_simulation_config(str(config), str(tmp_path), 2, ("concise",), "preference")
+    ctrl, sim_ctrl = sim_stages.load_simulation_config(str(config), str(tmp_path), 3, ("concise",), "control")
+    told, sim_told = sim_stages.load_simulation_config(str(config), str(tmp_path), 3, ("concise",), "instruction")
     assert (
         pref.learning_rate == 1e-4
         and sim.max_words == 12
@@ -84,13 +84,13 @@ def test_config_rejects_bad_input_and_names_both_arms_of_one_experiment(tmp_path
     # The instruction arm's teacher reads the instruction appended to the request; the others keep the block.
     assert told.hindsight.template == "appended" and pref.hindsight.template == ctrl.hindsight.template == "paper"
     assert sim_stages.experiment_of(told.run_id) == sim_stages.experiment_of(pref.run_id) == pair.rsplit("-seed", 1)[0]
-    other_seed, _ = sim_stages.load_simulation_config(str(config), str(tmp_path), 3, "concise", "control",
+    other_seed, _ = sim_stages.load_simulation_config(str(config), str(tmp_path), 3, ("concise",), "control",
                                                       {"train.seed": "1"})  # fmt: skip
     assert sim_stages.experiment_of(other_seed.run_id) == sim_stages.experiment_of(pref.run_id)
     assert other_seed.run_id != ctrl.run_id
     config.write_text("[train.hindsight]\nshow_earlier_reply = true\n")
     with pytest.raises(ValueError, match="show_earlier_reply: simulation prompts have no earlier reply"):
-        sim_stages.load_simulation_config(str(config), str(tmp_path), 2, "concise", "preference")
+        sim_stages.load_simulation_config(str(config), str(tmp_path), 2, ("concise",), "preference")
 
 
 @pytest.mark.slow
@@ -98,8 +98,8 @@ def test_config_rejects_bad_input_and_names_both_arms_of_one_experiment(tmp_path
 def test_a_round_writes_the_users_follow_ups_scores_them_and_trains(tmp_path, arm):
     model_dir = write_tiny_model(tmp_path / "model")
     root = str(tmp_path / "root")
-    sim_stages.import_prompts(root, str(sim_stages.BUNDLED_PROMPTS))
-    cfg, sim = sim_stages.load_simulation_config(None, root, 1, "sign-off", arm)
+    simulation_prompts.import_prompts(root, str(simulation_prompts.BUNDLED_PROMPTS))
+    cfg, sim = sim_stages.load_simulation_config(None, root, 1, ("sign-off",), arm)
     fields = tiny_config(tmp_path, model_dir).__dict__ | {"root": root, "run_id": cfg.run_id}
     fields |= {"hindsight": cfg.hindsight}
     cfg = type(cfg)(**fields | {"eval_fraction": 0.0, "eval_max_interactions": 0, "interactions_per_round": 4})
