@@ -157,7 +157,8 @@ def build_wildchat_interactions(n: int) -> list[dict]:
     """The first `n` kept interactions of the real sample, through the project's own ingest and segment stages."""
     import pyarrow.compute as pc
 
-    from pipelines.ingest import IngestConfig, ingest_records
+    from pipelines.ingest import ingest_records
+    from pipelines.ingest_config import IngestConfig
     from pipelines.segment import SegmentConfig, segment_turns
     from pipelines.sources import plan_chunks, read_chunk
 
