@@ -2,7 +2,7 @@
 
 Its own module because every part of ingest takes it: the stage (`pipelines/ingest.py`), the per-record checks
 (`pipelines/normalise.py`), the rejects row (`pipelines/rejects.py`), the language guess
-(`pipelines/language.py`), the Arrow path (`pipelines/arrow_ingest.py`) and the chunk reader.
+(`pipelines/language.py`) and the Arrow path (`pipelines/arrow_ingest.py`). The flows nest it in `RunConfig`.
 """
 
 from dataclasses import dataclass
