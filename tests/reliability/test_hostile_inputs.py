@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.ingest import MALFORMED_JSON, OVERSIZED_RECORD, UNREADABLE_INPUT
+from pipelines.rejects import MALFORMED_JSON, OVERSIZED_RECORD, UNREADABLE_INPUT
 from pipelines.store import layout as storage
 from tests.conftest import NIGHT, wildchat_record, write_jsonl
 
