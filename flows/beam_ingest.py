@@ -12,11 +12,9 @@ the staged parts and markers into it.
 """
 
 import contextlib
-import errno
 import json
 import logging
 import os
-import re
 import signal
 import sys
 import tempfile
@@ -33,6 +31,7 @@ from pipelines import arrow_ingest, ingest, objectstore, segment, sources
 from pipelines.io import ROW_GROUP_ROWS
 from pipelines.progress import polling
 from pipelines.store.staging import chunk_done_marker, staged_part
+from pipelines.store.storage_errors import worker_storage_error
 
 STAGED_TABLES = ("conversations", "rejects", "interactions")
 
@@ -166,7 +165,7 @@ def run_ingest_pipeline(
                 result = pipeline.run()
                 result.wait_until_finish()
             except Exception as error:
-                storage_error = _os_error_in(error)
+                storage_error = worker_storage_error(error)
                 if storage_error is None:
                     raise
                 raise storage_error from error
@@ -188,23 +187,6 @@ def beam_io_error() -> type[Exception]:
     from apache_beam.io.filesystem import BeamIOError
 
     return BeamIOError
-
-
-# A worker's OSError reaches the runner as text: "OSError: [Errno 28] No space left on device: 'path'".
-_WORKER_OS_ERROR = re.compile(r"(?:OSError|Error): \[Errno (\d+)\] ([^\[\n:]+)(?:: '([^'\n]*)')?")
-# Errors about the staging folder's file system, which the same chunk meets again on every retry.
-_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
-
-
-def _os_error_in(error: Exception) -> OSError | None:
-    """The worker's OSError about the storage (disk full, read-only, permission) as an OSError again, so the
-    command can name it in one line; None for any other failure."""
-    if isinstance(error, OSError):
-        return None  # raised here, already itself
-    match = _WORKER_OS_ERROR.search(str(error))
-    if not match or int(match[1]) not in _STORAGE_ERRNOS:
-        return None
-    return OSError(int(match[1]), match[2].strip(), match[3])
 
 
 @contextlib.contextmanager
