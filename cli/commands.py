@@ -4,7 +4,6 @@ flow or stage, then what it prints. `afterword_cli.py` parses and calls these.
 
 import csv
 import json
-import os
 import sys
 from dataclasses import replace
 from datetime import date
@@ -64,6 +63,7 @@ def run_nightly(
     from cli import preflight
     from flows.nightly import nightly
     from flows.runtime import last_night, run_flow, work_finished
+    from pipelines import objectstore
 
     night_date = preflight.parse_night(night) if night else last_night()
     cfg = preflight.run_config(config_path, flags)
@@ -79,8 +79,7 @@ def run_nightly(
     if score_limit is not None:
         values["score"]["max_interactions"] = score_limit
     inputs = preflight.nightly_inputs(inputs, night_date, values["ingest"]["input_format"])
-    if "://" not in root:  # a bucket has no folders to make
-        os.makedirs(root, exist_ok=True)
+    objectstore.make_folder(root)
     with progress_bars(console, f"[bold]nightly[/bold] {night_date}: {len(inputs)} input(s) → {root}"):
         summary = run_flow(
             nightly,

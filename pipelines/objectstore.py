@@ -91,6 +91,12 @@ def is_folder(path: str) -> bool:
     return fs.isdir(key)
 
 
+def make_folder(path: str) -> None:
+    """Create a local folder and its parents; a bucket has no folders to make."""
+    if not is_url(path):
+        os.makedirs(path, exist_ok=True)
+
+
 def bucket_exists(url: str) -> bool:
     """Whether the bucket `url` lives in exists and can be listed with these credentials."""
     fs, key = filesystem(url)

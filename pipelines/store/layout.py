@@ -107,6 +107,27 @@ def training_round_files(root: str, run_id: str) -> list[str]:
     return sorted(glob.glob(os.path.join(folder, "round-*.parquet")))
 
 
+def training_run_ids(root: str) -> list[str]:
+    """Ids of the training runs with stored rounds or checkpoints, sorted; none on an object store (training
+    writes local folders only, README "Object stores")."""
+    if objectstore.is_url(root):
+        return []
+    runs = set()
+    for folder in ("checkpoints", "training_rounds"):
+        found = glob.glob(os.path.join(glob.escape(root), folder, "run_id=*"))
+        runs |= {os.path.basename(path).removeprefix("run_id=") for path in found}
+    return sorted(runs)
+
+
+def model_ids(root: str) -> list[str]:
+    """Ids of the models registered under the root (`models/model_id=<id>/`), sorted; none on an object store
+    (learning takes local roots, README "Object stores")."""
+    folder = os.path.join(root, "models")
+    if objectstore.is_url(root) or not os.path.isdir(folder):
+        return []
+    return [name.removeprefix("model_id=") for name in sorted(os.listdir(folder)) if name.startswith("model_id=")]
+
+
 def training_dir(root: str, run_id: str) -> str:
     """A training run's metrics (`metrics.jsonl`) and TensorBoard events."""
     return os.path.join(root, "training", run_id)
@@ -269,4 +290,3 @@ def replacement_refusal(root: str, night: date, fingerprint: dict) -> str:
         f"night {night.isoformat()} is already published from {published['published_at']}; this run has "
         f"{' and '.join(changes)}: pass --replace to replace the night, or use another --date"
     )
-
