@@ -292,8 +292,8 @@ def _run(argv: list[str]) -> int:
     from pipelines.errors import InputError
     from pipelines.io import DamagedFileError
     from pipelines.objectstore import StoreUnavailableError
-    from pipelines.store.layout import storage_problem
     from pipelines.store.lock import RootLockedError
+    from pipelines.store.storage_errors import storage_problem
 
     try:
         with stopping_on_signals():  # SIGTERM / Ctrl-C unwind the run: lock released, children ended

@@ -92,10 +92,10 @@ def select_and_store(root: str, staging: str, night: date, cfg: RunConfig, recor
     return select.select_and_write(root, staging, night, cfg.select, cfg.duckdb_memory_limit, record_offsets)
 
 
-@task(retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NONE)
-def commit_night(root: str, staging: str, night: date, fingerprint: dict, run_id: str) -> None:
-    """Store the night's four tables as new versions, then swap its manifest: what makes the night published."""
-    night_commit.commit_night(root, staging, night, fingerprint, run_id)
+# The store's commit (new table versions, then the manifest swap that publishes the night) as a task.
+commit_night = task(
+    night_commit.commit_night, retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NONE
+)
 
 
 @task(retries=1, retry_delay_seconds=10, retry_condition_fn=is_transient, cache_policy=NONE)

@@ -1,6 +1,6 @@
 """The input formats ingest reads: their names, how a record tells its format, role names, typed records.
 
-`detect_format` names a record's format from its keys (`pipelines/sources.py` asks it per file); the
+`detect_format` names a record's format from its keys (`pipelines/format_sniffing.py` asks it per file); the
 per-record path of `pipelines/normalise.py` maps role names through `ROLE_ALIASES`; the msgspec fast path
 (`pipelines/fast_ingest.py`) decodes into `RECORD_TYPES[format]`. A new format is a name in `FORMATS`, a rule
 in `detect_format`, a Struct in `RECORD_TYPES` and its normaliser in `pipelines/normalise.py`; the command line's
