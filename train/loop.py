@@ -5,8 +5,9 @@ shards (`scores/run_id=<run>/round=NNNN/`), checkpoints (`checkpoints/run_id=<ru
 (`training/<run>/metrics.jsonl`) and one `training_rounds` row per round (paths from `pipelines/store/layout.py`).
 `main` owns the one round loop: `setup_run`, then `run_round` (replies → train → evaluate → checkpoint) per
 round. The round's replies and its evaluation are plain callables (`regenerate_round` and `evaluate_round` by
-default), so `afterword simulate` is this loop with a simulated user's follow-ups and its own evaluation plugged
-in (train/simulation.py); the `refresh` Prefect flow calls `main` and only adds a markdown artifact per round.
+default), so `afterword simulate` is this loop with a simulated user's follow-ups and its own evaluation
+plugged in (train/simulation/simulation.py); the `refresh` Prefect flow calls `main` and only adds a markdown
+artifact per round.
 Rerunning the same config resumes after the newest complete checkpoint. `afterword refresh --root R` runs it;
 so does `python -m train.loop --root R --rounds N [--config FILE]`, also under `torchrun --nproc_per_node N`:
 then every rank trains on its own micro-batches of each step, gradients are summed across ranks, and rank 0

@@ -5,7 +5,7 @@
 round's checkpoint saves and a resumed run loads. `RunState` holds both beside the models and optimizer, the
 objects the steps change in place. `train/loop.py` builds it (`setup_run`) and threads it through the phases.
 What a caller plugs into the round loop is typed here too: the round's replies, its evaluation, and who writes
-the follow-ups of sampled replies when the log does not (the simulated user of train/simulation.py).
+the follow-ups of sampled replies when the log does not (the simulated user of train/simulation/simulation.py).
 """
 
 from __future__ import annotations

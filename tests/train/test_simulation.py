@@ -13,9 +13,10 @@ from pipelines.io import write_table
 from pipelines.store import layout as storage
 from schemas import training_rounds
 from tests.helpers.training import tiny_config, write_tiny_model
-from train import loop, simulation_report
-from train import simulation as sim_stages
-from train.simulated_users import COMPLAINTS, CONTROL, INSTRUCTIONS
+from train import loop
+from train.simulation import simulation as sim_stages
+from train.simulation import simulation_report
+from train.simulation.simulated_users import COMPLAINTS, CONTROL, INSTRUCTIONS
 
 
 def load_generator():

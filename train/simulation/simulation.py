@@ -1,7 +1,7 @@
 """Online personalization with a simulated user: does training on the hindsight signal learn what users ask?
 
 Each round is the on-policy trainer's (`train.loop.main`, called by `run_arm`) with one change: the follow-up
-o of every sampled reply is written by a rule-based simulated user (train/simulated_users.py) after reading
+o of every sampled reply is written by a rule-based simulated user (train/simulation/simulated_users.py) after reading
 that reply, instead of coming from a log (`SimulatedFollowups`, plugged into `loop.regenerate_round`). A round:
 sample replies to `interactions_per_round` training prompts with the current weights → the user writes each
 follow-up → score through `pipelines.score.score_interactions` with the same weights (the nightly scoring
@@ -45,10 +45,10 @@ from train import data, loop
 from train.config import TrainConfig
 from train.evaluate import evaluate_policy
 from train.regen import in_process, sample_replies
-from train.simulated_users import ARMS, USERS, SimulateConfig, SimulatedUser, word_count
-from train.teacher_check import competence_markdown, template_competence
+from train.simulation.simulated_users import ARMS, USERS, SimulateConfig, SimulatedUser, word_count
+from train.simulation.teacher_check import competence_markdown, template_competence
 
-BUNDLED_PROMPTS = Path(__file__).resolve().parents[1] / "data" / "prompts" / "everyday_requests.jsonl"
+BUNDLED_PROMPTS = Path(__file__).resolve().parents[2] / "data" / "prompts" / "everyday_requests.jsonl"
 SPLITS = ("train", "held_out", "unrelated")
 PROMPTS_SCHEMA = pa.schema(
     [("prompt_id", pa.string()), ("split", pa.string()), ("category", pa.string()), ("text", pa.string())]

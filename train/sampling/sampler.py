@@ -3,11 +3,11 @@
 Takes token-id prompts, returns per prompt the drawn ids, their log-probs under the sampling distribution
 and whether a stop id ended the reply (`SampledReply`). `sample_tokens` is the in-process engine: its own
 decode loop with a KV cache, never `generate`, so no processor from the model's generation_config.json can
-creep in; Llama-family decoders step through train/llama_decode.py, others through their forward. A prefix
+creep in; Llama-family decoders step through train/sampling/llama_decode.py, others through their forward. A prefix
 all prompts of a prefill share runs once. Prompts run longest first; a row that finishes leaves the batch and a
 queued prompt takes its slot (continuous batching). Each prompt draws its own uniforms from a torch.Generator
 seeded by (seed, prompt index) and samples by inverse CDF, so replies do not depend on the batch around them
-or on global RNG. `sample` dispatches to it or to the vLLM worker (train/vllm_sampler.py) by `resolve_engine`.
+or on global RNG. `sample` dispatches to it or to the vLLM worker (train/sampling/vllm_sampler.py) by `resolve_engine`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
 from pipelines.progress import report
-from train import llama_decode
-from train.sampled_replies import SampledReply, prompt_seed
+from train.sampling import llama_decode
+from train.sampling.sampled_replies import SampledReply, prompt_seed
 
 ENGINES = ("auto", "torch", "vllm")  # auto = vllm where usable for the model, else torch (resolve_engine)
 # A freed slot is refilled once this share of the batch is free: one prefill forward per refill, so waiting
@@ -253,7 +253,7 @@ def decode_step(
     own_step: bool = False,
     weights: llama_decode.Weights | None = None,
 ) -> None:
-    """Feed every row its last token and draw the next one; `own_step` = through train/llama_decode.py (with
+    """Feed every row its last token and draw the next one; `own_step` = through train/sampling/llama_decode.py (with
     `weights`, its bf16 weight copies)."""
     batch.mask_B_L = torch.nn.functional.pad(batch.mask_B_L, (0, 1), value=1)
     if own_step:
@@ -437,10 +437,11 @@ def sample(
 
     The in-process engine computes in `dtype` ("" = what pays on this device, pipelines/backends/precision.py).
     The vLLM engine reads the weights from `weights_dir` (the round's saved checkpoint or the base model
-    directory), so `model` must equal what is saved there; `vllm_cfg` is a train.vllm_sampler.VllmSamplerConfig.
+    directory), so `model` must equal what is saved there; `vllm_cfg` is a
+    train.sampling.vllm_sampler.VllmSamplerConfig.
     """
     from pipelines.backends.precision import resolve_precision
-    from train import vllm_sampler  # imports no vLLM: the worker runs in its own interpreter
+    from train.sampling import vllm_sampler  # imports no vLLM: the worker runs in its own interpreter
 
     cfg = vllm_cfg or vllm_sampler.VllmSamplerConfig()
     device = next(model.parameters()).device.type

