@@ -82,20 +82,33 @@ def sample_with_vllm(
 ) -> list[SampledReply]:
     """One SampledReply per prompt, in prompt order, sampled by vLLM in this process (needs vllm installed);
     `timings`, when given, receives `start_up` and `sampling` seconds."""
-    from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
 
     started = time.perf_counter()
     path = Path(model_dir).expanduser()
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} is not a local model directory (no config.json)")
+    llm = start_engine(path, cfg, seed)
+    stops = list(dict.fromkeys(stop_ids))
+    params = sampling_params(len(prompts), temperature, max_new_tokens, stops, seed)
+    requests = [TokensPrompt(prompt_token_ids=list(prompt)) for prompt in prompts]
+    built = time.perf_counter()
+    outputs = llm.generate(requests, params, use_tqdm=False)
+    if timings is not None:
+        timings.update(start_up=built - started, sampling=time.perf_counter() - built)
+    return [sampled_reply(prompt, output, stops) for prompt, output in zip(prompts, outputs, strict=True)]
+
+
+def start_engine(path: Path, cfg: VllmSamplerConfig, seed: int):
+    """A vLLM engine on the weights at `path` that samples the temperature-scaled distribution and nothing else."""
+    import torch
+    from vllm import LLM
+
     optional = {
         "max_model_len": cfg.max_model_len or None,
         "kv_cache_memory_bytes": int(cfg.kv_cache_gib * 2**30) or None,
     }
-    import torch
-
-    llm = LLM(
+    return LLM(
         str(path),
         dtype=cfg.resolved_dtype("cuda" if torch.cuda.is_available() else "cpu"),
         gpu_memory_utilization=cfg.gpu_memory_utilization,
@@ -107,8 +120,13 @@ def sample_with_vllm(
         seed=seed,
         **{name: value for name, value in optional.items() if value is not None},
     )
-    stops = list(dict.fromkeys(stop_ids))
-    params = [
+
+
+def sampling_params(n_prompts: int, temperature: float, max_new_tokens: int, stops: list[int], seed: int) -> list:
+    """One `SamplingParams` per prompt: every processor off, its own seed (`prompt_seed`, as the in-process engine)."""
+    from vllm import SamplingParams
+
+    return [
         SamplingParams(
             n=1,
             temperature=temperature,
@@ -126,25 +144,21 @@ def sample_with_vllm(
             seed=prompt_seed(seed, i),
             detokenize=False,
         )
-        for i in range(len(prompts))
+        for i in range(n_prompts)
     ]
-    requests = [TokensPrompt(prompt_token_ids=list(prompt)) for prompt in prompts]
-    built = time.perf_counter()
-    outputs = llm.generate(requests, params, use_tqdm=False)
-    if timings is not None:
-        timings.update(start_up=built - started, sampling=time.perf_counter() - built)
-    replies = []
-    for prompt, output in zip(prompts, outputs, strict=True):
-        if list(output.prompt_token_ids) != list(prompt):
-            raise RuntimeError("vLLM returned an output for a different prompt than the one sent")
-        completion = output.outputs[0]
-        token_ids = list(completion.token_ids)
-        logprobs = [position[token].logprob for position, token in zip(completion.logprobs, token_ids, strict=True)]
-        finished = completion.finish_reason == "stop"
-        if finished != (bool(token_ids) and token_ids[-1] in stops):
-            raise RuntimeError(f"vLLM finish reason {completion.finish_reason!r} disagrees with the drawn ids")
-        replies.append(SampledReply(token_ids, logprobs, finished))
-    return replies
+
+
+def sampled_reply(prompt: list[int], output, stops: list[int]) -> SampledReply:
+    """The reply of one vLLM `RequestOutput`, checked against the prompt sent and the stop ids."""
+    if list(output.prompt_token_ids) != list(prompt):
+        raise RuntimeError("vLLM returned an output for a different prompt than the one sent")
+    completion = output.outputs[0]
+    token_ids = list(completion.token_ids)
+    logprobs = [position[token].logprob for position, token in zip(completion.logprobs, token_ids, strict=True)]
+    finished = completion.finish_reason == "stop"
+    if finished != (bool(token_ids) and token_ids[-1] in stops):
+        raise RuntimeError(f"vLLM finish reason {completion.finish_reason!r} disagrees with the drawn ids")
+    return SampledReply(token_ids, logprobs, finished)
 
 
 def sample_in_subprocess(
