@@ -233,15 +233,15 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
     if command == "learn":
         from pipelines.mlflow_mirror import RegistryConfig
         from train.config import TrainConfig
-        from train.eval_sets import EvalSuiteConfig
-        from train.gate import GateConfig
+        from train.continual.eval_sets import EvalSuiteConfig
+        from train.continual.gate import GateConfig
 
         add_config_flags(parser, TrainConfig, "train", skip=("train.root", "train.nights"))
         add_config_flags(parser, EvalSuiteConfig, "eval")
         add_config_flags(parser, GateConfig, "gate")
         add_config_flags(parser, RegistryConfig, "registry")
     if command == "simulate":
-        from train.simulated_users import SimulateConfig
+        from train.simulation.simulated_users import SimulateConfig
 
         add_config_flags(parser, SimulateConfig, "simulate", skip=("simulate.user", "simulate.arm"))
 

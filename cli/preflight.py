@@ -39,7 +39,7 @@ def train_config(path: str | None, flags: dict[str, str] | None = None, **overri
 
 def learn_config(path: str | None, flags: dict[str, str] | None, root: str, nights: str):
     """`afterword learn`'s LearnConfig: [train], [eval], [gate] and [registry] tables plus their flags."""
-    from train.continual import load_learn_config  # the trainer's imports load only for `learn`
+    from train.continual.continual import load_learn_config  # the trainer's imports load only for `learn`
 
     return _load(path, lambda p: load_learn_config(p, flags, root, nights))
 

@@ -1,9 +1,9 @@
 """The `simulate` flow: one arm of the simulated-user experiment as Prefect tasks, and the experiment's report.
 
 Wiring only: one task runs the arm, `train.loop.main` with the simulated user plugged in
-(`train.simulation.run_arm`: prompts, simulated follow-ups, evaluation, round 0), one task compares the arms.
+(`train.simulation.simulation.run_arm`: prompts, simulated follow-ups, evaluation, round 0), one task compares the arms.
 After the last round it writes `reports/<experiment>.png` and `.md` (every arm and seed run so far,
-train/simulation_report.py) and a Prefect markdown artifact. Rerunning resumes after the newest complete
+train/simulation/simulation_report.py) and a Prefect markdown artifact. Rerunning resumes after the newest complete
 checkpoint. `run_simulate(...)` is what `afterword simulate --root R --user U --rounds N [--arm A] [--config F]
 [--prompts FILE]` calls.
 """
@@ -21,9 +21,9 @@ from pipelines.backends.model_files import missing_model
 from pipelines.errors import InputError
 from pipelines.store.lock import writer_lock
 from pipelines.store.publish import publish_catalog
-from train import simulation as sim_stages
 from train.config import TrainConfig
-from train.simulation_report import write_report
+from train.simulation import simulation as sim_stages
+from train.simulation.simulation_report import write_report
 
 
 class BadInput(InputError):

@@ -9,8 +9,8 @@ import afterword_cli
 from cli.run_report import write_run_report
 from flows.simulate import run_simulate
 from tests.helpers.training import write_tiny_model
-from train import simulation as sim_stages
-from train import simulation_report
+from train.simulation import simulation as sim_stages
+from train.simulation import simulation_report
 
 
 @pytest.mark.slow
