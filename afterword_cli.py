@@ -237,15 +237,15 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
     if command == "learn":
         from pipelines.mlflow_mirror import RegistryConfig
         from train.config import TrainConfig
-        from train.eval_sets import EvalSuiteConfig
-        from train.gate import GateConfig
+        from train.continual.eval_sets import EvalSuiteConfig
+        from train.continual.gate import GateConfig
 
         add_config_flags(parser, TrainConfig, "train", skip=("train.root", "train.nights"))
         add_config_flags(parser, EvalSuiteConfig, "eval")
         add_config_flags(parser, GateConfig, "gate")
         add_config_flags(parser, RegistryConfig, "registry")
     if command == "simulate":
-        from train.simulated_users import SimulateConfig
+        from train.simulation.simulated_users import SimulateConfig
 
         own = ("simulate.user", "simulate.arm", "simulate.nights", "simulate.night")  # --users, --arm
         add_config_flags(parser, SimulateConfig, "simulate", skip=own)
@@ -297,8 +297,8 @@ def _run(argv: list[str]) -> int:
     from pipelines.errors import InputError
     from pipelines.io import DamagedFileError
     from pipelines.objectstore import StoreUnavailableError
-    from pipelines.store.layout import storage_problem
     from pipelines.store.lock import RootLockedError
+    from pipelines.store.storage_errors import storage_problem
 
     try:
         with stopping_on_signals():  # SIGTERM / Ctrl-C unwind the run: lock released, children ended

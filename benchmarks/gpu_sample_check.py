@@ -3,7 +3,7 @@
 Needs only torch and transformers (the device image has no vLLM, weights or network): the models are random
 Qwen3 decoders at the 0.6B and 4B shapes in bfloat16, the prompts random ids of 32–48 tokens, 128 new tokens
 at T=1 with no stop id (every reply runs its full length, so tokens/s compare). For each shape and batch (8
-and 64): `hf_generate` (benchmarks/sample_bench.py's baseline) and `torch` (`train.sampler.sample_tokens`),
+and 64): `hf_generate` (benchmarks/sample_bench.py's baseline) and `torch` (`train.sampling.sampler.sample_tokens`),
 tokens/s and their ratio. Runs in about 5 minutes on an H100/H200.
 Run: python benchmarks/gpu_sample_check.py --out gpu.json | python benchmarks/gpu_sample_check.py --tiny (CPU)
 """
@@ -22,7 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.sample_bench import hf_generate  # noqa: E402
-from train.sampler import sample_tokens  # noqa: E402
+from train.sampling.sampler import sample_tokens  # noqa: E402
 
 # Qwen3-0.6B and Qwen3-4B as their config.json give them; "tiny" keeps the family for a CPU run.
 SHAPES = {

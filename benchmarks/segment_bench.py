@@ -63,7 +63,8 @@ def main() -> None:
     sys.path.insert(0, str(REPO_ROOT))
     import pyarrow.parquet as pq
 
-    from pipelines.ingest import IngestConfig, ingest_records
+    from pipelines.ingest import ingest_records
+    from pipelines.ingest_config import IngestConfig
     from pipelines.sources import plan_chunks, read_chunk
 
     with tempfile.TemporaryDirectory(prefix="segment-bench-") as workdir:

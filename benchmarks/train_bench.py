@@ -33,6 +33,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # the GPU image runs the script from a plain checkout, not an install
 
+from benchmarks.model_shapes import QWEN3_VOCAB, SHAPES, TINY_SHAPES, TINY_VOCAB  # noqa: E402
 from pipelines.backends.length_buckets import length_buckets, padded_slots  # noqa: E402
 from train import batches, objective  # noqa: E402  (torch, transformers, numpy: no pyarrow)
 from train import model as train_model  # noqa: E402
@@ -41,28 +42,6 @@ from train.config import TrainConfig  # noqa: E402
 
 GIB = 1024**3
 HEAVY_MODULES = ("duckdb", "prefect", "apache_beam", "vllm", "pyarrow", "datasets")
-QWEN3_VOCAB = 151936
-SHAPES: dict[str, dict[str, int]] = {
-    "qwen3-0.6b": dict(
-        hidden_size=1024, num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=8, head_dim=128,
-        intermediate_size=3072,
-    ),
-    "qwen3-4b": dict(
-        hidden_size=2560, num_hidden_layers=36, num_attention_heads=32, num_key_value_heads=8, head_dim=128,
-        intermediate_size=9728,
-    ),
-}  # fmt: skip
-TINY_VOCAB = 4096
-TINY_SHAPES: dict[str, dict[str, int]] = {
-    "tiny-a": dict(
-        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-        intermediate_size=128,
-    ),
-    "tiny-b": dict(
-        hidden_size=96, num_hidden_layers=3, num_attention_heads=6, num_key_value_heads=2, head_dim=16,
-        intermediate_size=192,
-    ),
-}  # fmt: skip
 # The reference plain-HF numbers (tokens/s, MFU) and the target: at least 1.5x them.
 REFERENCE = {"qwen3-0.6b": (39.6e3, 0.18), "qwen3-4b": (10.0e3, 0.33)}
 TARGET_RATIO = 1.5

@@ -4,7 +4,6 @@ flow or stage, then what it prints. `afterword_cli.py` parses and calls these.
 
 import csv
 import json
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -63,6 +62,7 @@ def run_nightly(
     from cli import preflight
     from flows.nightly import nightly
     from flows.runtime import last_night, run_flow, work_finished
+    from pipelines import objectstore
 
     night_date = preflight.parse_night(night) if night else last_night()
     own_flags = {"ingest.input_format": fmt, "score.max_interactions": score_limit}
@@ -74,8 +74,7 @@ def run_nightly(
     preflight.writable_root(root)
     preflight.prefect_api()
     inputs = preflight.nightly_inputs(inputs, night_date, cfg.ingest.input_format)
-    if "://" not in root:  # a bucket has no folders to make
-        os.makedirs(root, exist_ok=True)
+    objectstore.make_folder(root)
     with progress_bars(console, f"[bold]nightly[/bold] {night_date}: {len(inputs)} input(s) → {root}"):
         summary = run_flow(
             nightly,

@@ -102,23 +102,12 @@ def model_and_caches() -> dict[str, str]:
 
 def root_health(root: str) -> dict[str, str]:
     """Whether `root` exists, can be written, and who holds its writer lock; creates and locks nothing."""
-    from pipelines import objectstore
     from pipelines.store.lock import current_holder
+    from pipelines.store.root_access import describe_root
 
-    facts = {"root": root}
-    if objectstore.is_url(root):
-        facts["exists"] = "yes" if objectstore.bucket_exists(root) else "NO: bucket missing or not listable"
-        facts["writable"] = "not checked (a bucket root: the lock's conditional write decides)"
-    elif not os.path.exists(root):
-        facts["exists"] = "no (a nightly run creates it)"
-        return facts
-    elif not os.path.isdir(root):
-        facts["exists"] = "NO: a file, not a folder"
-        return facts
-    else:
-        facts["exists"] = "yes"
-        facts["writable"] = "yes" if os.access(root, os.W_OK | os.X_OK) else "NO: not writable by this user"
-    facts["lock holder"] = current_holder(root) or "none"
+    facts = {"root": root, **describe_root(root)}
+    if "writable" in facts:  # a folder or a bucket that exists: a writer may hold its lock
+        facts["lock holder"] = current_holder(root) or "none"
     return facts
 
 

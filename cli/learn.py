@@ -14,7 +14,7 @@ def run_learn_command(root: str, night: str | None, nights: str | None, config: 
     from cli.progress_bars import progress_bars
     from flows.learn import run_learn
     from flows.runtime import work_finished
-    from train.continual import next_night
+    from train.continual.continual import next_night
 
     console = Console()
     preflight.local_root(root, "learn")

@@ -14,6 +14,7 @@ from flows.config import RunConfig, load_config
 from pipelines import objectstore
 from pipelines.errors import InputError
 from pipelines.store import layout as storage
+from pipelines.store.root_access import require_local_root
 
 
 def parse_night(text: str, flag: str = "--date") -> date:
@@ -38,7 +39,7 @@ def train_config(path: str | None, flags: dict[str, str] | None = None, **overri
 
 def learn_config(path: str | None, flags: dict[str, str] | None, root: str, nights: str):
     """`afterword learn`'s LearnConfig: [train], [eval], [gate] and [registry] tables plus their flags."""
-    from train.continual import load_learn_config  # the trainer's imports load only for `learn`
+    from train.continual.continual import load_learn_config  # the trainer's imports load only for `learn`
 
     return _load(path, lambda p: load_learn_config(p, flags, root, nights))
 
@@ -109,12 +110,7 @@ def prefect_api() -> None:
 
 def local_root(root: str, command: str) -> str:
     """Commands that write model checkpoints and plots as folders take local roots only (README "Object stores")."""
-    if objectstore.is_url(root):
-        raise InputError(
-            f"afterword {command} needs a local --root (it writes checkpoints and plots as folders); {root} is an "
-            "object store: copy the tables it needs to a local root, or run nightly, score, report and query there"
-        )
-    return root
+    return require_local_root(root, command)
 
 
 def existing_root(root: str) -> str:

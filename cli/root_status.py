@@ -9,7 +9,6 @@ a scoring run with shards missing, a checkpoint left incomplete, an interrupted 
 
 from __future__ import annotations
 
-import glob
 import os
 from dataclasses import dataclass, field
 from datetime import date
@@ -73,9 +72,8 @@ class RootStatus:
 def models_section(root: str) -> list[dict]:
     """The root's registered models (`pipelines/registry.py`), oldest first; `current` marks the promoted one.
     Object-store roots hold none (learning takes local roots)."""
-    if objectstore.is_url(root):
-        return []
-    current = registry.promoted(root)
+    models = registry.read_models(root)
+    current = registry.promoted(root) if models else None
     return [
         {
             "model": model.model_id,
@@ -84,7 +82,7 @@ def models_section(root: str) -> list[dict]:
             "status": model.status,
             "current": "*" if current and current.model_id == model.model_id else "",
         }
-        for model in registry.read_models(root)
+        for model in models
     ]
 
 
@@ -150,18 +148,13 @@ def scoring_rows(root: str) -> list[ScoringRow]:
 
 def training_rows(root: str) -> list[TrainingRow]:
     """Every training run (refresh, simulate, learn) with stored rounds or checkpoints; local roots only."""
-    if objectstore.is_url(root):
-        return []  # training writes local folders only (README "Object stores")
+    run_ids = storage.training_run_ids(root)
+    if not run_ids:
+        return []
     from train.checkpoint import round_checkpoints  # loads torch: only for a root with training runs
 
-    runs = set()
-    for folder in ("checkpoints", "training_rounds"):
-        runs |= {
-            os.path.basename(path).removeprefix("run_id=")
-            for path in glob.glob(os.path.join(glob.escape(root), folder, "run_id=*"))
-        }
     rows = []
-    for run_id in sorted(runs):
+    for run_id in run_ids:
         complete = len(round_checkpoints(root, run_id))
         folders = len(storage.checkpoint_dirs(root, run_id))
         rows.append(TrainingRow(run_id, len(storage.training_round_files(root, run_id)), complete, folders - complete))

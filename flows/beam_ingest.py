@@ -5,23 +5,18 @@ Each chunk is read (`pipelines.sources`), ingested (`pipelines.ingest`) and segm
 interactions to the staging folder, then a `_done/<chunk>.json` marker with its counts. A rerun skips
 chunks whose marker exists, so an interrupted night resumes. Locally it runs on Beam's in-process runner
 with one worker per core; pass `--runner` and its options (Dask, Flink, Spark, Dataflow) through
-`pipeline_args` to scale out (README: "Running the ingest on a cluster"); every local chunk read and part
-write goes through Beam's FileSystems, and every one on an object store (s3://, gs://) through fsspec
-(`pipelines/objectstore.py`), so workers need no shared mount: they read the inputs from the bucket and write
-the staged parts and markers into it.
+`pipeline_args` to scale out (README: "Running the ingest on a cluster"); `pipelines/store/` reads the chunks
+and writes the parts, locally or on an object store (s3://, gs://) alike, so workers need no shared mount:
+they read the inputs from the bucket and write the staged parts and markers into it.
 """
 
 import contextlib
-import errno
 import json
 import logging
 import os
-import re
 import signal
 import sys
-import tempfile
 import threading
-import uuid
 from dataclasses import asdict
 from pathlib import Path
 
@@ -32,7 +27,8 @@ from flows.runtime import stop_signals_handled_by
 from pipelines import arrow_ingest, ingest, objectstore, segment, sources
 from pipelines.io import ROW_GROUP_ROWS
 from pipelines.progress import polling
-from pipelines.store.staging import chunk_done_marker, staged_part
+from pipelines.store.staging import chunk_done_marker, staged_part, worker_log_path, write_staged_file
+from pipelines.store.storage_errors import worker_storage_error
 
 STAGED_TABLES = ("conversations", "rejects", "interactions")
 
@@ -40,9 +36,8 @@ STAGED_TABLES = ("conversations", "rejects", "interactions")
 class IngestChunk:
     """Beam DoFn body (wrapped in `run_ingest_pipeline`): one chunk in, its counts out.
 
-    The inputs and the staging folder may be local paths (read and written through Beam's FileSystems) or
-    object-store URLs (through fsspec). A local part is written to a temporary name and renamed into place,
-    an object in one PUT; the marker goes last.
+    The inputs and the staging folder may be local paths or object-store URLs alike (`pipelines/store/`
+    decides how each is read and written: `staging.write_staged_file`); the marker goes last.
     """
 
     def __init__(self, staging_dir: str, ingest_date: str, ingest_cfg: dict, segment_cfg: dict):
@@ -70,7 +65,7 @@ class IngestChunk:
             # Uncompressed: a staged part is read once, by selection, then deleted; zstd here cost more time
             # than it saved (benchmarks/README.md). The stored tables are zstd.
             pq.write_table(rows, sink, compression="none", row_group_size=ROW_GROUP_ROWS)
-            _write_atomically(staged_part(self.staging_dir, table, chunk.key), sink.getvalue())
+            write_staged_file(staged_part(self.staging_dir, table, chunk.key), sink.getvalue())
         counts = {
             "chunk": chunk.key,
             "path": chunk.path,
@@ -82,7 +77,7 @@ class IngestChunk:
             "candidates": candidates.num_rows,
         }
         # The marker goes last: it is what makes the chunk count as finished.
-        _write_atomically(marker, (json.dumps(counts, indent=2, sort_keys=True) + "\n").encode())
+        write_staged_file(marker, (json.dumps(counts, indent=2, sort_keys=True) + "\n").encode())
         return counts
 
     def key_of_finished(self, chunk_json: str) -> str:
@@ -92,31 +87,6 @@ class IngestChunk:
 
 def read_marker(path: str) -> dict:
     return json.loads(objectstore.read_bytes(path))
-
-
-def _write_atomically(path: str, payload: bytes) -> None:
-    """Write under a temporary name beside `path`, then rename: a reader never sees half a file. An object
-    goes up in one PUT, which is atomic by itself."""
-    if objectstore.is_url(path):
-        objectstore.write_bytes(path, payload)
-        return
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
-
-    folder, name = FileSystems.split(path)
-    if "://" not in path:
-        os.makedirs(folder, exist_ok=True)  # object stores have no folders to make
-    temporary = FileSystems.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            handle.write(payload)
-        FileSystems.rename([temporary], [path])  # replaces a part left by a run killed before its marker
-    except BaseException:
-        # A full disk keeps what it holds: give back the half-written part at once (a kill leaves it to the
-        # next writer's sweep).
-        with contextlib.suppress(OSError, beam_io_error()):
-            FileSystems.delete([temporary])
-        raise
 
 
 def run_ingest_pipeline(
@@ -151,8 +121,7 @@ def run_ingest_pipeline(
     options = PipelineOptions(pipeline_args or defaults)
     body = IngestChunk(staging_dir, ingest_date, asdict(ingest_cfg), asdict(segment_cfg))
     if pending:
-        local = "://" not in staging_dir
-        log_path = Path(staging_dir if local else tempfile.gettempdir()) / "beam-workers.log"
+        log_path = Path(worker_log_path(staging_dir))
         watch = polling("ingest chunks", len(chunks), lambda: _count_finished(staging_dir, markers))
         with watch, _stderr_to(log_path), _stopping_new_processes():
             pipeline = beam.Pipeline(options=options)
@@ -166,7 +135,7 @@ def run_ingest_pipeline(
                 result = pipeline.run()
                 result.wait_until_finish()
             except Exception as error:
-                storage_error = _os_error_in(error)
+                storage_error = worker_storage_error(error)
                 if storage_error is None:
                     raise
                 raise storage_error from error
@@ -181,30 +150,6 @@ def _count_finished(staging_dir: str, markers: list[str]) -> int:
     """How many of `markers` exist: one listing of `_done/` (on a store not a request per chunk every poll)."""
     done = objectstore.glob_in(os.path.dirname(chunk_done_marker(staging_dir, "*")), "*.json")
     return len(set(done) & set(markers))
-
-
-def beam_io_error() -> type[Exception]:
-    """Beam's FileSystems error type (its import is heavy: only where a pipeline runs)."""
-    from apache_beam.io.filesystem import BeamIOError
-
-    return BeamIOError
-
-
-# A worker's OSError reaches the runner as text: "OSError: [Errno 28] No space left on device: 'path'".
-_WORKER_OS_ERROR = re.compile(r"(?:OSError|Error): \[Errno (\d+)\] ([^\[\n:]+)(?:: '([^'\n]*)')?")
-# Errors about the staging folder's file system, which the same chunk meets again on every retry.
-_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
-
-
-def _os_error_in(error: Exception) -> OSError | None:
-    """The worker's OSError about the storage (disk full, read-only, permission) as an OSError again, so the
-    command can name it in one line; None for any other failure."""
-    if isinstance(error, OSError):
-        return None  # raised here, already itself
-    match = _WORKER_OS_ERROR.search(str(error))
-    if not match or int(match[1]) not in _STORAGE_ERRNOS:
-        return None
-    return OSError(int(match[1]), match[2].strip(), match[3])
 
 
 @contextlib.contextmanager

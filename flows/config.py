@@ -14,7 +14,7 @@ import duckdb
 from pipelines.backends.scoring_config import ScoringConfig
 from pipelines.config_loading import build_config, read_toml, with_flags, with_overrides
 from pipelines.hindsight import HindsightConfig
-from pipelines.ingest import IngestConfig
+from pipelines.ingest_config import IngestConfig
 from pipelines.segment import SegmentConfig
 from pipelines.select import SelectConfig
 from pipelines.sources import CHUNK_BYTES

@@ -1,5 +1,5 @@
 """The `learn` flow: one night (or a window) learned by the promoted model, evaluated and gated
-(`train.continual.learn`), tracked by Prefect, with a markdown artifact of the decision.
+(`train.continual.continual.learn`), tracked by Prefect, with a markdown artifact of the decision.
 
 Wiring only. The `learn` deployment in prefect.yaml runs after every completed `nightly` run of the same root
 (a deployment trigger); with no `nights` it learns the oldest published night no model was trained on yet.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.runtime import artifact_key, publish_artifact, run_flow
-from train.continual import LearnConfig, learn, next_night
+from train.continual.continual import LearnConfig, learn, next_night
 
 
 @flow(name="learn", log_prints=False)

@@ -15,7 +15,7 @@ import json
 import os
 import secrets
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
@@ -92,10 +92,10 @@ def select_and_store(root: str, staging: str, night: date, cfg: RunConfig, recor
     return select.select_and_write(root, staging, night, cfg.select, cfg.duckdb_memory_limit, record_offsets)
 
 
-@task(retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NONE)
-def commit_night(root: str, staging: str, night: date, fingerprint: dict, run_id: str) -> None:
-    """Store the night's four tables as new versions, then swap its manifest: what makes the night published."""
-    night_commit.commit_night(root, staging, night, fingerprint, run_id)
+# The store's commit (new table versions, then the manifest swap that publishes the night) as a task.
+commit_night = task(
+    night_commit.commit_night, retries=2, retry_delay_seconds=5, retry_condition_fn=is_transient, cache_policy=NONE
+)
 
 
 @task(retries=1, retry_delay_seconds=10, retry_condition_fn=is_transient, cache_policy=NONE)
@@ -144,26 +144,9 @@ def publish_night(inputs: list[str], root: str, night_date: date, cfg: RunConfig
 
     clock = time.perf_counter()
     chunks, datasets = call(plan_inputs, inputs, cfg)
-    # Hashing every input byte takes seconds per 10 GB: it overlaps the ingest, unless a published night
-    # has to be compared with this run first.
-    hashing = ThreadPoolExecutor(max_workers=1)
-    fingerprint = hashing.submit(storage.night_fingerprint, chunks, cfg.to_dict())
-    hashing.shutdown(wait=False)  # the submitted hash still runs to the end
-    replacing = False  # the night is published from other inputs or settings, and this run replaces it
-    if objectstore.exists(storage.night_manifest(root, night_date)):
-        refusal = storage.replacement_refusal(root, night_date, fingerprint.result())
-        if refusal and not replace:
-            raise NightPublishedError(refusal)
-        replacing = bool(refusal)
-    if other_root := claim_staging(root):
-        raise StagingSharedError(
-            f"{os.path.join(root, '_staging')} is the staging folder of the root {other_root} too: give each root "
-            "its own (remove the link), or run this night in that root"
-        )
-    staging = staging_dir(root, night_date, _plan_key(chunks, cfg))
-    swept = sweep_staging(root, night_date, staging) + night_commit.sweep_published_staging(root, staging)
-    if swept:
-        logger.info("removed staging of this night's earlier plans and of published nights: %s", ", ".join(swept))
+    fingerprint = _hash_inputs_meanwhile(chunks, cfg)
+    replacing = _replaces_published_night(root, night_date, fingerprint, replace)
+    staging = _claim_night_staging(root, night_date, chunks, cfg)
     # An interrupted run of the same plan resumes under its own id, so it never adds a second `runs` row.
     run_id = resume_run_id(staging, f"{night_date.isoformat()}T{started:%H%M%S}-{secrets.token_hex(3)}")
     timings["plan_s"] = time.perf_counter() - clock
@@ -180,19 +163,10 @@ def publish_night(inputs: list[str], root: str, night_date: date, cfg: RunConfig
         result = call(select_and_store, root, selecting, night_date, cfg, offsets)
         timings["select_store_s"] = time.perf_counter() - clock
 
-        records_in = sum(c["records"] for c in chunk_counts)
-        stored = result["stored"]
-        if records_in != stored["conversations"] + stored["rejects"]:
-            raise CountMismatchError(
-                f"records in {records_in} != conversations {stored['conversations']} + rejects {stored['rejects']}"
-            )
-        if problem := select.empty_night_problem(stored, result["reject_reasons"], result["filter_report"]):
-            raise EmptyNightError(f"night {night_date}: {problem}; nothing was published")
+        _check_selection(night_date, chunk_counts, result)
         check_writer_lock(root)  # removed by hand, the lock no longer keeps a second writer out: publish nothing
         # The old night's scores go first, so no reader ever sees a score whose interaction is gone.
-        retired = retire_night_scores(root, night_date.isoformat(), run_id) if replacing else retired_runs(root, run_id)
-        if retired:
-            logger.info("retired the replaced night's scoring runs (kept under retired/): %s", ", ".join(retired))
+        retired = _retire_replaced_scores(root, night_date, run_id, replacing)
         summary = _summary(run_id, night_date, root, chunk_counts, result, datasets, fingerprint.result(), retired)
         # Recorded before the commit: should the run die right after it, the next writer puts this in place.
         _record_run(staged_run_files(staging), summary | {"timings": _rounded(timings)}, cfg, started)
@@ -202,11 +176,10 @@ def publish_night(inputs: list[str], root: str, night_date: date, cfg: RunConfig
         logger.warning("data contracts failed (rows violating each): %s", failed)
 
     scored = []
-    if score and stored["interactions"]:
+    if score and result["stored"]["interactions"]:
         clock = time.perf_counter()
-        scored = [call(score_shard, root, night_date, shard, cfg) for shard in range(cfg.score.shards)]
+        scored = _score_shards(root, night_date, cfg)
         timings["score_s"] = time.perf_counter() - clock
-        logger.info("scored %d replies in %d shard(s)", sum(s["rows"] for s in scored), len(scored))
     summary |= {
         "scoring_run": scored[0]["run_id"] if scored else None,
         "scored_replies": sum(s["rows"] for s in scored),
@@ -216,13 +189,80 @@ def publish_night(inputs: list[str], root: str, night_date: date, cfg: RunConfig
     call(publish, root)
     objectstore.remove_tree(staging)
     release_staging(root)
-    logger.info(
+    _log_published(night_date, summary, score)
+    publish_artifact(artifact_key("nightly", root, night_date.isoformat()), _summary_markdown(summary), run_id)
+    return summary
+
+
+def _hash_inputs_meanwhile(chunks: list[sources.Chunk], cfg: RunConfig) -> Future[dict]:
+    """The night's fingerprint, hashed in the background: every input byte takes seconds per 10 GB, so it
+    overlaps the ingest, unless a published night has to be compared with this run first."""
+    hashing = ThreadPoolExecutor(max_workers=1)
+    fingerprint = hashing.submit(storage.night_fingerprint, chunks, cfg.to_dict())
+    hashing.shutdown(wait=False)  # the submitted hash still runs to the end
+    return fingerprint
+
+
+def _replaces_published_night(root: str, night_date: date, fingerprint: Future[dict], replace: bool) -> bool:
+    """Whether the night is published from other inputs or settings, so this run replaces it; refused
+    (NightPublishedError) unless the run said `replace`."""
+    if not objectstore.exists(storage.night_manifest(root, night_date)):
+        return False
+    refusal = storage.replacement_refusal(root, night_date, fingerprint.result())
+    if refusal and not replace:
+        raise NightPublishedError(refusal)
+    return bool(refusal)
+
+
+def _claim_night_staging(root: str, night_date: date, chunks: list[sources.Chunk], cfg: RunConfig) -> str:
+    """This plan's staging folder, once the root's `_staging` is claimed and what earlier plans of this night
+    and published nights left there is swept."""
+    if other_root := claim_staging(root):
+        raise StagingSharedError(
+            f"{os.path.join(root, '_staging')} is the staging folder of the root {other_root} too: give each root "
+            "its own (remove the link), or run this night in that root"
+        )
+    staging = staging_dir(root, night_date, _plan_key(chunks, cfg))
+    swept = sweep_staging(root, night_date, staging) + night_commit.sweep_published_staging(root, staging)
+    if swept:
+        run_logger().info("removed staging of this night's earlier plans and of published nights: %s", ", ".join(swept))
+    return staging
+
+
+def _check_selection(night_date: date, chunk_counts: list[dict], result: dict) -> None:
+    """Refuse to publish a night that lost or doubled a record, or that is empty by mistake."""
+    records_in = sum(c["records"] for c in chunk_counts)
+    stored = result["stored"]
+    if records_in != stored["conversations"] + stored["rejects"]:
+        raise CountMismatchError(
+            f"records in {records_in} != conversations {stored['conversations']} + rejects {stored['rejects']}"
+        )
+    if problem := select.empty_night_problem(stored, result["reject_reasons"], result["filter_report"]):
+        raise EmptyNightError(f"night {night_date}: {problem}; nothing was published")
+
+
+def _retire_replaced_scores(root: str, night_date: date, run_id: str, replacing: bool) -> list[str]:
+    """The replaced night's scoring runs, moved under retired/ (or those an interrupted run of this id moved)."""
+    retired = retire_night_scores(root, night_date.isoformat(), run_id) if replacing else retired_runs(root, run_id)
+    if retired:
+        run_logger().info("retired the replaced night's scoring runs (kept under retired/): %s", ", ".join(retired))
+    return retired
+
+
+def _score_shards(root: str, night_date: date, cfg: RunConfig) -> list[dict]:
+    """Every shard of the night's interactions through the scorer, one after the other (one model in memory)."""
+    scored = [call(score_shard, root, night_date, shard, cfg) for shard in range(cfg.score.shards)]
+    run_logger().info("scored %d replies in %d shard(s)", sum(s["rows"] for s in scored), len(scored))
+    return scored
+
+
+def _log_published(night_date: date, summary: dict, score: bool) -> None:
+    """The one line that says what the night published."""
+    run_logger().info(
         "night %s published: %d records in → %d conversations, %d rejects, %d interactions; %s",
         night_date, summary["records_in"], summary["conversations"], summary["rejects"], summary["interactions"],
         f"{summary['scored_replies']} replies scored" if score else "scoring off",
     )  # fmt: skip
-    publish_artifact(artifact_key("nightly", root, night_date.isoformat()), _summary_markdown(summary), run_id)
-    return summary
 
 
 def _summary(

@@ -7,12 +7,12 @@ root. `cli/preflight.py` calls them with the flags' names; the flows call them w
 
 from __future__ import annotations
 
-import os
 from datetime import date
 
 from pipelines import objectstore, sources
 from pipelines.errors import InputError
 from pipelines.store import layout as storage
+from pipelines.store.root_access import require_writable_root
 
 
 def night(text: str, name: str) -> date:
@@ -35,24 +35,7 @@ def inputs(paths: list[str], night_date: date, input_format: str | None, name: s
 
 def writable_root(root: str, name: str) -> str:
     """A storage root the run can create or write, checked without creating anything."""
-    if objectstore.is_url(root):
-        if not objectstore.bucket_exists(root):
-            raise InputError(
-                f"{name} {root!r}: its bucket does not exist or these credentials cannot list it: create the bucket, "
-                "or check AWS_ENDPOINT_URL, AWS_PROFILE and the access keys"
-            )
-        return root
-    existing = os.path.abspath(root)
-    while not os.path.lexists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        where = "is a file" if existing == os.path.abspath(root) else f"is under {existing!r}, a file"
-        raise InputError(f"{name} {root!r} {where}, not a folder: pass a folder (it is created if missing)")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        why = "on a read-only file system" if os.statvfs(existing).f_flag & os.ST_RDONLY else "not writable by you"
-        raise InputError(
-            f"{name} {root!r}: {existing} is {why}: remount it read-write or fix its permissions, or use another {name}"
-        )
+    require_writable_root(root, name)
     return root
 
 

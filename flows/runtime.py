@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
+from pipelines.store.storage_errors import STORAGE_ERRNOS
+
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # what a scheduler or Ctrl-C sends to stop a run
 
 P = ParamSpec("P")
@@ -91,8 +93,6 @@ def is_transient(task, task_run, state) -> bool:
 
 def is_transient_error(error: BaseException | object) -> bool:
     """True for timeouts, connection errors and other OS errors that are not about the input itself."""
-    from pipelines.store.layout import STORAGE_ERRNOS  # here, so the CLI's start-up imports this module cheaply
-
     if isinstance(error, PERMANENT_OS_ERRORS) or (isinstance(error, OSError) and error.errno in STORAGE_ERRNOS):
         return False  # a full or read-only disk is full or read-only on the next attempt too
     return isinstance(error, TimeoutError | ConnectionError | OSError)

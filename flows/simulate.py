@@ -1,12 +1,12 @@
 """The `simulate` flow: one arm of the simulated-user experiment as Prefect tasks, and the experiment's report.
 
 Wiring only: one task runs the arm, `train.loop.main` with the simulated user plugged in
-(`train.simulation.run_arm`: prompts, simulated follow-ups, evaluation, round 0), one task compares the arms.
-With several users, one night each, in order, each from the previous night's weights
-(`train.simulation_nights.run_nights`). After the last round it writes `reports/<experiment>.png` and `.md`
-(every arm and seed run so far, train/simulation_report.py) and a Prefect markdown artifact. Rerunning resumes
-after the newest complete checkpoint. `run_simulate(...)` is what `afterword simulate --root R --users
-U[,U2,...] --rounds N [--arm A] [--config F] [--prompts FILE]` calls.
+(`train.simulation.simulation.run_arm`: prompts, simulated follow-ups, evaluation, round 0), one task compares
+the arms. With several users, one night each, in order, each from the previous night's weights
+(`train.simulation.nights.run_nights`). After the last round it writes `reports/<experiment>.png` and `.md`
+(every arm and seed run so far, train/simulation/simulation_report.py) and a Prefect markdown artifact.
+Rerunning resumes after the newest complete checkpoint. `run_simulate(...)` is what `afterword simulate --root R
+--users U[,U2,...] --rounds N [--arm A] [--config F] [--prompts FILE]` calls.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from pipelines.config_loading import build_config
 from pipelines.errors import InputError
 from pipelines.store.lock import writer_lock
 from pipelines.store.publish import publish_catalog
-from train import simulation as sim_stages
-from train import simulation_prompts
 from train.config import TrainConfig
-from train.simulation_nights import run_nights
-from train.simulation_report import write_report
+from train.simulation import prompts as simulation_prompts
+from train.simulation import simulation as sim_stages
+from train.simulation.nights import run_nights
+from train.simulation.simulation_report import write_report
 
 
 class BadInput(InputError):

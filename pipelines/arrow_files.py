@@ -59,7 +59,7 @@ class _open_arrow:
     """A reader over an Arrow stream or IPC file: memory-mapped when local, streamed through fsspec for a URL."""
 
     def __init__(self, path: str):
-        self.source = objectstore.open_binary(path) if objectstore.is_url(path) else pa.memory_map(path)
+        self.source = objectstore.open_random_access(path)
 
     def __enter__(self):
         try:

@@ -3,7 +3,7 @@ and reject reasons as `pipelines/ingest.py` gives their JSON text, with no JSON 
 
 Only the columns `conversations` keeps are taken from the batch (message lists cut to role and content,
 moderation to its flags: a WildChat row is mostly moderation scores), turned into Python objects and passed to
-the per-record checks of `pipelines/ingest.py`, which alone name reject reasons. A rejected row is written out
+the per-record checks of `pipelines/normalise.py`, which alone name reject reasons. A rejected row is written out
 as JSON for `rejects.raw`, the only JSON made. `ingest_chunk` is what the Beam worker calls for any chunk.
 """
 
@@ -13,7 +13,10 @@ import orjson
 import pyarrow as pa
 
 from pipelines import ingest
-from pipelines.ingest import IngestConfig, IngestResult, RecordError
+from pipelines.ingest import IngestResult
+from pipelines.ingest_config import IngestConfig
+from pipelines.normalise import normalise_object
+from pipelines.rejects import PRIVATE_FIELDS, RecordError, reject_row
 from pipelines.sources import Chunk, RawChunk, text_path
 from schemas import conversations as conversations_schema
 from schemas import rejects as rejects_schema
@@ -59,10 +62,10 @@ def ingest_rows(
         record = {key: value for key, value in record.items() if value is not None}
         where = {"source_file": source_file, "source_record": first_record + offset, "ingest_date": date}
         try:
-            row = ingest.normalise_object(record, source_format, cfg)
+            row = normalise_object(record, source_format, cfg)
         except RecordError as error:
             payload = orjson.dumps(rows.slice(offset, 1).to_pylist()[0], default=str)
-            rejects.append(ingest.reject_row(error, payload, source_format, cfg, where))
+            rejects.append(reject_row(error, payload, source_format, cfg, where))
             continue
         conversations.append({**row, **where, "source_format": source_format})
     return IngestResult(
@@ -75,7 +78,7 @@ def read_columns(rows: pa.Table, source_format: str, cfg: IngestConfig) -> pa.Ta
     """The columns the normalisers read, nested lists cut to the fields they read (to_pylist of a whole
     WildChat row builds thousands of moderation scores per record)."""
     messages_column, message_fields = MESSAGE_FIELDS[source_format]
-    wanted = (*READ_COLUMNS, messages_column, *(ingest.PRIVATE_FIELDS if cfg.keep_private_fields else ()))
+    wanted = (*READ_COLUMNS, messages_column, *(PRIVATE_FIELDS if cfg.keep_private_fields else ()))
     kept = rows.select([name for name in rows.column_names if name in wanted])
     for name, fields in ((messages_column, message_fields), ("openai_moderation", ("flagged",))):
         if name in kept.column_names:

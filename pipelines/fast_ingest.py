@@ -2,7 +2,7 @@
 
 msgspec decodes each record into the Struct of its source format, checking types in C and skipping the
 fields no column uses (a WildChat record is mostly moderation scores) without building objects for them.
-Where its reading of JSON differs from orjson's, which the per-record path in `pipelines/ingest.py` uses, the
+Where its reading of JSON differs from orjson's, which the per-record path in `pipelines/normalise.py` uses, the
 record is not vouched for: `screen_records` flags the lines whose skipped parts could hold what orjson refuses
 (numbers that overflow a double, nesting deeper than orjson allows), `decode_record` returns None for invalid
 UTF-8 and for anything it can't decode, and `fits_orjson_int` tells the integers both read alike.

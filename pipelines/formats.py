@@ -1,9 +1,9 @@
 """The input formats ingest reads: their names, how a record tells its format, role names, typed records.
 
-`detect_format` names a record's format from its keys (`pipelines/sources.py` asks it per file); the
-per-record path of `pipelines/ingest.py` maps role names through `ROLE_ALIASES`; the msgspec fast path
+`detect_format` names a record's format from its keys (`pipelines/format_sniffing.py` asks it per file); the
+per-record path of `pipelines/normalise.py` maps role names through `ROLE_ALIASES`; the msgspec fast path
 (`pipelines/fast_ingest.py`) decodes into `RECORD_TYPES[format]`. A new format is a name in `FORMATS`, a rule
-in `detect_format`, a Struct in `RECORD_TYPES` and its normaliser in `pipelines/ingest.py`; the command line's
+in `detect_format`, a Struct in `RECORD_TYPES` and its normaliser in `pipelines/normalise.py`; the command line's
 `--format` choices read `FORMATS`.
 """
 
@@ -73,7 +73,7 @@ class _Moderation(msgspec.Struct, gc=False):
 
 
 class _Record(msgspec.Struct, gc=False, kw_only=True):
-    """The metadata every format may carry; `_finish` in pipelines/ingest.py reads these by name."""
+    """The metadata every format may carry; `_finish` in pipelines/normalise.py reads these by name."""
 
     model: str | None = None
     timestamp: str | int | float | None = None

@@ -4,7 +4,8 @@
 costs only what follows the damage. With `max_line_bytes` set (JSONL) it streams: a line longer than the cap
 is never held — it leaves an empty line in its place (line numbers stay true) and its number, size and head —
 so a 3 MB file holding one 3 GiB line costs the cap, not 3 GiB. `read_gzip_head` inflates only the top of
-the first member, for format detection. `pipelines/sources.py` calls both per file.
+the first member, for format detection; `read_gzip_file` reads a whole input file and inflates it.
+`pipelines/sources.py` and `pipelines/format_sniffing.py` call them per file.
 """
 
 import zlib
@@ -13,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pipelines import objectstore
+from pipelines.store.input_files import open_input_file
 
 INFLATE_STEP = 1 << 20  # compressed bytes inflated per step
 OUTPUT_STEP = 16 << 20  # most decompressed bytes one step yields (a bomb inflates 1000x)
@@ -29,6 +31,17 @@ class GzipText(NamedTuple):
     data: bytes  # the decompressed text (each oversized line left as an empty line, newline included)
     problem: str  # why the rest of the file was lost ("" = every member intact)
     oversized: list[OversizedLine]
+
+
+def read_gzip_file(path: str, max_line_bytes: int | None = None) -> GzipText:
+    """Every gzip member of the input file `path` decompressed, lines over `max_line_bytes` cut out; a file
+    that can't be read is its problem."""
+    try:
+        with open_input_file(path) as handle:
+            compressed = handle.read()
+    except OSError as error:
+        return GzipText(b"", f"can't read the file: {error.strerror or error}", [])
+    return read_gzip(compressed, max_line_bytes)
 
 
 def read_gzip(compressed: bytes, max_line_bytes: int | None = None) -> GzipText:

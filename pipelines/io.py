@@ -1,18 +1,16 @@
 """The shared I/O helpers: atomic Parquet/JSON writes, DuckDB views over Parquet (a damaged file named with
 its fix), running `.sql` files.
 
-Every write goes to a temporary name in the destination folder and is renamed into place, so a reader
-never sees half a file and a killed run leaves either the old file or the new one. A destination that is an
-object-store URL (`pipelines/objectstore.py`) is written to a local temporary file and stored with one upload,
+Every write goes through `objectstore.atomic_destination`: a temporary name in the destination folder, renamed
+into place, so a reader never sees half a file and a killed run leaves either the old file or the new one; a
+destination that is an object-store URL is written to a local temporary file and stored with one upload,
 which is atomic in the same way.
 """
 
-import contextlib
 import json
 import os
 import subprocess
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -27,37 +25,9 @@ SQL_DIR = Path(__file__).parent / "sql"
 ROW_GROUP_ROWS = 50_000  # fixed row-group size: deterministic files, and row groups small enough to stream
 
 
-def _temporary_path(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    os.chmod(name, 0o644)  # mkstemp makes files private; outputs are meant to be shared and read
-    return Path(name)
-
-
-@contextlib.contextmanager
-def _atomic_destination(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary file to write; on success it becomes `path` (renamed, or uploaded to a URL), else it goes."""
-    url = objectstore.is_url(str(path))
-    if url:
-        handle, name = tempfile.mkstemp(prefix="afterword-upload-", suffix=".tmp")
-        os.close(handle)
-        tmp = Path(name)
-    else:
-        tmp = _temporary_path(Path(path))
-    try:
-        yield tmp
-        if url:
-            objectstore.upload(str(tmp), str(path))
-        else:
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_table(table: pa.Table, path: str | os.PathLike) -> None:
     """Write an Arrow table to Parquet atomically (zstd, fixed row groups)."""
-    with _atomic_destination(path) as tmp:
+    with objectstore.atomic_destination(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
 
 
@@ -71,7 +41,7 @@ def write_batches(batches: Iterable[pa.Table | pa.RecordBatch], schema: pa.Schem
     ROW_GROUP_ROWS whatever size the pieces have; returns rows written."""
     pending: list[pa.Table] = []
     rows = 0
-    with _atomic_destination(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+    with objectstore.atomic_destination(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for batch in batches:
             # DuckDB names list items and time zones its own way; the cast restores our schema.
             piece = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
@@ -101,11 +71,7 @@ def write_concurrently(jobs: dict[str, tuple[Iterable[pa.Table], pa.Schema, str 
 
 def write_text(text: str, path: str | os.PathLike) -> None:
     """Write a text file (UTF-8) atomically."""
-    if objectstore.is_url(str(path)):
-        objectstore.write_bytes(str(path), text.encode("utf-8"))  # one PUT: no temporary file needed
-        return
-    with _atomic_destination(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    objectstore.write_atomically(path, text.encode("utf-8"))
 
 
 def write_json(payload: dict, path: str | os.PathLike) -> None:

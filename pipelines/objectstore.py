@@ -15,6 +15,9 @@ import glob as local_glob
 import os
 import re
 import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -89,6 +92,12 @@ def is_folder(path: str) -> bool:
         return os.path.isdir(path)
     fs, key = filesystem(path)
     return fs.isdir(key)
+
+
+def make_folder(path: str) -> None:
+    """Create a local folder and its parents; a bucket has no folders to make."""
+    if not is_url(path):
+        os.makedirs(path, exist_ok=True)
 
 
 def bucket_exists(url: str) -> bool:
@@ -180,6 +189,14 @@ def open_binary(path: str) -> IO[bytes]:
     return fs.open(key, "rb", cache_type="none", block_size=1 << 16)
 
 
+def open_random_access(path: str) -> pyarrow.NativeFile | IO[bytes]:
+    """A seekable reader for Arrow's readers: a local file memory-mapped (a batch's metadata is read without
+    touching its data), an object streamed by ranged GETs."""
+    import pyarrow as pa
+
+    return open_binary(path) if is_url(path) else pa.memory_map(path)
+
+
 def read_bytes(path: str) -> bytes:
     """The whole file or object."""
     with open_binary(path) as handle:
@@ -195,6 +212,46 @@ def write_bytes(url: str, payload: bytes | memoryview) -> None:
     """Store `payload` as the object `url` (one PUT: readers see the old object or the new one)."""
     fs, key = filesystem(url)
     fs.pipe_file(key, bytes(payload))  # botocore takes bytes, not Arrow buffers or memoryviews
+
+
+@contextlib.contextmanager
+def atomic_destination(path: str | os.PathLike) -> Iterator[Path]:
+    """A local temporary file to write; on success it becomes `path` (renamed into place, or uploaded as the
+    object `path`), else it goes. A reader never sees half a file."""
+    url = is_url(str(path))
+    temporary = _upload_temporary() if url else _temporary_beside(Path(path))
+    try:
+        yield temporary
+        if url:
+            upload(str(temporary), str(path))
+        else:
+            os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _upload_temporary() -> Path:
+    handle, name = tempfile.mkstemp(prefix="afterword-upload-", suffix=".tmp")
+    os.close(handle)
+    return Path(name)
+
+
+def _temporary_beside(path: Path) -> Path:
+    """A temporary file in `path`'s folder (made if missing), so the final rename stays on one file system."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    os.chmod(name, 0o644)  # mkstemp makes files private; outputs are meant to be shared and read
+    return Path(name)
+
+
+def write_atomically(path: str | os.PathLike, payload: bytes) -> None:
+    """`payload` as the whole file or object `path`: readers see the old bytes or the new, never half."""
+    if is_url(str(path)):
+        write_bytes(str(path), payload)  # one PUT: no temporary file needed
+        return
+    with atomic_destination(path) as temporary:
+        temporary.write_bytes(payload)
 
 
 def upload(local_path: str, url: str) -> None:

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from pipelines.errors import InputError
 from pipelines.io import write_json, write_table
+from pipelines.store import layout
 from schemas import models as schema
 
 PROMOTED = "promoted"  # the model name that stands for the root's current model
@@ -90,9 +91,7 @@ def get_model(root: str, model_id: str) -> ModelRecord | None:
 
 def read_models(root: str) -> list[ModelRecord]:
     """Every model of the root, oldest first."""
-    folder = os.path.join(root, "models")
-    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-    found = [get_model(root, name.removeprefix("model_id=")) for name in names if name.startswith("model_id=")]
+    found = [get_model(root, model_id) for model_id in layout.model_ids(root)]
     return sorted((model for model in found if model), key=lambda model: (model.created_at, model.model_id))
 
 

@@ -94,17 +94,38 @@ def render_report(scores: pa.Table, interactions: pa.Table, cfg: ReportConfig) -
 
     page.append(_header(cfg, scores.num_rows, labels))
     page.append(_summary(scores, n_tokens_N, ranked_N, finite))
-    page.append('<section id="histogram"><h2>Mean advantage per reply</h2>')
-    if ranked_N.any():
-        png = _histogram_png(mean_N[ranked_N], cfg.histogram_bins)
-        alt = "histogram of per-reply mean advantage"
-        page.append(f'<img alt="{alt}" src="data:image/png;base64,{base64.b64encode(png).decode()}">')
-    else:
-        page.append('<p class="note">No reply has scored tokens.</p>')
-    page.append("</section>")
+    page.append(_histogram_section(mean_N[ranked_N], cfg.histogram_bins))
     page.append(_model_table(labels, n_tokens_N, mean_N, share_N))
     page.append(_legend(scale, cfg.color_percentile))
+    page.append(_example_sections(scores, rows, labels, by_id, mean_N, ranked_N, scale, cfg))
+    page.append(_simulation_links(cfg.simulations))
+    return "".join(page) + "</main></body></html>\n"
 
+
+def _histogram_section(ranked_mean_N: np.ndarray, bins: int) -> str:
+    """The histogram of per-reply mean advantage, over the replies with scored tokens."""
+    section = ['<section id="histogram"><h2>Mean advantage per reply</h2>']
+    if ranked_mean_N.size:
+        png = _histogram_png(ranked_mean_N, bins)
+        alt = "histogram of per-reply mean advantage"
+        section.append(f'<img alt="{alt}" src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+    else:
+        section.append('<p class="note">No reply has scored tokens.</p>')
+    section.append("</section>")
+    return "".join(section)
+
+
+def _example_sections(
+    scores: pa.Table,
+    rows: list[dict],
+    labels: list[str],
+    by_id: dict[str, dict],
+    mean_N: np.ndarray,
+    ranked_N: np.ndarray,
+    scale: float,
+    cfg: ReportConfig,
+) -> str:
+    """The most negative and the most positive replies, each as a token heatmap with its context."""
     # Split the ranked replies so none is shown twice: lowest means first, then the highest of the rest.
     order = sorted(np.flatnonzero(ranked_N), key=lambda i: (mean_N[i], rows[i]["interaction_id"] or "", i))
     n_negative = min(cfg.n_examples, math.ceil(len(order) / 2))
@@ -121,16 +142,16 @@ def render_report(scores: pa.Table, interactions: pa.Table, cfg: ReportConfig) -
             order[::-1][:n_positive],
         ),
     ]
+    html = []
     for section_id, heading, indices in sections:
-        page.append(f'<section id="{section_id}"><h2>{heading}</h2>')
+        html.append(f'<section id="{section_id}"><h2>{heading}</h2>')
         if not indices:
-            page.append('<p class="note">No replies to show.</p>')
+            html.append('<p class="note">No replies to show.</p>')
         examples = scores.take(pa.array(indices, pa.int64())).to_pylist() if indices else []
         for index, row in zip(indices, examples, strict=True):
-            page.append(_example(row, labels[index], by_id.get(row["interaction_id"]), scale, cfg))
-        page.append("</section>")
-    page.append(_simulation_links(cfg.simulations))
-    return "".join(page) + "</main></body></html>\n"
+            html.append(_example(row, labels[index], by_id.get(row["interaction_id"]), scale, cfg))
+        html.append("</section>")
+    return "".join(html)
 
 
 def _simulation_links(names: tuple[str, ...]) -> str:

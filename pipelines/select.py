@@ -19,9 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines import ingest, objectstore, segment
+from pipelines import objectstore, segment
 from pipelines.formats import INPUTS_THAT_WORK
 from pipelines.io import parquet_view, run_checks, run_sql, staged_view, write_concurrently, write_query
+from pipelines.rejects import ALREADY_INGESTED, DUPLICATE_ID
 from pipelines.store import layout as storage
 from pipelines.store.staging import STAGED, publish_file, staged_part, staged_parts
 from schemas import conversations, filter_report, rejects
@@ -107,8 +108,8 @@ def select_night(
         languages=list(cfg.languages),
         models=list(cfg.models),
         raw_chars=cfg.reject_raw_chars,
-        already_ingested=ingest.ALREADY_INGESTED,
-        duplicate_id=ingest.DUPLICATE_ID,
+        already_ingested=ALREADY_INGESTED,
+        duplicate_id=DUPLICATE_ID,
         wrong_language=WRONG_LANGUAGE,
         toxic=TOXIC,
         redacted=REDACTED,
@@ -239,7 +240,7 @@ def empty_night_problem(stored: dict[str, int], reject_reasons: dict[str, int], 
     if stored["interactions"]:
         return ""
     if not stored["conversations"]:
-        if ingest.ALREADY_INGESTED in reject_reasons:
+        if ALREADY_INGESTED in reject_reasons:
             return ""
         reasons = ", ".join(f"{reason} {rows}" for reason, rows in sorted(reject_reasons.items())) or "none"
         return f"no readable record in the inputs (rejects by reason: {reasons}); {INPUTS_THAT_WORK}"

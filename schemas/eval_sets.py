@@ -1,6 +1,6 @@
 """The `eval_sets` table: a root's fixed evaluation suite, drawn once and never rewritten.
 
-Written by `train/eval_sets.py` as `<root>/eval_sets/eval_set=<name>/data.parquet`. One set per trained night
+Written by `train/continual/eval_sets.py` as `<root>/eval_sets/eval_set=<name>/data.parquet`. One set per trained night
 (`night=YYYY-MM-DD`: held-out interactions of that night, never trained on), the bundled general prompts
 (`general`: forgetting on unrelated questions) and any prompts file a user adds (`prompts=<name>`). Every
 candidate model is evaluated on every set (`model_evals`).

@@ -1,6 +1,6 @@
 """The `model_evals` table: the forgetting ledger, one row per (model, evaluation set).
 
-Written by `train/continual.py` as `<root>/model_evals/model_id=<id>/eval_set=<name>.parquet` when a model is
+Written by `train/continual/continual.py` as `<root>/model_evals/model_id=<id>/eval_set=<name>.parquet` when a model is
 evaluated on a set (the base model too, as `base`). Fresh replies are sampled with a fixed seed per set, so a
 model's row never changes; the gain of night k on its set is approval(model k) − approval(its parent), and the
 retention of an earlier set j after night k is approval(model k, set j) − approval(model j, set j).

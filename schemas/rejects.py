@@ -1,7 +1,7 @@
 """The `rejects` table: every input record that could not be used, with a reason code.
 
 Written under `<root>/rejects/ingest_date=YYYY-MM-DD/`. For every run,
-records in = conversations + rejects holds exactly. Reason codes are defined in `pipelines/ingest.py`.
+records in = conversations + rejects holds exactly. Reason codes are defined in `pipelines/rejects.py`.
 """
 
 import pyarrow as pa

@@ -4,7 +4,7 @@ Written by `train/loop.py` as `<root>/training_rounds/run_id=<run>/round-NNNN.pa
 checkpoint is in place (a resumed round rewrites its file with the same name). Per-step detail is in
 `<root>/training/<run>/metrics.jsonl` (keys documented in train/README.md).
 
-`afterword simulate` (train/simulation.py) writes rows of the same shape with the simulation columns filled
+`afterword simulate` (train/simulation/simulation.py) writes rows of the same shape with the simulation columns filled
 (`simulated_user` ... `unrelated_drift_kl`, null for `refresh` runs), plus a round-0 row that evaluates the
 starting weights before any training (steps 0, no checkpoint).
 """

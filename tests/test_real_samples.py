@@ -4,7 +4,7 @@ import json
 
 import pyarrow as pa
 
-from pipelines.ingest import hash_turns
+from pipelines.normalise import hash_turns
 from tests.conftest import shared_file
 from tests.helpers.real_samples import ingest_file, select_file
 

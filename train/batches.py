@@ -40,8 +40,8 @@ def micro_batches(
     """Row indices per micro-batch: length buckets of at most `size` rows (and `max_tokens` padded prefix +
     reply tokens; 0 = no budget), in a seeded order of whole buckets per epoch.
 
-    With no token budget an epoch has ⌈rows / size⌉ micro-batches, the count `train/loop.py` plans its
-    steps and learning-rate schedule on; the trainer passes none, benchmarks may.
+    With no token budget an epoch has ⌈rows / size⌉ micro-batches, the count `train/run_setup.py` plans
+    its steps and learning-rate schedule on; the trainer passes none, benchmarks may.
     """
     widths = [(len(r.student_prefix_ids) + len(r.reply_ids),) for r in rows]
     buckets = length_buckets(widths, max_tokens=max_tokens, max_items=size)

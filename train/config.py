@@ -25,7 +25,7 @@ from pipelines.backends.backend_configs import TransformersBackendConfig
 from pipelines.backends.precision import PRECISIONS, resolve_precision
 from pipelines.config_loading import add_config_flags, build_config, flag_settings, read_toml, with_flags
 from pipelines.hindsight import HindsightConfig
-from train.vllm_sampler import VllmSamplerConfig
+from train.sampling.vllm_sampler import VllmSamplerConfig
 
 MODES = ("logged", "onpolicy")
 TEACHERS = ("live", "ema", "frozen", "stored")

@@ -5,7 +5,7 @@ Reads every published night's interactions (the files the nights' manifests name
 interaction_id, never trained on), walks the rest with a resumable `Cursor`, and turns scored replies into
 `TrainingRow`s: the student and teacher prefixes rebuilt by `pipelines.score.interaction_sequences` (the
 scorer's own code) plus the scored token ids and stored log-probs (batched by `train/batches.py`). Used by
-`train/loop.py`.
+`train/run_setup.py` and `train/round_replies.py`.
 """
 
 from __future__ import annotations

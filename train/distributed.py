@@ -1,6 +1,7 @@
 """Data-parallel helpers for the trainer under `torchrun`: join the process group, sum gradients and step statistics.
 
-Used by `train/loop.py` only when WORLD_SIZE > 1; a single process never touches torch.distributed.
+Used by the round loop (train/loop.py, run_setup.py, steps.py) only when WORLD_SIZE > 1; a single process
+never touches torch.distributed.
 A manual all-reduce instead of the DistributedDataParallel wrapper: the loss calls the decoder and the LM
 head separately, so DDP's hooks on the wrapped module's forward would never fire.
 """

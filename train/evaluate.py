@@ -89,7 +89,7 @@ def evaluate_items(
     seed: int,
     cfg: TrainConfig,
 ) -> pa.Table:
-    """One fresh reply per item of an evaluation set (`items`: interaction table of train/eval_sets.py), with
+    """One fresh reply per item of an evaluation set (`items`: interaction table of train/continual/eval_sets.py), with
     its text, length, whether it ended on its own, its approval (token-mean hindsight advantage judged by
     `base` with the item's follow-up, nats/token) and its mean per-token KL against `base` and `parent`
     (None = not measured: null). The same `seed` gives every model the same sampling stream."""

@@ -4,7 +4,7 @@ Takes a `Batch` (`train/batches.py`), the policy, the judge (the teacher model; 
 teacher) and the step's reply count; returns the loss, whose gradient summed over a step's micro-batches
 is the step's, and token-summed statistics. Log-probs come from `train.model.reply_logprobs`: the LM
 head only at reply positions, in chunks recomputed in backward, so memory does not grow with reply
-length × vocabulary. Called by `train/loop.py` for every micro-batch; benchmarks time this very function.
+length × vocabulary. Called by `train/steps.py` for every micro-batch; benchmarks time this very function.
 """
 
 from __future__ import annotations
@@ -29,35 +29,9 @@ def micro_batch_loss(
         n_replies: replies in the whole optimizer step (all micro-batches, all ranks).
     """
     device = next(policy.parameters()).device
-    student = (batch.student_ids_B_L.to(device), batch.student_mask_B_L.to(device), batch.student_first_B.to(device))
-    reply_B_T, real_B_T = batch.reply_ids_B_T.to(device), batch.mask_B_T.to(device)
-    top_k = cfg.top_k if cfg.loss == "topk" else 0
+    real_B_T = batch.mask_B_T.to(device)
     with precision(cfg, device):
-        if cfg.teacher == "stored":
-            teacher_B_T, teacher_support_B_T_K = batch.stored_teacher_B_T.to(device), None
-            support_ids_B_T_K = None
-            if top_k:
-                if batch.topk_ids_B_T_K is None:
-                    raise ValueError("teacher='stored' with loss='topk' needs shards scored with top_k > 0")
-                support_ids_B_T_K = batch.topk_ids_B_T_K.to(device)
-                teacher_support_B_T_K = batch.topk_logp_B_T_K.to(device)
-            mine = model.reply_logprobs(policy, *student, reply_B_T, real_B_T, support_ids_B_T_K)
-        else:
-            teacher_args = (
-                batch.teacher_ids_B_L.to(device),
-                batch.teacher_mask_B_L.to(device),
-                batch.teacher_first_B.to(device),
-            )
-            # The support's owner runs first and picks its top-K ids in its own pass; the other gathers there.
-            if top_k and cfg.topk_support == "student":
-                mine = model.reply_logprobs(policy, *student, reply_B_T, real_B_T, top_k=top_k)
-                with torch.no_grad():
-                    theirs = model.reply_logprobs(judge, *teacher_args, reply_B_T, real_B_T, mine.support_ids_B_T_K)
-            else:
-                with torch.no_grad():
-                    theirs = model.reply_logprobs(judge, *teacher_args, reply_B_T, real_B_T, top_k=top_k)
-                mine = model.reply_logprobs(policy, *student, reply_B_T, real_B_T, theirs.support_ids_B_T_K)
-            teacher_B_T, teacher_support_B_T_K = theirs.token_B_T, theirs.support_B_T_K
+        mine, teacher_B_T, teacher_support_B_T_K = student_and_teacher(cfg, policy, judge, batch, device)
     logp_B_T = mine.token_B_T
     mask_B_T = losses.skip_first_tokens(real_B_T, cfg.ignore_first_tokens).float()
     if cfg.truncated == "mask":  # a reply cut at a length limit leaves the loss whole
@@ -85,6 +59,41 @@ def micro_batch_loss(
         "end_tokens": float(end_B_T.sum()),
     }
     return loss, stats
+
+
+def student_and_teacher(
+    cfg: TrainConfig, policy: torch.nn.Module, judge: torch.nn.Module | None, batch: Batch, device: torch.device
+) -> tuple[model.ReplyLogprobs, torch.Tensor, torch.Tensor | None]:
+    """The student's reply log-probs (with grad), then the teacher's at the same tokens [B, T] and, for the
+    top-K loss, at the support ids [B, T, K]: read from the shards (stored) or computed by `judge` (no grad)."""
+    student = (batch.student_ids_B_L.to(device), batch.student_mask_B_L.to(device), batch.student_first_B.to(device))
+    reply_B_T, real_B_T = batch.reply_ids_B_T.to(device), batch.mask_B_T.to(device)
+    top_k = cfg.top_k if cfg.loss == "topk" else 0
+    if cfg.teacher == "stored":
+        teacher_B_T, teacher_support_B_T_K = batch.stored_teacher_B_T.to(device), None
+        support_ids_B_T_K = None
+        if top_k:
+            if batch.topk_ids_B_T_K is None:
+                raise ValueError("teacher='stored' with loss='topk' needs shards scored with top_k > 0")
+            support_ids_B_T_K = batch.topk_ids_B_T_K.to(device)
+            teacher_support_B_T_K = batch.topk_logp_B_T_K.to(device)
+        mine = model.reply_logprobs(policy, *student, reply_B_T, real_B_T, support_ids_B_T_K)
+        return mine, teacher_B_T, teacher_support_B_T_K
+    teacher_args = (
+        batch.teacher_ids_B_L.to(device),
+        batch.teacher_mask_B_L.to(device),
+        batch.teacher_first_B.to(device),
+    )
+    # The support's owner runs first and picks its top-K ids in its own pass; the other gathers there.
+    if top_k and cfg.topk_support == "student":
+        mine = model.reply_logprobs(policy, *student, reply_B_T, real_B_T, top_k=top_k)
+        with torch.no_grad():
+            theirs = model.reply_logprobs(judge, *teacher_args, reply_B_T, real_B_T, mine.support_ids_B_T_K)
+    else:
+        with torch.no_grad():
+            theirs = model.reply_logprobs(judge, *teacher_args, reply_B_T, real_B_T, top_k=top_k)
+        mine = model.reply_logprobs(policy, *student, reply_B_T, real_B_T, theirs.support_ids_B_T_K)
+    return mine, theirs.token_B_T, theirs.support_B_T_K
 
 
 def token_weights(

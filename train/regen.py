@@ -1,6 +1,6 @@
 """On-policy regeneration: sample fresh replies y' ~ p_θ(·|x) and score them through the nightly scoring path.
 
-`sample_replies` draws a reply per interaction with `train.sampler` (p_θ at temperature T, nothing else) and
+`sample_replies` draws a reply per interaction with `train.sampling.sampler` (p_θ at temperature T, nothing else) and
 keeps the drawn ids beside their text; `score_replies` hands that table to `pipelines.score.score_interactions`
 with the transformers backend over the *same* weights (`live_scorer`, the one way regeneration, evaluation and
 simulation open a scorer), which scores the drawn ids themselves: no re-tokenization, and no end-of-turn marker
@@ -23,7 +23,7 @@ from pipelines.hindsight import HindsightConfig, build_sequences, check_chat_tem
 from pipelines.progress import report
 from pipelines.score import ScoreRun, score_interactions
 from train.config import RegenConfig, TrainConfig
-from train.sampler import SAMPLING_STAGE, sample
+from train.sampling.sampler import SAMPLING_STAGE, sample
 
 log = logging.getLogger(__name__)
 

@@ -3,9 +3,10 @@
 `RunSetup` is what the run is once set up (settings, data split, the derived step plan; never changes),
 `Progress` is how far it has got (data cursor, step and round counters, the current weights): exactly what a
 round's checkpoint saves and a resumed run loads. `RunState` holds both beside the models and optimizer, the
-objects the steps change in place. `train/loop.py` builds it (`setup_run`) and threads it through the phases.
+objects the steps change in place. `train/run_setup.py` builds it (`setup_run`) and `train/loop.py` threads it
+through the phases.
 What a caller plugs into the round loop is typed here too: the round's replies, its evaluation, and who writes
-the follow-ups of sampled replies when the log does not (the simulated user of train/simulation.py).
+the follow-ups of sampled replies when the log does not (the simulated user of train/simulation/simulation.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from transformers import PreTrainedTokenizerBase
 
 from train import data
 from train.config import TrainConfig
+from train.metrics import append_record
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,11 @@ class RunState:
     def global_step(self) -> int:
         """Optimizer steps taken so far (`progress.global_step`)."""
         return self.progress.global_step
+
+    def write_metrics(self, record: dict) -> None:
+        """Append one metrics record with namespaced keys; rank 0 only."""
+        if not self.setup.rank:
+            append_record(self.setup.metrics_path, self.writer, record)
 
 
 class Followups(Protocol):

@@ -8,18 +8,19 @@ scoring run's shards (a Hive partition: readers see `round` as a column); a trai
 are named `round-NNNN` (`checkpoints/run_id=<run>/round-NNNN/`, `training_rounds/run_id=<run>/round-NNNN.parquet`,
 `simulations/...`); `<root>/runs/<run_id>/` holds a run's manifest; `<root>/_staging/` holds the resumable
 work of unfinished nights (`staging.py`); `<root>/catalog.duckdb` holds the analyst views. Every table, run,
-round, checkpoint and report path under a root is built or parsed here.
+round, checkpoint and report path under a root is built or parsed here, and so are a night's fingerprint (its
+inputs' hashes, its settings' digest) and the check that a rerun would replace a published night. The leftovers
+of interrupted writes are swept by `leftovers.py`; a write the root's file system refuses is named by
+`storage_errors.py`.
 """
 
 from __future__ import annotations
 
-import errno
 import glob
 import hashlib
 import json
 import os
 import re
-import shutil
 import stat
 from datetime import date
 from typing import TYPE_CHECKING
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # sources imports the ingest stage; storage stays light for r
 TABLES = ("conversations", "rejects", "interactions", "filter_report")
 DATA_SETTINGS = ("ingest", "segment", "select")  # config sections that decide a night's rows
 # The continual learner's tables (pipelines/registry.py, train/eval_sets.py, train/continual.py) and the
-# simulation's (train/simulation_nights.py).
+# simulation's (train/simulation/nights.py).
 LEARNER_TABLES = {
     "models": os.path.join("models", "model_id=*", "data.parquet"),
     "eval_sets": os.path.join("eval_sets", "eval_set=*", "data.parquet"),
@@ -107,6 +108,27 @@ def training_round_files(root: str, run_id: str) -> list[str]:
     """Every stored `training_rounds` row file of a training run, in round order."""
     folder = os.path.join(glob.escape(root), "training_rounds", f"run_id={glob.escape(run_id)}")
     return sorted(glob.glob(os.path.join(folder, "round-*.parquet")))
+
+
+def training_run_ids(root: str) -> list[str]:
+    """Ids of the training runs with stored rounds or checkpoints, sorted; none on an object store (training
+    writes local folders only, README "Object stores")."""
+    if objectstore.is_url(root):
+        return []
+    runs = set()
+    for folder in ("checkpoints", "training_rounds"):
+        found = glob.glob(os.path.join(glob.escape(root), folder, "run_id=*"))
+        runs |= {os.path.basename(path).removeprefix("run_id=") for path in found}
+    return sorted(runs)
+
+
+def model_ids(root: str) -> list[str]:
+    """Ids of the models registered under the root (`models/model_id=<id>/`), sorted; none on an object store
+    (learning takes local roots, README "Object stores")."""
+    folder = os.path.join(root, "models")
+    if objectstore.is_url(root) or not os.path.isdir(folder):
+        return []
+    return [name.removeprefix("model_id=") for name in sorted(os.listdir(folder)) if name.startswith("model_id=")]
 
 
 def training_dir(root: str, run_id: str) -> str:
@@ -281,60 +303,3 @@ def replacement_refusal(root: str, night: date, fingerprint: dict) -> str:
         f"night {night.isoformat()} is already published from {published['published_at']}; this run has "
         f"{' and '.join(changes)}: pass --replace to replace the night, or use another --date"
     )
-
-
-def is_leftover(name: str) -> bool:
-    """Temporary names our atomic writes use (`.x.tmp` files, `.round-0001.tmp-…` folders, catalog rebuilds)."""
-    if not name.startswith(".") or name == ".writer.lock":
-        return False
-    return name.endswith(".tmp") or ".tmp-" in name or ".old-" in name or name.startswith(".catalog.")
-
-
-def sweep_leftovers(root: str) -> list[str]:
-    """Remove the temporary files and folders interrupted runs left under `root`; call it holding the writer
-    lock exclusively (the lock does). Returns what was removed, relative to `root`. An object store has none:
-    every write there is one PUT."""
-    removed: list[str] = []
-    if objectstore.is_url(root):
-        return removed
-    for folder, subfolders, files in os.walk(root):
-        for name in [*files, *subfolders]:
-            if is_leftover(name):
-                path = os.path.join(folder, name)
-                if os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path)
-                else:
-                    os.remove(path)
-                removed.append(os.path.relpath(path, root))
-        subfolders[:] = [name for name in subfolders if not is_leftover(name)]
-    return removed
-
-
-# The storage root's file system refuses writes: the same on every retry, and no bug of ours.
-STORAGE_ERRNOS = {
-    errno.ENOSPC: "no space left on the device holding {root}: free space there or use another --root",
-    errno.EDQUOT: "disk quota exceeded under {root}: free space there or use another --root",
-    errno.EROFS: "{root} is on a read-only file system: remount it read-write or use another --root",
-    errno.EACCES: "permission denied writing under {root}: make it writable for this user or use another --root",
-    errno.EPERM: "not permitted to write under {root}: make it writable for this user or use another --root",
-}
-_ERRNO_TEXT = re.compile(r"\[Errno (\d+)\]")  # how Beam's workers, DuckDB and Arrow pass an OSError on as text
-
-
-def storage_problem(error: BaseException, root: str) -> str:
-    """One line naming a write the root's file system refused (disk full, read-only, permission) and the fix;
-    "" for any other error. Looks through the error's causes and, for errors that carry it only as text
-    (Beam workers, DuckDB, Arrow), the errno in the message."""
-    seen: BaseException | None = error
-    while seen is not None:
-        code = seen.errno if isinstance(seen, OSError) and seen.errno else None
-        if code is None and (match := _ERRNO_TEXT.search(str(seen))):
-            code = int(match[1])
-        if code is None and os.strerror(errno.ENOSPC) in str(seen):
-            code = errno.ENOSPC  # DuckDB: "IO Error: ... No space left on device"
-        if code in STORAGE_ERRNOS:
-            where = f" ({seen.filename})" if isinstance(seen, OSError) and seen.filename else ""
-            fix = STORAGE_ERRNOS[code].format(root=root)
-            return f"{fix}{where}; nothing published was changed, and a rerun resumes"
-        seen = seen.__cause__ or seen.__context__
-    return ""

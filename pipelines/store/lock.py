@@ -23,7 +23,7 @@ import threading
 from datetime import UTC, datetime
 
 from pipelines import objectstore
-from pipelines.store.layout import sweep_leftovers
+from pipelines.store.leftovers import sweep_leftovers
 from pipelines.store.night_commit import clean_up_killed_commits, sweep_unpublished
 from pipelines.store.object_lock import LeaseLock, LockRefusedError, lease_holder
 

@@ -12,6 +12,7 @@ import contextlib
 import glob
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from datetime import date
 
@@ -69,6 +70,38 @@ def chunk_done_marker(staging: str, chunk_key: str) -> str:
 def staged_part(staging: str, table: str, chunk_key: str) -> str:
     """One input chunk's part of a staged table."""
     return os.path.join(staging, table, f"{chunk_key}.parquet")
+
+
+def write_staged_file(path: str, payload: bytes) -> None:
+    """Write a staged part or marker whole: locally under a temporary name beside `path`, then renamed, through
+    Beam's FileSystems as the workers' other writes; an object in one PUT, which is atomic by itself. A reader
+    never sees half a file."""
+    if objectstore.is_url(path):
+        objectstore.write_bytes(path, payload)
+        return
+    from apache_beam.io.filesystem import BeamIOError, CompressionTypes  # heavy: only where a worker writes
+    from apache_beam.io.filesystems import FileSystems
+
+    folder, name = FileSystems.split(path)
+    os.makedirs(folder, exist_ok=True)
+    temporary = FileSystems.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            handle.write(payload)
+        FileSystems.rename([temporary], [path])  # replaces a part left by a run killed before its marker
+    except BaseException:
+        # A full disk keeps what it holds: give back the half-written part at once (a kill leaves it to the
+        # next writer's sweep).
+        with contextlib.suppress(OSError, BeamIOError):
+            FileSystems.delete([temporary])
+        raise
+
+
+def worker_log_path(staging: str) -> str:
+    """Where the Beam workers' log of a run goes: in a local staging folder; for a staging folder in a bucket,
+    the local temporary folder (the log is appended to as it grows, which an object can't be)."""
+    folder = tempfile.gettempdir() if objectstore.is_url(staging) else staging
+    return os.path.join(folder, "beam-workers.log")
 
 
 def staged_parts(staging: str, table: str) -> list[str]:

@@ -9,7 +9,7 @@ import re
 import orjson
 import pyarrow as pa
 
-from pipelines.ingest import is_usable
+from pipelines.normalise import is_usable
 from pipelines.segment import CANDIDATE_SCHEMA, EMPTY_HISTORY, HISTORY_NOT_ENDING_WITH_USER, SegmentConfig
 
 

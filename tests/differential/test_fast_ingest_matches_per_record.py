@@ -1,5 +1,5 @@
 """Differential test: `ingest_records` (the msgspec fast path, with the per-record fallback) against every record
-sent through the per-record path (`_normalise_record`, orjson), chunk by chunk, on real, synthetic and fuzzed
+sent through the per-record path (`normalise_record`, orjson), chunk by chunk, on real, synthetic and fuzzed
 inputs in every format: identical conversations and rejects, schema and every value."""
 
 import json
@@ -10,7 +10,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipelines.ingest import UNREADABLE_INPUT, IngestConfig, RecordError, _normalise_record, ingest_records, reject_row
+from pipelines.ingest import ingest_records
+from pipelines.ingest_config import IngestConfig
+from pipelines.normalise import normalise_record
+from pipelines.rejects import UNREADABLE_INPUT, RecordError, reject_row
 from pipelines.sources import plan_chunks, read_chunk
 from schemas import conversations as conversations_schema
 from schemas import rejects as rejects_schema
@@ -23,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def ingest_per_record(raw: pa.Table, source_format: str | None, cfg: IngestConfig) -> tuple[pa.Table, pa.Table]:
-    """The reference: every record through `_normalise_record`, as `ingest_records` did before the fast path."""
+    """The reference: every record through `normalise_record`, as `ingest_records` did before the fast path."""
     night = date.fromisoformat(NIGHT)
     conversations, rejects = [], []
     columns = (raw.column(name).to_pylist() for name in ("source_file", "source_record", "raw", "read_error"))
@@ -31,7 +34,7 @@ def ingest_per_record(raw: pa.Table, source_format: str | None, cfg: IngestConfi
         try:
             if read_error is not None:
                 raise RecordError(UNREADABLE_INPUT, read_error)
-            row = _normalise_record(payload, source_format, cfg)
+            row = normalise_record(payload, source_format, cfg)
         except RecordError as error:
             where = {"source_file": source_file, "source_record": source_record, "ingest_date": night}
             rejects.append(reject_row(error, payload, source_format, cfg, where))

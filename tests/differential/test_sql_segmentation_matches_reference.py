@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.ingest import IngestConfig, ingest_records
+from pipelines.ingest import ingest_records
+from pipelines.ingest_config import IngestConfig
 from pipelines.segment import SegmentConfig, segment_turns
 from pipelines.sources import plan_chunks, read_chunk
 from tests.conftest import NIGHT, shared_file, wildchat_record

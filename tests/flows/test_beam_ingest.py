@@ -8,7 +8,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from flows.beam_ingest import IngestChunk, run_ingest_pipeline
-from pipelines.ingest import IngestConfig
+from pipelines.ingest_config import IngestConfig
 from pipelines.segment import SegmentConfig
 from pipelines.sources import plan_chunks
 from tests.conftest import NIGHT, wildchat_record, write_jsonl

@@ -3,7 +3,7 @@ import pytest
 
 import afterword_cli
 from flows.nightly import nightly
-from pipelines import ingest
+from pipelines import rejects
 from pipelines.store import layout as storage
 from pipelines.store.query import open_catalog
 from tests.conftest import wildchat_record, write_jsonl
@@ -36,11 +36,11 @@ def test_nightly_balances_reruns_idempotently_and_dedups_later_nights(tmp_path, 
     assert first["records_in"] == 17
     assert (first["conversations"], first["rejects"], first["interactions"]) == (12, 5, 12)
     assert first["reject_reasons"] == {
-        ingest.DUPLICATE_ID: 1,
-        ingest.INVALID_UTF8: 1,
-        ingest.MALFORMED_JSON: 1,
-        ingest.NOT_AN_OBJECT: 1,
-        ingest.EMPTY_CONVERSATION: 1,
+        rejects.DUPLICATE_ID: 1,
+        rejects.INVALID_UTF8: 1,
+        rejects.MALFORMED_JSON: 1,
+        rejects.NOT_AN_OBJECT: 1,
+        rejects.EMPTY_CONVERSATION: 1,
     }
     assert all(rows == 0 for rows in first["checks"].values())
     tables_first = night_tables(root, "2026-11-20")
@@ -52,7 +52,7 @@ def test_nightly_balances_reruns_idempotently_and_dedups_later_nights(tmp_path, 
 
     later = nightly(inputs=[str(dump)], root=root, night="2026-11-21", score=False)
     assert later["conversations"] == 0 and later["interactions"] == 0
-    assert later["reject_reasons"][ingest.ALREADY_INGESTED] == 13  # the repeated id too
+    assert later["reject_reasons"][rejects.ALREADY_INGESTED] == 13  # the repeated id too
 
     with open_catalog(root) as con:
         assert con.sql("select count(*) from interactions").fetchall() == [(12,)]

@@ -9,7 +9,8 @@ import afterword_cli
 from cli.run_report import write_run_report
 from flows.simulate import run_simulate
 from tests.helpers.training import write_tiny_model
-from train import simulation_prompts, simulation_report
+from train.simulation import prompts as simulation_prompts
+from train.simulation import simulation_report
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from flows.simulate import run_simulate
 from pipelines.store import layout as storage
 from pipelines.store.query import query_catalog
 from tests.helpers.training import write_tiny_model
-from train import simulation_prompts
+from train.simulation import prompts as simulation_prompts
 
 
 @pytest.mark.slow

@@ -2,7 +2,8 @@
 
 from datetime import date
 
-from pipelines.ingest import IngestConfig, ingest_records
+from pipelines.ingest import ingest_records
+from pipelines.ingest_config import IngestConfig
 from pipelines.segment import SegmentConfig, segment_turns
 from pipelines.select import SelectConfig, StagedPart, select_night
 from pipelines.sources import plan_chunks, read_chunk

@@ -24,7 +24,8 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from pipelines.backends import ReplyLogprobs
 from pipelines.hindsight import HindsightSequences
-from pipelines.ingest import IngestConfig, ingest_records
+from pipelines.ingest import ingest_records
+from pipelines.ingest_config import IngestConfig
 from pipelines.segment import SegmentConfig, segment_turns
 from pipelines.store import layout as storage
 from schemas import interactions as interactions_schema

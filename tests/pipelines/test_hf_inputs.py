@@ -12,7 +12,8 @@ from dev import compare_roots
 from pipelines import hf_datasets, ingest, sources
 from pipelines.arrow_ingest import ingest_chunk
 from pipelines.errors import InputError
-from pipelines.ingest import IngestConfig
+from pipelines.ingest_config import IngestConfig
+from pipelines.rejects import EMPTY_CONVERSATION, MISSING_CONVERSATION, NON_TEXT_CONTENT, UNKNOWN_ROLE
 from tests.conftest import shared_file, wildchat_record
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -116,10 +117,10 @@ def test_malformed_records_inside_a_dataset_are_rejects_with_todays_reasons(tmp_
     assert records_in == result.conversations.num_rows + result.rejects.num_rows == 5
     assert result.conversations["conversation_id"].to_pylist() == ["hash0000"]
     assert result.rejects.select(["source_record", "reason", "conversation_id"]).to_pylist() == [
-        {"source_record": 1, "reason": ingest.MISSING_CONVERSATION, "conversation_id": "hash0001"},
-        {"source_record": 2, "reason": ingest.UNKNOWN_ROLE, "conversation_id": "hash0002"},
-        {"source_record": 3, "reason": ingest.NON_TEXT_CONTENT, "conversation_id": "hash0003"},
-        {"source_record": 4, "reason": ingest.EMPTY_CONVERSATION, "conversation_id": "hash0004"},
+        {"source_record": 1, "reason": MISSING_CONVERSATION, "conversation_id": "hash0001"},
+        {"source_record": 2, "reason": UNKNOWN_ROLE, "conversation_id": "hash0002"},
+        {"source_record": 3, "reason": NON_TEXT_CONTENT, "conversation_id": "hash0003"},
+        {"source_record": 4, "reason": EMPTY_CONVERSATION, "conversation_id": "hash0004"},
     ]
     raw = json.loads(result.rejects["raw"][1].as_py())
     assert raw["conversation"] == [{"role": "wizard", "content": "hi"}] and "hashed_ip" not in raw

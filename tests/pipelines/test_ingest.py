@@ -4,9 +4,11 @@ from datetime import UTC, date, datetime
 import pyarrow as pa
 import pytest
 
-from pipelines import ingest
+from pipelines import rejects
 from pipelines.formats import detect_format
-from pipelines.ingest import IngestConfig, hash_turns, ingest_records
+from pipelines.ingest import ingest_records
+from pipelines.ingest_config import IngestConfig
+from pipelines.normalise import hash_turns
 from schemas import conversations as conversations_schema
 from schemas import rejects as rejects_schema
 from tests.conftest import NIGHT, raw_table, wildchat_record
@@ -74,29 +76,31 @@ def test_private_fields_are_dropped_unless_asked_for():
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        (b"x" * 101, ingest.OVERSIZED_RECORD),
-        (b'{"conversation_hash": "a", "conversation": [{"role": "user", "content": "caf\xe9"}]}', ingest.INVALID_UTF8),
-        ('{"conversation_hash": "a", "conversation": [', ingest.MALFORMED_JSON),
-        ("[1, 2, 3]", ingest.NOT_AN_OBJECT),
-        ("null", ingest.NOT_AN_OBJECT),
-        ({"conversation_hash": "a", "model": "m"}, ingest.MISSING_CONVERSATION),
-        ({"conversation_hash": "a", "conversation": "hello"}, ingest.CONVERSATION_NOT_LIST),
-        ({"conversation_hash": "a", "conversation": []}, ingest.EMPTY_CONVERSATION),
-        ({"conversation_hash": "a", "conversation": ["hello"]}, ingest.MESSAGE_NOT_OBJECT),
-        ({"conversation_hash": "a", "conversation": [{"content": "hi"}]}, ingest.MISSING_ROLE),
-        ({"conversation_hash": "a", "conversation": [{"role": "wizard", "content": "hi"}]}, ingest.UNKNOWN_ROLE),
-        ({"conversation_hash": "a", "conversation": [{"role": 3, "content": "hi"}]}, ingest.UNKNOWN_ROLE),
-        ({"conversation_hash": "a", "conversation": [{"role": "user"}]}, ingest.MISSING_CONTENT),
-        ({"conversation_hash": "a", "conversation": [{"role": "user", "content": 42}]}, ingest.NON_TEXT_CONTENT),
-        ({"conversation_hash": "a", "conversation": [{"role": "user", "content": None}]}, ingest.NON_TEXT_CONTENT),
-        ({"conversation_hash": ["a"], "conversation": [{"role": "user", "content": "hi"}]}, ingest.INVALID_ID),
-        (wildchat_record(1, timestamp="yesterday"), ingest.INVALID_METADATA),
-        (wildchat_record(1, toxic="no"), ingest.INVALID_METADATA),
-        (wildchat_record(1, model=4), ingest.INVALID_METADATA),
+        (b"x" * 101, rejects.OVERSIZED_RECORD),
+        (b'{"conversation_hash": "a", "conversation": [{"role": "user", "content": "caf\xe9"}]}', rejects.INVALID_UTF8),
+        ('{"conversation_hash": "a", "conversation": [', rejects.MALFORMED_JSON),
+        ("[1, 2, 3]", rejects.NOT_AN_OBJECT),
+        ("null", rejects.NOT_AN_OBJECT),
+        ({"conversation_hash": "a", "model": "m"}, rejects.MISSING_CONVERSATION),
+        ({"conversation_hash": "a", "conversation": "hello"}, rejects.CONVERSATION_NOT_LIST),
+        ({"conversation_hash": "a", "conversation": []}, rejects.EMPTY_CONVERSATION),
+        ({"conversation_hash": "a", "conversation": ["hello"]}, rejects.MESSAGE_NOT_OBJECT),
+        ({"conversation_hash": "a", "conversation": [{"content": "hi"}]}, rejects.MISSING_ROLE),
+        ({"conversation_hash": "a", "conversation": [{"role": "wizard", "content": "hi"}]}, rejects.UNKNOWN_ROLE),
+        ({"conversation_hash": "a", "conversation": [{"role": 3, "content": "hi"}]}, rejects.UNKNOWN_ROLE),
+        ({"conversation_hash": "a", "conversation": [{"role": "user"}]}, rejects.MISSING_CONTENT),
+        ({"conversation_hash": "a", "conversation": [{"role": "user", "content": 42}]}, rejects.NON_TEXT_CONTENT),
+        ({"conversation_hash": "a", "conversation": [{"role": "user", "content": None}]}, rejects.NON_TEXT_CONTENT),
+        ({"conversation_hash": ["a"], "conversation": [{"role": "user", "content": "hi"}]}, rejects.INVALID_ID),
+        (wildchat_record(1, timestamp="yesterday"), rejects.INVALID_METADATA),
+        (wildchat_record(1, toxic="no"), rejects.INVALID_METADATA),
+        (wildchat_record(1, model=4), rejects.INVALID_METADATA),
     ],
 )
 def test_every_reject_reason(payload, reason):
-    result = ingest_one(payload, cfg=IngestConfig(max_record_bytes=100 if reason == ingest.OVERSIZED_RECORD else 10**6))
+    result = ingest_one(
+        payload, cfg=IngestConfig(max_record_bytes=100 if reason == rejects.OVERSIZED_RECORD else 10**6)
+    )
     assert result.conversations.num_rows == 0
     rejected = result.rejects.to_pylist()
     assert [row["reason"] for row in rejected] == [reason]
@@ -108,7 +112,7 @@ def test_read_error_rows_become_unreadable_input():
     raw = raw_table(wildchat_record(1))
     raw = raw.set_column(3, "read_error", pa.array(["gzip stream broken"], pa.string()))
     result = ingest_records(raw, "wildchat", NIGHT, IngestConfig())
-    assert result.rejects.column("reason").to_pylist() == [ingest.UNREADABLE_INPUT]
+    assert result.rejects.column("reason").to_pylist() == [rejects.UNREADABLE_INPUT]
 
 
 def test_reject_raw_text_is_truncated_and_undecodable_bytes_replaced():
@@ -147,7 +151,7 @@ def test_openai_messages_with_text_parts_and_a_hashed_id():
 def test_openai_image_part_is_non_text_content():
     part = {"type": "image_url", "image_url": {"url": "https://x/y.png"}}
     result = ingest_one({"messages": [{"role": "user", "content": [part]}]}, "openai")
-    assert result.rejects.column("reason").to_pylist() == [ingest.NON_TEXT_CONTENT]
+    assert result.rejects.column("reason").to_pylist() == [rejects.NON_TEXT_CONTENT]
 
 
 def test_lmsys_and_older_wildchat_ids_and_epoch_and_naive_timestamps():

@@ -19,7 +19,7 @@ from pipelines.mlflow_mirror import RegistryConfig
 from tests.helpers.training import write_tiny_model
 from tests.pipelines.test_registry import record
 from tests.train.test_continual import NIGHTS, learn_config, write_nights
-from train.continual import learn, load_learn_config
+from train.continual.continual import learn, load_learn_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -167,7 +167,7 @@ def test_without_mlflow_the_project_imports_and_a_mirror_setting_names_the_extra
 import sys
 sys.modules["mlflow"] = None  # as where the extra is not installed
 import afterword_cli
-from train.continual import load_learn_config
+from train.continual.continual import load_learn_config
 afterword_cli.build_parser("learn")
 load_learn_config(None, {}, "root", "2026-11-20")
 try:

@@ -13,7 +13,7 @@ import pytest
 
 from afterword_cli import main
 from pipelines import objectstore, sources
-from pipelines.ingest import IngestConfig
+from pipelines.ingest_config import IngestConfig
 from pipelines.store import layout as storage
 from pipelines.store import night_commit, published
 from pipelines.store.staging import publish_file

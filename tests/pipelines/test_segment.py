@@ -5,7 +5,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import segment
-from pipelines.ingest import IngestConfig, ingest_records
+from pipelines.ingest import ingest_records
+from pipelines.ingest_config import IngestConfig
 from pipelines.segment import SegmentConfig, segment_turns
 from tests.conftest import NIGHT, raw_table, wildchat_record
 

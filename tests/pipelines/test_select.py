@@ -4,8 +4,9 @@ from datetime import date
 import pyarrow as pa
 import pytest
 
-from pipelines import ingest, select
-from pipelines.ingest import IngestConfig, ingest_records
+from pipelines import rejects, select
+from pipelines.ingest import ingest_records
+from pipelines.ingest_config import IngestConfig
 from pipelines.segment import SegmentConfig, segment_turns
 from pipelines.select import SelectConfig, StagedPart, select_night
 from schemas import conversations as conversations_schema
@@ -62,7 +63,7 @@ def test_duplicate_ids_within_the_night_and_from_earlier_nights_are_rejected(con
     tables = run_select(con, records, earlier_conversations=earlier)
     assert tables["conversations"]["conversation_id"].to_pylist() == ["hash0001", "hash0002"]
     rejected = [(r["source_record"], r["reason"]) for r in tables["rejects"].to_pylist()]
-    assert rejected == [(3, ingest.DUPLICATE_ID), (4, ingest.ALREADY_INGESTED)]
+    assert rejected == [(3, rejects.DUPLICATE_ID), (4, rejects.ALREADY_INGESTED)]
     assert tables["conversations"].num_rows + tables["rejects"].num_rows == len(records)
 
 
@@ -92,7 +93,7 @@ def long_turns(user_chars):
 )
 def test_every_conversation_rule(con, record, cfg, reason):
     if reason is None:  # an empty conversation never reaches selection: ingest rejects it
-        assert run_select(con, [record])["rejects"]["reason"].to_pylist() == [ingest.EMPTY_CONVERSATION]
+        assert run_select(con, [record])["rejects"]["reason"].to_pylist() == [rejects.EMPTY_CONVERSATION]
         return
     tables = run_select(con, [record], cfg)
     assert ("conversation", reason) in report(tables)

@@ -19,7 +19,8 @@ import pytest
 
 from pipelines.backends.scoring_config import ScoringConfig
 from pipelines.backends.vllm_backend import VllmBackendConfig, make_vllm_scorer, reply_logprobs
-from pipelines.ingest import IngestConfig, ingest_records
+from pipelines.ingest import ingest_records
+from pipelines.ingest_config import IngestConfig
 from pipelines.segment import SegmentConfig, segment_turns
 from pipelines.sources import plan_chunks, read_chunk
 from pipelines.vllm_worker import SHARED_SCORING_FIELDS, parse_args

@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.arrow_ingest import ingest_chunk
-from pipelines.ingest import UNREADABLE_INPUT, IngestConfig, reject_raw
+from pipelines.ingest_config import IngestConfig
+from pipelines.rejects import UNREADABLE_INPUT, reject_raw
 from pipelines.sources import expand_inputs, plan_chunks, read_chunk
 from tests.conftest import NIGHT, shared_file, wildchat_record, write_jsonl
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.ingest import MALFORMED_JSON, OVERSIZED_RECORD, UNREADABLE_INPUT
+from pipelines.rejects import MALFORMED_JSON, OVERSIZED_RECORD, UNREADABLE_INPUT
 from pipelines.store import layout as storage
+from pipelines.store.leftovers import is_leftover
 from tests.conftest import NIGHT, wildchat_record, write_jsonl
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
@@ -116,7 +117,7 @@ def test_case_4_disk_full_mid_run_fails_fast_in_one_line_and_leaves_the_night_as
     assert "Traceback" not in failed.stderr
     for table, rows in before.items():
         assert night_table(root, table).equals(rows), table
-    assert not [name for _, _, files in os.walk(root) for name in files if storage.is_leftover(name)]
+    assert not [name for _, _, files in os.walk(root) for name in files if is_leftover(name)]
 
 
 def test_case_5_a_gzip_bomb_line_is_an_oversized_reject_and_the_night_goes_on(tmp_path):

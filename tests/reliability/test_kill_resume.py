@@ -18,6 +18,7 @@ import pytest
 
 from flows.nightly import nightly
 from pipelines.store import layout as storage
+from pipelines.store.leftovers import is_leftover
 from pipelines.store.lock import LOCK_FILE, RootLockedError
 from pipelines.store.query import open_catalog
 from tests.conftest import NIGHT, wildchat_record, write_jsonl
@@ -57,7 +58,7 @@ def night_tables(root: Path) -> dict:
 
 
 def leftovers(root: Path) -> list[str]:
-    return [name for _, folders, files in os.walk(root) for name in folders + files if storage.is_leftover(name)]
+    return [name for _, folders, files in os.walk(root) for name in folders + files if is_leftover(name)]
 
 
 def test_kill_9_at_five_points_then_resume_equals_an_uninterrupted_run(tmp_path, prefect_harness):

@@ -10,7 +10,7 @@ import pytest
 
 import pipelines.io
 from flows.nightly import NightPublishedError, nightly
-from pipelines import ingest
+from pipelines import rejects
 from pipelines.store import layout as storage
 from pipelines.store.query import open_catalog
 from tests.conftest import wildchat_record, write_jsonl
@@ -31,7 +31,7 @@ def test_failure_3_5_backfill_rerun_and_other_inputs_under_a_root_named_with_bra
 
     nightly(inputs=[str(later)], root=str(root), night="2026-11-21", config=CONFIG, score=False)
     backfill = nightly(inputs=[str(earlier)], root=str(root), night="2026-11-20", config=CONFIG, score=False)
-    assert backfill["reject_reasons"] == {ingest.ALREADY_INGESTED: 5}
+    assert backfill["reject_reasons"] == {rejects.ALREADY_INGESTED: 5}
     assert stored_ids(root, "2026-11-20") == [f"hash{i:04d}" for i in range(10, 15)]
     rerun = nightly(inputs=[str(later)], root=str(root), night="2026-11-21", config=CONFIG, score=False)
     assert rerun["conversations"] == 10 and stored_ids(root, "2026-11-21") == [f"hash{i:04d}" for i in range(10)]

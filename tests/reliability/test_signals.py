@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from pipelines.store import layout as storage
+from pipelines.store.leftovers import is_leftover
 from pipelines.store.lock import writer_lock
 from tests.conftest import NIGHT, wildchat_record
 from tests.reliability.test_hostile_inputs import REPO, counts, nightly
@@ -94,7 +95,7 @@ def test_case_6_a_signal_stops_the_run_and_every_process_it_started_and_the_reru
     assert returncode == 128 + signal_number, stderr[-3000:]
     assert stderr.strip().splitlines()[-1].startswith(f"afterword nightly: stopped by {signal_number.name}: ")
     assert alive == [], f"processes of the stopped run still running: {alive}"
-    assert not [name for _, _, files in os.walk(root) for name in files if storage.is_leftover(name)]
+    assert not [name for _, _, files in os.walk(root) for name in files if is_leftover(name)]
     assert not os.path.exists(storage.night_manifest(str(root), date.fromisoformat(NIGHT)))
     with writer_lock(str(root), "test"):  # released: a writer gets it at once
         pass

@@ -15,6 +15,7 @@ import torch
 from flows.config import RunConfig
 from pipelines.config_loading import ConfigError
 from pipelines.store import layout as storage
+from pipelines.store.leftovers import is_leftover
 from pipelines.store.lock import LOCK_FILE, RootLockedError, writer_lock
 from train import checkpoint
 from train.metrics import truncate_after
@@ -166,7 +167,7 @@ def test_checkpoint_files_get_ordinary_modes(tmp_path):
     checkpoint._share(str(folder))
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o755
     assert stat.S_IMODE(os.stat(folder / "adapter" / "a.bin").st_mode) == 0o644
-    assert storage.is_leftover(".round-0001.tmp-abc") and not storage.is_leftover(".writer.lock")
+    assert is_leftover(".round-0001.tmp-abc") and not is_leftover(".writer.lock")
 
 
 def test_nightly_command_takes_replace():

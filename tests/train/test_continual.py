@@ -26,11 +26,12 @@ from schemas import interactions as interactions_schema
 from tests.conftest import wildchat_record, write_jsonl
 from tests.helpers.scoring import make_model, make_tokenizer
 from tests.helpers.training import interactions_table, tiny_config, write_tiny_model
-from train import continual, data, eval_sets
-from train.continual import LearnConfig, learn, next_night
+from train import data
+from train.continual import continual, eval_sets
+from train.continual.continual import LearnConfig, learn, next_night
+from train.continual.eval_sets import EvalSuiteConfig
+from train.continual.gate import GateConfig, decide
 from train.data import is_held_out
-from train.eval_sets import EvalSuiteConfig
-from train.gate import GateConfig, decide
 
 REPO = Path(__file__).resolve().parents[2]
 NIGHTS = (date(2026, 11, 20), date(2026, 11, 21))

@@ -6,8 +6,8 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
 from tests.helpers.scoring import make_model
-from train import llama_decode, sampler
-from train.sampler import prefill, prompt_uniforms, sample_tokens
+from train.sampling import llama_decode, sampler
+from train.sampling.sampler import prefill, prompt_uniforms, sample_tokens
 
 SHAPE = dict(
     vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,

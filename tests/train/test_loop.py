@@ -15,7 +15,7 @@ from schemas import scores as scores_schema
 from schemas import training_rounds
 from tests.helpers.scoring import make_model, make_tokenizer
 from tests.helpers.training import tiny_config, write_interactions, write_tiny_model
-from train import batches, data, loop, model, objective
+from train import batches, data, loop, model, objective, round_replies, run_setup, steps
 from train.config import TrainConfig
 
 pytestmark = pytest.mark.slow
@@ -73,8 +73,8 @@ def test_two_onpolicy_rounds_write_shards_checkpoints_and_round_rows(tmp_path, m
 
 def test_behaviour_logprobs_from_the_scorer_match_the_trainers_forward(tmp_path, model_dir):
     write_interactions(tmp_path / "root", 8)
-    state = loop.setup_run(tiny_config(tmp_path / "root", model_dir))
-    rows, _ = loop.regenerate_round(state, 1)
+    state = run_setup.setup_run(tiny_config(tmp_path / "root", model_dir))
+    rows, _ = round_replies.regenerate_round(state, 1)
     batch = batches.collate(rows)
     with torch.no_grad():
         logp_B_T = model.reply_logprobs(
@@ -92,8 +92,8 @@ def test_behaviour_logprobs_from_the_scorer_match_the_trainers_forward(tmp_path,
 def test_first_step_importance_weights_are_one_for_every_precision(tmp_path, model_dir, precision):
     write_interactions(tmp_path / "root", 8)
     cfg = tiny_config(tmp_path / "root", model_dir, precision=precision, regen=dict(dtype=precision))
-    state = loop.setup_run(cfg)
-    scored, _ = loop.regenerate_round(state, 1)
+    state = run_setup.setup_run(cfg)
+    scored, _ = round_replies.regenerate_round(state, 1)
     order = batches.micro_batches(scored, 2, 0, 1, 1)
     rows, entropy = objective.with_behaviour_logprobs(state.cfg, state.policy, scored, order)
     assert entropy > 0.0
@@ -118,18 +118,18 @@ def _one_step_with_sgd(state, rows):
     state.optimizer = torch.optim.SGD([p for p in state.policy.parameters() if p.requires_grad], lr=1.0)
     state.scheduler = torch.optim.lr_scheduler.LambdaLR(state.optimizer, lambda s: 1.0)
     before = {n: p.detach().clone() for n, p in state.policy.named_parameters()}
-    loop.train_round(state, 1, rows)
+    steps.train_round(state, 1, rows)
     return {n: p.detach() - before[n] for n, p in state.policy.named_parameters()}
 
 
 def test_micro_batch_1_times_4_equals_micro_batch_4_times_1(tmp_path, model_dir):
     write_interactions(tmp_path / "root", 8)
     common = dict(grad_clip=0.0, ignore_first_tokens=0)
-    small = loop.setup_run(
+    small = run_setup.setup_run(
         tiny_config(tmp_path / "root", model_dir, micro_batch_size=1, accumulation_steps=4, **common)
     )
-    rows, _ = loop.regenerate_round(small, 1)
-    large = loop.setup_run(
+    rows, _ = round_replies.regenerate_round(small, 1)
+    large = run_setup.setup_run(
         tiny_config(tmp_path / "root", model_dir, micro_batch_size=4, accumulation_steps=1, **common)
     )
     delta_small, delta_large = _one_step_with_sgd(small, rows), _one_step_with_sgd(large, rows)
@@ -140,10 +140,10 @@ def test_micro_batch_1_times_4_equals_micro_batch_4_times_1(tmp_path, model_dir)
 
 def test_every_parameter_changes_after_one_step(tmp_path, model_dir):
     write_interactions(tmp_path / "root", 8)
-    state = loop.setup_run(tiny_config(tmp_path / "root", model_dir, accumulation_steps=2))
-    rows, _ = loop.regenerate_round(state, 1)
+    state = run_setup.setup_run(tiny_config(tmp_path / "root", model_dir, accumulation_steps=2))
+    rows, _ = round_replies.regenerate_round(state, 1)
     before = {n: p.detach().clone() for n, p in state.policy.named_parameters()}
-    loop.train_round(state, 1, rows)
+    steps.train_round(state, 1, rows)
     unchanged = [n for n, p in state.policy.named_parameters() if torch.equal(p, before[n])]
     assert state.global_step == 1 and unchanged == []
 
@@ -151,10 +151,10 @@ def test_every_parameter_changes_after_one_step(tmp_path, model_dir):
 def test_lora_trains_only_the_adapters(tmp_path, model_dir):
     pytest.importorskip("peft")
     write_interactions(tmp_path / "root", 8)
-    state = loop.setup_run(tiny_config(tmp_path / "root", model_dir, accumulation_steps=2, lora_rank=4))
-    rows, _ = loop.regenerate_round(state, 1)
+    state = run_setup.setup_run(tiny_config(tmp_path / "root", model_dir, accumulation_steps=2, lora_rank=4))
+    rows, _ = round_replies.regenerate_round(state, 1)
     before = {n: p.detach().clone() for n, p in state.policy.named_parameters()}
-    loop.train_round(state, 1, rows)
+    steps.train_round(state, 1, rows)
     changed = {n for n, p in state.policy.named_parameters() if not torch.equal(p, before[n])}
     lora_b = {n for n in before if "lora_B" in n}
     assert lora_b and lora_b <= changed  # B starts at zero, so A gets no gradient on the first step
@@ -170,7 +170,7 @@ def test_interrupted_round_resumes_to_the_same_weights_as_a_straight_run(tmp_pat
         write_interactions(root, 12)
     straight = loop.main(tiny_config(straight_root, model_dir, rounds=2, teacher="ema"))
 
-    real_step, calls = loop.apply_step, []
+    real_step, calls = steps.apply_step, []
 
     def crash_in_round_two(state):
         calls.append(1)
@@ -178,10 +178,10 @@ def test_interrupted_round_resumes_to_the_same_weights_as_a_straight_run(tmp_pat
             raise KeyboardInterrupt
         return real_step(state)
 
-    monkeypatch.setattr(loop, "apply_step", crash_in_round_two)
+    monkeypatch.setattr(steps, "apply_step", crash_in_round_two)
     with pytest.raises(KeyboardInterrupt):
         loop.main(tiny_config(resumed_root, model_dir, rounds=2, teacher="ema"))
-    monkeypatch.setattr(loop, "apply_step", real_step)
+    monkeypatch.setattr(steps, "apply_step", real_step)
     resumed = loop.main(tiny_config(resumed_root, model_dir, rounds=2, teacher="ema"))
 
     assert resumed["rounds_completed"] == 2 and [r["round"] for r in resumed["rounds"]] == [2]
@@ -189,8 +189,8 @@ def test_interrupted_round_resumes_to_the_same_weights_as_a_straight_run(tmp_pat
         expected, actual = load_file(f"{straight['checkpoint']}/{name}"), load_file(f"{resumed['checkpoint']}/{name}")
         assert all(torch.equal(expected[k], actual[k]) for k in expected)
     with open(resumed["metrics"]) as lines:
-        steps = [json.loads(line)["step"] for line in lines if "loss/train" in line and "eval/approval" not in line]
-    assert steps == [1, 2, 3, 4]
+        numbers = [json.loads(line)["step"] for line in lines if "loss/train" in line and "eval/approval" not in line]
+    assert numbers == [1, 2, 3, 4]
 
 
 def _write_logged_scores(root, run_id, top_k):

@@ -7,7 +7,7 @@ import torch
 
 from pipelines.backends import precision
 from tests.helpers.training import tiny_config, write_interactions, write_tiny_model
-from train import batches, loop, losses, objective
+from train import batches, losses, objective, round_replies, run_setup
 from train.config import TrainConfig
 
 
@@ -91,8 +91,8 @@ def test_the_correction_caps_the_first_steps_weights_at_c(tmp_path, model_dir, p
         tmp_path / "root", model_dir, precision=precision_name, regen=dict(dtype=precision_name, temperature=0.5),
         rollout_correction="token_truncate", rollout_correction_cap=cap,
     )  # fmt: skip
-    state = loop.setup_run(cfg)
-    scored, _ = loop.regenerate_round(state, 1)
+    state = run_setup.setup_run(cfg)
+    scored, _ = round_replies.regenerate_round(state, 1)
     assert all(r.sampler_logp_T is not None and len(r.sampler_logp_T) == len(r.reply_ids) for r in scored)
     order = batches.micro_batches(scored, 2, 0, 1, 1)
     rows, _ = objective.with_behaviour_logprobs(state.cfg, state.policy, scored, order)

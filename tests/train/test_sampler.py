@@ -7,8 +7,8 @@ import torch
 
 from tests.helpers.scoring import make_model
 from train import config as train_config
-from train.sampler import ENGINES, SampledReply, draw, resolve_engine, sample_tokens
-from train.sampler import sample as dispatch
+from train.sampling.sampler import ENGINES, SampledReply, draw, resolve_engine, sample_tokens
+from train.sampling.sampler import sample as dispatch
 
 PROMPTS = [[256, 72, 105], [256, 83, 111, 114, 116, 32, 91, 51], [256, 50], [256, 78, 97, 109, 101, 32], [256, 88]]
 

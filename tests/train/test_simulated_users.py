@@ -2,7 +2,7 @@
 
 import pytest
 
-from train.simulated_users import (
+from train.simulation.simulated_users import (
     COMPLAINTS,
     CONTROL,
     NEUTRAL,

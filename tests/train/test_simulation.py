@@ -13,9 +13,11 @@ from pipelines.io import write_table
 from pipelines.store import layout as storage
 from schemas import training_rounds
 from tests.helpers.training import tiny_config, write_tiny_model
-from train import loop, simulation_prompts, simulation_report
-from train import simulation as sim_stages
-from train.simulated_users import COMPLAINTS, CONTROL, INSTRUCTIONS
+from train import loop, steps
+from train.simulation import prompts as simulation_prompts
+from train.simulation import simulation as sim_stages
+from train.simulation import simulation_report
+from train.simulation.simulated_users import COMPLAINTS, CONTROL, INSTRUCTIONS
 
 
 def load_generator():
@@ -127,7 +129,7 @@ def test_a_round_writes_the_users_follow_ups_scores_them_and_trains(tmp_path, ar
     assert scores.num_rows == 4 and set(scores["reply_source"].to_pylist()) == {"regenerated"}
     assert metrics["complaint_rate"] == 1.0 and len(rows) == 4
     before = [p.detach().clone() for p in simulation.state.policy.parameters()]
-    train_metrics = loop.train_round(simulation.state, 1, rows)
+    train_metrics = steps.train_round(simulation.state, 1, rows)
     assert train_metrics["steps"] >= 1
     assert any(not b.equal(p) for b, p in zip(before, simulation.state.policy.parameters(), strict=True))
     evaluation = sim_stages.evaluate_simulation(simulation, 1)

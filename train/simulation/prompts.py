@@ -18,7 +18,7 @@ from pipelines.score import take_sample
 from pipelines.store import layout as storage
 from schemas import interactions as interactions_schema
 
-BUNDLED_PROMPTS = Path(__file__).resolve().parents[1] / "data" / "prompts" / "everyday_requests.jsonl"
+BUNDLED_PROMPTS = Path(__file__).resolve().parents[2] / "data" / "prompts" / "everyday_requests.jsonl"
 SPLITS = ("train", "held_out", "unrelated")
 PROMPTS_SCHEMA = pa.schema(
     [

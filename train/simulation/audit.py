@@ -1,8 +1,8 @@
 """What a person reads to audit a simulation: every evaluated reply (`eval_replies`) and, after each night, how
 every preference seen so far is met (`simulation_nights`).
 
-`write_eval_replies` runs inside each evaluation of `train/simulation.py`; `write_night_rows` after a night's
-run is complete (`train/simulation_nights.py`). Both are plain Parquet files under the root, published in the
+`write_eval_replies` runs inside each evaluation of `train/simulation/simulation.py`; `write_night_rows` after a night's
+run is complete (`train/simulation/nights.py`). Both are plain Parquet files under the root, published in the
 catalog like every other table, so `afterword query` reads them.
 """
 
@@ -19,12 +19,12 @@ import pyarrow.parquet as pq
 from pipelines.io import write_table
 from pipelines.store import layout as storage
 from schemas import eval_replies, simulation_nights
-from train.simulated_users import SimulatedUser, is_correct, word_count
+from train.simulation.simulated_users import SimulatedUser, is_correct, word_count
 
 if TYPE_CHECKING:
     from train.config import TrainConfig
-    from train.simulated_users import SimulateConfig
-    from train.simulation import Simulation
+    from train.simulation.simulated_users import SimulateConfig
+    from train.simulation.simulation import Simulation
 
 BOOTSTRAP_RESAMPLES = 1000
 

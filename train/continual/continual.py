@@ -5,13 +5,13 @@ on the root's fixed evaluation suite, and a gate promotes it or keeps the incumb
 1. **the parent**: the promoted model of the root's registry (`pipelines/registry.py`), or the base model;
 2. **the candidate's name**: the training run of (parent, nights, settings) names it, so a rerun of the same
    night finds its own run (resumes it) and its own registry row (adds nothing once decided);
-3. **the evaluation suite**: the night's held-out sets are drawn once (train/eval_sets.py), before training;
+3. **the evaluation suite**: the night's held-out sets are drawn once (train/continual/eval_sets.py), before training;
 4. **training**: `train.loop.main` on the nights' interactions only, from the parent's weights, with its own
    learning-rate schedule and data cursor (a new run per night; resumable like refresh);
 5. **evaluation**: base, parent and candidate on every set, fresh replies with the same seed per set
    (`model_evals`, `model_eval_replies`; a model's rows are computed once and read back after);
-6. **the gate** (train/gate.py), then the registry row, and the pointer moved when promoted; mirrored in MLflow
-   when the root is (`[registry]`, pipelines/mlflow_mirror.py).
+6. **the gate** (train/continual/gate.py), then the registry row, and the pointer moved when promoted; mirrored
+   in MLflow when the root is (`[registry]`, pipelines/mlflow_mirror.py).
 Local roots only, as refresh.
 """
 
@@ -40,11 +40,12 @@ from pipelines.score import ScoreRun
 from pipelines.store.lock import writer_lock
 from pipelines.store.publish import publish_catalog
 from schemas import model_eval_replies, model_evals
-from train import data, eval_sets, loop
+from train import data, loop
 from train.config import TrainConfig, night_window
-from train.eval_sets import EvalSuiteConfig
+from train.continual import eval_sets
+from train.continual.eval_sets import EvalSuiteConfig
+from train.continual.gate import Decision, GateConfig, decide
 from train.evaluate import evaluate_items
-from train.gate import Decision, GateConfig, decide
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ def summary_row(model_id: str, name: str, kind: str, replies: pa.Table) -> pa.Ta
     has_approval = kind == "night" and len(approval) and not np.isnan(approval.astype(float)).all()
     low = high = None
     if has_approval:
-        from train.gate import bootstrap_interval
+        from train.continual.gate import bootstrap_interval
 
         low, high = bootstrap_interval(approval.astype(float), 0.95, 2000, 0)
     tokens = replies["reply_tokens"].to_numpy().astype(float)

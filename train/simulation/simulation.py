@@ -1,11 +1,11 @@
 """Online personalization with a simulated user: does training on the hindsight signal learn what users ask?
 
 Each round is the on-policy trainer's (`train.loop.main`, called by `run_arm`) with one change: the follow-up
-o of every sampled reply is written by a rule-based simulated user (train/simulated_users.py) after reading
-that reply, instead of coming from a log (`SimulatedFollowups`, plugged into `loop.regenerate_round`). A round:
+o of every sampled reply is written by a rule-based simulated user (train/simulation/simulated_users.py) after
+reading that reply, instead of coming from a log (`SimulatedFollowups`, plugged into `regenerate_round`). A round:
 sample replies to `interactions_per_round` training prompts with the current weights → the user writes each
 follow-up → score through `pipelines.score.score_interactions` with the same weights (the nightly scoring
-path) → `loop.train_round` → `evaluate_simulation` → `loop.checkpoint_round`.
+path) → `steps.train_round` → `evaluate_simulation` → `loop.checkpoint_round`.
 The control arm runs the same loop with follow-ups that say nothing about the preference (same lengths,
 same rate), so a gain over it can be attributed to the preference and not to the hindsight block alone.
 
@@ -39,14 +39,15 @@ from pipelines.io import write_table, write_text
 from pipelines.score import ScoreRun, take_sample
 from pipelines.store import layout as storage
 from schemas import training_rounds
-from train import data, loop, model
+from train import data, loop, model, round_replies, run_setup
 from train.config import TrainConfig
 from train.evaluate import evaluate_policy
 from train.regen import in_process, sample_replies
-from train.simulated_users import ARMS, USERS, SimulateConfig, SimulatedUser, word_count
-from train.simulation_audit import copy_round_zero, write_eval_replies
-from train.simulation_prompts import prompt_interactions, read_prompts
-from train.teacher_check import competence_markdown, template_competence
+from train.round_row import RoundRow
+from train.simulation.audit import copy_round_zero, write_eval_replies
+from train.simulation.prompts import prompt_interactions, read_prompts
+from train.simulation.simulated_users import ARMS, USERS, SimulateConfig, SimulatedUser, word_count
+from train.simulation.teacher_check import competence_markdown, template_competence
 
 if TYPE_CHECKING:
     import torch
@@ -160,7 +161,7 @@ def simulation_prompts(cfg: TrainConfig, sim: SimulateConfig) -> tuple[pa.Table,
 def setup_simulation(cfg: TrainConfig, sim: SimulateConfig) -> Simulation:
     """Read the root's prompts and set up the trainer on the training split (resuming if checkpoints exist)."""
     train, held_out, unrelated = simulation_prompts(cfg, sim)
-    return Simulation(loop.setup_run(cfg, interactions=train), sim, held_out, unrelated)
+    return Simulation(run_setup.setup_run(cfg, interactions=train), sim, held_out, unrelated)
 
 
 def run_arm(cfg: TrainConfig, sim: SimulateConfig, base_model: str | None = None) -> dict:
@@ -186,7 +187,7 @@ def run_arm(cfg: TrainConfig, sim: SimulateConfig, base_model: str | None = None
 
 @dataclass(frozen=True)
 class SimulatedFollowups:
-    """The simulated user answering a round's sampled replies (`train.loop.Followups`), stored per round."""
+    """The simulated user answering a round's sampled replies (`train.run_state.Followups`), stored per round."""
 
     user: SimulatedUser
     seed: int  # the run's seed: the user's wording is drawn from it and the reply's round and id
@@ -206,10 +207,10 @@ class SimulatedFollowups:
 
 def simulate_round(simulation: Simulation, round_index: int) -> tuple[list[data.TrainingRow], dict]:
     """Sample the round's replies, let the simulated user answer each, score them; advances the cursor
-    (`train.loop.regenerate_round` with the user's follow-ups)."""
+    (`train.round_replies.regenerate_round` with the user's follow-ups)."""
     state, user = simulation.state, simulation.sim.simulated_user
     followups = SimulatedFollowups(user, state.cfg.seed, state.cfg.root, state.setup.run_id)
-    return loop.regenerate_round(state, round_index, followups)
+    return round_replies.regenerate_round(state, round_index, followups)
 
 
 def with_followups(sampled: pa.Table, user: SimulatedUser, seed: int, round_index: int) -> pa.Table:
@@ -302,15 +303,15 @@ def baseline_round(simulation: Simulation) -> dict:
     sampled = sample_held_out(simulation)
     metrics = evaluate_simulation(simulation, 0, sampled)
     check_teacher(simulation, sampled)
-    row = {
-        "run_id": state.setup.run_id, "round": 0, "mode": cfg.mode, "model_id": state.setup.model_id,
-        "model_revision": state.setup.base_revision, "teacher": cfg.teacher, "loss_name": cfg.loss, "steps": 0,
-        "global_step": 0, "replies": 0, "tokens": 0, "learning_rate": 0.0, "started_at": started_at,
-        "finished_at": datetime.now(UTC),
-        **{k: v for k, v in metrics.items() if k in training_rounds.SCHEMA.names},
-    }  # fmt: skip
-    write_table(pa.Table.from_pylist([row], schema=training_rounds.SCHEMA), path)
-    return row
+    row = RoundRow(
+        run_id=state.setup.run_id, round=0, mode=cfg.mode, model_id=state.setup.model_id,
+        model_revision=state.setup.base_revision, teacher=cfg.teacher, loss_name=cfg.loss, steps=0,
+        global_step=0, replies=0, tokens=0, learning_rate=0.0, started_at=started_at,
+        finished_at=datetime.now(UTC),
+        **{k: v for k, v in metrics.items() if k in RoundRow.columns()},
+    )  # fmt: skip
+    write_table(row.to_table(), path)
+    return row.to_row()
 
 
 def sibling_baseline(simulation: Simulation) -> dict | None:

