@@ -171,10 +171,11 @@ def add_simulate(commands) -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, required=True, help="rounds to reach (a rerun resumes)")
     parser.add_argument(
         "--arm",
-        choices=["preference", "control", "instruction"],
+        choices=["preference", "control", "instruction", "sft"],
         default="preference",
         help="preference: the user's complaints teach; control: same-length changes of topic instead; "
-        "instruction: the teacher is told the preference as an instruction (the positive control)",
+        "instruction: the teacher is told the preference as an instruction (the positive control); "
+        "sft: cross-entropy on the replies that instructed teacher writes (the off-policy baseline)",
     )
     parser.add_argument("--config", help="TOML file with [train] and [simulate] tables")
     parser.add_argument("--prompts", help="JSON-lines prompts to store under the root first (data/prompts/...)")

@@ -29,7 +29,7 @@ from train.sampling.vllm_sampler import VllmSamplerConfig
 
 MODES = ("logged", "onpolicy")
 TEACHERS = ("live", "ema", "frozen", "stored")
-LOSSES = ("sampled_token", "topk")
+LOSSES = ("sampled_token", "topk", "sft")
 TOPK_SUPPORTS = ("student", "teacher")
 TRUNCATED = ("keep", "mask")
 ROLLOUT_CORRECTIONS = ("none", "token_truncate", "sequence_mask")
@@ -105,7 +105,9 @@ class TrainConfig:
     # the scorer over live weights: padded tokens per forward, logit chunks ([train.transformers])
     transformers: TransformersBackendConfig = field(default_factory=TransformersBackendConfig)
     # --- loss and teacher ---
-    loss: str = "sampled_token"  # sampled_token (paper) or topk (top-K + tail, SDPO)
+    # sampled_token (paper), topk (top-K + tail, SDPO) or sft (cross-entropy on the replies as sampled: the
+    # simulation's off-policy baseline, trained on the instruction teacher's replies)
+    loss: str = "sampled_token"
     teacher: str = "live"  # live (current weights, no grad; paper), ema, frozen (initial weights), stored (shards)
     ema_rate: float = 0.05  # ema teacher: θ_teacher ← (1 − rate)·θ_teacher + rate·θ after every step (SDPO 0.01–0.05)
     ignore_first_tokens: int = (

@@ -41,7 +41,10 @@ def micro_batch_loss(
     if cfg.center_advantages:  # what the loss uses (the published online trainer); the stats keep the uncentred
         advantage_B_T = losses.centre_advantages(uncentred_B_T, mask_B_T)
     weight_B_T, staleness_B_T, corrected_B_T = token_weights(cfg, logp_B_T, batch, real_B_T, mask_B_T)
-    if cfg.loss == "sampled_token":
+    if cfg.loss == "sft":  # cross-entropy: every reply token as it was sampled, weight 1, advantage 1
+        ones_B_T = torch.ones_like(logp_B_T)
+        loss = losses.sampled_token_loss(logp_B_T, ones_B_T, mask_B_T, ones_B_T, n_replies)
+    elif cfg.loss == "sampled_token":
         loss = losses.sampled_token_loss(logp_B_T, advantage_B_T, mask_B_T, weight_B_T, n_replies)
     else:
         loss = losses.topk_tail_loss(

@@ -114,8 +114,9 @@ def sample_and_score(
         state.setup.run_id, state.setup.model_id, state.progress.revision, round_index, "regenerated", cfg.hindsight
     )
     seed, stage_started = sampling_seed(cfg, round_index), time.perf_counter()
+    prompts = followups.sampling_prompts(chosen) if followups else chosen
     sampled = sample_replies(
-        state.policy, state.setup.tokenizer, chosen, cfg.regen, cfg.hindsight, seed, state.progress.weights_dir
+        state.policy, state.setup.tokenizer, prompts, cfg.regen, cfg.hindsight, seed, state.progress.weights_dir
     )
     summary["sample_engine"] = sampled["sample_engine"][0].as_py() if sampled.num_rows else None
     write_table(sampled.select(["interaction_id", "response_sampler_logprobs"]), sampler_path)

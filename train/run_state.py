@@ -90,6 +90,10 @@ class Followups(Protocol):
     def path(self, round_index: int) -> str:
         """Where a round's answered replies are stored (written before scoring, read back on resume)."""
 
+    def sampling_prompts(self, chosen: pa.Table) -> pa.Table:
+        """What the round's replies are sampled from: `chosen` itself, or (the simulation's sft arm) the
+        teacher's view of it; `answer` gives the scorer the student's view back."""
+
     def answer(self, sampled: pa.Table, round_index: int) -> pa.Table:
         """`sample_replies`' table with each reply's follow-up written (the table the scorer sees)."""
 

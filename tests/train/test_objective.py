@@ -113,3 +113,18 @@ def test_chunked_loss_and_gradients_equal_the_full_vocabulary_ones(tied, loss, t
         else:
             torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
     assert policy.get_output_embeddings().weight.requires_grad == (not lora)
+
+
+def test_the_sft_loss_is_the_cross_entropy_of_the_replies_whatever_the_teacher_says():
+    cfg = TrainConfig(root="r", mode="logged", loss="sft", ignore_first_tokens=0)
+    policy = model.prepare_policy(_llama(True), 0, 16.0, gradient_checkpointing=False)
+    batch = collate(_rows(top_k=0))
+    batch = type(batch)(
+        **{k: v.double() if v is not None and v.is_floating_point() else v for k, v in vars(batch).items()}
+    )
+    loss, _ = objective.micro_batch_loss(cfg, policy, policy, batch, n_replies=3)
+    student = (batch.student_ids_B_L, batch.student_mask_B_L, batch.student_first_B, batch.reply_ids_B_T.shape[1])
+    logp_B_T = _log_softmax(policy, *student).gather(-1, batch.reply_ids_B_T[..., None])[..., 0]
+    mask_B_T = batch.mask_B_T.double()
+    cross_entropy = (-(logp_B_T * mask_B_T).sum(1) / mask_B_T.sum(1)).sum() / 3
+    torch.testing.assert_close(loss, cross_entropy, rtol=0, atol=1e-10)

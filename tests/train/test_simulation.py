@@ -17,7 +17,7 @@ from train import loop, steps
 from train.simulation import prompts as simulation_prompts
 from train.simulation import simulation as sim_stages
 from train.simulation import simulation_report
-from train.simulation.simulated_users import COMPLAINTS, CONTROL, INSTRUCTIONS
+from train.simulation.simulated_users import COMPLAINTS, CONTROL, INSTRUCTIONS, SimulatedUser
 
 
 def load_generator():
@@ -96,14 +96,15 @@ def test_config_rejects_bad_input_and_names_both_arms_of_one_experiment(tmp_path
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arm", ["preference", "control", "instruction"])
+@pytest.mark.parametrize("arm", ["preference", "control", "instruction", "sft"])
 def test_a_round_writes_the_users_follow_ups_scores_them_and_trains(tmp_path, arm):
     model_dir = write_tiny_model(tmp_path / "model")
     root = str(tmp_path / "root")
     simulation_prompts.import_prompts(root, str(simulation_prompts.BUNDLED_PROMPTS))
     cfg, sim = sim_stages.load_simulation_config(None, root, 1, ("sign-off",), arm)
     fields = tiny_config(tmp_path, model_dir).__dict__ | {"root": root, "run_id": cfg.run_id}
-    fields |= {"hindsight": cfg.hindsight}
+    fields |= {"hindsight": cfg.hindsight, "loss": cfg.loss}
+    assert (cfg.loss == "sft") == (arm == "sft")
     cfg = type(cfg)(**fields | {"eval_fraction": 0.0, "eval_max_interactions": 0, "interactions_per_round": 4})
     sim = sim_stages.SimulateConfig("sign-off", arm, eval_prompts=3, unrelated_prompts=2, eval_max_new_tokens=6)
     simulation = sim_stages.setup_simulation(cfg, sim)
@@ -117,9 +118,13 @@ def test_a_round_writes_the_users_follow_ups_scores_them_and_trains(tmp_path, ar
 
     rows, metrics = sim_stages.simulate_round(simulation, 1)
     talk = pq.read_table(storage.simulation_path(root, cfg.run_id, 1)).to_pylist()
-    pool = {"control": CONTROL, "preference": COMPLAINTS["sign-off"], "instruction": [INSTRUCTIONS["sign-off"]]}[arm]
+    told = [INSTRUCTIONS["sign-off"]]
+    pool = {"control": CONTROL, "preference": COMPLAINTS["sign-off"], "instruction": told, "sft": told}[arm]
     # A random model never signs off: every reply draws a complaint (its control stand-in, or the instruction).
     assert len(talk) == 4 and all(t["followup"] in pool and not t["satisfied"] for t in talk)
+    # The student never sees the instruction, in any arm (the sft arm's replies were sampled with it).
+    requests = {r["interaction_id"]: r["context"] for r in simulation.state.setup.interactions.to_pylist()}
+    assert all(t["context"] == requests[t["interaction_id"]] for t in talk)
     # The scored ids are the drawn ids, whole: a reply cut at the limit has no end-of-turn marker appended.
     for t, score in zip(talk, pq.read_table(metrics["scores_path"]).sort_by("interaction_id").to_pylist(), strict=True):
         assert score["token_ids"] == t["response_token_ids"] and score["reply_truncated"] == (
@@ -166,3 +171,27 @@ def test_report_gives_every_arm_mean_and_interval_over_seeds_and_the_gain_over_c
     png = simulation_report.report_png(experiment, rows)
     assert png.startswith(b"\x89PNG") and len(png) > 5000
     assert simulation_report.mean_interval([1.0])[0] == 1.0
+
+
+def test_the_sft_arm_samples_what_the_instruction_teacher_writes_and_trains_the_student_without_it():
+    user = SimulatedUser("concise", "sft")
+    followups = sim_stages.SimulatedFollowups(user, 0, "/unused", "run")
+    chosen = simulation_prompts.prompt_interactions(
+        pa.Table.from_pylist(
+            [{"prompt_id": "a", "split": "train", "category": "x", "text": "How do I boil an egg?", "answers": []}],
+            schema=simulation_prompts.PROMPTS_SCHEMA,
+        ),
+        "train",
+    )
+    prompts = followups.sampling_prompts(chosen)
+    assert prompts["context"][0].as_py()[-1]["content"] == "How do I boil an egg?\n\n" + user.instruction
+    sampled = prompts.append_column("response_finished", pa.array([True]))  # as sample_replies adds it
+    index = sampled.schema.get_field_index("response")
+    answered = followups.answer(sampled.set_column(index, "response", pa.array(["Boil it."])), 1)
+    assert answered["context"].to_pylist() == chosen["context"].to_pylist() and "student_context" not in answered
+    assert answered["followup"].to_pylist() == [user.instruction]
+    assert (
+        sim_stages.SimulatedFollowups(SimulatedUser("concise", "instruction"), 0, "", "")
+        .sampling_prompts(chosen)
+        .equals(chosen)
+    )

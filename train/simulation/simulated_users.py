@@ -156,7 +156,7 @@ class SimulatedUser:
         """(the follow-up message, whether the reply satisfied the preference); seeded by (seed, key) only."""
         rng = random.Random(f"{seed}:{self.name}:{key}")  # str seeds hash the same way in every process
         satisfied = self.meets_preference(reply)
-        if self.arm == "instruction":  # context distillation: the teacher always holds the preference
+        if self.arm in ("instruction", "sft"):  # the teacher always holds the preference
             return self.instruction, satisfied
         if satisfied:
             return rng.choice(NEUTRAL), True
@@ -176,7 +176,7 @@ USERS = tuple(COMPLAINTS)
 # The experiment's arms: the self-teacher told the user's complaint (preference), the same loop with each
 # complaint replaced by a change of topic (control), and a teacher told the preference as an instruction
 # that the student never sees (instruction: on-policy context distillation, the positive control).
-ARMS = ("preference", "control", "instruction")
+ARMS = ("preference", "control", "instruction", "sft")
 # "Answer in one short sentence of at most 15 words." moved the 135M model's median reply from 67 to 16 words
 # when appended to the user message (DESIGN.md §6); `{max_words}` is the user's limit minus a margin of 5.
 INSTRUCTIONS = {
@@ -190,7 +190,7 @@ INSTRUCTIONS = {
 @dataclass(frozen=True)
 class SimulateConfig:
     user: str = "concise"  # the simulated user's preference: concise, no-emoji, no-lists, sign-off
-    arm: str = "preference"  # preference, control or instruction (ARMS)
+    arm: str = "preference"  # preference, control, instruction or sft (ARMS)
     max_words: int = 20  # concise: longest satisfying reply, words
     eval_prompts: int = 0  # held-out prompts evaluated each round (stable sample); 0 = all
     unrelated_prompts: int = 0  # unrelated prompts for drift each round (stable sample); 0 = all

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from pipelines.backends.model_loading import load_model
 from pipelines.config_loading import build_config, read_toml, with_flags, with_overrides
+from pipelines.hindsight import add_hindsight
 from pipelines.io import write_table, write_text
 from pipelines.score import ScoreRun, take_sample
 from pipelines.store import layout as storage
@@ -128,8 +129,10 @@ def load_simulation_config(
     if train.hindsight.show_earlier_reply:
         raise ValueError("hindsight.show_earlier_reply: simulation prompts have no earlier reply to show; drop it")
     pair = pair_id(train, sim)
-    if sim.arm == "instruction":
+    if sim.arm in ("instruction", "sft"):  # the teacher reads the instruction appended to the request
         train = replace(train, hindsight=replace(train.hindsight, template="appended"))
+    if sim.arm == "sft":  # cross-entropy on the instruction teacher's own replies
+        train = replace(train, loss="sft")
     return replace(train, run_id=arm_run_id(pair, sim.arm)), sim
 
 
@@ -197,7 +200,21 @@ class SimulatedFollowups:
     def path(self, round_index: int) -> str:
         return storage.simulation_path(self.root, self.run_id, round_index)
 
+    def sampling_prompts(self, chosen: pa.Table) -> pa.Table:
+        """The sft arm samples what the instruction teacher writes: each request with the instruction appended
+        (its student context kept aside for `answer`); the other arms sample the requests themselves."""
+        if self.user.arm != "sft":
+            return chosen
+        told = [add_hindsight(context, self.user.instruction, "appended") for context in chosen["context"].to_pylist()]
+        aside = chosen.append_column("student_context", chosen["context"])
+        return aside.set_column(
+            aside.schema.get_field_index("context"), "context", pa.array(told, chosen["context"].type)
+        )
+
     def answer(self, sampled: pa.Table, round_index: int) -> pa.Table:
+        if "student_context" in sampled.column_names:  # the sft arm: the student is trained without the instruction
+            index = sampled.schema.get_field_index("context")
+            sampled = sampled.set_column(index, "context", sampled["student_context"]).drop(["student_context"])
         return with_followups(sampled, self.user, self.seed, round_index)
 
     def metrics(self, answered: pa.Table) -> dict:

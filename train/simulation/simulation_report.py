@@ -131,7 +131,7 @@ def report_png(experiment: str, rows: dict[str, dict[int, list[dict]]]) -> bytes
 
     shown = [m for m in METRICS if m[0] != "median_reply_words"]
     figure, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.5), dpi=110)
-    styles = {"preference": "o-", "control": "s--", "instruction": "^-"}
+    styles = {"preference": "o-", "control": "s--", "instruction": "^-", "sft": "d:"}
     for axis, (key, label, scale, _) in zip(axes, shown, strict=True):
         for arm, runs in rows.items():
             rounds = sorted({r["round"] for seed_rows in runs.values() for r in seed_rows})
