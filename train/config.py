@@ -131,6 +131,7 @@ class TrainConfig:
     # replies (gain +0.21 nats/token, drift 0.14) and in the simulation; 2e-5 drifts 0.48, 1e-4 drifts 0.91.
     learning_rate: float = 1e-5  # (5e-5 broke replies in the simulation: drift 0.68)
     weight_decay: float = 0.0  # AdamW decoupled weight decay
+    adam_beta2: float = 0.999  # AdamW second-moment decay (torch's default); RL recipes lower it to 0.98–0.99
     warmup_fraction: float = 0.05  # share of all planned steps with linear warm-up, then cosine to 0
     grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
     micro_batch_size: int = 4  # replies per forward/backward
@@ -163,6 +164,7 @@ class TrainConfig:
             (self.micro_batch_size >= 1 and self.target_tokens_per_step >= 1, "micro_batch/target tokens >= 1"),
             (self.accumulation_steps >= 0 and self.lora_rank >= 0, "accumulation_steps, lora_rank >= 0 (0 = off)"),
             (0.0 <= self.warmup_fraction < 1.0, "warmup_fraction must be in [0, 1)"),
+            (0.0 < self.adam_beta2 < 1.0, "adam_beta2 must be in (0, 1)"),
             (self.keep_last >= 0, "keep_last must be >= 0 (0 = keep every round's checkpoint)"),
             (self.truncated in TRUNCATED, f"truncated={self.truncated!r}: use one of {TRUNCATED}"),
             (self.precision in ("", *PRECISIONS), f"precision={self.precision!r}: use one of {PRECISIONS} or ''"),
@@ -232,6 +234,7 @@ class TrainConfig:
             "rollout_correction": "none",
             "rollout_correction_cap": 2.0,
             "nights": "",
+            "adam_beta2": 0.999,
         }
         for name, value in earlier.items():
             if settings[name] == value:

@@ -55,7 +55,10 @@ def setup_run(cfg: TrainConfig, interactions: pa.Table | None = None) -> RunStat
     latest = checkpoint.latest_checkpoint(cfg.root, run_id)
     source, policy, reference, teacher = load_weights(cfg, latest, device)
     optimizer = torch.optim.AdamW(
-        [p for p in policy.parameters() if p.requires_grad], lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+        [p for p in policy.parameters() if p.requires_grad],
+        lr=cfg.learning_rate,
+        betas=(0.9, cfg.adam_beta2),
+        weight_decay=cfg.weight_decay,
     )
     accumulation, steps_per_round, total_steps = step_plan(cfg, len(train_ids), logged_scores, world)
     warmup = round(cfg.warmup_fraction * total_steps)

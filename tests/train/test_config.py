@@ -73,3 +73,15 @@ def test_the_run_id_hashes_the_settings_under_their_original_flat_names():
     assert (settings["generate_batch_size"], settings["max_new_tokens"], settings["max_context_tokens"]) == (4, 16, 512)
     assert not {"regen", "hindsight", "batch_size"} & set(settings)
     assert cfg.resolved_run_id() == "refresh-onpolicy-6f690405cd"
+
+
+def test_a_new_setting_reaches_the_trainer_from_toml_flags_and_deployments_and_keeps_earlier_run_ids(tmp_path):
+    config = tmp_path / "train.toml"
+    config.write_text("[train]\nadam_beta2 = 0.98\n")
+    from_file = load_train_config(str(config), root="r")
+    from_flag = load_train_config(None, {"train.adam_beta2": "0.98"}, root="r")
+    assert from_file == from_flag == TrainConfig.from_dict(from_file.to_dict())  # the deployment's parameters
+    assert from_file.adam_beta2 == 0.98 and from_file.resolved_run_id() != TrainConfig(root="r").resolved_run_id()
+    assert "adam_beta2" not in TrainConfig(root="r").digest_settings()  # the default: earlier runs keep their ids
+    with pytest.raises(ConfigError, match=r"adam_beta2 must be in \(0, 1\)"):
+        load_train_config(None, {"train.adam_beta2": "1"}, root="r")
