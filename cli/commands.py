@@ -280,7 +280,8 @@ def run_simulation(args) -> None:
     users = tuple(user.strip() for user in args.users.split(","))
     summary = run_simulate(args.root, users, args.rounds, args.arm, args.config, args.prompts, flag_settings(args))
     work_finished()
-    console.print(summary["markdown"] + f"plot: {summary['plot']}\ntable: {summary['table']}")
+    nights = f"\nnight by night: {summary['nights_table']}" if summary["nights_table"] else ""
+    console.print(summary["markdown"] + f"plot: {summary['plot']}\ntable: {summary['table']}{nights}")
 
 
 def run_demo(args) -> None:

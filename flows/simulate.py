@@ -27,6 +27,7 @@ from train.config import TrainConfig
 from train.simulation import prompts as simulation_prompts
 from train.simulation import simulation as sim_stages
 from train.simulation.nights import run_nights
+from train.simulation.nights_report import write_nights_report
 from train.simulation.simulation_report import write_report
 
 
@@ -42,9 +43,14 @@ def train_arm(cfg: TrainConfig, sim: sim_stages.SimulateConfig) -> list[dict]:
 
 
 @task(cache_policy=NONE)
-def compare(root: str, experiment: str) -> tuple[str, str, str]:
-    """Plot and tabulate every arm and seed of the experiment from their stored rows."""
-    return write_report(root, experiment)
+def compare(root: str, experiment: str, several_nights: bool) -> tuple[str, str, str, str | None]:
+    """Plot and tabulate every arm and seed of the experiment from their stored rows; with several nights, the
+    night-by-night table too."""
+    png, md, markdown = write_report(root, experiment)
+    if not several_nights:
+        return png, md, markdown, None
+    nights_path, nights_markdown = write_nights_report(root, experiment)
+    return png, md, markdown + "\n" + nights_markdown, nights_path
 
 
 @flow(name="simulate", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=1))
@@ -56,7 +62,7 @@ def simulate(train_config: dict, simulate_config: dict) -> dict:
     # A simulation writes checkpoints and training_rounds rows: it holds the root's writer lock like refresh.
     with writer_lock(cfg.root, "simulate"):
         nights = call(train_arm, cfg, sim)
-        png, md, markdown = call(compare, cfg.root, experiment)
+        png, md, markdown, nights_table = call(compare, cfg.root, experiment, bool(sim.nights))
         publish_catalog(cfg.root)  # the arm's training_rounds rows, visible to analysts now
     publish_artifact(experiment, markdown, f"simulated user {sim.user}: every arm and seed")
     return {
@@ -66,6 +72,7 @@ def simulate(train_config: dict, simulate_config: dict) -> dict:
         "nights": [{"run_id": night["run_id"], "rounds": night["rounds"]} for night in nights],
         "plot": png,
         "table": md,
+        "nights_table": nights_table,
         "markdown": markdown,
     }
 

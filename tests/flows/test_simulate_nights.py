@@ -3,6 +3,7 @@ evaluated reply stored and judged by every night's preference, and a `simulation
 seen so far."""
 
 import json
+from pathlib import Path
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -67,6 +68,13 @@ def test_two_nights_chain_weights_store_every_reply_and_measure_retention(tmp_pa
     low, high = nights[(2, "concise")]["satisfaction_low"], nights[(2, "concise")]["satisfaction_high"]
     assert 0.0 <= low <= nights[(2, "concise")]["satisfaction"] <= high <= 1.0
     assert nights[(2, "sign-off")]["night_user"] == "sign-off" and nights[(0, "concise")]["night_user"] is None
+
+    # The night-by-night table: one line per (night, preference) measured, retention of night 1's preference.
+    table = Path(result["nights_table"]).read_text()
+    assert (
+        "| preference | 2 | sign-off | concise | 1 |" in table and "| preference | 0 | (base) | sign-off | 1 |" in table
+    )
+    assert "- preference: concise after night 2 − after night 1 = " in table
 
     # A rerun trains nothing again and writes the same rows; the catalog reads both tables.
     again = run_simulate(root, users, 1, "preference", str(config))
