@@ -35,6 +35,18 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def optimizer_and_schedule(cfg: TrainConfig, policy: torch.nn.Module, total_steps: int) -> tuple:
+    """AdamW over the trainable weights, and its learning-rate schedule over the run's `total_steps`."""
+    optimizer = torch.optim.AdamW(
+        [p for p in policy.parameters() if p.requires_grad],
+        lr=cfg.learning_rate,
+        betas=(0.9, cfg.adam_beta2),
+        weight_decay=cfg.weight_decay,
+    )
+    warmup = round(cfg.warmup_fraction * total_steps)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
+
+
 def setup_run(cfg: TrainConfig, interactions: pa.Table | None = None) -> RunState:
     """Load data, model, teachers and optimizer; resume from the newest complete checkpoint if any.
 
@@ -54,15 +66,8 @@ def setup_run(cfg: TrainConfig, interactions: pa.Table | None = None) -> RunStat
     tokenizer = load_tokenizer(cfg.model)
     latest = checkpoint.latest_checkpoint(cfg.root, run_id)
     source, policy, reference, teacher = load_weights(cfg, latest, device)
-    optimizer = torch.optim.AdamW(
-        [p for p in policy.parameters() if p.requires_grad],
-        lr=cfg.learning_rate,
-        betas=(0.9, cfg.adam_beta2),
-        weight_decay=cfg.weight_decay,
-    )
     accumulation, steps_per_round, total_steps = step_plan(cfg, len(train_ids), logged_scores, world)
-    warmup = round(cfg.warmup_fraction * total_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
+    optimizer, scheduler = optimizer_and_schedule(cfg, policy, total_steps)
 
     setup = RunSetup(
         cfg=cfg,
