@@ -2,7 +2,8 @@
 
 `prepare` writes a storage root with `--replies` interactions whose replies are `--reply-tokens` tokens of
 English text (this repository's README, repeated) and scores them as round 0 with the shipped scorer;
-`measure` copies that root, runs `train.loop.setup_run` → `regenerate_round` → `train_round` (logged mode,
+`measure` copies that root, runs `train.run_setup.setup_run` → `round_replies.regenerate_round` →
+`steps.train_round` (logged mode,
 live teacher, one micro-batch of `--replies`, gradient checkpointing so activations stay small next to the
 LM head's share) and prints the process's peak RSS over `train_round` (VmHWM reset right before it).
 `--code DIR` imports the trainer from another checkout, so the same script measures an older revision:
@@ -47,10 +48,9 @@ def prepare(args: argparse.Namespace) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from flows.scoring import shard_path
     from pipelines.backends.model_loading import load_model, load_tokenizer
     from pipelines.backends.transformers_backend import TransformersBackendConfig, make_scorer
-    from pipelines.score import ScoreConfig, score_interactions
+    from pipelines.score import ScoreRun, score_interactions
     from pipelines.store import layout as storage
     from schemas import interactions as interactions_schema
 
@@ -71,15 +71,15 @@ def prepare(args: argparse.Namespace) -> None:
     pq.write_table(interactions, path)
     model, source = load_model(args.model)
     scorer = make_scorer(model, TransformersBackendConfig(), top_k=0)
-    scores = score_interactions(interactions, scorer, tokenizer, ScoreConfig("night", source.model_id, source.revision))
-    shard = Path(shard_path(args.root, "night", 0, 0, 1))
+    scores = score_interactions(interactions, scorer, tokenizer, ScoreRun("night", source.model_id, source.revision))
+    shard = Path(storage.score_shard_path(args.root, "night", 0, 0, 1))
     shard.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(scores, shard)
     print(json.dumps({"root": args.root, "reply_tokens": scores["n_tokens"].to_pylist()}))
 
 
 def measure(args: argparse.Namespace) -> None:
-    from train import loop
+    from train import round_replies, run_setup, steps
     from train.config import TrainConfig
 
     with tempfile.TemporaryDirectory(prefix="train-memory-") as scratch:
@@ -90,12 +90,12 @@ def measure(args: argparse.Namespace) -> None:
             eval_max_interactions=0, interactions_per_round=args.replies, micro_batch_size=args.replies,
             accumulation_steps=1, gradient_checkpointing=True, tensorboard=False,
         )  # fmt: skip
-        state = loop.setup_run(cfg)
-        rows, _ = loop.regenerate_round(state, 1)
+        state = run_setup.setup_run(cfg)
+        rows, _ = round_replies.regenerate_round(state, 1)
         rss_before = read_status_kib("VmRSS")
         Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS, so the peak below is train_round's
         started = time.perf_counter()
-        metrics = loop.train_round(state, 1, rows)
+        metrics = steps.train_round(state, 1, rows)
         seconds = time.perf_counter() - started
         peak = read_status_kib("VmHWM")
     print(
