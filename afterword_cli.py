@@ -312,6 +312,10 @@ def _run(argv: list[str]) -> int:
     except RunStopped as stopped:
         print(stop_line(args.command, stopped.signal_number, stopped.after_work), file=sys.stderr)
         return 128 + stopped.signal_number
+    except BrokenPipeError:
+        # The reader left (`afterword query ... | head`): what it wanted was printed; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when stdout flushes
+        return 0
     except Exception as error:
         # The root's disk is full, read-only or not ours to write, or the GPU's memory is: the same line, whatever
         # stage met it.

@@ -349,3 +349,17 @@ def test_case_9_a_root_that_is_a_regular_file_is_one_line(tmp_path, capsys):
     code, out, err = run(["query", "--root", str(not_a_folder), "select 1"], capsys)
     assert code == 2 and out == ""
     assert "is a file, not a folder" in one_line(err)
+
+
+def test_a_reader_that_leaves_early_ends_the_query_quietly(built_root):
+    """`afterword query ... | head -1`: the reader closes the pipe after one line; no traceback, exit 0."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("PREFECT_API_URL", None)
+    query = [sys.executable, str(REPO / "afterword_cli.py"), "query", "--root", str(built_root), "--format", "csv"]
+    sql = "select content_hash, context from interactions, range(20)"  # far more than a pipe buffer holds
+    with subprocess.Popen([*query, sql], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as process:
+        first = process.stdout.readline()
+        process.stdout.close()
+        errors = process.stderr.read().decode()
+        code = process.wait(timeout=300)
+    assert first.startswith(b"content_hash,") and code == 0 and errors == "", errors
