@@ -32,6 +32,7 @@ if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "afterword":
 import argparse
 
 from cli import commands as handlers
+from cli.arguments import comma_separated, comma_separated_integers
 from pipelines.config_loading import add_config_flags, flag_settings
 from pipelines.formats import FORMATS
 
@@ -160,22 +161,32 @@ def add_models(commands) -> argparse.ArgumentParser:
 
 
 def add_simulate(commands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("simulate", help="simulated users: does training learn what they ask? (one arm)")
+    parser = commands.add_parser(
+        "simulate", help="simulated users: does training learn what they ask? (arms × seeds, one run each)"
+    )
     parser.add_argument("--root", required=True, help="storage root holding the prompts (see --prompts)")
     parser.add_argument(
         "--users",
         required=True,
+        type=comma_separated,
         help="preference: concise, no-emoji, no-lists or sign-off; several, comma-separated (concise,sign-off), "
         "are trained one night each in that order, each night from the previous night's weights",
     )
     parser.add_argument("--rounds", type=int, required=True, help="rounds to reach (a rerun resumes)")
     parser.add_argument(
         "--arm",
-        choices=["preference", "control", "instruction", "sft"],
-        default="preference",
-        help="preference: the user's complaints teach; control: same-length changes of topic instead; "
+        default=("preference",),
+        type=comma_separated,
+        help="preference (default): the user's complaints teach; control: same-length changes of topic instead; "
         "instruction: the teacher is told the preference as an instruction (the positive control); "
-        "sft: cross-entropy on the replies that instructed teacher writes (the off-policy baseline)",
+        "sft: cross-entropy on the replies that instructed teacher writes (the off-policy baseline); "
+        "several, comma-separated (instruction,control,sft,preference), run one after another",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=comma_separated_integers,
+        help="training seeds, comma-separated (0,1,2): every arm runs once per seed, seed by seed "
+        "(default: the [train] table's seed, 0)",
     )
     parser.add_argument("--config", help="TOML file with [train] and [simulate] tables")
     parser.add_argument("--prompts", help="JSON-lines prompts to store under the root first (data/prompts/...)")
@@ -233,7 +244,7 @@ def add_settings(parser: argparse.ArgumentParser, command: str) -> None:
     elif command in ("refresh", "simulate"):
         from train.config import TrainConfig
 
-        own = ("train.mode", "train.limit") if command == "refresh" else ()
+        own = ("train.mode", "train.limit") if command == "refresh" else ("train.seed",)  # simulate: --seeds
         add_config_flags(parser, TrainConfig, "train", skip=("train.root", "train.rounds", *own))
     if command == "learn":
         from pipelines.mlflow_mirror import RegistryConfig

@@ -97,3 +97,20 @@ def closest_flag(word: str, flags: list[str]) -> str | None:
             return same_key[0]
     matches = difflib.get_close_matches(word, flags, n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+def comma_separated(text: str) -> tuple[str, ...]:
+    """`a,b,c` → ("a", "b", "c"): a flag that takes several values in one word (`--users`, `--arm`)."""
+    items = tuple(item.strip() for item in text.split(","))
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"{text!r}: an empty item; write the values comma-separated, e.g. a,b")
+    return items
+
+
+def comma_separated_integers(text: str) -> tuple[int, ...]:
+    """`0,1,2` → (0, 1, 2) (`--seeds`)."""
+    items = comma_separated(text)
+    try:
+        return tuple(int(item) for item in items)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write whole numbers, comma-separated, e.g. 0,1,2") from None

@@ -274,14 +274,16 @@ def run_models(root, action, model_id, reason) -> None:
 def run_simulation(args) -> None:
     from cli import preflight
     from flows.runtime import work_finished
-    from flows.simulate import run_simulate
+    from flows.simulate import run_grid
 
     preflight.local_root(args.root, "simulate")
-    users = tuple(user.strip() for user in args.users.split(","))
-    summary = run_simulate(args.root, users, args.rounds, args.arm, args.config, args.prompts, flag_settings(args))
+    runs = run_grid(args.root, args.users, args.rounds, args.arm, args.seeds, args.config, args.prompts,
+                    flag_settings(args))  # fmt: skip
     work_finished()
+    summary = runs[-1]  # its report covers every arm and seed the root holds
     nights = f"\nnight by night: {summary['nights_table']}" if summary["nights_table"] else ""
-    console.print(summary["markdown"] + f"plot: {summary['plot']}\ntable: {summary['table']}{nights}")
+    finished = "".join(f"\nrun: {run['run_id']}" for run in runs) if len(runs) > 1 else ""
+    console.print(summary["markdown"] + f"plot: {summary['plot']}\ntable: {summary['table']}{nights}{finished}")
 
 
 def run_demo(args) -> None:

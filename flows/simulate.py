@@ -5,8 +5,9 @@ Wiring only: one task runs the arm, `train.loop.main` with the simulated user pl
 the arms. With several users, one night each, in order, each from the previous night's weights
 (`train.simulation.nights.run_nights`). After the last round it writes `reports/<experiment>.png` and `.md`
 (every arm and seed run so far, train/simulation/simulation_report.py) and a Prefect markdown artifact.
-Rerunning resumes after the newest complete checkpoint. `run_simulate(...)` is what `afterword simulate --root R
---users U[,U2,...] --rounds N [--arm A] [--config F] [--prompts FILE]` calls.
+Rerunning resumes after the newest complete checkpoint. `run_simulate(...)` runs one arm and seed; `run_grid(...)`,
+what `afterword simulate --root R --users U[,U2,...] --rounds N [--arm A[,A2,...]] [--seeds S[,S2,...]]
+[--config F] [--prompts FILE]` calls, runs every seed's arms in turn, each a `simulate` flow run of its own.
 """
 
 from __future__ import annotations
@@ -98,3 +99,30 @@ def run_simulate(
     except (ValueError, FileNotFoundError, OSError) as error:
         raise BadInput(str(error)) from error
     return run_flow(simulate, train_config=cfg.to_dict(), simulate_config=asdict(sim))
+
+
+def run_grid(
+    root: str,
+    users: tuple[str, ...] | None,
+    rounds: int,
+    arms: tuple[str, ...],
+    seeds: tuple[int, ...] | None = None,
+    config_file: str | None = None,
+    prompts: str | None = None,
+    flags: dict[str, str] | None = None,
+) -> list[dict]:
+    """Every (seed, arm) in that order, one `simulate` run each; None seeds: the configured seed. Every
+    combination's settings are checked before the first one trains, so a bad one fails in seconds, not hours.
+    A rerun resumes: finished runs train nothing again. Returns each run's summary, the last one's report
+    covering every arm and seed run so far."""
+    runs = [(arm, {**(flags or {}), **({"train.seed": str(seed)} if seed is not None else {})})
+            for seed in (seeds or (None,)) for arm in arms]  # fmt: skip
+    for arm, arm_flags in runs:
+        try:
+            sim_stages.load_simulation_config(config_file, root, rounds, users, arm, arm_flags)
+        except (ValueError, FileNotFoundError, OSError) as error:
+            raise BadInput(str(error)) from error
+    return [
+        run_simulate(root, users, rounds, arm, config_file, prompts if index == 0 else None, arm_flags)
+        for index, (arm, arm_flags) in enumerate(runs)
+    ]

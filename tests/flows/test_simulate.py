@@ -14,7 +14,7 @@ from train.simulation import simulation_report
 
 
 @pytest.mark.slow
-def test_both_arms_run_resume_and_are_compared(tmp_path, prefect_harness):
+def test_both_arms_run_resume_and_are_compared(tmp_path, prefect_harness, capsys):
     model_dir = write_tiny_model(tmp_path / "tiny-model")
     root = str(tmp_path / "root")
     config = tmp_path / "sim.toml"
@@ -53,6 +53,17 @@ def test_both_arms_run_resume_and_are_compared(tmp_path, prefect_harness):
     html = Path(report_path).read_text()
     assert f'<a href="{experiment}.png">' in html and f'<a href="{experiment}.md">table</a>' in html
 
+    # The grid in one command: every seed's arms in turn; seed 0's runs are done (nothing trains again).
+    argv = ["--users", "sign-off", "--rounds", "1", "--arm", "control,instruction", "--seeds", "0,1"]
+    assert afterword_cli.main(["simulate", "--root", root, *argv, "--config", str(config)]) == 0
+    printed = capsys.readouterr().out
+    grid = [f"{experiment}-seed{seed}-{arm}" for seed in (0, 1) for arm in ("control", "instruction")]
+    assert [line.removeprefix("run: ") for line in printed.splitlines() if line.startswith("run: ")] == grid
+    rows = simulation_report.experiment_rows(root, experiment)
+    assert sorted(rows["control"]) == sorted(rows["instruction"]) == [0, 1] and sorted(rows["preference"]) == [0]
+    assert [r["round"] for r in rows["control"][0]] == [0, 1, 2]  # seed 0's control kept its 2 rounds
+    assert [r["round"] for r in rows["instruction"][1]] == [0, 1]
+
 
 @pytest.mark.parametrize(
     ("argv", "message"),
@@ -60,9 +71,24 @@ def test_both_arms_run_resume_and_are_compared(tmp_path, prefect_harness):
         (["--users", "polite", "--rounds", "2"], "unknown simulated user 'polite'"),
         (["--users", "concise", "--rounds", "0"], "--rounds 0: run at least 1 round"),
         (["--users", "concise", "--rounds", "2"], "no prompts under"),
+        (["--users", "concise", "--rounds", "2", "--arm", "control,teacher"], "unknown arm 'teacher'"),
     ],
 )
 def test_bad_input_is_a_one_line_error(tmp_path, capsys, argv, message):
     assert afterword_cli.main(["simulate", "--root", str(tmp_path), *argv]) == 2
     text = capsys.readouterr().err
     assert text.startswith("afterword simulate: error: ") and message in text and text.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--seeds", "0,one"], "argument --seeds: '0,one': write whole numbers, comma-separated"),
+        (["--arm", "control,"], "argument --arm: 'control,': an empty item"),
+    ],
+)
+def test_a_bad_list_is_refused_while_parsing(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as stopped:
+        afterword_cli.main(["simulate", "--root", str(tmp_path), "--users", "concise", "--rounds", "1", *argv])
+    text = capsys.readouterr().err
+    assert stopped.value.code == 2 and text.startswith("afterword simulate: error: ") and message in text
