@@ -87,3 +87,42 @@ def test_two_nights_chain_weights_store_every_reply_and_measure_retention(tmp_pa
     assert [tuple(r) for r in rows] == [(0, 2), (1, 1), (2, 2)]
     _, rows, _ = query_catalog(root, "select count(*) from eval_replies", 0)
     assert rows[0][0] == 2 * 2 * (3 * 2 + 6)
+
+
+@pytest.mark.slow
+def test_nights_evaluated_at_their_end_copy_the_last_evaluation_as_the_next_round_zero(tmp_path, prefect_harness):
+    model_dir = write_tiny_model(tmp_path / "tiny-model")
+    root = str(tmp_path / "root")
+    config = tmp_path / "sim.toml"
+    config.write_text(
+        f'[train]\nmodel = "{model_dir}"\ninteractions_per_round = 3\nmicro_batch_size = 2\ntensorboard = false\n'
+        "[train.regen]\nmax_new_tokens = 4\n[train.hindsight]\nmax_context_tokens = 256\nmax_reply_tokens = 16\n"
+        "[simulate]\neval_prompts = 3\nunrelated_prompts = 4\neval_max_new_tokens = 6\ncompetence_replies = 0\n"
+        "evaluate_every_round = false\n"
+    )
+    users = ("concise", "no-lists")
+    result = run_simulate(root, users, 2, "control", str(config), str(simulation_prompts.BUNDLED_PROMPTS))
+    night1, night2 = (night["run_id"] for night in result["nights"])
+
+    for run_id in (night1, night2):  # round 0 and the night's last round evaluated, the round between not
+        rows = [pq.read_table(storage.training_round_path(root, run_id, n)).to_pylist()[0] for n in (0, 1, 2)]
+        assert [row["satisfaction"] is None for row in rows] == [False, True, False]
+        assert rows[1]["steps"] > 0 and not Path(storage.eval_replies_path(root, run_id, 1)).exists()
+
+    # Night 2 starts from night 1's last checkpoint: that evaluation is its round 0, judged by its own preference.
+    last = pq.read_table(storage.eval_replies_path(root, night1, 2))
+    start = pq.read_table(storage.eval_replies_path(root, night2, 0))
+    columns = ["split", "preference", "prompt_id", "reply", "satisfied", "correct"]
+    assert start.select(columns).to_pylist() == last.select(columns).to_pylist()
+    assert set(start["run_id"].to_pylist()) == {night2} and set(start["night"].to_pylist()) == {2}
+    assert set(start["round"].to_pylist()) == {0}
+    night1_last = pq.read_table(storage.training_round_path(root, night1, 2)).to_pylist()[0]
+    night2_start = pq.read_table(storage.training_round_path(root, night2, 0)).to_pylist()[0]
+    assert night2_start["unrelated_drift_kl"] == night1_last["unrelated_drift_kl"] > 0.0
+    judged = [r for r in start.to_pylist() if r["split"] == "held_out" and r["preference"] == "no-lists"]
+    assert night2_start["simulated_user"] == "no-lists"
+    assert night2_start["satisfaction"] == pytest.approx(sum(r["satisfied"] for r in judged) / 3)
+
+    # The nights' figures come from each night's last round, as with every round evaluated.
+    _, rows, _ = query_catalog(root, "select night, count(*) from simulation_nights group by night order by night", 0)
+    assert [tuple(r) for r in rows] == [(0, 2), (1, 1), (2, 2)]

@@ -90,6 +90,10 @@ def test_config_rejects_bad_input_and_names_both_arms_of_one_experiment(tmp_path
                                                       {"train.seed": "1"})  # fmt: skip
     assert sim_stages.experiment_of(other_seed.run_id) == sim_stages.experiment_of(pref.run_id)
     assert other_seed.run_id != ctrl.run_id
+    at_end, sim_at_end = sim_stages.load_simulation_config(str(config), str(tmp_path), 2, ("concise",), "preference",
+                                                           {"simulate.evaluate_every_round": "false"})  # fmt: skip
+    assert not sim_at_end.evaluate_every_round and sim.evaluate_every_round  # evaluated at the end only: its own
+    assert sim_stages.experiment_of(at_end.run_id) != sim_stages.experiment_of(pref.run_id)  # experiment
     config.write_text("[train.hindsight]\nshow_earlier_reply = true\n")
     with pytest.raises(ValueError, match="show_earlier_reply: simulation prompts have no earlier reply"):
         sim_stages.load_simulation_config(str(config), str(tmp_path), 2, ("concise",), "preference")

@@ -52,14 +52,28 @@ def write_eval_replies(simulation: Simulation, round_index: int, held_out: pa.Ta
     return path
 
 
-def copy_round_zero(root: str, source_run: str, run_id: str, arm: str) -> str:
-    """Another arm's round-0 replies as this arm's: the same weights, prompts and dice drew them."""
-    table = pq.read_table(storage.eval_replies_path(root, source_run, 0))
-    for name, value in (("run_id", run_id), ("arm", arm)):
-        table = table.set_column(table.schema.get_field_index(name), name, pa.array([value] * table.num_rows))
-    path = storage.eval_replies_path(root, run_id, 0)
-    write_table(table, path)
-    return path
+def copy_evaluation(root: str, source_run: str, source_round: int, run_id: str, **columns) -> pa.Table:
+    """Another run's evaluated replies as this run's round 0, with `columns` (arm, night) set: the same weights,
+    prompts and dice drew them (another arm's round 0, or the previous night's last round)."""
+    table = pq.read_table(storage.eval_replies_path(root, source_run, source_round))
+    for name, value in {"run_id": run_id, "round": 0, **columns}.items():
+        field = table.schema.field(name)
+        table = table.set_column(
+            table.schema.get_field_index(name), field, pa.array([value] * table.num_rows, field.type)
+        )
+    write_table(table, storage.eval_replies_path(root, run_id, 0))
+    return table
+
+
+def held_out_metrics(replies: pa.Table, preference: str) -> dict:
+    """Round metrics of stored held-out replies judged for `preference`: satisfaction, median words, ended share."""
+    own = replies.filter(pc.and_(pc.equal(replies["split"], "held_out"), pc.equal(replies["preference"], preference)))
+    rows = own.to_pylist()
+    return {
+        "satisfaction": sum(bool(r["satisfied"]) for r in rows) / max(len(rows), 1),
+        "median_reply_words": float(statistics.median(r["reply_words"] for r in rows)) if rows else 0.0,
+        "finished_share": sum(r["ended"] for r in rows) / max(len(rows), 1),
+    }
 
 
 def reply_row(common: dict, split: str, preference: str | None, reply: dict, prompts: dict, **verdict) -> dict:

@@ -17,13 +17,13 @@ from dataclasses import replace
 from train.config import TrainConfig
 from train.simulation.audit import write_night_rows
 from train.simulation.simulated_users import SimulateConfig
-from train.simulation.simulation import experiment_of, run_arm
+from train.simulation.simulation import experiment_of, night_run_id, run_arm
 
 
 def night_run(cfg: TrainConfig, sim: SimulateConfig, night: int, model: str) -> tuple[TrainConfig, SimulateConfig]:
     """Night `night`'s settings: `cfg` (night 1's, from `load_simulation_config`) trained from `model`, under
     the night's own run id, with the night's simulated user."""
-    run_id = cfg.run_id if night == 1 else f"{cfg.run_id}-night{night}"
+    run_id = night_run_id(cfg.run_id, night)
     user = sim.nights[night - 1] if sim.nights else sim.user
     return replace(cfg, model=model, run_id=run_id), replace(sim, user=user, night=night)
 

@@ -202,6 +202,9 @@ class SimulateConfig:
     # night's held-out replies judged by all of them; () = one night
     nights: tuple[str, ...] = ()
     night: int = 1  # which night of `nights` this run trains (1 = from the base model)
+    # False: evaluate round 0 and a run's last round only (a night's end), not the rounds between: a night of
+    # several rounds then costs one evaluation, the figures `simulation_nights` keeps
+    evaluate_every_round: bool = True
 
     def __post_init__(self) -> None:
         SimulatedUser(self.user, self.arm, self.max_words)  # raises on an unknown user or arm

@@ -45,7 +45,7 @@ from train.config import TrainConfig
 from train.evaluate import evaluate_policy
 from train.regen import in_process, sample_replies
 from train.round_row import RoundRow
-from train.simulation.audit import copy_round_zero, write_eval_replies
+from train.simulation.audit import copy_evaluation, held_out_metrics, write_eval_replies
 from train.simulation.prompts import prompt_interactions, read_prompts
 from train.simulation.simulated_users import ARMS, USERS, SimulateConfig, SimulatedUser, word_count
 from train.simulation.teacher_check import competence_markdown, template_competence
@@ -72,7 +72,10 @@ def experiment_id(train: TrainConfig, sim: SimulateConfig) -> str:
     ignored = ("root", "rounds", "run_id", "tensorboard", "seed")
     settings = {k: v for k, v in train.digest_settings().items() if k not in ignored}
     # A one-night run hashes what it always did; a run of several nights also hashes their order.
-    settings.update({k: v for k, v in asdict(sim).items() if k not in ("arm", "night") and (k != "nights" or v)})
+    later = {"nights": (), "evaluate_every_round": True}  # settings added since: at their default, not hashed
+    settings.update(
+        {k: v for k, v in asdict(sim).items() if k not in ("arm", "night") and (k not in later or v != later[k])}
+    )
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     return f"simulate-{sim.user}-{digest}"
 
@@ -85,6 +88,11 @@ def pair_id(train: TrainConfig, sim: SimulateConfig) -> str:
 def arm_run_id(pair: str, arm: str) -> str:
     """The training run of one arm of a pair."""
     return f"{pair}-{arm}"
+
+
+def night_run_id(arm_run: str, night: int) -> str:
+    """Night `night`'s training run of an arm: the arm's run itself for night 1, `<arm run>-night<k>` after."""
+    return arm_run if night == 1 else f"{arm_run}-night{night}"
 
 
 def experiment_of(run_id: str) -> str:
@@ -179,11 +187,16 @@ def run_arm(cfg: TrainConfig, sim: SimulateConfig, base_model: str | None = None
     def simulation(state: loop.RunState) -> Simulation:
         return Simulation(state, sim, held_out, unrelated, prompts, base)
 
+    def evaluate(state: loop.RunState, round_index: int) -> dict:
+        if sim.evaluate_every_round or round_index == cfg.rounds:
+            return evaluate_simulation(simulation(state), round_index)
+        return {}  # an intermediate round of a run evaluated at its end only: its row's figures stay empty
+
     return loop.main(
         cfg,
         interactions=train,
         replies=lambda state, round_index: simulate_round(simulation(state), round_index),
-        evaluate=lambda state, round_index: evaluate_simulation(simulation(state), round_index),
+        evaluate=evaluate,
         before_rounds=lambda state: [baseline_round(simulation(state))],
     )
 
@@ -305,7 +318,8 @@ def unrelated_drift(simulation: Simulation, round_index: int, unrelated: pa.Tabl
 
 
 def baseline_round(simulation: Simulation) -> dict:
-    """Round 0: evaluate the starting weights and store that row (once; a rerun reads it back)."""
+    """Round 0: evaluate the starting weights and store that row (once; a rerun reads it back). Evaluated
+    already, it is copied: another arm's round 0 from the same start, or the previous night's last round."""
     state, cfg = simulation.state, simulation.state.cfg
     path = storage.training_round_path(cfg.root, state.setup.run_id, 0)
     if os.path.exists(path):
@@ -313,13 +327,15 @@ def baseline_round(simulation: Simulation) -> dict:
     sibling = sibling_baseline(simulation)
     if sibling is not None:  # the same weights, prompts and dice: another arm's round 0 is this one's
         row = {**sibling, "run_id": state.setup.run_id, "arm": simulation.sim.arm}
-        copy_round_zero(cfg.root, sibling["run_id"], state.setup.run_id, simulation.sim.arm)
+        copy_evaluation(cfg.root, sibling["run_id"], 0, state.setup.run_id, arm=simulation.sim.arm)
         write_table(pa.Table.from_pylist([row], schema=training_rounds.SCHEMA), path)
         return row
     started_at = datetime.now(UTC)
-    sampled = sample_held_out(simulation)
-    metrics = evaluate_simulation(simulation, 0, sampled)
-    check_teacher(simulation, sampled)
+    metrics = previous_night_evaluation(simulation)
+    if metrics is None:
+        sampled = sample_held_out(simulation)
+        metrics = evaluate_simulation(simulation, 0, sampled)
+        check_teacher(simulation, sampled)
     row = RoundRow(
         run_id=state.setup.run_id, round=0, mode=cfg.mode, model_id=state.setup.model_id,
         model_revision=state.setup.base_revision, teacher=cfg.teacher, loss_name=cfg.loss, steps=0,
@@ -329,6 +345,32 @@ def baseline_round(simulation: Simulation) -> dict:
     )  # fmt: skip
     write_table(row.to_table(), path)
     return row.to_row()
+
+
+def previous_night_evaluation(simulation: Simulation) -> dict | None:
+    """A later night's round 0 is the previous night's last evaluation: the same weights (that night's last
+    checkpoint), prompts and dice. Its replies are copied as this run's round 0 and judged by this night's
+    preference; None when night 1, or when the previous night's run did not end at the weights this one starts from.
+    """
+    state, sim = simulation.state, simulation.sim
+    if sim.night == 1:
+        return None
+    source = night_run_id(state.setup.run_id.removesuffix(f"-night{sim.night}"), sim.night - 1)
+    root, rounds = state.cfg.root, state.cfg.rounds
+    row_path, replies_path = (
+        storage.training_round_path(root, source, rounds),
+        storage.eval_replies_path(root, source, rounds),
+    )
+    if not (os.path.exists(row_path) and os.path.exists(replies_path)):
+        return None
+    last = pq.read_table(row_path).to_pylist()[0]
+    if os.path.normpath(last["checkpoint_path"]) != os.path.normpath(state.cfg.model) or last["satisfaction"] is None:
+        return None
+    replies = copy_evaluation(root, source, rounds, state.setup.run_id, night=sim.night)
+    return {
+        "simulated_user": sim.user, "arm": sim.arm, **held_out_metrics(replies, sim.user),
+        "unrelated_drift_kl": last["unrelated_drift_kl"], "time/eval_s": 0.0,
+    }  # fmt: skip
 
 
 def sibling_baseline(simulation: Simulation) -> dict | None:

@@ -73,6 +73,11 @@ def _values(runs: dict[int, list[dict]], round_index: int, key: str) -> dict[int
     return out
 
 
+def evaluated_rounds(runs: dict[int, list[dict]]) -> list[int]:
+    """The rounds some seed evaluated (a run evaluated at its end only leaves the rounds between empty)."""
+    return sorted({r["round"] for seed_rows in runs.values() for r in seed_rows if r.get("satisfaction") is not None})
+
+
 def gains(rows: dict[str, dict[int, list[dict]]]) -> list[dict]:
     """Each arm against control at the last round all seeds of both reached: per-seed differences' mean ± 95%."""
     if "control" not in rows:
@@ -105,7 +110,7 @@ def report_markdown(experiment: str, rows: dict[str, dict[int, list[dict]]]) -> 
     header = " | ".join(label for _, label, _, _ in METRICS)
     lines = [f"# {experiment}", "", f"| arm | round | seeds | {header} |", "|---|---|---|" + "---|" * len(METRICS)]
     for arm, runs in rows.items():
-        for round_index in sorted({r["round"] for seed_rows in runs.values() for r in seed_rows}):
+        for round_index in evaluated_rounds(runs):
             cells = [
                 _cell(list(_values(runs, round_index, key).values()), scale, fmt) for key, _, scale, fmt in METRICS
             ]
@@ -134,7 +139,7 @@ def report_png(experiment: str, rows: dict[str, dict[int, list[dict]]]) -> bytes
     styles = {"preference": "o-", "control": "s--", "instruction": "^-", "sft": "d:"}
     for axis, (key, label, scale, _) in zip(axes, shown, strict=True):
         for arm, runs in rows.items():
-            rounds = sorted({r["round"] for seed_rows in runs.values() for r in seed_rows})
+            rounds = evaluated_rounds(runs)
             stats = [mean_interval([v * scale for v in _values(runs, n, key).values()]) for n in rounds]
             errors = [0.0 if math.isnan(h) else h for _, h in stats]
             axis.errorbar(rounds, [m for m, _ in stats], yerr=errors, fmt=styles[arm], capsize=3, label=arm)
