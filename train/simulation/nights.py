@@ -4,10 +4,11 @@ preference, in that order, each night from the previous night's weights.
 Each night is its own training run, as the product's night-by-night learner makes it (`train/continual/continual.py`):
 `train.simulation.simulation.run_arm` — the trainer's round loop with the night's simulated user — started from the
 previous night's final checkpoint, with its own learning-rate schedule, its own round 0 (the previous night's
-last evaluation, copied) and its own run id (`<arm run>` for night 1, `<arm run>-night<k>` after). Every evaluation judges the held-out replies by every
-night's preference (`eval_replies`), and after each night `simulation_nights` says how each preference seen so
-far is met, with drift from the base model and correctness on the unrelated prompts
-(`train/simulation/audit.py`). A rerun resumes: finished nights are read back, not trained again.
+last evaluation, copied) and its own run id (`<arm run>` for night 1, `<arm run>-night<k>` after). Every
+evaluation judges the held-out replies by every night's preference (`eval_replies`), and after each night
+`simulation_nights` says how each preference seen so far is met, with drift from the base model and correctness
+on the unrelated prompts (`train/simulation/audit.py`). A rerun resumes: finished nights are read back, not
+trained again.
 """
 
 from __future__ import annotations
