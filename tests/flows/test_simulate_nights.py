@@ -16,16 +16,23 @@ from tests.helpers.training import write_tiny_model
 from train.simulation import prompts as simulation_prompts
 
 
-@pytest.mark.slow
-def test_two_nights_chain_weights_store_every_reply_and_measure_retention(tmp_path, prefect_harness):
+def tiny_simulation(tmp_path: Path, train: str, regen: str, simulate: str) -> tuple[str, Path]:
+    """A root and a config for the tiny random model, with the given extra [train], [train.regen], [simulate] lines."""
     model_dir = write_tiny_model(tmp_path / "tiny-model")
-    root = str(tmp_path / "root")
     config = tmp_path / "sim.toml"
     config.write_text(
         f'[train]\nmodel = "{model_dir}"\ninteractions_per_round = 3\nmicro_batch_size = 2\ntensorboard = false\n'
-        'precision = "float32"\n[train.regen]\nmax_new_tokens = 4\ndtype = "float32"\n'
-        "[train.hindsight]\nmax_context_tokens = 256\nmax_reply_tokens = 16\n"
-        "[simulate]\neval_prompts = 3\nunrelated_prompts = 6\neval_max_new_tokens = 6\ncompetence_replies = 0\n"
+        f"{train}[train.regen]\nmax_new_tokens = 4\n{regen}[train.hindsight]\nmax_context_tokens = 256\n"
+        "max_reply_tokens = 16\n[simulate]\neval_prompts = 3\neval_max_new_tokens = 6\ncompetence_replies = 0\n"
+        f"{simulate}"
+    )
+    return str(tmp_path / "root"), config
+
+
+@pytest.mark.slow
+def test_two_nights_chain_weights_store_every_reply_and_measure_retention(tmp_path, prefect_harness):
+    root, config = tiny_simulation(
+        tmp_path, 'precision = "float32"\n', 'dtype = "float32"\n', "unrelated_prompts = 6\n"
     )
     users = ("concise", "sign-off")
     prompts = str(simulation_prompts.BUNDLED_PROMPTS)
@@ -91,15 +98,7 @@ def test_two_nights_chain_weights_store_every_reply_and_measure_retention(tmp_pa
 
 @pytest.mark.slow
 def test_nights_evaluated_at_their_end_copy_the_last_evaluation_as_the_next_round_zero(tmp_path, prefect_harness):
-    model_dir = write_tiny_model(tmp_path / "tiny-model")
-    root = str(tmp_path / "root")
-    config = tmp_path / "sim.toml"
-    config.write_text(
-        f'[train]\nmodel = "{model_dir}"\ninteractions_per_round = 3\nmicro_batch_size = 2\ntensorboard = false\n'
-        "[train.regen]\nmax_new_tokens = 4\n[train.hindsight]\nmax_context_tokens = 256\nmax_reply_tokens = 16\n"
-        "[simulate]\neval_prompts = 3\nunrelated_prompts = 4\neval_max_new_tokens = 6\ncompetence_replies = 0\n"
-        "evaluate_every_round = false\n"
-    )
+    root, config = tiny_simulation(tmp_path, "", "", "unrelated_prompts = 4\nevaluate_every_round = false\n")
     users = ("concise", "no-lists")
     result = run_simulate(root, users, 2, "control", str(config), str(simulation_prompts.BUNDLED_PROMPTS))
     night1, night2 = (night["run_id"] for night in result["nights"])
